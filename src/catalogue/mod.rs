@@ -1,0 +1,343 @@
+//! The NVR's SQLite catalogue: recordings, previews, review segments, exports.
+//!
+//! Table and column names are exactly those of the NVR's own schema
+//! (`schema.sql`, produced by its 35 migrations). Times are unix seconds
+//! stored as REAL. The NVR writes the same file concurrently in WAL mode, so:
+//!
+//! * the connection waits up to [`BUSY_TIMEOUT`] for a lock instead of failing;
+//! * every write is one short statement (its own transaction);
+//! * the journal mode is never changed (a fresh store made by
+//!   [`Catalogue::create`] is switched to WAL once, like the NVR's).
+//!
+//! This module knows nothing of libav.
+
+mod rows;
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use rusqlite::{named_params, Connection, OpenFlags, OptionalExtension};
+
+pub use rows::{ExportRow, Preview, Recording, ReviewSegment};
+
+use crate::error::{Error, NearbyRecording, Result};
+
+/// How long a statement waits for the NVR's write lock.
+pub const BUSY_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// The NVR's schema, as its migrations create it.
+pub const SCHEMA_SQL: &str = include_str!("schema.sql");
+
+/// "A row overlaps `[start, end]` when its start or end lies inside the
+/// range, or it spans the whole range" (the NVR's own predicate).
+const OVERLAP: &str = "((start_time BETWEEN :start AND :end) \
+     OR (end_time BETWEEN :start AND :end) \
+     OR (:start > start_time AND :end < end_time))";
+
+/// An open catalogue.
+pub struct Catalogue {
+    conn: Connection,
+    path: PathBuf,
+}
+
+impl Catalogue {
+    /// Opens an existing catalogue read-write. A missing file or one that is
+    /// not an SQLite database is an [`Error::Database`] naming the path.
+    pub fn open(path: &Path) -> Result<Catalogue> {
+        if !path.is_file() {
+            return Err(Error::database(
+                path,
+                "no such database file; pass the NVR's frigate.db with --db",
+            ));
+        }
+        let conn = Connection::open_with_flags(
+            path,
+            OpenFlags::SQLITE_OPEN_READ_WRITE
+                | OpenFlags::SQLITE_OPEN_NO_MUTEX
+                | OpenFlags::SQLITE_OPEN_URI,
+        )
+        .map_err(|e| Error::database(path, e))?;
+        let cat = Catalogue::with_conn(conn, path)?;
+        // Touch the tables we need, so an unreadable or foreign file fails
+        // here with a clear message rather than half-way through an export.
+        for table in ["recordings", "reviewsegment", "export", "previews"] {
+            cat.conn
+                .prepare(&format!("SELECT 1 FROM \"{table}\" LIMIT 0"))
+                .map_err(|e| Error::database(path, format!("not an NVR catalogue ({e})")))?;
+        }
+        Ok(cat)
+    }
+
+    /// Creates a fresh store with the NVR's schema (demo, tests). Fails if
+    /// the file already exists.
+    pub fn create(path: &Path) -> Result<Catalogue> {
+        if path.exists() {
+            return Err(Error::database(
+                path,
+                "already exists; refusing to overwrite",
+            ));
+        }
+        let conn = Connection::open(path).map_err(|e| Error::database(path, e))?;
+        conn.pragma_update(None, "journal_mode", "wal")
+            .map_err(|e| Error::database(path, e))?;
+        conn.execute_batch(SCHEMA_SQL)
+            .map_err(|e| Error::database(path, e))?;
+        Catalogue::with_conn(conn, path)
+    }
+
+    fn with_conn(conn: Connection, path: &Path) -> Result<Catalogue> {
+        conn.busy_timeout(BUSY_TIMEOUT)
+            .map_err(|e| Error::database(path, e))?;
+        Ok(Catalogue {
+            conn,
+            path: path.to_path_buf(),
+        })
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    fn err(&self, e: rusqlite::Error) -> Error {
+        Error::database(&self.path, e)
+    }
+
+    /// Recordings of `camera` overlapping `[start_s, end_s]`, by start time.
+    pub fn recordings_overlapping(
+        &self,
+        camera: &str,
+        start_s: f64,
+        end_s: f64,
+    ) -> Result<Vec<Recording>> {
+        let sql = format!(
+            "SELECT id, camera, path, start_time, end_time, duration FROM recordings \
+             WHERE camera = :camera AND {OVERLAP} ORDER BY start_time ASC"
+        );
+        let mut stmt = self.conn.prepare_cached(&sql).map_err(|e| self.err(e))?;
+        let rows = stmt
+            .query_map(
+                named_params! {":camera": camera, ":start": start_s, ":end": end_s},
+                Recording::from_row,
+            )
+            .map_err(|e| self.err(e))?;
+        rows.collect::<rusqlite::Result<Vec<_>>>()
+            .map_err(|e| self.err(e))
+    }
+
+    /// Review segments of `camera` overlapping `[start_s, end_s]`, by start time.
+    pub fn reviews_overlapping(
+        &self,
+        camera: &str,
+        start_s: f64,
+        end_s: f64,
+    ) -> Result<Vec<ReviewSegment>> {
+        // A review still in progress has a NULL end: it overlaps when it
+        // started before the end of the range.
+        let sql = format!(
+            "SELECT id, camera, start_time, end_time, severity, data FROM reviewsegment \
+             WHERE camera = :camera AND ({OVERLAP} OR (end_time IS NULL AND start_time <= :end)) \
+             ORDER BY start_time ASC"
+        );
+        let mut stmt = self.conn.prepare_cached(&sql).map_err(|e| self.err(e))?;
+        let rows = stmt
+            .query_map(
+                named_params! {":camera": camera, ":start": start_s, ":end": end_s},
+                ReviewSegment::from_row,
+            )
+            .map_err(|e| self.err(e))?;
+        rows.collect::<rusqlite::Result<Vec<_>>>()
+            .map_err(|e| self.err(e))
+    }
+
+    /// Hourly previews of `camera` overlapping `[start_s, end_s]`, by start time.
+    pub fn previews_overlapping(
+        &self,
+        camera: &str,
+        start_s: f64,
+        end_s: f64,
+    ) -> Result<Vec<Preview>> {
+        let sql = format!(
+            "SELECT id, camera, path, start_time, end_time, duration FROM previews \
+             WHERE camera = :camera AND {OVERLAP} ORDER BY start_time ASC"
+        );
+        let mut stmt = self.conn.prepare_cached(&sql).map_err(|e| self.err(e))?;
+        let rows = stmt
+            .query_map(
+                named_params! {":camera": camera, ":start": start_s, ":end": end_s},
+                Preview::from_row,
+            )
+            .map_err(|e| self.err(e))?;
+        rows.collect::<rusqlite::Result<Vec<_>>>()
+            .map_err(|e| self.err(e))
+    }
+
+    /// Distinct cameras that have recordings.
+    pub fn cameras(&self) -> Result<Vec<String>> {
+        let mut stmt = self
+            .conn
+            .prepare_cached("SELECT DISTINCT camera FROM recordings ORDER BY camera")
+            .map_err(|e| self.err(e))?;
+        let rows = stmt
+            .query_map([], |r| r.get::<_, String>(0))
+            .map_err(|e| self.err(e))?;
+        rows.collect::<rusqlite::Result<Vec<_>>>()
+            .map_err(|e| self.err(e))
+    }
+
+    /// The last recording ending before `start_s` and the first starting
+    /// after `end_s`, to explain an empty range.
+    pub fn nearest_recordings(
+        &self,
+        camera: &str,
+        start_s: f64,
+        end_s: f64,
+    ) -> Result<(Option<NearbyRecording>, Option<NearbyRecording>)> {
+        let get = |sql: &str, t: f64| -> Result<Option<NearbyRecording>> {
+            self.conn
+                .query_row(sql, named_params! {":camera": camera, ":t": t}, |r| {
+                    Ok(NearbyRecording {
+                        start_s: r.get(0)?,
+                        end_s: r.get(1)?,
+                    })
+                })
+                .optional()
+                .map_err(|e| self.err(e))
+        };
+        let before = get(
+            "SELECT start_time, end_time FROM recordings WHERE camera = :camera \
+             AND end_time < :t ORDER BY end_time DESC LIMIT 1",
+            start_s,
+        )?;
+        let after = get(
+            "SELECT start_time, end_time FROM recordings WHERE camera = :camera \
+             AND start_time > :t ORDER BY start_time ASC LIMIT 1",
+            end_s,
+        )?;
+        Ok((before, after))
+    }
+
+    /// Inserts an export row (the NVR shows it as in progress while `in_progress = 1`).
+    pub fn insert_export(&self, row: &ExportRow) -> Result<()> {
+        self.conn
+            .execute(
+                "INSERT INTO export (id, camera, name, date, video_path, thumb_path, in_progress, export_case_id) \
+                 VALUES (:id, :camera, :name, :date, :video_path, :thumb_path, :in_progress, :case)",
+                named_params! {
+                    ":id": row.id,
+                    ":camera": row.camera,
+                    ":name": row.name,
+                    ":date": row.date_s,
+                    ":video_path": row.video_path,
+                    ":thumb_path": row.thumb_path,
+                    ":in_progress": row.in_progress as i64,
+                    ":case": row.export_case_id,
+                },
+            )
+            .map_err(|e| self.err(e))?;
+        Ok(())
+    }
+
+    /// Marks an export finished (`in_progress = 0`) and records its thumbnail.
+    pub fn finish_export(&self, id: &str, thumb_path: &str) -> Result<()> {
+        let n = self
+            .conn
+            .execute(
+                "UPDATE export SET in_progress = 0, thumb_path = :thumb WHERE id = :id",
+                named_params! {":id": id, ":thumb": thumb_path},
+            )
+            .map_err(|e| self.err(e))?;
+        if n == 0 {
+            return Err(Error::database(
+                &self.path,
+                format!("export row {id:?} vanished while the export ran"),
+            ));
+        }
+        Ok(())
+    }
+
+    /// Removes an export row (failure, cancellation).
+    pub fn delete_export(&self, id: &str) -> Result<()> {
+        self.conn
+            .execute(
+                "DELETE FROM export WHERE id = :id",
+                named_params! {":id": id},
+            )
+            .map_err(|e| self.err(e))?;
+        Ok(())
+    }
+
+    /// One export row, if present.
+    pub fn export(&self, id: &str) -> Result<Option<ExportRow>> {
+        self.conn
+            .query_row(
+                "SELECT id, camera, name, date, video_path, thumb_path, in_progress, export_case_id \
+                 FROM export WHERE id = :id",
+                named_params! {":id": id},
+                ExportRow::from_row,
+            )
+            .optional()
+            .map_err(|e| self.err(e))
+    }
+
+    /// Whether an export row with this id exists.
+    pub fn export_exists(&self, id: &str) -> Result<bool> {
+        Ok(self.export(id)?.is_some())
+    }
+
+    /// Adds a recording row (sample stores and tests; the NVR writes its own).
+    pub fn insert_recording(&self, rec: &Recording, segment_size_mb: f64) -> Result<()> {
+        self.conn
+            .execute(
+                "INSERT INTO recordings (id, camera, path, start_time, end_time, duration, \
+                 objects, motion, segment_size, dBFS, regions) \
+                 VALUES (:id, :camera, :path, :start, :end, :duration, 0, 0, :size, 0, 0)",
+                named_params! {
+                    ":id": rec.id,
+                    ":camera": rec.camera,
+                    ":path": rec.path.to_string_lossy(),
+                    ":start": rec.start_s,
+                    ":end": rec.end_s,
+                    ":duration": rec.duration_s,
+                    ":size": segment_size_mb,
+                },
+            )
+            .map_err(|e| self.err(e))?;
+        Ok(())
+    }
+
+    /// Adds a review segment row (sample stores and tests).
+    pub fn insert_review(&self, r: &ReviewSegment, data_json: &str) -> Result<()> {
+        self.conn
+            .execute(
+                "INSERT INTO reviewsegment (id, camera, start_time, end_time, severity, thumb_path, data) \
+                 VALUES (:id, :camera, :start, :end, :severity, '', :data)",
+                named_params! {
+                    ":id": r.id,
+                    ":camera": r.camera,
+                    ":start": r.start_s,
+                    ":end": r.end_s,
+                    ":severity": r.severity,
+                    ":data": data_json,
+                },
+            )
+            .map_err(|e| self.err(e))?;
+        Ok(())
+    }
+
+    /// Runs many inserts in one transaction (sample stores).
+    pub fn in_transaction<T>(&mut self, f: impl FnOnce(&Catalogue) -> Result<T>) -> Result<T> {
+        self.conn
+            .execute_batch("BEGIN IMMEDIATE")
+            .map_err(|e| self.err(e))?;
+        match f(self) {
+            Ok(v) => {
+                self.conn.execute_batch("COMMIT").map_err(|e| self.err(e))?;
+                Ok(v)
+            }
+            Err(e) => {
+                let _ = self.conn.execute_batch("ROLLBACK");
+                Err(e)
+            }
+        }
+    }
+}

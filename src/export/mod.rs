@@ -1,0 +1,428 @@
+//! The export job: request -> catalogue -> plan -> writer -> output -> row.
+//!
+//! [`Exporter::export`] is the one entry point. It validates the request,
+//! reads the catalogue, inserts the `export` row (`in_progress = 1`), probes
+//! the segments, builds the clip plan and chapters, writes the MP4 under a
+//! temporary name and renames it, then marks the row done. On any failure,
+//! including cancellation, the row, the partial file and the thumbnail are
+//! removed before the error is returned.
+
+use std::path::{Path, PathBuf};
+
+use crate::catalogue::{Catalogue, ExportRow, Recording};
+use crate::error::{Error, Result, SkippedSegment};
+use crate::output::{self, StagedFile};
+use crate::plan::chapters::{self, ChapterMode};
+use crate::plan::{Plan, PlanSegment};
+use crate::probe::{self, SegmentProbe};
+use crate::progress::{CancelToken, Progress, ProgressThrottle, Reporter, Step};
+use crate::remux::{self, tracks, RemuxJob, RemuxStats};
+use crate::timefmt::{self, Zone};
+
+/// Where the NVR keeps things. Every path is configurable; the defaults
+/// are the NVR's.
+#[derive(Debug, Clone)]
+pub struct Layout {
+    /// The catalogue (`/config/frigate.db`).
+    pub db_path: PathBuf,
+    /// The media root (`/media/frigate`): exports go to `<media>/exports`,
+    /// their thumbnails to `<media>/clips/export`.
+    pub media_dir: PathBuf,
+    /// The NVR's cache (`/tmp/cache`), where current-hour preview frames live.
+    pub cache_dir: PathBuf,
+}
+
+impl Layout {
+    pub fn new(db_path: impl Into<PathBuf>, media_dir: impl Into<PathBuf>) -> Layout {
+        Layout {
+            db_path: db_path.into(),
+            media_dir: media_dir.into(),
+            cache_dir: PathBuf::from("/tmp/cache"),
+        }
+    }
+
+    pub fn export_dir(&self) -> PathBuf {
+        self.media_dir.join("exports")
+    }
+
+    pub fn thumb_dir(&self) -> PathBuf {
+        self.media_dir.join("clips").join("export")
+    }
+}
+
+/// One export to run.
+#[derive(Debug, Clone)]
+pub struct ExportRequest {
+    pub camera: String,
+    /// Requested range, unix seconds.
+    pub start_s: f64,
+    pub end_s: f64,
+    /// Display name; default `"<camera with _ as space> <start> <end>"`.
+    pub name: Option<String>,
+    /// Export id; default `<camera>_<6 random [a-z0-9]>`.
+    pub id: Option<String>,
+    /// IANA timezone for names, titles and chapter titles.
+    pub timezone: Option<String>,
+    pub export_case_id: Option<String>,
+    pub chapters: ChapterMode,
+}
+
+impl ExportRequest {
+    pub fn new(camera: impl Into<String>, start_s: f64, end_s: f64) -> ExportRequest {
+        ExportRequest {
+            camera: camera.into(),
+            start_s,
+            end_s,
+            name: None,
+            id: None,
+            timezone: None,
+            export_case_id: None,
+            chapters: ChapterMode::default(),
+        }
+    }
+}
+
+/// A finished export.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct ExportOutcome {
+    pub id: String,
+    pub name: String,
+    pub video_path: PathBuf,
+    /// Empty when there is no thumbnail (the catalogue's convention).
+    pub thumb_path: String,
+    /// Output duration (seconds), from the clip plan.
+    pub duration_s: f64,
+    /// Recordings in range that were left out, and why.
+    pub skipped: Vec<SkippedSegment>,
+    /// Things the user should know (audio dropped, ...).
+    pub warnings: Vec<String>,
+    pub chapters: usize,
+    #[serde(skip)]
+    pub stats: RemuxStats,
+}
+
+/// Runs exports against one NVR layout. Holds no open resources: two
+/// exports may run side by side from different threads.
+#[derive(Debug, Clone)]
+pub struct Exporter {
+    layout: Layout,
+    throttle: ProgressThrottle,
+    /// Extra free space required beyond the estimate (tests use this to
+    /// simulate a full disk).
+    pub min_free_bytes: u64,
+}
+
+impl Exporter {
+    pub fn new(layout: Layout) -> Exporter {
+        Exporter {
+            layout,
+            throttle: ProgressThrottle::default(),
+            min_free_bytes: 0,
+        }
+    }
+
+    /// Sets how often progress reaches the listener (default: 1 s).
+    pub fn with_throttle(mut self, throttle: ProgressThrottle) -> Exporter {
+        self.throttle = throttle;
+        self
+    }
+
+    pub fn layout(&self) -> &Layout {
+        &self.layout
+    }
+
+    /// Runs one export, reporting progress to `on_progress`; `cancel` stops
+    /// it at the next packet.
+    pub fn export(
+        &self,
+        req: &ExportRequest,
+        cancel: &CancelToken,
+        mut on_progress: impl FnMut(Progress),
+    ) -> Result<ExportOutcome> {
+        let mut reporter = Reporter::new(&mut on_progress, cancel.clone(), self.throttle);
+        reporter.step(Step::Preparing, 0.0)?;
+        let prepared = self.prepare(req)?;
+        let cat = &prepared.catalogue;
+        cat.insert_export(&prepared.row)?;
+        let staged_and_result = self.run(req, &prepared, &mut reporter);
+        match staged_and_result {
+            Ok(outcome) => {
+                reporter.complete();
+                Ok(outcome)
+            }
+            Err(e) => {
+                // The staged file is already gone (dropped inside `run`).
+                let _ = cat.delete_export(&prepared.row.id);
+                if !prepared.row.thumb_path.is_empty() {
+                    let _ = std::fs::remove_file(&prepared.row.thumb_path);
+                }
+                Err(e)
+            }
+        }
+    }
+
+    /// Validation and catalogue reads; nothing is written yet.
+    fn prepare(&self, req: &ExportRequest) -> Result<Prepared> {
+        if !(req.start_s.is_finite() && req.end_s.is_finite()) || req.start_s >= req.end_s {
+            return Err(Error::InvalidRange {
+                start_s: req.start_s,
+                end_s: req.end_s,
+            });
+        }
+        output::validate_component("camera", &req.camera)?;
+        if let Some(id) = &req.id {
+            output::validate_component("export id", id)?;
+        }
+        if let Some(name) = &req.name {
+            output::validate_display_name(name)?;
+        }
+        if let Some(case) = &req.export_case_id {
+            output::validate_component("export case id", case)?;
+        }
+
+        let catalogue = Catalogue::open(&self.layout.db_path)?;
+        let recordings = catalogue.recordings_overlapping(&req.camera, req.start_s, req.end_s)?;
+        if recordings.is_empty() {
+            let known = catalogue.cameras()?;
+            if !known.iter().any(|c| c == &req.camera) {
+                return Err(Error::UnknownCamera {
+                    camera: req.camera.clone(),
+                    known,
+                });
+            }
+            let (before, after) =
+                catalogue.nearest_recordings(&req.camera, req.start_s, req.end_s)?;
+            return Err(Error::NoRecordings {
+                camera: req.camera.clone(),
+                start_s: req.start_s,
+                end_s: req.end_s,
+                before,
+                after,
+            });
+        }
+
+        let export_dir = self.layout.export_dir();
+        output::ensure_dir(&export_dir)?;
+        let _ = std::fs::create_dir_all(self.layout.thumb_dir());
+
+        let id = match &req.id {
+            Some(id) => id.clone(),
+            None => format!("{}_{}", req.camera, random_suffix()),
+        };
+        if catalogue.export_exists(&id)? {
+            return Err(Error::InvalidName {
+                what: "export id",
+                value: id,
+                reason: "an export with this id already exists",
+            });
+        }
+        let zone = Zone::or_local(req.timezone.as_deref());
+        let fmt = "%Y-%m-%d %H:%M:%S";
+        let name = req.name.clone().unwrap_or_else(|| {
+            format!(
+                "{} {} {}",
+                req.camera.replace('_', " "),
+                zone.format(req.start_s, fmt),
+                zone.format(req.end_s, fmt)
+            )
+        });
+        let video_path = export_dir.join(output::export_file_name(
+            &req.camera,
+            req.start_s,
+            req.end_s,
+            &id,
+            zone,
+        ));
+        if video_path.exists() {
+            return Err(Error::InvalidName {
+                what: "export file",
+                value: video_path.display().to_string(),
+                reason: "already exists in the export folder",
+            });
+        }
+        let title = format!(
+            "Frigate Recording for {}, {} - {}",
+            req.camera,
+            zone.format(req.start_s, fmt),
+            zone.format(req.end_s, fmt)
+        );
+        let row = ExportRow {
+            id,
+            camera: req.camera.clone(),
+            name,
+            date_s: req.start_s,
+            video_path: video_path.to_string_lossy().into_owned(),
+            thumb_path: String::new(),
+            in_progress: true,
+            export_case_id: req.export_case_id.clone(),
+        };
+        Ok(Prepared {
+            catalogue,
+            recordings,
+            row,
+            video_path,
+            title,
+        })
+    }
+
+    fn run(
+        &self,
+        req: &ExportRequest,
+        p: &Prepared,
+        reporter: &mut Reporter<'_>,
+    ) -> Result<ExportOutcome> {
+        let cancel = reporter.cancel_token().clone();
+        // Probe every segment's header (parallel), keep the readable ones.
+        let paths: Vec<PathBuf> = p
+            .recordings
+            .iter()
+            .map(|r| resolve(&self.layout, &r.path))
+            .collect();
+        let mut skipped = Vec::new();
+        let mut readable: Vec<(&Recording, SegmentProbe)> = Vec::new();
+        for (rec, res) in p.recordings.iter().zip(probe::probe_all(&paths, &cancel)) {
+            cancel.check()?;
+            match res {
+                Ok(probe) => readable.push((rec, probe)),
+                Err(s) => skipped.push(s),
+            }
+        }
+        let probes: Vec<&SegmentProbe> = readable.iter().map(|(_, pr)| pr).collect();
+        let (keep, incompatible) = tracks::compatible_video(&probes);
+        skipped.extend(incompatible);
+        let kept_recs: Vec<Recording> = keep
+            .iter()
+            .map(|&i| {
+                let mut r = readable[i].0.clone();
+                r.path = readable[i].1.path.clone();
+                r
+            })
+            .collect();
+        let kept: Vec<&SegmentProbe> = keep.iter().map(|&i| probes[i]).collect();
+        let segments: Vec<PlanSegment<'_>> = kept_recs
+            .iter()
+            .zip(&kept)
+            .map(|(r, pr)| PlanSegment {
+                recording: r,
+                timing: &pr.video.timing,
+            })
+            .collect();
+        let plan = Plan::build(req.start_s, req.end_s, &segments);
+        if plan.clips.is_empty() {
+            if !skipped.is_empty() {
+                return Err(Error::UnreadableSegments { skipped });
+            }
+            return Err(Error::NoRecordings {
+                camera: req.camera.clone(),
+                start_s: req.start_s,
+                end_s: req.end_s,
+                before: None,
+                after: None,
+            });
+        }
+
+        let mut warnings = Vec::new();
+        let clip_probes: Vec<&SegmentProbe> = plan.clips.iter().map(|c| kept[c.segment]).collect();
+        let audio = match tracks::audio_decision(&clip_probes) {
+            Ok(a) => a,
+            Err(w) => {
+                warnings.push(w);
+                false
+            }
+        };
+        if !skipped.is_empty() {
+            warnings.push(format!(
+                "{} recording(s) skipped: {}",
+                skipped.len(),
+                skipped
+                    .iter()
+                    .map(|s| s.to_string())
+                    .collect::<Vec<_>>()
+                    .join("; ")
+            ));
+        }
+
+        let chapter_list = match req.chapters {
+            ChapterMode::None => Vec::new(),
+            mode => {
+                let reviews = if mode == ChapterMode::ReviewItems {
+                    p.catalogue
+                        .reviews_overlapping(&req.camera, req.start_s, req.end_s)?
+                } else {
+                    Vec::new()
+                };
+                chapters::build(mode, &plan, &reviews, Zone::or_utc(req.timezone.as_deref()))
+            }
+        };
+
+        // Space: the output holds at most the bytes of the segments it copies.
+        let needed: u64 = plan
+            .clips
+            .iter()
+            .map(|c| kept[c.segment].file_size)
+            .sum::<u64>()
+            .saturating_add(self.min_free_bytes);
+        let export_dir = self.layout.export_dir();
+        output::ensure_space(&export_dir, needed)?;
+
+        let staged = StagedFile::create(&p.video_path)?;
+        reporter.step(Step::Copying, 0.0)?;
+        let metadata = [
+            ("title", p.title.clone()),
+            ("creation_time", timefmt::creation_time(req.start_s)),
+            ("comment", format!("Camera: {}", req.camera)),
+        ];
+        let job = RemuxJob {
+            plan: &plan,
+            probes: &kept,
+            audio,
+            chapters: &chapter_list,
+            metadata: &metadata,
+        };
+        let stats = remux::remux(&job, staged.temp_path(), reporter)?;
+        reporter.complete();
+        reporter.step(Step::Finalizing, 100.0)?;
+        let video_path = staged.commit()?;
+        if let Err(e) = p.catalogue.finish_export(&p.row.id, &p.row.thumb_path) {
+            let _ = std::fs::remove_file(&video_path);
+            return Err(e);
+        }
+        Ok(ExportOutcome {
+            id: p.row.id.clone(),
+            name: p.row.name.clone(),
+            video_path,
+            thumb_path: p.row.thumb_path.clone(),
+            duration_s: plan.duration_s(),
+            skipped,
+            warnings,
+            chapters: chapter_list.len(),
+            stats,
+        })
+    }
+}
+
+struct Prepared {
+    catalogue: Catalogue,
+    recordings: Vec<Recording>,
+    row: ExportRow,
+    video_path: PathBuf,
+    title: String,
+}
+
+/// Recording paths in the catalogue are absolute on the NVR; relative ones
+/// are taken relative to the media folder.
+fn resolve(layout: &Layout, path: &Path) -> PathBuf {
+    if path.is_absolute() {
+        path.to_path_buf()
+    } else {
+        layout.media_dir.join(path)
+    }
+}
+
+/// Six random `[a-z0-9]`, as the NVR's ids.
+pub fn random_suffix() -> String {
+    const ALPHABET: &[u8] = b"abcdefghijklmnopqrstuvwxyz0123456789";
+    (0..6)
+        .map(|_| ALPHABET[fastrand::usize(..ALPHABET.len())] as char)
+        .collect()
+}

@@ -1,0 +1,217 @@
+//! The crate's unsafe libav calls that ffmpeg-next does not wrap, kept here
+//! in one small module.
+//!
+//! * Opening an input *without* `avformat_find_stream_info`: the NVR's
+//!   segments are MP4 files whose `moov` already states every stream
+//!   parameter, so probing (which decodes frames) is wasted work.
+//! * Installing an interrupt callback on input and output contexts, so that a
+//!   [`CancelToken`] also aborts libav I/O in progress (including the
+//!   faststart pass inside `av_write_trailer`).
+//! * Reading a stream's sample index (`avformat_index_get_entry`): the MP4
+//!   demuxer loads every sample's offset, size, decode timestamp and keyframe
+//!   flag when it opens the file, which is all a clip plan needs.
+
+use std::ffi::{c_int, c_void, CString};
+use std::path::Path;
+use std::ptr;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+
+use ffmpeg_next as ffmpeg;
+use ffmpeg_next::ffi as sys;
+
+use crate::progress::CancelToken;
+
+/// libav calls this during blocking I/O; non-zero aborts with `AVERROR_EXIT`.
+///
+/// SAFETY: `opaque` is the pointer from `Arc::as_ptr` of an `AtomicBool`
+/// whose `Arc` is owned by the [`Input`]/[`Output`] wrapper that owns the
+/// libav context, and fields drop in order: the context first, the flag last.
+unsafe extern "C" fn interrupt_cb(opaque: *mut c_void) -> c_int {
+    if opaque.is_null() {
+        return 0;
+    }
+    let flag = &*(opaque as *const AtomicBool);
+    flag.load(Ordering::Relaxed) as c_int
+}
+
+fn interrupt_for(flag: &Arc<AtomicBool>) -> sys::AVIOInterruptCB {
+    sys::AVIOInterruptCB {
+        callback: Some(interrupt_cb),
+        opaque: Arc::as_ptr(flag) as *mut c_void,
+    }
+}
+
+fn c_path(path: &Path) -> Result<CString, ffmpeg::Error> {
+    CString::new(path.as_os_str().as_encoded_bytes()).map_err(|_| ffmpeg::Error::InvalidData)
+}
+
+/// An opened input with its cancellation flag kept alive beside it.
+pub struct Input {
+    // Declared first: dropped (closed) before `_flag`.
+    pub ctx: ffmpeg::format::context::Input,
+    _flag: Arc<AtomicBool>,
+}
+
+/// Opens `path` for demuxing without probing stream info.
+pub fn open_input(path: &Path, cancel: &CancelToken) -> Result<Input, ffmpeg::Error> {
+    let cpath = c_path(path)?;
+    let flag = cancel.flag().clone();
+    // SAFETY: standard libav open sequence. On failure avformat_open_input
+    // frees the context it was given, so nothing leaks; on success the
+    // context is owned by `Input::wrap`, which closes it on drop.
+    unsafe {
+        let mut ctx = sys::avformat_alloc_context();
+        if ctx.is_null() {
+            return Err(ffmpeg::Error::Other {
+                errno: libc::ENOMEM,
+            });
+        }
+        (*ctx).interrupt_callback = interrupt_for(&flag);
+        match sys::avformat_open_input(&mut ctx, cpath.as_ptr(), ptr::null(), ptr::null_mut()) {
+            0 => Ok(Input {
+                ctx: ffmpeg::format::context::Input::wrap(ctx),
+                _flag: flag,
+            }),
+            e => Err(ffmpeg::Error::from(e)),
+        }
+    }
+}
+
+/// An opened output with its cancellation flag kept alive beside it.
+pub struct Output {
+    pub ctx: ffmpeg::format::context::Output,
+    _flag: Arc<AtomicBool>,
+}
+
+/// Creates `path` for writing with the muxer `format` ("mp4").
+pub fn open_output(
+    path: &Path,
+    format: &str,
+    cancel: &CancelToken,
+) -> Result<Output, ffmpeg::Error> {
+    let cpath = c_path(path)?;
+    let cformat = CString::new(format).map_err(|_| ffmpeg::Error::InvalidData)?;
+    let flag = cancel.flag().clone();
+    // SAFETY: the context is freed on every error path; on success it is
+    // owned by `Output::wrap`, whose destructor closes `pb` and frees it.
+    unsafe {
+        let mut ctx = ptr::null_mut();
+        let r = sys::avformat_alloc_output_context2(
+            &mut ctx,
+            ptr::null(),
+            cformat.as_ptr(),
+            cpath.as_ptr(),
+        );
+        if r < 0 || ctx.is_null() {
+            return Err(ffmpeg::Error::from(r));
+        }
+        (*ctx).interrupt_callback = interrupt_for(&flag);
+        let r = sys::avio_open2(
+            &mut (*ctx).pb,
+            cpath.as_ptr(),
+            sys::AVIO_FLAG_WRITE,
+            &(*ctx).interrupt_callback,
+            ptr::null_mut(),
+        );
+        if r < 0 {
+            sys::avformat_free_context(ctx);
+            return Err(ffmpeg::Error::from(r));
+        }
+        Ok(Output {
+            ctx: ffmpeg::format::context::Output::wrap(ctx),
+            _flag: flag,
+        })
+    }
+}
+
+/// One entry of a stream's sample index, in the stream's time base.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct IndexEntry {
+    /// Byte offset of the sample in the file.
+    pub pos: i64,
+    /// Decode timestamp (the MP4 demuxer stores DTS here).
+    pub dts: i64,
+    pub size: u32,
+    pub keyframe: bool,
+}
+
+/// The sample index libav built for `stream` when the file was opened.
+pub fn index_entries(stream: &ffmpeg::format::stream::Stream<'_>) -> Vec<IndexEntry> {
+    // SAFETY: the stream pointer is valid for the borrow; entries returned by
+    // avformat_index_get_entry are valid until the next index change, and we
+    // copy them out immediately.
+    unsafe {
+        let st = stream.as_ptr() as *mut sys::AVStream;
+        let n = sys::avformat_index_get_entries_count(st).max(0);
+        let mut out = Vec::with_capacity(n as usize);
+        for i in 0..n {
+            let e = sys::avformat_index_get_entry(st, i);
+            if e.is_null() {
+                break;
+            }
+            let e = &*e;
+            out.push(IndexEntry {
+                pos: e.pos,
+                dts: e.timestamp,
+                size: e.size().max(0) as u32,
+                keyframe: e.flags() & sys::AVINDEX_KEYFRAME != 0,
+            });
+        }
+        out
+    }
+}
+
+/// Stream duration and start time (stream time base), as the demuxer read them.
+pub fn stream_start_and_duration(
+    stream: &ffmpeg::format::stream::Stream<'_>,
+) -> (Option<i64>, Option<i64>) {
+    let start = stream.start_time();
+    let dur = stream.duration();
+    let none = sys::AV_NOPTS_VALUE;
+    (
+        (start != none).then_some(start),
+        (dur != none && dur > 0).then_some(dur),
+    )
+}
+
+/// Silences libav's own logging to stderr (the library must not print).
+pub fn quiet_logs() {
+    // SAFETY: sets a global integer; thread-safe in libav.
+    unsafe { sys::av_log_set_level(sys::AV_LOG_QUIET) }
+}
+
+/// Sets libav's log level (e.g. `AV_LOG_WARNING` = 24) for debugging from the CLI.
+pub fn set_log_level(level: i32) {
+    // SAFETY: as above.
+    unsafe { sys::av_log_set_level(level) }
+}
+
+/// Positions `input` so that the next packets of `stream_index` start at
+/// the sample at or before `ts` (stream time base). Other streams follow
+/// from the same file position, so their packets may start a little earlier.
+pub fn seek_backward(input: &mut Input, stream_index: usize, ts: i64) -> Result<(), ffmpeg::Error> {
+    // SAFETY: valid open input context; av_seek_frame only reads its index.
+    let r = unsafe {
+        sys::av_seek_frame(
+            input.ctx.as_mut_ptr(),
+            stream_index as c_int,
+            ts,
+            sys::AVSEEK_FLAG_BACKWARD,
+        )
+    };
+    if r < 0 {
+        Err(ffmpeg::Error::from(r))
+    } else {
+        Ok(())
+    }
+}
+
+/// Sets the codec tag (FourCC) an output stream is written with, e.g. `hvc1`.
+pub fn set_codec_tag(stream: &mut ffmpeg::format::stream::StreamMut<'_>, fourcc: [u8; 4]) {
+    let tag = u32::from_le_bytes(fourcc);
+    // SAFETY: writes a plain field of the stream's own AVCodecParameters.
+    unsafe {
+        (*(*stream.as_mut_ptr()).codecpar).codec_tag = tag;
+    }
+}

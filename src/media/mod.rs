@@ -1,0 +1,36 @@
+//! libav plumbing shared by the probe, the writers and the sample generator.
+//!
+//! `ffi` holds the few unsafe calls; `params` the codec parameter-set facts.
+
+pub mod ffi;
+pub mod params;
+
+use std::sync::Once;
+
+use ffmpeg_next as ffmpeg;
+
+/// Initialises libav once per process and silences its logging.
+pub fn init() {
+    static ONCE: Once = Once::new();
+    ONCE.call_once(|| {
+        // ffmpeg::init only registers devices on old versions; it cannot fail
+        // on the versions we build against, and an error would resurface on
+        // the first open anyway.
+        let _ = ffmpeg::init();
+        ffi::quiet_logs();
+    });
+}
+
+/// Seconds represented by `ts` in time base `tb`.
+pub fn ts_seconds(ts: i64, tb: ffmpeg::Rational) -> f64 {
+    if tb.denominator() == 0 {
+        return 0.0;
+    }
+    ts as f64 * tb.numerator() as f64 / tb.denominator() as f64
+}
+
+/// Rescales `ts` from `from` to `to`, rounding to nearest (libav's `av_rescale_q`).
+pub fn rescale(ts: i64, from: ffmpeg::Rational, to: ffmpeg::Rational) -> i64 {
+    use ffmpeg::Rescale;
+    ts.rescale(from, to)
+}

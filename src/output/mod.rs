@@ -1,0 +1,235 @@
+//! The output file's whole life, in one place.
+//!
+//! An export is written to a hidden temporary name in the export folder
+//! (`.<final name>.part`), locked with an advisory `flock` while it is
+//! written. [`StagedFile::commit`] fsyncs it, renames it to its final name
+//! and fsyncs the folder; dropping a [`StagedFile`] that was not committed
+//! (error, cancellation, panic unwinding) removes it. Nothing else in the
+//! crate creates or deletes export files.
+//!
+//! Also here: the export's file name and the checks that keep user-supplied
+//! names inside the export folder.
+
+mod sys;
+
+use std::fs::{self, File, OpenOptions};
+use std::io;
+use std::path::{Path, PathBuf};
+
+use crate::error::{Error, Result};
+use crate::timefmt::Zone;
+
+pub use sys::available_bytes;
+
+/// Space kept free beyond the estimated output size (16 MiB).
+pub const FREE_SPACE_MARGIN_BYTES: u64 = 16 << 20;
+
+/// A file being written under a temporary name.
+#[derive(Debug)]
+pub struct StagedFile {
+    temp: PathBuf,
+    target: PathBuf,
+    lock: Option<File>,
+}
+
+impl StagedFile {
+    /// Creates `.<name>.part` beside `target`, locked. Fails with
+    /// [`Error::UnwritableExportDir`] or [`Error::DiskFull`].
+    pub fn create(target: &Path) -> Result<StagedFile> {
+        let dir = target.parent().unwrap_or(Path::new("."));
+        let name = target
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        let temp = dir.join(format!(".{name}.part"));
+        let file = OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .open(&temp)
+            .map_err(|e| classify_write_error(dir, e))?;
+        sys::lock_exclusive(&file).map_err(|e| Error::io(&temp, e))?;
+        Ok(StagedFile {
+            temp,
+            target: target.to_path_buf(),
+            lock: Some(file),
+        })
+    }
+
+    /// Where the bytes go while the export runs.
+    pub fn temp_path(&self) -> &Path {
+        &self.temp
+    }
+
+    /// The name the file gets on success.
+    pub fn target(&self) -> &Path {
+        &self.target
+    }
+
+    /// Makes the file durable and gives it its final name.
+    pub fn commit(mut self) -> Result<PathBuf> {
+        let dir = self.target.parent().unwrap_or(Path::new(".")).to_path_buf();
+        File::open(&self.temp)
+            .and_then(|f| f.sync_all())
+            .map_err(|e| classify_write_error(&dir, e))?;
+        fs::rename(&self.temp, &self.target).map_err(|e| Error::io(&self.target, e))?;
+        // Durability of the rename itself; failure here is not data loss.
+        if let Ok(d) = File::open(&dir) {
+            let _ = d.sync_all();
+        }
+        self.lock = None;
+        Ok(self.target.clone())
+    }
+}
+
+impl Drop for StagedFile {
+    fn drop(&mut self) {
+        if self.lock.take().is_some() {
+            let _ = fs::remove_file(&self.temp);
+        }
+    }
+}
+
+/// ENOSPC/EDQUOT become [`Error::DiskFull`]; anything else an unwritable folder.
+pub fn classify_write_error(dir: &Path, e: io::Error) -> Error {
+    match e.raw_os_error() {
+        Some(libc::ENOSPC) | Some(libc::EDQUOT) => Error::DiskFull {
+            path: dir.to_path_buf(),
+            needed_bytes: 0,
+            available_bytes: available_bytes(dir).unwrap_or(0),
+        },
+        _ => Error::UnwritableExportDir {
+            path: dir.to_path_buf(),
+            source: e,
+        },
+    }
+}
+
+/// Fails with [`Error::DiskFull`] unless `dir` has `needed` bytes plus the margin free.
+pub fn ensure_space(dir: &Path, needed: u64) -> Result<()> {
+    let available = available_bytes(dir).map_err(|e| Error::UnwritableExportDir {
+        path: dir.to_path_buf(),
+        source: e,
+    })?;
+    let needed = needed.saturating_add(FREE_SPACE_MARGIN_BYTES);
+    if available < needed {
+        return Err(Error::DiskFull {
+            path: dir.to_path_buf(),
+            needed_bytes: needed,
+            available_bytes: available,
+        });
+    }
+    Ok(())
+}
+
+/// Makes sure the export folder exists and is writable.
+pub fn ensure_dir(dir: &Path) -> Result<()> {
+    fs::create_dir_all(dir).map_err(|e| classify_write_error(dir, e))?;
+    let meta = fs::metadata(dir).map_err(|e| classify_write_error(dir, e))?;
+    if !meta.is_dir() {
+        return Err(Error::UnwritableExportDir {
+            path: dir.to_path_buf(),
+            source: io::Error::new(io::ErrorKind::Other, "not a directory"),
+        });
+    }
+    Ok(())
+}
+
+/// `<camera>_<YYYYmmdd_HHMMSS>-<YYYYmmdd_HHMMSS>_<suffix>.mp4`, where the
+/// suffix is the export id after its last `_` (the NVR's layout).
+pub fn export_file_name(
+    camera: &str,
+    start_s: f64,
+    end_s: f64,
+    export_id: &str,
+    zone: Zone,
+) -> String {
+    let f = "%Y%m%d_%H%M%S";
+    let suffix = export_id.rsplit('_').next().unwrap_or(export_id);
+    format!(
+        "{camera}_{}-{}_{suffix}.mp4",
+        zone.format(start_s, f),
+        zone.format(end_s, f)
+    )
+}
+
+/// Camera names and export ids become path components: only
+/// `[A-Za-z0-9_-]`, 1 to 100 characters (the NVR's camera-name rule).
+pub fn validate_component(what: &'static str, value: &str) -> Result<()> {
+    let bad = |reason| Error::InvalidName {
+        what,
+        value: value.to_string(),
+        reason,
+    };
+    if value.is_empty() {
+        return Err(bad("must not be empty"));
+    }
+    if value.len() > 100 {
+        return Err(bad("must be at most 100 characters"));
+    }
+    if !value
+        .chars()
+        .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-')
+    {
+        return Err(bad(
+            "may only contain letters, digits, '_' and '-' (it becomes part of a file path)",
+        ));
+    }
+    Ok(())
+}
+
+/// The display name is stored in the catalogue and shown by the NVR; it
+/// must not look like a path or carry control characters.
+pub fn validate_display_name(name: &str) -> Result<()> {
+    let bad = |reason| Error::InvalidName {
+        what: "export name",
+        value: name.to_string(),
+        reason,
+    };
+    if name.trim().is_empty() {
+        return Err(bad("must not be empty"));
+    }
+    if name.chars().count() > 100 {
+        return Err(bad("must be at most 100 characters"));
+    }
+    if name.contains('/') || name.contains('\\') || name.contains("..") {
+        return Err(bad("must not contain '/', '\\' or '..'"));
+    }
+    if name.chars().any(|c| c.is_control()) {
+        return Err(bad("must not contain control characters"));
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn staged_file_is_removed_unless_committed() {
+        let dir = tempfile::tempdir().unwrap();
+        let target = dir.path().join("a.mp4");
+        let s = StagedFile::create(&target).unwrap();
+        let temp = s.temp_path().to_path_buf();
+        fs::write(&temp, b"x").unwrap();
+        drop(s);
+        assert!(!temp.exists() && !target.exists());
+
+        let s = StagedFile::create(&target).unwrap();
+        fs::write(s.temp_path(), b"y").unwrap();
+        let done = s.commit().unwrap();
+        assert_eq!(fs::read(done).unwrap(), b"y");
+        assert_eq!(fs::read_dir(dir.path()).unwrap().count(), 1);
+    }
+
+    #[test]
+    fn names() {
+        assert_eq!(
+            export_file_name("front_door", 0.0, 60.0, "front_door_ab12cd", Zone::Utc),
+            "front_door_19700101_000000-19700101_000100_ab12cd.mp4"
+        );
+        assert!(validate_component("camera", "../etc").is_err());
+        assert!(validate_component("camera", "front-door_2").is_ok());
+        assert!(validate_display_name("a/b").is_err());
+        assert!(validate_display_name("Front door, morning").is_ok());
+    }
+}

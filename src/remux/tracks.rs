@@ -1,0 +1,103 @@
+//! Which output tracks an export can have, decided from the segments'
+//! headers before any byte is written.
+//!
+//! * Video: one track in the codec of the first readable segment. A segment
+//!   in another codec cannot share the track and is skipped (named in the
+//!   result). A segment whose parameter sets differ from the first one's
+//!   keeps its own, sent in-band on its keyframes (see `media::params`); if
+//!   its `avcC`/`hvcC` cannot be expressed that way it is skipped.
+//! * Audio: kept only when every clip carries audio with the same codec,
+//!   sample rate and channel count; otherwise dropped with a warning (one
+//!   MP4 track has one sample rate, and a track that went silent for some
+//!   clips would drift against the video).
+
+use ffmpeg_next::codec::Id;
+
+use crate::error::SkippedSegment;
+use crate::media::params::{self, InbandParams};
+use crate::probe::SegmentProbe;
+
+/// Drops segments that cannot share the first segment's video track.
+/// Returns the indexes kept and the ones skipped with their reason.
+pub fn compatible_video(probes: &[&SegmentProbe]) -> (Vec<usize>, Vec<SkippedSegment>) {
+    let mut keep = Vec::new();
+    let mut skipped = Vec::new();
+    let Some(first) = probes.first() else {
+        return (keep, skipped);
+    };
+    for (i, p) in probes.iter().enumerate() {
+        let reason = if p.video.codec != first.video.codec {
+            Some(format!(
+                "video codec {:?} differs from {:?} of the first segment; one MP4 track holds one codec",
+                p.video.codec, first.video.codec
+            ))
+        } else if p.video.extradata != first.video.extradata {
+            match inband_params(p) {
+                Ok(_) => None,
+                Err(e) => Some(format!(
+                    "codec parameters change and cannot be carried in-band ({e:?})"
+                )),
+            }
+        } else {
+            None
+        };
+        match reason {
+            Some(reason) => skipped.push(SkippedSegment {
+                path: p.path.clone(),
+                reason,
+            }),
+            None => keep.push(i),
+        }
+    }
+    (keep, skipped)
+}
+
+/// In-band parameter sets of a segment's video (H.264 / HEVC only).
+pub fn inband_params(p: &SegmentProbe) -> Result<InbandParams, params::ParamsError> {
+    match p.video.codec {
+        Id::H264 => params::h264_inband(&p.video.extradata),
+        Id::HEVC => params::hevc_inband(&p.video.extradata),
+        _ => Err(params::ParamsError::Unrecognised),
+    }
+}
+
+/// Whether audio can be kept for these clips' segments; `Err` is the warning.
+pub fn audio_decision(probes: &[&SegmentProbe]) -> Result<bool, String> {
+    let Some(first) = probes.first() else {
+        return Ok(false);
+    };
+    let Some(fa) = &first.audio else {
+        if probes.iter().any(|p| p.audio.is_some()) {
+            return Err("audio dropped: some recordings in the range have no audio track".into());
+        }
+        return Ok(false);
+    };
+    for p in probes {
+        match &p.audio {
+            None => {
+                return Err(format!(
+                    "audio dropped: {} has no audio track while others do",
+                    p.path.display()
+                ))
+            }
+            Some(a)
+                if a.codec != fa.codec
+                    || a.sample_rate != fa.sample_rate
+                    || a.channels != fa.channels =>
+            {
+                return Err(format!(
+                    "audio dropped: {} has {:?} {} Hz {} ch, the first recording {:?} {} Hz {} ch",
+                    p.path.display(),
+                    a.codec,
+                    a.sample_rate,
+                    a.channels,
+                    fa.codec,
+                    fa.sample_rate,
+                    fa.channels
+                ))
+            }
+            Some(_) => {}
+        }
+    }
+    Ok(true)
+}
