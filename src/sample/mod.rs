@@ -1,1 +1,399 @@
-pub fn placeholder() {}
+//! Synthetic NVR stores: segments encoded in process from generated frames
+//! and tones, laid out and catalogued exactly as the NVR does.
+//!
+//! Used by `nvr-export demo`, the test suite and the benchmark corpus. The
+//! media are real H.264 (libx264) or HEVC (libx265) with AAC audio, muxed
+//! into MP4 with `moov` first, each segment's timestamps starting at 0, like
+//! the NVR's recorder writes them. Frames are a moving gradient whose phase
+//! depends on a seed, so distinct segments have distinct bytes.
+
+use std::collections::HashMap;
+use std::fs;
+use std::path::{Path, PathBuf};
+
+use ffmpeg_next as ffmpeg;
+use ffmpeg_next::codec;
+use ffmpeg_next::format::{sample::Type as SampleType, Pixel, Sample};
+use ffmpeg_next::{ChannelLayout, Dictionary, Packet, Rational};
+
+use crate::catalogue::{Catalogue, Recording, ReviewSegment};
+use crate::error::{Error, Result};
+use crate::media;
+
+/// Video codec of a synthetic segment.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum VideoCodec {
+    H264,
+    Hevc,
+}
+
+/// Audio track of a synthetic segment: a sine tone.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct AudioSpec {
+    pub sample_rate: u32,
+    pub channels: u16,
+    pub tone_hz: u32,
+}
+
+impl Default for AudioSpec {
+    fn default() -> Self {
+        AudioSpec {
+            sample_rate: 48_000,
+            channels: 1,
+            tone_hz: 440,
+        }
+    }
+}
+
+/// One synthetic segment.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct SegmentSpec {
+    pub width: u32,
+    pub height: u32,
+    pub fps: u32,
+    /// Duration in whole frames is `seconds_x1000 * fps / 1000`.
+    pub seconds_x1000: u32,
+    /// Keyframe interval in frames.
+    pub gop: u32,
+    pub codec: VideoCodec,
+    pub audio: Option<AudioSpec>,
+    /// Target video bit rate (bits/s); 0 lets the encoder pick (CRF).
+    pub bitrate: u32,
+    /// Varies the picture so segments differ.
+    pub seed: u32,
+}
+
+impl SegmentSpec {
+    /// A small H.264 + AAC segment: 320x180, 15 fps, keyframe every second.
+    pub fn small(seconds: f64) -> SegmentSpec {
+        SegmentSpec {
+            width: 320,
+            height: 180,
+            fps: 15,
+            seconds_x1000: (seconds * 1000.0).round() as u32,
+            gop: 15,
+            codec: VideoCodec::H264,
+            audio: Some(AudioSpec::default()),
+            bitrate: 0,
+            seed: 0,
+        }
+    }
+
+    pub fn frames(&self) -> u64 {
+        self.seconds_x1000 as u64 * self.fps as u64 / 1000
+    }
+
+    /// Video duration in seconds (whole frames).
+    pub fn seconds(&self) -> f64 {
+        self.frames() as f64 / self.fps as f64
+    }
+}
+
+fn enc_err(what: &str, path: &Path, e: ffmpeg::Error) -> Error {
+    Error::media(format!("sample {what} {}", path.display()), e)
+}
+
+/// Encodes one segment to `path` (MP4, `moov` first).
+pub fn write_segment(path: &Path, spec: &SegmentSpec) -> Result<()> {
+    media::init();
+    if let Some(dir) = path.parent() {
+        fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
+    }
+    let err = |what: &'static str| move |e| enc_err(what, path, e);
+    let mut octx = ffmpeg::format::output_as(path, "mp4").map_err(err("create"))?;
+    let global = octx
+        .format()
+        .flags()
+        .contains(ffmpeg::format::Flags::GLOBAL_HEADER);
+
+    // Video encoder.
+    let (vname, params_key) = match spec.codec {
+        VideoCodec::H264 => ("libx264", "x264-params"),
+        VideoCodec::Hevc => ("libx265", "x265-params"),
+    };
+    let vcodec = ffmpeg::encoder::find_by_name(vname)
+        .ok_or_else(|| enc_err(&format!("encoder {vname} not in libavcodec"), path, ffmpeg::Error::EncoderNotFound))?;
+    let fps = spec.fps as i32;
+    let mut vctx = codec::context::Context::new_with_codec(vcodec)
+        .encoder()
+        .video()
+        .map_err(err("video encoder"))?;
+    vctx.set_width(spec.width);
+    vctx.set_height(spec.height);
+    vctx.set_format(Pixel::YUV420P);
+    vctx.set_time_base(Rational(1, fps));
+    vctx.set_frame_rate(Some(Rational(fps, 1)));
+    vctx.set_gop(spec.gop);
+    vctx.set_max_b_frames(0);
+    if spec.bitrate > 0 {
+        vctx.set_bit_rate(spec.bitrate as usize);
+        vctx.set_max_bit_rate(spec.bitrate as usize);
+    }
+    if global {
+        vctx.set_flags(codec::Flags::GLOBAL_HEADER);
+    }
+    let mut vopts = Dictionary::new();
+    vopts.set("preset", "ultrafast");
+    let mut p = format!("keyint={0}:min-keyint={0}:scenecut=0:bframes=0", spec.gop);
+    if spec.codec == VideoCodec::Hevc {
+        p.push_str(":log-level=none");
+    }
+    vopts.set(params_key, &p);
+    let mut venc = vctx.open_with(vopts).map_err(err("open video encoder"))?;
+    {
+        let mut st = octx.add_stream(vcodec).map_err(err("video stream"))?;
+        st.set_parameters(&venc);
+        st.set_time_base(Rational(1, fps * 1000));
+    }
+
+    // Audio encoder.
+    let mut aenc = match spec.audio {
+        None => None,
+        Some(a) => {
+            let acodec = ffmpeg::encoder::find(codec::Id::AAC)
+                .ok_or_else(|| enc_err("aac encoder", path, ffmpeg::Error::EncoderNotFound))?;
+            let mut actx = codec::context::Context::new_with_codec(acodec)
+                .encoder()
+                .audio()
+                .map_err(err("audio encoder"))?;
+            let layout = ChannelLayout::default(a.channels as i32);
+            actx.set_rate(a.sample_rate as i32);
+            actx.set_format(Sample::F32(SampleType::Planar));
+            actx.set_channel_layout(layout);
+            actx.set_channels(a.channels as i32);
+            actx.set_time_base(Rational(1, a.sample_rate as i32));
+            actx.set_bit_rate(64_000);
+            if global {
+                actx.set_flags(codec::Flags::GLOBAL_HEADER);
+            }
+            let enc = actx.open_as(acodec).map_err(err("open audio encoder"))?;
+            let mut st = octx.add_stream(acodec).map_err(err("audio stream"))?;
+            st.set_parameters(&enc);
+            st.set_time_base(Rational(1, a.sample_rate as i32));
+            Some((enc, a, layout))
+        }
+    };
+
+    let mut opts = Dictionary::new();
+    opts.set("movflags", "+faststart");
+    octx.write_header_with(opts).map_err(err("write header"))?;
+    let vtb = octx.stream(0).map(|s| s.time_base()).unwrap_or(Rational(1, fps));
+    let atb = octx.stream(1).map(|s| s.time_base()).unwrap_or(Rational(1, 48_000));
+
+    let frames = spec.frames();
+    let total_s = spec.seconds();
+    let mut vframe = ffmpeg::frame::Video::new(Pixel::YUV420P, spec.width, spec.height);
+    let mut next_video = 0u64;
+    let mut next_sample = 0u64;
+    let mut packet = Packet::empty();
+
+    loop {
+        let vt = next_video as f64 / fps as f64;
+        let at = match &aenc {
+            Some((_, a, _)) => next_sample as f64 / a.sample_rate as f64,
+            None => f64::INFINITY,
+        };
+        let video_left = next_video < frames;
+        let audio_left = at < total_s;
+        if !video_left && !audio_left {
+            break;
+        }
+        if video_left && (vt <= at || !audio_left) {
+            paint(&mut vframe, next_video, spec.seed);
+            vframe.set_pts(Some(next_video as i64));
+            venc.send_frame(&vframe).map_err(err("encode video"))?;
+            drain(&mut venc, &mut packet, &mut octx, 0, Rational(1, fps), vtb, path)?;
+            next_video += 1;
+        } else if let Some((enc, a, layout)) = aenc.as_mut() {
+            let n = enc.frame_size().max(1024) as usize;
+            let mut af = ffmpeg::frame::Audio::new(Sample::F32(SampleType::Planar), n, *layout);
+            af.set_rate(a.sample_rate);
+            for ch in 0..a.channels as usize {
+                let plane = af.plane_mut::<f32>(ch);
+                for (i, s) in plane.iter_mut().enumerate() {
+                    let t = (next_sample + i as u64) as f64 / a.sample_rate as f64;
+                    *s = (0.2 * (2.0 * std::f64::consts::PI * a.tone_hz as f64 * t).sin()) as f32;
+                }
+            }
+            af.set_pts(Some(next_sample as i64));
+            enc.send_frame(&af).map_err(err("encode audio"))?;
+            drain(enc, &mut packet, &mut octx, 1, Rational(1, a.sample_rate as i32), atb, path)?;
+            next_sample += n as u64;
+        }
+    }
+    venc.send_eof().map_err(err("flush video"))?;
+    drain(&mut venc, &mut packet, &mut octx, 0, Rational(1, fps), vtb, path)?;
+    if let Some((enc, a, _)) = aenc.as_mut() {
+        enc.send_eof().map_err(err("flush audio"))?;
+        drain(enc, &mut packet, &mut octx, 1, Rational(1, a.sample_rate as i32), atb, path)?;
+    }
+    octx.write_trailer().map_err(err("write trailer"))?;
+    Ok(())
+}
+
+fn drain(
+    enc: &mut ffmpeg::encoder::Encoder,
+    packet: &mut Packet,
+    octx: &mut ffmpeg::format::context::Output,
+    stream: usize,
+    from: Rational,
+    to: Rational,
+    path: &Path,
+) -> Result<()> {
+    while enc.receive_packet(packet).is_ok() {
+        packet.set_stream(stream);
+        packet.rescale_ts(from, to);
+        packet
+            .write_interleaved(octx)
+            .map_err(|e| enc_err("write packet", path, e))?;
+    }
+    Ok(())
+}
+
+/// A moving diagonal gradient; chroma drifts with the seed.
+fn paint(frame: &mut ffmpeg::frame::Video, n: u64, seed: u32) {
+    let (w, h) = (frame.width() as usize, frame.height() as usize);
+    let stride = frame.stride(0);
+    let shift = (n as usize * 3 + seed as usize * 37) & 0xff;
+    let y = frame.data_mut(0);
+    for row in 0..h {
+        let line = &mut y[row * stride..row * stride + w];
+        for (x, px) in line.iter_mut().enumerate() {
+            *px = ((x + row + shift) & 0xff) as u8;
+        }
+    }
+    for plane in 1..3 {
+        let stride = frame.stride(plane);
+        let v = (64 + (seed as usize * 29 + plane * 50 + n as usize) % 128) as u8;
+        let data = frame.data_mut(plane);
+        for row in 0..h / 2 {
+            data[row * stride..row * stride + w / 2].fill(v);
+        }
+    }
+}
+
+/// One segment of a sample store: the media spec and the wall-clock gap
+/// before it (0 for back-to-back recording).
+#[derive(Debug, Clone, Copy)]
+pub struct SegmentPlan {
+    pub spec: SegmentSpec,
+    pub gap_before_s: f64,
+}
+
+/// A generated store: catalogue plus media folder.
+#[derive(Debug, Clone)]
+pub struct SampleStore {
+    pub root: PathBuf,
+    pub db_path: PathBuf,
+    pub media_dir: PathBuf,
+    pub camera: String,
+    pub recordings: Vec<Recording>,
+}
+
+impl SampleStore {
+    pub fn start_s(&self) -> f64 {
+        self.recordings.first().map(|r| r.start_s).unwrap_or(0.0)
+    }
+    pub fn end_s(&self) -> f64 {
+        self.recordings.last().map(|r| r.end_s).unwrap_or(0.0)
+    }
+}
+
+/// `recordings/YYYY-MM-DD/HH/<camera>/MM.SS.mp4` (UTC), the NVR's layout.
+pub fn recording_path(media_dir: &Path, camera: &str, start_s: f64) -> PathBuf {
+    let t = crate::timefmt::utc_datetime(start_s);
+    media_dir
+        .join("recordings")
+        .join(t.format("%Y-%m-%d").to_string())
+        .join(t.format("%H").to_string())
+        .join(camera)
+        .join(t.format("%M.%S.mp4").to_string())
+}
+
+/// Builds a store under `root` (created; must not hold a catalogue yet):
+/// `root/frigate.db` and `root/media/...`. Identical specs are encoded once
+/// and copied.
+pub fn build_store(root: &Path, camera: &str, start_s: f64, segments: &[SegmentPlan]) -> Result<SampleStore> {
+    let media_dir = root.join("media");
+    fs::create_dir_all(&media_dir).map_err(|e| Error::io(&media_dir, e))?;
+    let db_path = root.join("frigate.db");
+    let mut cat = Catalogue::create(&db_path)?;
+    let mut encoded: HashMap<SegmentSpec, PathBuf> = HashMap::new();
+    let mut recordings = Vec::new();
+    let mut t = start_s;
+    for (i, seg) in segments.iter().enumerate() {
+        t += seg.gap_before_s;
+        let path = recording_path(&media_dir, camera, t);
+        match encoded.get(&seg.spec) {
+            Some(src) => {
+                if let Some(dir) = path.parent() {
+                    fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
+                }
+                fs::copy(src, &path).map_err(|e| Error::io(&path, e))?;
+            }
+            None => {
+                write_segment(&path, &seg.spec)?;
+                encoded.insert(seg.spec, path.clone());
+            }
+        }
+        let dur = seg.spec.seconds();
+        recordings.push(Recording {
+            id: format!("{start_s:.0}.{i:04}-{camera}"),
+            camera: camera.to_string(),
+            path,
+            start_s: t,
+            end_s: t + dur,
+            duration_s: dur,
+        });
+        t += dur;
+    }
+    cat.in_transaction(|c| {
+        for r in &recordings {
+            let mb = fs::metadata(&r.path).map(|m| m.len() as f64 / 1e6).unwrap_or(0.0);
+            c.insert_recording(r, mb)?;
+        }
+        Ok(())
+    })?;
+    Ok(SampleStore {
+        root: root.to_path_buf(),
+        db_path,
+        media_dir,
+        camera: camera.to_string(),
+        recordings,
+    })
+}
+
+/// Adds a review item to a store's catalogue.
+pub fn add_review(store: &SampleStore, id: &str, start_s: f64, end_s: Option<f64>, severity: &str, data_json: &str) -> Result<()> {
+    let cat = Catalogue::open(&store.db_path)?;
+    cat.insert_review(
+        &ReviewSegment {
+            id: id.to_string(),
+            camera: store.camera.clone(),
+            start_s,
+            end_s,
+            severity: severity.to_string(),
+            data: data_json.to_string(),
+        },
+        data_json,
+    )
+}
+
+/// The demo store: 12 segments of 5 s (one minute), a 10 s gap after the
+/// sixth, two review items.
+pub fn demo_store(root: &Path) -> Result<SampleStore> {
+    let start_s = 1_735_732_800.0; // 2025-01-01 12:00:00 UTC
+    let segments: Vec<SegmentPlan> = (0..12)
+        .map(|i| SegmentPlan {
+            spec: SegmentSpec {
+                seed: i % 4,
+                ..SegmentSpec::small(5.0)
+            },
+            gap_before_s: if i == 6 { 10.0 } else { 0.0 },
+        })
+        .collect();
+    let store = build_store(root, "front_door", start_s, &segments)?;
+    add_review(&store, "demo-r1", start_s + 7.0, Some(start_s + 19.0), "alert", r#"{"objects":["person","person-verified"]}"#)?;
+    add_review(&store, "demo-r2", start_s + 40.0, Some(start_s + 52.0), "detection", r#"{"objects":["car"]}"#)?;
+    Ok(store)
+}

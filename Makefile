@@ -1,0 +1,37 @@
+# nvr-export: the README's two commands are `make demo` and `make test`.
+# Both install the Debian packages they need (idempotently: apt runs only
+# when something is missing), then build with cargo.
+
+SHELL := /bin/bash
+DEB_PACKAGES := pkg-config clang libclang-dev \
+	libavcodec-dev libavformat-dev libavutil-dev libavfilter-dev \
+	libavdevice-dev libswscale-dev libswresample-dev ffmpeg
+SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+CARGO ?= cargo
+DEMO_DIR ?= demo-store
+
+.PHONY: all deps demo test build bench-corpus bench clean-demo
+
+all: demo
+
+deps:
+	@missing=""; for p in $(DEB_PACKAGES); do \
+	  dpkg-query -W -f='$${Status}' $$p 2>/dev/null | grep -q "install ok installed" || missing="$$missing $$p"; \
+	done; \
+	if [ -n "$$missing" ]; then \
+	  echo "installing:$$missing"; \
+	  $(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq $$missing; \
+	fi
+	@command -v $(CARGO) >/dev/null || { echo "cargo not found: install a Rust toolchain (rustup) first" >&2; exit 1; }
+
+build: deps
+	$(CARGO) build --release --locked
+
+demo: build
+	./target/release/nvr-export demo --dir $(DEMO_DIR)
+
+test: deps
+	$(CARGO) test --locked -- --test-threads=2
+
+clean-demo:
+	rm -rf $(DEMO_DIR)
