@@ -179,6 +179,12 @@ fn plan_clip(
         Some(prev) => start_s.max(prev),
         None => start_s,
     };
+    let seg_end = samples.last().map(|s| wall(s.dts + s.duration.max(1)))?;
+    if seg_end <= from_s + EPS_S {
+        // Nothing of this segment is at or after the start (it ends exactly
+        // where the range begins): the next segment holds the first frame.
+        return None;
+    }
     let start_idx = if first {
         // Last keyframe at or before `from_s`, else the first keyframe.
         samples
@@ -315,6 +321,17 @@ pub(crate) mod tests {
         let recs = [rec("a", 1000.0, 1010.0), rec("c", 1010.0, 1010.05)];
         let p = plan(1000.0, 1020.0, &recs, &[t, short]);
         assert_eq!(p.clips.len(), 1);
+    }
+
+    #[test]
+    fn start_exactly_at_a_segment_boundary_takes_nothing_before_it() {
+        let t = timing(2.0, 15, 15);
+        let recs = [rec("a", 1000.0, 1002.0), rec("b", 1002.0, 1004.0)];
+        // The catalogue's overlap query returns `a` (its end equals the start).
+        let p = plan(1002.0, 1004.0, &recs, &[t.clone(), t]);
+        assert_eq!(p.clips.len(), 1);
+        assert_eq!(p.clips[0].recording_id, "b");
+        assert_eq!(p.duration_90k(), 180_000);
     }
 
     #[test]

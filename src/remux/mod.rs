@@ -134,6 +134,14 @@ pub fn remux(
         TB_90K
     };
 
+    // When parameter sets change anywhere in the export, every keyframe
+    // carries its own segment's sets in-band: a decoder that switched to a
+    // later segment's sets must be switched back when the original returns.
+    let params_change = job
+        .plan
+        .clips
+        .iter()
+        .any(|c| job.probes[c.segment].video.extradata != first.video.extradata);
     let total_90k = job.plan.duration_90k().max(1) as f64;
     let mut stats = RemuxStats::default();
     let mut last_dts = [i64::MIN, i64::MIN];
@@ -142,7 +150,7 @@ pub fn remux(
     for clip in &job.plan.clips {
         cancel.check()?;
         let probe = job.probes[clip.segment];
-        let inband: Option<InbandParams> = if probe.video.extradata != first.video.extradata {
+        let inband: Option<InbandParams> = if params_change {
             tracks::inband_params(probe).ok()
         } else {
             None

@@ -1,0 +1,163 @@
+//! Test helpers: synthetic stores and the ffprobe/ffmpeg CLI as an
+//! independent oracle of what the library wrote.
+#![allow(dead_code)]
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use nvr_export::sample::{self, SampleStore, SegmentPlan, SegmentSpec};
+use nvr_export::{CancelToken, ExportOutcome, ExportRequest, Exporter, Layout, Progress, Result};
+use serde_json::Value;
+
+pub const T0: f64 = 1_718_000_000.0; // 2024-06-10 06:13:20 UTC
+
+/// A store of `n` back-to-back small segments of `secs` seconds.
+pub fn store(dir: &Path, specs: &[(SegmentSpec, f64)]) -> SampleStore {
+    let plans: Vec<SegmentPlan> = specs
+        .iter()
+        .map(|(spec, gap)| SegmentPlan {
+            spec: *spec,
+            gap_before_s: *gap,
+        })
+        .collect();
+    sample::build_store(dir, "front_door", T0, &plans).expect("build store")
+}
+
+pub fn small(secs: f64, seed: u32) -> SegmentSpec {
+    SegmentSpec {
+        seed,
+        ..SegmentSpec::small(secs)
+    }
+}
+
+pub fn exporter(s: &SampleStore) -> Exporter {
+    Exporter::new(Layout::new(&s.db_path, &s.media_dir))
+}
+
+pub fn export(s: &SampleStore, req: &ExportRequest) -> Result<ExportOutcome> {
+    exporter(s).export(req, &CancelToken::new(), |_p: Progress| {})
+}
+
+pub fn request(s: &SampleStore, start: f64, end: f64) -> ExportRequest {
+    ExportRequest {
+        timezone: Some("UTC".into()),
+        ..ExportRequest::new(&s.camera, start, end)
+    }
+}
+
+/// `ffprobe -show_format -show_streams -show_chapters` as JSON.
+pub fn probe(path: &Path) -> Value {
+    let out = Command::new("ffprobe")
+        .args(["-v", "error", "-print_format", "json", "-show_format", "-show_streams", "-show_chapters"])
+        .arg(path)
+        .output()
+        .expect("run ffprobe");
+    assert!(out.status.success(), "ffprobe failed: {}", String::from_utf8_lossy(&out.stderr));
+    serde_json::from_slice(&out.stdout).expect("ffprobe json")
+}
+
+pub fn streams_of<'a>(p: &'a Value, kind: &str) -> Vec<&'a Value> {
+    p["streams"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|s| s["codec_type"] == kind)
+        .collect()
+}
+
+pub fn f(v: &Value) -> f64 {
+    v.as_str().and_then(|s| s.parse().ok()).or_else(|| v.as_f64()).unwrap_or(f64::NAN)
+}
+
+/// Video packets' (pts_time, flags) via ffprobe.
+pub fn video_packets(path: &Path) -> Vec<(f64, String)> {
+    let out = Command::new("ffprobe")
+        .args(["-v", "error", "-select_streams", "v:0", "-show_entries", "packet=pts_time,flags", "-of", "csv=p=0"])
+        .arg(path)
+        .output()
+        .expect("run ffprobe");
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .filter_map(|l| {
+            let mut it = l.split(',');
+            let t = it.next()?.parse().ok()?;
+            Some((t, it.next().unwrap_or("").to_string()))
+        })
+        .collect()
+}
+
+/// Decodes every stream with the ffmpeg CLI; returns its error output.
+pub fn decode_errors(path: &Path) -> String {
+    let out = Command::new("ffmpeg")
+        .args(["-nostdin", "-v", "error", "-i"])
+        .arg(path)
+        .args(["-f", "null", "-"])
+        .output()
+        .expect("run ffmpeg");
+    let mut s = String::from_utf8_lossy(&out.stderr).into_owned();
+    if !out.status.success() {
+        s.push_str(&format!("\nexit status {}", out.status));
+    }
+    s
+}
+
+/// Top-level MP4 box types in file order.
+pub fn top_level_boxes(path: &Path) -> Vec<String> {
+    let data = std::fs::read(path).unwrap();
+    let mut out = Vec::new();
+    let mut p = 0usize;
+    while p + 8 <= data.len() {
+        let mut size = u32::from_be_bytes(data[p..p + 4].try_into().unwrap()) as u64;
+        let kind = String::from_utf8_lossy(&data[p + 4..p + 8]).into_owned();
+        if size == 1 {
+            size = u64::from_be_bytes(data[p + 8..p + 16].try_into().unwrap());
+        } else if size == 0 {
+            size = (data.len() - p) as u64;
+        }
+        out.push(kind);
+        if size < 8 {
+            break;
+        }
+        p += size as usize;
+    }
+    out
+}
+
+pub fn assert_moov_first(path: &Path) {
+    let boxes = top_level_boxes(path);
+    let moov = boxes.iter().position(|b| b == "moov").expect("moov box");
+    let mdat = boxes.iter().position(|b| b == "mdat").expect("mdat box");
+    assert!(moov < mdat, "moov after mdat: {boxes:?}");
+}
+
+/// Every file under `dir` (recursively).
+pub fn files_under(dir: &Path) -> Vec<PathBuf> {
+    let mut out = Vec::new();
+    if let Ok(rd) = std::fs::read_dir(dir) {
+        for e in rd.flatten() {
+            let p = e.path();
+            if p.is_dir() {
+                out.extend(files_under(&p));
+            } else {
+                out.push(p);
+            }
+        }
+    }
+    out
+}
+
+pub fn export_rows(s: &SampleStore) -> Vec<(String, i64)> {
+    let conn = rusqlite::Connection::open(&s.db_path).unwrap();
+    let mut st = conn.prepare("SELECT id, in_progress FROM export").unwrap();
+    st.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
+        .unwrap()
+        .map(|r| r.unwrap())
+        .collect()
+}
+
+pub fn assert_nothing_left(s: &SampleStore) {
+    let exports = s.media_dir.join("exports");
+    assert_eq!(files_under(&exports), Vec::<PathBuf>::new(), "files left in the export folder");
+    assert_eq!(files_under(&s.media_dir.join("clips/export")), Vec::<PathBuf>::new());
+    assert_eq!(export_rows(s), vec![], "export rows left");
+}

@@ -1,0 +1,447 @@
+//! End-to-end stream-copy exports checked with ffprobe/ffmpeg as the oracle.
+
+mod common;
+
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
+
+use common::*;
+use nvr_export::sample::{SegmentSpec, VideoCodec};
+use nvr_export::{CancelToken, ChapterMode, ErrorKind, ExportRequest, Progress, Step};
+
+#[test]
+fn whole_range_with_gap_collapses_and_is_well_formed() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = store(dir.path(), &[(small(4.0, 0), 0.0), (small(4.0, 1), 0.0), (small(4.0, 2), 30.0)]);
+    let req = ExportRequest {
+        chapters: ChapterMode::None,
+        ..request(&s, s.start_s() - 5.0, s.end_s() + 5.0)
+    };
+    let o = export(&s, &req).unwrap();
+
+    // Name and layout of the NVR.
+    let name = o.video_path.file_name().unwrap().to_string_lossy().into_owned();
+    let suffix = o.id.rsplit('_').next().unwrap();
+    assert_eq!(name, format!("front_door_20240610_061315-20240610_061407_{suffix}.mp4"));
+    assert_eq!(o.video_path.parent().unwrap(), s.media_dir.join("exports"));
+    assert!(o.id.starts_with("front_door_") && suffix.len() == 6);
+    assert_eq!(files_under(&s.media_dir.join("exports")), vec![o.video_path.clone()]);
+
+    let p = probe(&o.video_path);
+    let v = streams_of(&p, "video");
+    let a = streams_of(&p, "audio");
+    assert_eq!((v.len(), a.len()), (1, 1));
+    assert_eq!(v[0]["codec_name"], "h264");
+    assert_eq!(a[0]["codec_name"], "aac");
+    // 12 s recorded; the 30 s gap is gone.
+    let vd = f(&v[0]["duration"]);
+    assert!((vd - 12.0).abs() < 0.02, "video duration {vd}");
+    assert!((f(&a[0]["duration"]) - vd).abs() < 0.05);
+    assert!((o.duration_s - 12.0).abs() < 0.02);
+    assert_eq!(v[0]["nb_frames"], "180");
+
+    let tags = &p["format"]["tags"];
+    assert_eq!(tags["title"], "Frigate Recording for front_door, 2024-06-10 06:13:15 - 2024-06-10 06:14:07");
+    assert_eq!(tags["comment"], "Camera: front_door");
+    assert_eq!(tags["creation_time"], "2024-06-10T06:13:15.000000Z");
+    assert_moov_first(&o.video_path);
+    assert_eq!(decode_errors(&o.video_path), "");
+
+    // Row finished.
+    assert_eq!(export_rows(&s), vec![(o.id.clone(), 0)]);
+    let cat = nvr_export::catalogue::Catalogue::open(&s.db_path).unwrap();
+    let row = cat.export(&o.id).unwrap().unwrap();
+    assert_eq!(row.name, "front door 2024-06-10 06:13:15 2024-06-10 06:14:07");
+    assert_eq!(row.video_path, o.video_path.to_string_lossy());
+    assert_eq!(row.date_s, s.start_s() - 5.0);
+}
+
+#[test]
+fn mid_segment_start_snaps_to_keyframe_and_end_cuts_after_last_frame() {
+    let dir = tempfile::tempdir().unwrap();
+    // 15 fps, keyframe every 15 frames (1 s).
+    let s = store(dir.path(), &[(small(5.0, 0), 0.0), (small(5.0, 1), 0.0), (small(5.0, 2), 0.0)]);
+    let start = T0 + 2.5; // snaps back to the keyframe at 2.0
+    let end = T0 + 12.3; // last frame at or before: 12 + 4/15 s, which ends at 12 + 5/15
+    let o = export(&s, &request(&s, start, end)).unwrap();
+    let expected = (12.0 + 5.0 / 15.0) - 2.0;
+    let p = probe(&o.video_path);
+    let v = streams_of(&p, "video");
+    assert!((f(&v[0]["duration"]) - expected).abs() < 0.01, "{} vs {expected}", v[0]["duration"]);
+    assert!((o.duration_s - expected).abs() < 0.001);
+    let a = streams_of(&p, "audio");
+    assert!((f(&a[0]["duration"]) - expected).abs() < 0.05);
+    let pk = video_packets(&o.video_path);
+    assert_eq!(pk.len(), 155);
+    assert!(pk[0].1.starts_with('K'), "first packet is a keyframe");
+    assert_eq!(decode_errors(&o.video_path), "");
+}
+
+#[test]
+fn store_without_audio_exports_video_only() {
+    let dir = tempfile::tempdir().unwrap();
+    let spec = SegmentSpec {
+        audio: None,
+        ..small(3.0, 0)
+    };
+    let s = store(dir.path(), &[(spec, 0.0), (SegmentSpec { seed: 1, ..spec }, 0.0)]);
+    let o = export(&s, &request(&s, s.start_s(), s.end_s())).unwrap();
+    let p = probe(&o.video_path);
+    assert_eq!(streams_of(&p, "audio").len(), 0);
+    assert_eq!(streams_of(&p, "video").len(), 1);
+    assert!(o.warnings.is_empty(), "{:?}", o.warnings);
+    assert_eq!(decode_errors(&o.video_path), "");
+}
+
+#[test]
+fn mixed_audio_is_dropped_with_a_warning() {
+    let dir = tempfile::tempdir().unwrap();
+    let silent = SegmentSpec {
+        audio: None,
+        ..small(3.0, 1)
+    };
+    let s = store(dir.path(), &[(small(3.0, 0), 0.0), (silent, 0.0)]);
+    let o = export(&s, &request(&s, s.start_s(), s.end_s())).unwrap();
+    assert_eq!(streams_of(&probe(&o.video_path), "audio").len(), 0);
+    assert!(o.warnings.iter().any(|w| w.contains("audio dropped")), "{:?}", o.warnings);
+}
+
+#[test]
+fn frame_rate_change_keeps_playback_speed() {
+    let dir = tempfile::tempdir().unwrap();
+    let slow = SegmentSpec {
+        fps: 5,
+        gop: 5,
+        ..small(5.0, 1)
+    };
+    let s = store(dir.path(), &[(small(5.0, 0), 0.0), (slow, 0.0), (small(5.0, 2), 0.0)]);
+    let o = export(&s, &request(&s, s.start_s(), s.end_s())).unwrap();
+    let pk = video_packets(&o.video_path);
+    assert_eq!(pk.len(), 75 + 25 + 75);
+    // The 5 fps run starts at 5 s and its frames are 0.2 s apart.
+    assert!((pk[75].0 - 5.0).abs() < 0.001, "{}", pk[75].0);
+    assert!((pk[76].0 - 5.2).abs() < 0.001, "{}", pk[76].0);
+    assert!((pk[100].0 - 10.0).abs() < 0.001, "{}", pk[100].0);
+    let p = probe(&o.video_path);
+    assert!((f(&streams_of(&p, "video")[0]["duration"]) - 15.0).abs() < 0.01);
+    assert_eq!(decode_errors(&o.video_path), "");
+}
+
+#[test]
+fn resolution_change_still_decodes() {
+    let dir = tempfile::tempdir().unwrap();
+    let big = SegmentSpec {
+        width: 640,
+        height: 360,
+        ..small(3.0, 1)
+    };
+    let s = store(dir.path(), &[(small(3.0, 0), 0.0), (big, 0.0), (small(3.0, 2), 0.0)]);
+    let o = export(&s, &request(&s, s.start_s(), s.end_s())).unwrap();
+    assert_eq!(decode_errors(&o.video_path), "");
+    assert_eq!(video_packets(&o.video_path).len(), 135);
+    // Every frame decodes: count decoded frames with the CLI.
+    let out = std::process::Command::new("ffprobe")
+        .args(["-v", "error", "-count_frames", "-select_streams", "v:0", "-show_entries", "stream=nb_read_frames", "-of", "csv=p=0"])
+        .arg(&o.video_path)
+        .output()
+        .unwrap();
+    assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), "135");
+}
+
+#[test]
+fn hevc_is_tagged_hvc1() {
+    let dir = tempfile::tempdir().unwrap();
+    let h = SegmentSpec {
+        codec: VideoCodec::Hevc,
+        ..small(2.0, 0)
+    };
+    let s = store(dir.path(), &[(h, 0.0), (SegmentSpec { seed: 1, ..h }, 0.0)]);
+    let o = export(&s, &request(&s, s.start_s(), s.end_s())).unwrap();
+    let p = probe(&o.video_path);
+    let v = streams_of(&p, "video");
+    assert_eq!(v[0]["codec_name"], "hevc");
+    assert_eq!(v[0]["codec_tag_string"], "hvc1");
+    assert_eq!(decode_errors(&o.video_path), "");
+}
+
+#[test]
+fn codec_change_skips_the_odd_segment() {
+    let dir = tempfile::tempdir().unwrap();
+    let h = SegmentSpec {
+        codec: VideoCodec::Hevc,
+        ..small(2.0, 1)
+    };
+    let s = store(dir.path(), &[(small(2.0, 0), 0.0), (h, 0.0), (small(2.0, 2), 0.0)]);
+    let o = export(&s, &request(&s, s.start_s(), s.end_s())).unwrap();
+    assert_eq!(o.skipped.len(), 1);
+    assert_eq!(o.skipped[0].path, s.recordings[1].path);
+    assert!(o.skipped[0].reason.contains("codec"), "{}", o.skipped[0].reason);
+    assert!((o.duration_s - 4.0).abs() < 0.01);
+    assert_eq!(decode_errors(&o.video_path), "");
+}
+
+#[test]
+fn unreadable_segments_are_skipped_and_named() {
+    let dir = tempfile::tempdir().unwrap();
+    let specs: Vec<_> = (0..5).map(|i| (small(2.0, i), 0.0)).collect();
+    let s = store(dir.path(), &specs);
+    // missing, truncated, garbage
+    std::fs::remove_file(&s.recordings[1].path).unwrap();
+    let p2 = &s.recordings[2].path;
+    let len = std::fs::metadata(p2).unwrap().len();
+    let f2 = std::fs::OpenOptions::new().write(true).open(p2).unwrap();
+    f2.set_len(len / 2).unwrap();
+    std::fs::write(&s.recordings[3].path, b"this is not an mp4 file at all").unwrap();
+
+    let o = export(&s, &request(&s, s.start_s(), s.end_s())).unwrap();
+    let mut reasons: Vec<(usize, String)> = o
+        .skipped
+        .iter()
+        .map(|k| (s.recordings.iter().position(|r| r.path == k.path).unwrap(), k.reason.clone()))
+        .collect();
+    reasons.sort();
+    assert_eq!(reasons.len(), 3, "{reasons:?}");
+    assert_eq!(reasons[0], (1, "missing".to_string()));
+    assert!(reasons[1].0 == 2 && reasons[1].1.starts_with("truncated"), "{reasons:?}");
+    assert!(reasons[2].0 == 3 && reasons[2].1.starts_with("cannot open"), "{reasons:?}");
+    assert!((o.duration_s - 4.0).abs() < 0.01);
+    assert!(o.warnings.iter().any(|w| w.contains("3 recording(s) skipped")));
+    assert_eq!(decode_errors(&o.video_path), "");
+}
+
+#[test]
+fn nothing_readable_fails_naming_every_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = store(dir.path(), &[(small(2.0, 0), 0.0), (small(2.0, 1), 0.0)]);
+    for r in &s.recordings {
+        std::fs::remove_file(&r.path).unwrap();
+    }
+    let e = export(&s, &request(&s, s.start_s(), s.end_s())).unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::UnreadableSegments);
+    let msg = e.to_string();
+    for r in &s.recordings {
+        assert!(msg.contains(&r.path.display().to_string()), "{msg}");
+    }
+    assert!(msg.contains("missing"));
+    assert_nothing_left(&s);
+}
+
+#[test]
+fn bad_inputs_get_typed_errors_and_leave_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = store(dir.path(), &[(small(2.0, 0), 0.0), (small(2.0, 1), 20.0)]);
+    let run = |req: ExportRequest| export(&s, &req).unwrap_err();
+
+    let e = run(request(&s, T0 + 5.0, T0 + 5.0));
+    assert_eq!(e.kind(), ErrorKind::InvalidRange);
+
+    let e = run(ExportRequest::new("back_yard", T0, T0 + 10.0));
+    assert_eq!(e.kind(), ErrorKind::UnknownCamera);
+    assert!(e.to_string().contains("front_door"), "{e}");
+
+    // Inside the 20 s gap: says what was searched and what is nearby.
+    let e = run(request(&s, T0 + 5.0, T0 + 15.0));
+    assert_eq!(e.kind(), ErrorKind::NoRecordings);
+    let msg = e.to_string();
+    assert!(msg.contains("2024-06-10 06:13:25 UTC .. 2024-06-10 06:13:35 UTC"), "{msg}");
+    assert!(msg.contains("before") && msg.contains("after"), "{msg}");
+
+    let e = run(ExportRequest::new("../etc", T0, T0 + 10.0));
+    assert_eq!(e.kind(), ErrorKind::InvalidName);
+    let e = run(ExportRequest {
+        name: Some("../../x".into()),
+        ..request(&s, T0, T0 + 10.0)
+    });
+    assert_eq!(e.kind(), ErrorKind::InvalidName);
+    let e = run(ExportRequest {
+        id: Some("a/b".into()),
+        ..request(&s, T0, T0 + 10.0)
+    });
+    assert_eq!(e.kind(), ErrorKind::InvalidName);
+    assert_nothing_left(&s);
+
+    // Missing and unreadable database.
+    let missing = nvr_export::Exporter::new(nvr_export::Layout::new(dir.path().join("nope.db"), &s.media_dir));
+    let e = missing.export(&request(&s, T0, T0 + 10.0), &CancelToken::new(), |_| {}).unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::Database);
+    assert!(e.to_string().contains("nope.db"));
+    let junk = dir.path().join("junk.db");
+    std::fs::write(&junk, vec![7u8; 4096]).unwrap();
+    let e = nvr_export::Exporter::new(nvr_export::Layout::new(&junk, &s.media_dir))
+        .export(&request(&s, T0, T0 + 10.0), &CancelToken::new(), |_| {})
+        .unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::Database);
+}
+
+#[test]
+fn unwritable_export_folder() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = store(dir.path(), &[(small(2.0, 0), 0.0)]);
+    // The export folder's path is taken by a file.
+    std::fs::write(s.media_dir.join("exports"), b"x").unwrap();
+    let e = export(&s, &request(&s, s.start_s(), s.end_s())).unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::UnwritableExportDir, "{e}");
+    assert_eq!(export_rows(&s), vec![]);
+}
+
+#[test]
+fn disk_full_is_reported_and_cleaned_up() {
+    let dir = tempfile::tempdir().unwrap();
+    let specs: Vec<_> = (0..6).map(|i| (small(4.0, i), 0.0)).collect();
+    let s = store(dir.path(), &specs);
+    // Pre-check: more space needed than the filesystem has.
+    let mut ex = exporter(&s);
+    ex.min_free_bytes = u64::MAX / 4;
+    let e = ex.export(&request(&s, s.start_s(), s.end_s()), &CancelToken::new(), |_| {}).unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::DiskFull);
+    assert_nothing_left(&s);
+
+    // A real ENOSPC while writing: a tiny tmpfs as the export folder (root only).
+    let exports = s.media_dir.join("exports");
+    std::fs::create_dir_all(&exports).unwrap();
+    let mounted = std::process::Command::new("mount")
+        .args(["-t", "tmpfs", "-o", "size=64k", "tmpfs"])
+        .arg(&exports)
+        .status()
+        .map(|st| st.success())
+        .unwrap_or(false);
+    if !mounted {
+        eprintln!("skipping the ENOSPC half: cannot mount tmpfs (not root)");
+        return;
+    }
+    // Skip the pre-check's margin so the write itself hits ENOSPC.
+    struct Unmount(std::path::PathBuf);
+    impl Drop for Unmount {
+        fn drop(&mut self) {
+            let _ = std::process::Command::new("umount").arg(&self.0).status();
+        }
+    }
+    let _guard = Unmount(exports.clone());
+    let e = exporter(&s).export(&request(&s, s.start_s(), s.end_s()), &CancelToken::new(), |_| {});
+    let e = e.unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::DiskFull, "{e}");
+    assert_eq!(files_under(&exports), Vec::<std::path::PathBuf>::new());
+    assert_eq!(export_rows(&s), vec![]);
+}
+
+#[test]
+fn row_lifecycle_progress_and_completion() {
+    let dir = tempfile::tempdir().unwrap();
+    let specs: Vec<_> = (0..8).map(|i| (small(3.0, i), 0.0)).collect();
+    let s = store(dir.path(), &specs);
+    let db = s.db_path.clone();
+    let mut events: Vec<Progress> = Vec::new();
+    let mut rows_seen: Vec<Vec<(String, i64)>> = Vec::new();
+    let ex = exporter(&s).with_throttle(nvr_export::ProgressThrottle { interval: Duration::ZERO });
+    let req = ExportRequest {
+        id: Some("front_door_abc123".into()),
+        ..request(&s, s.start_s(), s.end_s())
+    };
+    let o = ex
+        .export(&req, &CancelToken::new(), |p| {
+            if p.step == Step::Copying && rows_seen.is_empty() {
+                let conn = rusqlite::Connection::open(&db).unwrap();
+                let rows = conn
+                    .prepare("SELECT id, in_progress FROM export")
+                    .unwrap()
+                    .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
+                    .unwrap()
+                    .map(|r| r.unwrap())
+                    .collect();
+                rows_seen.push(rows);
+            }
+            events.push(p);
+        })
+        .unwrap();
+    assert_eq!(o.id, "front_door_abc123");
+    assert!(o.video_path.to_string_lossy().ends_with("_abc123.mp4"));
+    // While copying, the row existed and was in progress.
+    assert_eq!(rows_seen, vec![vec![("front_door_abc123".to_string(), 1)]]);
+    assert_eq!(export_rows(&s), vec![("front_door_abc123".to_string(), 0)]);
+
+    // Steps in order, percent monotonic within a step, in [0, 100], ending at 100.
+    let steps: Vec<Step> = events.iter().map(|p| p.step).fold(Vec::new(), |mut v, s| {
+        if v.last() != Some(&s) {
+            v.push(s)
+        }
+        v
+    });
+    assert_eq!(steps, vec![Step::Preparing, Step::Copying, Step::Finalizing]);
+    for w in events.windows(2) {
+        if w[0].step == w[1].step {
+            assert!(w[1].percent >= w[0].percent, "{:?}", w);
+        }
+    }
+    assert!(events.iter().all(|p| (0.0..=100.0).contains(&p.percent)));
+    let copying: Vec<f64> = events.iter().filter(|p| p.step == Step::Copying).map(|p| p.percent).collect();
+    assert!(copying.len() > 10, "copying reported {} times", copying.len());
+    assert!(copying.iter().any(|&p| p > 40.0 && p < 60.0), "no mid-way update: {copying:?}");
+    assert_eq!(*copying.last().unwrap(), 100.0);
+    assert_eq!(events.last().unwrap(), &Progress { step: Step::Finalizing, percent: 100.0 });
+
+    // The same id again is refused and the first export is untouched.
+    let e = export(&s, &req).unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::InvalidName);
+    assert!(o.video_path.exists());
+}
+
+#[test]
+fn cancellation_from_another_thread_is_prompt_and_clean() {
+    let dir = tempfile::tempdir().unwrap();
+    // 120 segments of 2 s: identical specs are encoded once and copied.
+    let specs: Vec<_> = (0..120).map(|i| (small(2.0, i % 2), 0.0)).collect();
+    let s = store(dir.path(), &specs);
+    let token = CancelToken::new();
+    let (tx, rx) = mpsc::channel::<()>();
+    let t2 = token.clone();
+    let canceller = std::thread::spawn(move || {
+        rx.recv().unwrap();
+        std::thread::sleep(Duration::from_millis(5));
+        t2.cancel();
+        Instant::now()
+    });
+    let ex = exporter(&s).with_throttle(nvr_export::ProgressThrottle { interval: Duration::ZERO });
+    let mut signalled = false;
+    let mut last_percent = 0.0;
+    let r = ex.export(&request(&s, s.start_s(), s.end_s()), &token, |p| {
+        if p.step == Step::Copying && p.percent > 1.0 && !signalled {
+            signalled = true;
+            tx.send(()).unwrap();
+        }
+        last_percent = p.percent;
+    });
+    let returned = Instant::now();
+    let cancelled_at = canceller.join().unwrap();
+    let e = r.unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::Cancelled);
+    assert!(last_percent < 100.0, "export finished before the cancel landed");
+    let lag = returned.duration_since(cancelled_at);
+    assert!(lag < Duration::from_millis(100), "cancel took {lag:?}");
+    assert_nothing_left(&s);
+}
+
+#[test]
+fn cancel_before_start_leaves_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = store(dir.path(), &[(small(2.0, 0), 0.0)]);
+    let token = CancelToken::new();
+    token.cancel();
+    let e = exporter(&s).export(&request(&s, s.start_s(), s.end_s()), &token, |_| {}).unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::Cancelled);
+    assert_nothing_left(&s);
+}
+
+#[test]
+fn two_exports_side_by_side() {
+    let dir = tempfile::tempdir().unwrap();
+    let specs: Vec<_> = (0..6).map(|i| (small(2.0, i), 0.0)).collect();
+    let s = store(dir.path(), &specs);
+    let (a, b) = std::thread::scope(|sc| {
+        let h1 = sc.spawn(|| export(&s, &request(&s, s.start_s(), s.end_s())));
+        let h2 = sc.spawn(|| export(&s, &request(&s, s.start_s() + 4.0, s.end_s())));
+        (h1.join().unwrap().unwrap(), h2.join().unwrap().unwrap())
+    });
+    assert!((a.duration_s - 12.0).abs() < 0.01);
+    assert!((b.duration_s - 8.0).abs() < 0.01);
+    assert_eq!(export_rows(&s).len(), 2);
+}
