@@ -21,12 +21,16 @@ use indicatif::{ProgressBar, ProgressStyle};
 use serde_json::json;
 
 use nvr_export::{
-    sample, CancelToken, ChapterMode, Error, ExportOutcome, ExportRequest, Exporter, Layout, Progress,
-    ProgressThrottle,
+    sample, CancelToken, ChapterMode, Error, ExportOutcome, ExportRequest, Exporter, Layout,
+    Progress, ProgressThrottle,
 };
 
 #[derive(Parser)]
-#[command(name = "nvr-export", version, about = "Export NVR recordings to one MP4, in process with libav")]
+#[command(
+    name = "nvr-export",
+    version,
+    about = "Export NVR recordings to one MP4, in process with libav"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -92,8 +96,14 @@ fn main() -> ExitCode {
         Command::Demo { dir } => run_demo(dir),
         Command::Info => {
             println!("libav (build): {}", nvr_export::hw::LIBAV_VERSION);
-            println!("hardware encoders in libavcodec (build): {}", nonempty(nvr_export::hw::BUILD_HW_ENCODERS));
-            println!("hardware encoders registered (run time): {}", nonempty(&nvr_export::hw::available_encoders().join(",")));
+            println!(
+                "hardware encoders in libavcodec (build): {}",
+                nonempty(nvr_export::hw::BUILD_HW_ENCODERS)
+            );
+            println!(
+                "hardware encoders registered (run time): {}",
+                nonempty(&nvr_export::hw::available_encoders().join(","))
+            );
             ExitCode::SUCCESS
         }
     }
@@ -144,7 +154,9 @@ fn run_export(args: ExportArgs) -> ExitCode {
                 ExitCode::SUCCESS
             }
             Err(e) => {
-                emit(&json!({"event": "error", "kind": e.kind().as_str(), "message": e.to_string()}));
+                emit(
+                    &json!({"event": "error", "kind": e.kind().as_str(), "message": e.to_string()}),
+                );
                 ExitCode::FAILURE
             }
         }
@@ -189,12 +201,18 @@ fn done_json(o: &ExportOutcome) -> serde_json::Value {
     })
 }
 
-fn export_with_bar(exporter: &Exporter, req: &ExportRequest, cancel: &CancelToken) -> Result<ExportOutcome, Error> {
+fn export_with_bar(
+    exporter: &Exporter,
+    req: &ExportRequest,
+    cancel: &CancelToken,
+) -> Result<ExportOutcome, Error> {
     let bar = ProgressBar::new(1000);
     bar.set_style(
-        ProgressStyle::with_template("{prefix:>11} [{bar:40.cyan/blue}] {percent:>3}% {elapsed_precise} eta {eta}")
-            .unwrap_or_else(|_| ProgressStyle::default_bar())
-            .progress_chars("=> "),
+        ProgressStyle::with_template(
+            "{prefix:>11} [{bar:40.cyan/blue}] {percent:>3}% {elapsed_precise} eta {eta}",
+        )
+        .unwrap_or_else(|_| ProgressStyle::default_bar())
+        .progress_chars("=> "),
     );
     let result = exporter.export(req, cancel, |p: Progress| {
         bar.set_prefix(p.step.as_str());
@@ -208,7 +226,12 @@ fn export_with_bar(exporter: &Exporter, req: &ExportRequest, cancel: &CancelToke
 }
 
 fn print_outcome(o: &ExportOutcome) {
-    println!("exported {} ({:.1} s, {} chapters)", o.video_path.display(), o.duration_s, o.chapters);
+    println!(
+        "exported {} ({:.1} s, {} chapters)",
+        o.video_path.display(),
+        o.duration_s,
+        o.chapters
+    );
     println!("  id: {}  name: {}", o.id, o.name);
     for s in &o.skipped {
         println!("  skipped {}", s);
@@ -225,12 +248,19 @@ fn run_demo(dir: PathBuf) -> ExitCode {
         match existing_store(&dir) {
             Ok(s) => s,
             Err(e) => {
-                eprintln!("error ({}): {e}; remove {} to rebuild it", e.kind(), dir.display());
+                eprintln!(
+                    "error ({}): {e}; remove {} to rebuild it",
+                    e.kind(),
+                    dir.display()
+                );
                 return ExitCode::FAILURE;
             }
         }
     } else {
-        println!("building a sample store in {} (12 x 5 s H.264 + AAC segments, one gap)", dir.display());
+        println!(
+            "building a sample store in {} (12 x 5 s H.264 + AAC segments, one gap)",
+            dir.display()
+        );
         let t = Instant::now();
         match sample::demo_store(&dir) {
             Ok(s) => {
@@ -243,9 +273,11 @@ fn run_demo(dir: PathBuf) -> ExitCode {
             }
         }
     };
-    let exporter = Exporter::new(Layout::new(&store.db_path, &store.media_dir)).with_throttle(ProgressThrottle {
-        interval: Duration::from_millis(50),
-    });
+    let exporter = Exporter::new(Layout::new(&store.db_path, &store.media_dir)).with_throttle(
+        ProgressThrottle {
+            interval: Duration::from_millis(50),
+        },
+    );
     let req = ExportRequest {
         timezone: Some("UTC".into()),
         ..ExportRequest::new(&store.camera, store.start_s(), store.end_s())
@@ -287,7 +319,11 @@ fn run_demo(dir: PathBuf) -> ExitCode {
 fn existing_store(dir: &std::path::Path) -> Result<sample::SampleStore, Error> {
     let db_path = dir.join("frigate.db");
     let cat = nvr_export::catalogue::Catalogue::open(&db_path)?;
-    let camera = cat.cameras()?.into_iter().next().unwrap_or_else(|| "front_door".into());
+    let camera = cat
+        .cameras()?
+        .into_iter()
+        .next()
+        .unwrap_or_else(|| "front_door".into());
     let recordings = cat.recordings_overlapping(&camera, 0.0, 1e12)?;
     Ok(sample::SampleStore {
         root: dir.to_path_buf(),

@@ -12,7 +12,14 @@ use nvr_export::{CancelToken, ChapterMode, ErrorKind, ExportRequest, Progress, S
 #[test]
 fn whole_range_with_gap_collapses_and_is_well_formed() {
     let dir = tempfile::tempdir().unwrap();
-    let s = store(dir.path(), &[(small(4.0, 0), 0.0), (small(4.0, 1), 0.0), (small(4.0, 2), 30.0)]);
+    let s = store(
+        dir.path(),
+        &[
+            (small(4.0, 0), 0.0),
+            (small(4.0, 1), 0.0),
+            (small(4.0, 2), 30.0),
+        ],
+    );
     let req = ExportRequest {
         chapters: ChapterMode::None,
         ..request(&s, s.start_s() - 5.0, s.end_s() + 5.0)
@@ -20,12 +27,23 @@ fn whole_range_with_gap_collapses_and_is_well_formed() {
     let o = export(&s, &req).unwrap();
 
     // Name and layout of the NVR.
-    let name = o.video_path.file_name().unwrap().to_string_lossy().into_owned();
+    let name = o
+        .video_path
+        .file_name()
+        .unwrap()
+        .to_string_lossy()
+        .into_owned();
     let suffix = o.id.rsplit('_').next().unwrap();
-    assert_eq!(name, format!("front_door_20240610_061315-20240610_061407_{suffix}.mp4"));
+    assert_eq!(
+        name,
+        format!("front_door_20240610_061315-20240610_061407_{suffix}.mp4")
+    );
     assert_eq!(o.video_path.parent().unwrap(), s.media_dir.join("exports"));
     assert!(o.id.starts_with("front_door_") && suffix.len() == 6);
-    assert_eq!(files_under(&s.media_dir.join("exports")), vec![o.video_path.clone()]);
+    assert_eq!(
+        files_under(&s.media_dir.join("exports")),
+        vec![o.video_path.clone()]
+    );
 
     let p = probe(&o.video_path);
     let v = streams_of(&p, "video");
@@ -41,7 +59,10 @@ fn whole_range_with_gap_collapses_and_is_well_formed() {
     assert_eq!(v[0]["nb_frames"], "180");
 
     let tags = &p["format"]["tags"];
-    assert_eq!(tags["title"], "Frigate Recording for front_door, 2024-06-10 06:13:15 - 2024-06-10 06:14:07");
+    assert_eq!(
+        tags["title"],
+        "Frigate Recording for front_door, 2024-06-10 06:13:15 - 2024-06-10 06:14:07"
+    );
     assert_eq!(tags["comment"], "Camera: front_door");
     assert_eq!(tags["creation_time"], "2024-06-10T06:13:15.000000Z");
     assert_moov_first(&o.video_path);
@@ -51,7 +72,10 @@ fn whole_range_with_gap_collapses_and_is_well_formed() {
     assert_eq!(export_rows(&s), vec![(o.id.clone(), 0)]);
     let cat = nvr_export::catalogue::Catalogue::open(&s.db_path).unwrap();
     let row = cat.export(&o.id).unwrap().unwrap();
-    assert_eq!(row.name, "front door 2024-06-10 06:13:15 2024-06-10 06:14:07");
+    assert_eq!(
+        row.name,
+        "front door 2024-06-10 06:13:15 2024-06-10 06:14:07"
+    );
     assert_eq!(row.video_path, o.video_path.to_string_lossy());
     assert_eq!(row.date_s, s.start_s() - 5.0);
 }
@@ -60,14 +84,25 @@ fn whole_range_with_gap_collapses_and_is_well_formed() {
 fn mid_segment_start_snaps_to_keyframe_and_end_cuts_after_last_frame() {
     let dir = tempfile::tempdir().unwrap();
     // 15 fps, keyframe every 15 frames (1 s).
-    let s = store(dir.path(), &[(small(5.0, 0), 0.0), (small(5.0, 1), 0.0), (small(5.0, 2), 0.0)]);
+    let s = store(
+        dir.path(),
+        &[
+            (small(5.0, 0), 0.0),
+            (small(5.0, 1), 0.0),
+            (small(5.0, 2), 0.0),
+        ],
+    );
     let start = T0 + 2.5; // snaps back to the keyframe at 2.0
     let end = T0 + 12.3; // last frame at or before: 12 + 4/15 s, which ends at 12 + 5/15
     let o = export(&s, &request(&s, start, end)).unwrap();
     let expected = (12.0 + 5.0 / 15.0) - 2.0;
     let p = probe(&o.video_path);
     let v = streams_of(&p, "video");
-    assert!((f(&v[0]["duration"]) - expected).abs() < 0.01, "{} vs {expected}", v[0]["duration"]);
+    assert!(
+        (f(&v[0]["duration"]) - expected).abs() < 0.01,
+        "{} vs {expected}",
+        v[0]["duration"]
+    );
     assert!((o.duration_s - expected).abs() < 0.001);
     let a = streams_of(&p, "audio");
     assert!((f(&a[0]["duration"]) - expected).abs() < 0.05);
@@ -84,7 +119,10 @@ fn store_without_audio_exports_video_only() {
         audio: None,
         ..small(3.0, 0)
     };
-    let s = store(dir.path(), &[(spec, 0.0), (SegmentSpec { seed: 1, ..spec }, 0.0)]);
+    let s = store(
+        dir.path(),
+        &[(spec, 0.0), (SegmentSpec { seed: 1, ..spec }, 0.0)],
+    );
     let o = export(&s, &request(&s, s.start_s(), s.end_s())).unwrap();
     let p = probe(&o.video_path);
     assert_eq!(streams_of(&p, "audio").len(), 0);
@@ -103,7 +141,11 @@ fn mixed_audio_is_dropped_with_a_warning() {
     let s = store(dir.path(), &[(small(3.0, 0), 0.0), (silent, 0.0)]);
     let o = export(&s, &request(&s, s.start_s(), s.end_s())).unwrap();
     assert_eq!(streams_of(&probe(&o.video_path), "audio").len(), 0);
-    assert!(o.warnings.iter().any(|w| w.contains("audio dropped")), "{:?}", o.warnings);
+    assert!(
+        o.warnings.iter().any(|w| w.contains("audio dropped")),
+        "{:?}",
+        o.warnings
+    );
 }
 
 #[test]
@@ -114,7 +156,10 @@ fn frame_rate_change_keeps_playback_speed() {
         gop: 5,
         ..small(5.0, 1)
     };
-    let s = store(dir.path(), &[(small(5.0, 0), 0.0), (slow, 0.0), (small(5.0, 2), 0.0)]);
+    let s = store(
+        dir.path(),
+        &[(small(5.0, 0), 0.0), (slow, 0.0), (small(5.0, 2), 0.0)],
+    );
     let o = export(&s, &request(&s, s.start_s(), s.end_s())).unwrap();
     let pk = video_packets(&o.video_path);
     assert_eq!(pk.len(), 75 + 25 + 75);
@@ -135,13 +180,26 @@ fn resolution_change_still_decodes() {
         height: 360,
         ..small(3.0, 1)
     };
-    let s = store(dir.path(), &[(small(3.0, 0), 0.0), (big, 0.0), (small(3.0, 2), 0.0)]);
+    let s = store(
+        dir.path(),
+        &[(small(3.0, 0), 0.0), (big, 0.0), (small(3.0, 2), 0.0)],
+    );
     let o = export(&s, &request(&s, s.start_s(), s.end_s())).unwrap();
     assert_eq!(decode_errors(&o.video_path), "");
     assert_eq!(video_packets(&o.video_path).len(), 135);
     // Every frame decodes: count decoded frames with the CLI.
     let out = std::process::Command::new("ffprobe")
-        .args(["-v", "error", "-count_frames", "-select_streams", "v:0", "-show_entries", "stream=nb_read_frames", "-of", "csv=p=0"])
+        .args([
+            "-v",
+            "error",
+            "-count_frames",
+            "-select_streams",
+            "v:0",
+            "-show_entries",
+            "stream=nb_read_frames",
+            "-of",
+            "csv=p=0",
+        ])
         .arg(&o.video_path)
         .output()
         .unwrap();
@@ -171,11 +229,18 @@ fn codec_change_skips_the_odd_segment() {
         codec: VideoCodec::Hevc,
         ..small(2.0, 1)
     };
-    let s = store(dir.path(), &[(small(2.0, 0), 0.0), (h, 0.0), (small(2.0, 2), 0.0)]);
+    let s = store(
+        dir.path(),
+        &[(small(2.0, 0), 0.0), (h, 0.0), (small(2.0, 2), 0.0)],
+    );
     let o = export(&s, &request(&s, s.start_s(), s.end_s())).unwrap();
     assert_eq!(o.skipped.len(), 1);
     assert_eq!(o.skipped[0].path, s.recordings[1].path);
-    assert!(o.skipped[0].reason.contains("codec"), "{}", o.skipped[0].reason);
+    assert!(
+        o.skipped[0].reason.contains("codec"),
+        "{}",
+        o.skipped[0].reason
+    );
     assert!((o.duration_s - 4.0).abs() < 0.01);
     assert_eq!(decode_errors(&o.video_path), "");
 }
@@ -197,15 +262,29 @@ fn unreadable_segments_are_skipped_and_named() {
     let mut reasons: Vec<(usize, String)> = o
         .skipped
         .iter()
-        .map(|k| (s.recordings.iter().position(|r| r.path == k.path).unwrap(), k.reason.clone()))
+        .map(|k| {
+            (
+                s.recordings.iter().position(|r| r.path == k.path).unwrap(),
+                k.reason.clone(),
+            )
+        })
         .collect();
     reasons.sort();
     assert_eq!(reasons.len(), 3, "{reasons:?}");
     assert_eq!(reasons[0], (1, "missing".to_string()));
-    assert!(reasons[1].0 == 2 && reasons[1].1.starts_with("truncated"), "{reasons:?}");
-    assert!(reasons[2].0 == 3 && reasons[2].1.starts_with("cannot open"), "{reasons:?}");
+    assert!(
+        reasons[1].0 == 2 && reasons[1].1.starts_with("truncated"),
+        "{reasons:?}"
+    );
+    assert!(
+        reasons[2].0 == 3 && reasons[2].1.starts_with("cannot open"),
+        "{reasons:?}"
+    );
     assert!((o.duration_s - 4.0).abs() < 0.01);
-    assert!(o.warnings.iter().any(|w| w.contains("3 recording(s) skipped")));
+    assert!(o
+        .warnings
+        .iter()
+        .any(|w| w.contains("3 recording(s) skipped")));
     assert_eq!(decode_errors(&o.video_path), "");
 }
 
@@ -243,7 +322,10 @@ fn bad_inputs_get_typed_errors_and_leave_nothing() {
     let e = run(request(&s, T0 + 5.0, T0 + 15.0));
     assert_eq!(e.kind(), ErrorKind::NoRecordings);
     let msg = e.to_string();
-    assert!(msg.contains("2024-06-10 06:13:25 UTC .. 2024-06-10 06:13:35 UTC"), "{msg}");
+    assert!(
+        msg.contains("2024-06-10 06:13:25 UTC .. 2024-06-10 06:13:35 UTC"),
+        "{msg}"
+    );
     assert!(msg.contains("before") && msg.contains("after"), "{msg}");
 
     let e = run(ExportRequest::new("../etc", T0, T0 + 10.0));
@@ -261,8 +343,13 @@ fn bad_inputs_get_typed_errors_and_leave_nothing() {
     assert_nothing_left(&s);
 
     // Missing and unreadable database.
-    let missing = nvr_export::Exporter::new(nvr_export::Layout::new(dir.path().join("nope.db"), &s.media_dir));
-    let e = missing.export(&request(&s, T0, T0 + 10.0), &CancelToken::new(), |_| {}).unwrap_err();
+    let missing = nvr_export::Exporter::new(nvr_export::Layout::new(
+        dir.path().join("nope.db"),
+        &s.media_dir,
+    ));
+    let e = missing
+        .export(&request(&s, T0, T0 + 10.0), &CancelToken::new(), |_| {})
+        .unwrap_err();
     assert_eq!(e.kind(), ErrorKind::Database);
     assert!(e.to_string().contains("nope.db"));
     let junk = dir.path().join("junk.db");
@@ -292,7 +379,13 @@ fn disk_full_is_reported_and_cleaned_up() {
     // Pre-check: more space needed than the filesystem has.
     let mut ex = exporter(&s);
     ex.min_free_bytes = u64::MAX / 4;
-    let e = ex.export(&request(&s, s.start_s(), s.end_s()), &CancelToken::new(), |_| {}).unwrap_err();
+    let e = ex
+        .export(
+            &request(&s, s.start_s(), s.end_s()),
+            &CancelToken::new(),
+            |_| {},
+        )
+        .unwrap_err();
     assert_eq!(e.kind(), ErrorKind::DiskFull);
     assert_nothing_left(&s);
 
@@ -317,7 +410,11 @@ fn disk_full_is_reported_and_cleaned_up() {
         }
     }
     let _guard = Unmount(exports.clone());
-    let e = exporter(&s).export(&request(&s, s.start_s(), s.end_s()), &CancelToken::new(), |_| {});
+    let e = exporter(&s).export(
+        &request(&s, s.start_s(), s.end_s()),
+        &CancelToken::new(),
+        |_| {},
+    );
     let e = e.unwrap_err();
     assert_eq!(e.kind(), ErrorKind::DiskFull, "{e}");
     assert_eq!(files_under(&exports), Vec::<std::path::PathBuf>::new());
@@ -332,7 +429,9 @@ fn row_lifecycle_progress_and_completion() {
     let db = s.db_path.clone();
     let mut events: Vec<Progress> = Vec::new();
     let mut rows_seen: Vec<Vec<(String, i64)>> = Vec::new();
-    let ex = exporter(&s).with_throttle(nvr_export::ProgressThrottle { interval: Duration::ZERO });
+    let ex = exporter(&s).with_throttle(nvr_export::ProgressThrottle {
+        interval: Duration::ZERO,
+    });
     let req = ExportRequest {
         id: Some("front_door_abc123".into()),
         ..request(&s, s.start_s(), s.end_s())
@@ -366,18 +465,38 @@ fn row_lifecycle_progress_and_completion() {
         }
         v
     });
-    assert_eq!(steps, vec![Step::Preparing, Step::Copying, Step::Finalizing]);
+    assert_eq!(
+        steps,
+        vec![Step::Preparing, Step::Copying, Step::Finalizing]
+    );
     for w in events.windows(2) {
         if w[0].step == w[1].step {
             assert!(w[1].percent >= w[0].percent, "{:?}", w);
         }
     }
     assert!(events.iter().all(|p| (0.0..=100.0).contains(&p.percent)));
-    let copying: Vec<f64> = events.iter().filter(|p| p.step == Step::Copying).map(|p| p.percent).collect();
-    assert!(copying.len() > 10, "copying reported {} times", copying.len());
-    assert!(copying.iter().any(|&p| p > 40.0 && p < 60.0), "no mid-way update: {copying:?}");
+    let copying: Vec<f64> = events
+        .iter()
+        .filter(|p| p.step == Step::Copying)
+        .map(|p| p.percent)
+        .collect();
+    assert!(
+        copying.len() > 10,
+        "copying reported {} times",
+        copying.len()
+    );
+    assert!(
+        copying.iter().any(|&p| p > 40.0 && p < 60.0),
+        "no mid-way update: {copying:?}"
+    );
     assert_eq!(*copying.last().unwrap(), 100.0);
-    assert_eq!(events.last().unwrap(), &Progress { step: Step::Finalizing, percent: 100.0 });
+    assert_eq!(
+        events.last().unwrap(),
+        &Progress {
+            step: Step::Finalizing,
+            percent: 100.0
+        }
+    );
 
     // The same id again is refused and the first export is untouched.
     let e = export(&s, &req).unwrap_err();
@@ -400,7 +519,9 @@ fn cancellation_from_another_thread_is_prompt_and_clean() {
         t2.cancel();
         Instant::now()
     });
-    let ex = exporter(&s).with_throttle(nvr_export::ProgressThrottle { interval: Duration::ZERO });
+    let ex = exporter(&s).with_throttle(nvr_export::ProgressThrottle {
+        interval: Duration::ZERO,
+    });
     let mut signalled = false;
     let mut last_percent = 0.0;
     let r = ex.export(&request(&s, s.start_s(), s.end_s()), &token, |p| {
@@ -414,7 +535,10 @@ fn cancellation_from_another_thread_is_prompt_and_clean() {
     let cancelled_at = canceller.join().unwrap();
     let e = r.unwrap_err();
     assert_eq!(e.kind(), ErrorKind::Cancelled);
-    assert!(last_percent < 100.0, "export finished before the cancel landed");
+    assert!(
+        last_percent < 100.0,
+        "export finished before the cancel landed"
+    );
     let lag = returned.duration_since(cancelled_at);
     assert!(lag < Duration::from_millis(100), "cancel took {lag:?}");
     assert_nothing_left(&s);
@@ -426,7 +550,9 @@ fn cancel_before_start_leaves_nothing() {
     let s = store(dir.path(), &[(small(2.0, 0), 0.0)]);
     let token = CancelToken::new();
     token.cancel();
-    let e = exporter(&s).export(&request(&s, s.start_s(), s.end_s()), &token, |_| {}).unwrap_err();
+    let e = exporter(&s)
+        .export(&request(&s, s.start_s(), s.end_s()), &token, |_| {})
+        .unwrap_err();
     assert_eq!(e.kind(), ErrorKind::Cancelled);
     assert_nothing_left(&s);
 }

@@ -111,8 +111,13 @@ pub fn write_segment(path: &Path, spec: &SegmentSpec) -> Result<()> {
         VideoCodec::H264 => ("libx264", "x264-params"),
         VideoCodec::Hevc => ("libx265", "x265-params"),
     };
-    let vcodec = ffmpeg::encoder::find_by_name(vname)
-        .ok_or_else(|| enc_err(&format!("encoder {vname} not in libavcodec"), path, ffmpeg::Error::EncoderNotFound))?;
+    let vcodec = ffmpeg::encoder::find_by_name(vname).ok_or_else(|| {
+        enc_err(
+            &format!("encoder {vname} not in libavcodec"),
+            path,
+            ffmpeg::Error::EncoderNotFound,
+        )
+    })?;
     let fps = spec.fps as i32;
     let mut vctx = codec::context::Context::new_with_codec(vcodec)
         .encoder()
@@ -177,8 +182,14 @@ pub fn write_segment(path: &Path, spec: &SegmentSpec) -> Result<()> {
     let mut opts = Dictionary::new();
     opts.set("movflags", "+faststart");
     octx.write_header_with(opts).map_err(err("write header"))?;
-    let vtb = octx.stream(0).map(|s| s.time_base()).unwrap_or(Rational(1, fps));
-    let atb = octx.stream(1).map(|s| s.time_base()).unwrap_or(Rational(1, 48_000));
+    let vtb = octx
+        .stream(0)
+        .map(|s| s.time_base())
+        .unwrap_or(Rational(1, fps));
+    let atb = octx
+        .stream(1)
+        .map(|s| s.time_base())
+        .unwrap_or(Rational(1, 48_000));
 
     let frames = spec.frames();
     let total_s = spec.seconds();
@@ -202,7 +213,15 @@ pub fn write_segment(path: &Path, spec: &SegmentSpec) -> Result<()> {
             paint(&mut vframe, next_video, spec.seed);
             vframe.set_pts(Some(next_video as i64));
             venc.send_frame(&vframe).map_err(err("encode video"))?;
-            drain(&mut venc, &mut packet, &mut octx, 0, Rational(1, fps), vtb, path)?;
+            drain(
+                &mut venc,
+                &mut packet,
+                &mut octx,
+                0,
+                Rational(1, fps),
+                vtb,
+                path,
+            )?;
             next_video += 1;
         } else if let Some((enc, a, layout)) = aenc.as_mut() {
             let n = enc.frame_size().max(1024) as usize;
@@ -217,15 +236,39 @@ pub fn write_segment(path: &Path, spec: &SegmentSpec) -> Result<()> {
             }
             af.set_pts(Some(next_sample as i64));
             enc.send_frame(&af).map_err(err("encode audio"))?;
-            drain(enc, &mut packet, &mut octx, 1, Rational(1, a.sample_rate as i32), atb, path)?;
+            drain(
+                enc,
+                &mut packet,
+                &mut octx,
+                1,
+                Rational(1, a.sample_rate as i32),
+                atb,
+                path,
+            )?;
             next_sample += n as u64;
         }
     }
     venc.send_eof().map_err(err("flush video"))?;
-    drain(&mut venc, &mut packet, &mut octx, 0, Rational(1, fps), vtb, path)?;
+    drain(
+        &mut venc,
+        &mut packet,
+        &mut octx,
+        0,
+        Rational(1, fps),
+        vtb,
+        path,
+    )?;
     if let Some((enc, a, _)) = aenc.as_mut() {
         enc.send_eof().map_err(err("flush audio"))?;
-        drain(enc, &mut packet, &mut octx, 1, Rational(1, a.sample_rate as i32), atb, path)?;
+        drain(
+            enc,
+            &mut packet,
+            &mut octx,
+            1,
+            Rational(1, a.sample_rate as i32),
+            atb,
+            path,
+        )?;
     }
     octx.write_trailer().map_err(err("write trailer"))?;
     Ok(())
@@ -313,7 +356,12 @@ pub fn recording_path(media_dir: &Path, camera: &str, start_s: f64) -> PathBuf {
 /// Builds a store under `root` (created; must not hold a catalogue yet):
 /// `root/frigate.db` and `root/media/...`. Identical specs are encoded once
 /// and copied.
-pub fn build_store(root: &Path, camera: &str, start_s: f64, segments: &[SegmentPlan]) -> Result<SampleStore> {
+pub fn build_store(
+    root: &Path,
+    camera: &str,
+    start_s: f64,
+    segments: &[SegmentPlan],
+) -> Result<SampleStore> {
     let media_dir = root.join("media");
     fs::create_dir_all(&media_dir).map_err(|e| Error::io(&media_dir, e))?;
     let db_path = root.join("frigate.db");
@@ -349,7 +397,9 @@ pub fn build_store(root: &Path, camera: &str, start_s: f64, segments: &[SegmentP
     }
     cat.in_transaction(|c| {
         for r in &recordings {
-            let mb = fs::metadata(&r.path).map(|m| m.len() as f64 / 1e6).unwrap_or(0.0);
+            let mb = fs::metadata(&r.path)
+                .map(|m| m.len() as f64 / 1e6)
+                .unwrap_or(0.0);
             c.insert_recording(r, mb)?;
         }
         Ok(())
@@ -364,7 +414,14 @@ pub fn build_store(root: &Path, camera: &str, start_s: f64, segments: &[SegmentP
 }
 
 /// Adds a review item to a store's catalogue.
-pub fn add_review(store: &SampleStore, id: &str, start_s: f64, end_s: Option<f64>, severity: &str, data_json: &str) -> Result<()> {
+pub fn add_review(
+    store: &SampleStore,
+    id: &str,
+    start_s: f64,
+    end_s: Option<f64>,
+    severity: &str,
+    data_json: &str,
+) -> Result<()> {
     let cat = Catalogue::open(&store.db_path)?;
     cat.insert_review(
         &ReviewSegment {
@@ -393,7 +450,21 @@ pub fn demo_store(root: &Path) -> Result<SampleStore> {
         })
         .collect();
     let store = build_store(root, "front_door", start_s, &segments)?;
-    add_review(&store, "demo-r1", start_s + 7.0, Some(start_s + 19.0), "alert", r#"{"objects":["person","person-verified"]}"#)?;
-    add_review(&store, "demo-r2", start_s + 40.0, Some(start_s + 52.0), "detection", r#"{"objects":["car"]}"#)?;
+    add_review(
+        &store,
+        "demo-r1",
+        start_s + 7.0,
+        Some(start_s + 19.0),
+        "alert",
+        r#"{"objects":["person","person-verified"]}"#,
+    )?;
+    add_review(
+        &store,
+        "demo-r2",
+        start_s + 40.0,
+        Some(start_s + 52.0),
+        "detection",
+        r#"{"objects":["car"]}"#,
+    )?;
     Ok(store)
 }

@@ -48,11 +48,23 @@ pub fn request(s: &SampleStore, start: f64, end: f64) -> ExportRequest {
 /// `ffprobe -show_format -show_streams -show_chapters` as JSON.
 pub fn probe(path: &Path) -> Value {
     let out = Command::new("ffprobe")
-        .args(["-v", "error", "-print_format", "json", "-show_format", "-show_streams", "-show_chapters"])
+        .args([
+            "-v",
+            "error",
+            "-print_format",
+            "json",
+            "-show_format",
+            "-show_streams",
+            "-show_chapters",
+        ])
         .arg(path)
         .output()
         .expect("run ffprobe");
-    assert!(out.status.success(), "ffprobe failed: {}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "ffprobe failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     serde_json::from_slice(&out.stdout).expect("ffprobe json")
 }
 
@@ -66,13 +78,25 @@ pub fn streams_of<'a>(p: &'a Value, kind: &str) -> Vec<&'a Value> {
 }
 
 pub fn f(v: &Value) -> f64 {
-    v.as_str().and_then(|s| s.parse().ok()).or_else(|| v.as_f64()).unwrap_or(f64::NAN)
+    v.as_str()
+        .and_then(|s| s.parse().ok())
+        .or_else(|| v.as_f64())
+        .unwrap_or(f64::NAN)
 }
 
 /// Video packets' (pts_time, flags) via ffprobe.
 pub fn video_packets(path: &Path) -> Vec<(f64, String)> {
     let out = Command::new("ffprobe")
-        .args(["-v", "error", "-select_streams", "v:0", "-show_entries", "packet=pts_time,flags", "-of", "csv=p=0"])
+        .args([
+            "-v",
+            "error",
+            "-select_streams",
+            "v:0",
+            "-show_entries",
+            "packet=pts_time,flags",
+            "-of",
+            "csv=p=0",
+        ])
         .arg(path)
         .output()
         .expect("run ffprobe");
@@ -157,7 +181,14 @@ pub fn export_rows(s: &SampleStore) -> Vec<(String, i64)> {
 
 pub fn assert_nothing_left(s: &SampleStore) {
     let exports = s.media_dir.join("exports");
-    assert_eq!(files_under(&exports), Vec::<PathBuf>::new(), "files left in the export folder");
-    assert_eq!(files_under(&s.media_dir.join("clips/export")), Vec::<PathBuf>::new());
+    assert_eq!(
+        files_under(&exports),
+        Vec::<PathBuf>::new(),
+        "files left in the export folder"
+    );
+    assert_eq!(
+        files_under(&s.media_dir.join("clips/export")),
+        Vec::<PathBuf>::new()
+    );
     assert_eq!(export_rows(s), vec![], "export rows left");
 }
