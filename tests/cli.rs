@@ -1,0 +1,201 @@
+//! The CLI contract other tools drive: arguments, JSON lines, exit codes.
+
+mod common;
+
+use std::process::Command;
+
+use common::*;
+use serde_json::Value;
+
+fn bin() -> Command {
+    Command::new(env!("CARGO_BIN_EXE_nvr-export"))
+}
+
+fn json_lines(out: &[u8]) -> Vec<Value> {
+    String::from_utf8_lossy(out)
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("not JSON: {l:?}: {e}")))
+        .collect()
+}
+
+fn export_cmd(s: &nvr_export::sample::SampleStore, start: f64, end: f64) -> Command {
+    let mut c = bin();
+    c.arg("export")
+        .arg("--db")
+        .arg(&s.db_path)
+        .arg("--media-dir")
+        .arg(&s.media_dir)
+        .args([
+            "--camera",
+            &s.camera,
+            "--start",
+            &start.to_string(),
+            "--end",
+            &end.to_string(),
+        ]);
+    c
+}
+
+#[test]
+fn json_success_stream() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = store(dir.path(), &[(small(3.0, 0), 0.0), (small(3.0, 1), 0.0)]);
+    std::fs::remove_file(&s.recordings[1].path).unwrap();
+    let out = export_cmd(&s, s.start_s(), s.end_s())
+        .args([
+            "--json",
+            "--name",
+            "Porch",
+            "--id",
+            "front_door_x1y2z3",
+            "--timezone",
+            "Europe/Berlin",
+            "--chapters",
+            "recording-segments",
+        ])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let ev = json_lines(&out.stdout);
+    assert!(ev.len() >= 3);
+    assert_eq!(ev[0]["event"], "progress");
+    assert_eq!(ev[0]["step"], "preparing");
+    assert!(ev.iter().any(|e| e["step"] == "copying"));
+    let done = ev.last().unwrap();
+    assert_eq!(done["event"], "done");
+    assert_eq!(done["id"], "front_door_x1y2z3");
+    assert_eq!(done["thumb_path"], "");
+    assert!((done["duration_s"].as_f64().unwrap() - 3.0).abs() < 0.01);
+    let video = done["video_path"].as_str().unwrap();
+    assert!(
+        video.ends_with("front_door_20240610_081320-20240610_081326_x1y2z3.mp4"),
+        "{video}"
+    );
+    assert!(std::path::Path::new(video).exists());
+    let skipped = done["skipped"].as_array().unwrap();
+    assert_eq!(skipped.len(), 1);
+    assert_eq!(skipped[0]["reason"], "missing");
+    assert!(!done["warnings"].as_array().unwrap().is_empty());
+    let progress: Vec<&Value> = ev.iter().filter(|e| e["event"] == "progress").collect();
+    assert_eq!(progress.last().unwrap()["percent"], 100.0);
+    let conn = rusqlite::Connection::open(&s.db_path).unwrap();
+    let name: String = conn
+        .query_row("SELECT name FROM export", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(name, "Porch");
+}
+
+#[test]
+fn json_errors_have_kinds_and_fail() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = store(dir.path(), &[(small(2.0, 0), 0.0)]);
+    let cases: Vec<(Command, &str)> = vec![
+        (export_cmd(&s, s.end_s(), s.start_s()), "invalid_range"),
+        (
+            export_cmd(&s, s.start_s() - 100.0, s.start_s() - 50.0),
+            "no_recordings",
+        ),
+        (
+            {
+                let mut c = bin();
+                c.args([
+                    "export",
+                    "--db",
+                    "/nonexistent/frigate.db",
+                    "--media-dir",
+                    "/tmp",
+                    "--camera",
+                    "a",
+                    "--start",
+                    "1",
+                    "--end",
+                    "2",
+                ]);
+                c
+            },
+            "database",
+        ),
+        (
+            {
+                let mut c = export_cmd(&s, s.start_s(), s.end_s());
+                c.args(["--name", "../escape"]);
+                c
+            },
+            "invalid_name",
+        ),
+    ];
+    for (mut cmd, kind) in cases {
+        let out = cmd.arg("--json").output().unwrap();
+        assert!(!out.status.success(), "{kind}: exit 0");
+        let ev = json_lines(&out.stdout);
+        let last = ev.last().unwrap();
+        assert_eq!(last["event"], "error", "{kind}");
+        assert_eq!(last["kind"], kind, "{last}");
+        assert!(!last["message"].as_str().unwrap().is_empty());
+    }
+    let out = bin()
+        .args([
+            "export",
+            "--db",
+            s.db_path.to_str().unwrap(),
+            "--media-dir",
+            s.media_dir.to_str().unwrap(),
+            "--camera",
+            "nobody",
+            "--start",
+            "1",
+            "--end",
+            "2",
+            "--json",
+        ])
+        .output()
+        .unwrap();
+    let ev = json_lines(&out.stdout);
+    assert_eq!(ev.last().unwrap()["kind"], "unknown_camera");
+    assert_nothing_left(&s);
+}
+
+#[test]
+fn human_output_and_bad_chapter_mode() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = store(dir.path(), &[(small(2.0, 0), 0.0)]);
+    let out = export_cmd(&s, s.start_s(), s.end_s()).output().unwrap();
+    assert!(out.status.success());
+    assert!(String::from_utf8_lossy(&out.stdout).contains("exported "));
+    let out = export_cmd(&s, s.start_s(), s.end_s())
+        .args(["--chapters", "sometimes"])
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("unknown chapter mode"));
+}
+
+#[test]
+fn demo_builds_a_store_and_exports_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path().join("demo");
+    let out = bin().arg("demo").arg("--dir").arg(&d).output().unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        text.contains("exported") && text.contains("x the copy"),
+        "{text}"
+    );
+    let exports = files_under(&d.join("media/exports"));
+    assert_eq!(exports.len(), 1);
+    let p = probe(&exports[0]);
+    assert!((f(&p["format"]["duration"]) - 60.0).abs() < 0.1);
+    assert_eq!(p["chapters"].as_array().unwrap().len(), 5);
+    // Running it again reuses the store and adds a second export.
+    let out = bin().arg("demo").arg("--dir").arg(&d).output().unwrap();
+    assert!(out.status.success());
+    assert_eq!(files_under(&d.join("media/exports")).len(), 2);
+}
