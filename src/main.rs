@@ -317,6 +317,10 @@ fn run_demo(dir: PathBuf) -> ExitCode {
 }
 
 fn existing_store(dir: &std::path::Path) -> Result<sample::SampleStore, Error> {
+    let dir = &std::fs::canonicalize(dir).map_err(|e| Error::Io {
+        path: dir.to_path_buf(),
+        source: e,
+    })?;
     let db_path = dir.join("frigate.db");
     let cat = nvr_export::catalogue::Catalogue::open(&db_path)?;
     let camera = cat

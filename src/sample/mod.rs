@@ -362,6 +362,9 @@ pub fn build_store(
     start_s: f64,
     segments: &[SegmentPlan],
 ) -> Result<SampleStore> {
+    fs::create_dir_all(root).map_err(|e| Error::io(root, e))?;
+    // The NVR stores absolute paths; so do we, whatever `root` was given as.
+    let root = &fs::canonicalize(root).map_err(|e| Error::io(root, e))?;
     let media_dir = root.join("media");
     fs::create_dir_all(&media_dir).map_err(|e| Error::io(&media_dir, e))?;
     let db_path = root.join("frigate.db");
