@@ -48,6 +48,29 @@ enum Command {
     },
     /// Show the linked libav and the hardware encoders it offers.
     Info,
+    /// Generate a benchmark corpus: N camera-like segments and their catalogue.
+    #[command(hide = true)]
+    BenchCorpus {
+        #[arg(long)]
+        dir: PathBuf,
+        /// Number of segments (360 x 10 s = one hour).
+        #[arg(long, default_value_t = 360)]
+        segments: u32,
+        /// Distinct encodes; the others are copies of these.
+        #[arg(long, default_value_t = 6)]
+        distinct: u32,
+        #[arg(long, default_value_t = 10.0)]
+        seconds: f64,
+        /// Video bit rate in bits/s.
+        #[arg(long, default_value_t = 2_000_000)]
+        bitrate: u32,
+        #[arg(long, default_value_t = 1920)]
+        width: u32,
+        #[arg(long, default_value_t = 1080)]
+        height: u32,
+        #[arg(long, default_value_t = 30)]
+        fps: u32,
+    },
 }
 
 #[derive(clap::Args)]
@@ -94,6 +117,60 @@ fn main() -> ExitCode {
     match cli.command {
         Command::Export(args) => run_export(args),
         Command::Demo { dir } => run_demo(dir),
+        Command::BenchCorpus {
+            dir,
+            segments,
+            distinct,
+            seconds,
+            bitrate,
+            width,
+            height,
+            fps,
+        } => {
+            let plans: Vec<sample::SegmentPlan> = (0..segments)
+                .map(|i| sample::SegmentPlan {
+                    spec: sample::SegmentSpec {
+                        width,
+                        height,
+                        fps,
+                        gop: fps * 2,
+                        bitrate,
+                        ..sample::SegmentSpec::camera_1080p(seconds, i % distinct.max(1))
+                    },
+                    gap_before_s: 0.0,
+                })
+                .collect();
+            let t = Instant::now();
+            match sample::build_store(&dir, "bench_cam", 1_735_689_600.0, &plans) {
+                Ok(s) => {
+                    let bytes: u64 = s
+                        .recordings
+                        .iter()
+                        .filter_map(|r| std::fs::metadata(&r.path).ok())
+                        .map(|m| m.len())
+                        .sum();
+                    println!(
+                        "corpus: {} segments, {:.0} s, {:.1} MB in {} (built in {:.1} s)",
+                        s.recordings.len(),
+                        s.end_s() - s.start_s(),
+                        bytes as f64 / 1e6,
+                        s.root.display(),
+                        t.elapsed().as_secs_f64()
+                    );
+                    println!(
+                        "camera={} start={} end={}",
+                        s.camera,
+                        s.start_s(),
+                        s.end_s()
+                    );
+                    ExitCode::SUCCESS
+                }
+                Err(e) => {
+                    eprintln!("error ({}): {e}", e.kind());
+                    ExitCode::FAILURE
+                }
+            }
+        }
         Command::Info => {
             println!("libav (build): {}", nvr_export::hw::LIBAV_VERSION);
             println!(
@@ -198,6 +275,7 @@ fn done_json(o: &ExportOutcome) -> serde_json::Value {
         "chapters": o.chapters,
         "skipped": o.skipped,
         "warnings": o.warnings,
+        "writer": o.stats.writer,
     })
 }
 
@@ -232,7 +310,13 @@ fn print_outcome(o: &ExportOutcome) {
         o.duration_s,
         o.chapters
     );
-    println!("  id: {}  name: {}", o.id, o.name);
+    println!(
+        "  id: {}  name: {}  writer: {}",
+        o.id, o.name, o.stats.writer
+    );
+    if let Some(why) = &o.stats.fast_declined {
+        println!("  (index-driven writer declined: {why})");
+    }
     for s in &o.skipped {
         println!("  skipped {}", s);
     }

@@ -16,7 +16,7 @@ use crate::plan::chapters::{self, ChapterMode};
 use crate::plan::{Plan, PlanSegment};
 use crate::probe::{self, SegmentProbe};
 use crate::progress::{CancelToken, Progress, ProgressThrottle, Reporter, Step};
-use crate::remux::{self, tracks, RemuxJob, RemuxStats};
+use crate::remux::{self, tracks, RemuxJob, RemuxStats, WriterChoice};
 use crate::timefmt::{self, Zone};
 
 /// Where the NVR keeps things. Every path is configurable; the defaults
@@ -110,6 +110,7 @@ pub struct Exporter {
     /// Extra free space required beyond the estimate (tests use this to
     /// simulate a full disk).
     pub min_free_bytes: u64,
+    writer: WriterChoice,
 }
 
 impl Exporter {
@@ -118,7 +119,14 @@ impl Exporter {
             layout,
             throttle: ProgressThrottle::default(),
             min_free_bytes: 0,
+            writer: WriterChoice::Auto,
         }
+    }
+
+    /// Chooses the writer (default: the index-driven one when it accepts the job).
+    pub fn with_writer(mut self, writer: WriterChoice) -> Exporter {
+        self.writer = writer;
+        self
     }
 
     /// Sets how often progress reaches the listener (default: 1 s).
@@ -378,8 +386,9 @@ impl Exporter {
             audio,
             chapters: &chapter_list,
             metadata: &metadata,
+            creation_s: req.start_s,
         };
-        let stats = remux::remux(&job, staged.temp_path(), reporter)?;
+        let stats = remux::remux(&job, self.writer, staged.temp_path(), reporter)?;
         reporter.complete();
         reporter.step(Step::Finalizing, 100.0)?;
         let video_path = staged.commit()?;

@@ -3,6 +3,7 @@
 //! `ffi` holds the few unsafe calls; `params` the codec parameter-set facts.
 
 pub mod ffi;
+pub mod isobmff;
 pub mod params;
 
 use std::sync::Once;

@@ -21,6 +21,8 @@ use crate::timefmt::Zone;
 
 pub use sys::available_bytes;
 
+pub(crate) use sys::copy_file_range;
+
 /// Space kept free beyond the estimated output size (16 MiB).
 pub const FREE_SPACE_MARGIN_BYTES: u64 = 16 << 20;
 

@@ -1,4 +1,5 @@
-//! The two libc calls the output lifecycle needs, in one small unsafe module.
+//! The libc calls the output needs (free space, advisory lock, in-kernel
+//! copy), in one small unsafe module.
 
 use std::ffi::CString;
 use std::fs::File;
@@ -33,4 +34,34 @@ pub fn lock_exclusive(file: &File) -> io::Result<()> {
     } else {
         Err(io::Error::last_os_error())
     }
+}
+
+/// Copies up to `len` bytes from `src` at `src_offset` to the current
+/// position of `dst` in the kernel (`copy_file_range(2)`), returning the
+/// bytes copied (0 at the end of `src`). `Err` with `EXDEV`, `ENOSYS`,
+/// `EINVAL` or `EOPNOTSUPP` means "not supported here": use read/write.
+pub fn copy_file_range(
+    src: &File,
+    src_offset: &mut i64,
+    dst: &File,
+    len: usize,
+) -> io::Result<usize> {
+    let mut off: libc::loff_t = *src_offset;
+    // SAFETY: both descriptors are valid and owned for the call; `off` is a
+    // valid pointer; a null output offset means "use and advance dst's position".
+    let r = unsafe {
+        libc::copy_file_range(
+            src.as_raw_fd(),
+            &mut off,
+            dst.as_raw_fd(),
+            std::ptr::null_mut(),
+            len,
+            0,
+        )
+    };
+    if r < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    *src_offset = off;
+    Ok(r as usize)
 }

@@ -247,6 +247,8 @@ pub(crate) mod tests {
                     dts: i as i64 * tick,
                     duration: tick,
                     keyframe: i % gop == 0,
+                    pos: i as i64 * 1000,
+                    size: 1000,
                 })
                 .collect(),
         }

@@ -22,15 +22,20 @@ use ffmpeg_next::Rational;
 use rayon::prelude::*;
 
 use crate::error::SkippedSegment;
+use crate::media::isobmff::{self, TrakSummary};
 use crate::media::{self, ffi};
 use crate::progress::CancelToken;
 
-/// Timing of one video sample, in the stream's time base.
+/// One sample of the index: timing in the stream's time base, and where
+/// its bytes are in the file.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct SampleTime {
     pub dts: i64,
     pub duration: i64,
     pub keyframe: bool,
+    /// Byte offset in the segment file.
+    pub pos: i64,
+    pub size: u32,
 }
 
 /// Video timing of one segment: everything the plan needs, nothing of libav.
@@ -55,6 +60,8 @@ pub struct VideoStream {
 /// The first audio stream of a segment.
 pub struct AudioStream {
     pub index: usize,
+    /// The audio sample index (for the index-driven writer).
+    pub samples: Vec<SampleTime>,
     pub codec: codec::Id,
     pub sample_rate: u32,
     pub channels: u16,
@@ -68,6 +75,17 @@ pub struct SegmentProbe {
     pub file_size: u64,
     pub video: VideoStream,
     pub audio: Option<AudioStream>,
+    /// Sample descriptions read from the segment's own `moov`, one per
+    /// libav stream; `None` when they could not be read (the index-driven
+    /// writer then leaves this export to the libav writer).
+    pub traks: Option<Vec<Option<TrakSummary>>>,
+}
+
+impl SegmentProbe {
+    /// The raw sample entry of libav stream `index`, if known.
+    pub fn sample_entry(&self, index: usize) -> Option<&TrakSummary> {
+        self.traks.as_ref()?.get(index)?.as_ref()
+    }
 }
 
 /// Probes every path in parallel, keeping order. `Err` entries say why a
@@ -173,8 +191,10 @@ pub fn probe(path: &Path, cancel: &CancelToken) -> Result<SegmentProbe, SkippedS
     let audio = astream.map(|a| {
         let par = a.parameters();
         let (sample_rate, channels) = audio_format(&par);
+        let (start, duration) = ffi::stream_start_and_duration(&a);
         AudioStream {
             index: a.index(),
+            samples: sample_times(&ffi::index_entries(&a), start, duration),
             codec: par.id(),
             sample_rate,
             channels,
@@ -183,11 +203,13 @@ pub fn probe(path: &Path, cancel: &CancelToken) -> Result<SegmentProbe, SkippedS
         }
     });
 
+    let traks = isobmff::read_moov(path).ok().map(|m| isobmff::traks(&m));
     Ok(SegmentProbe {
         path: path.to_path_buf(),
         file_size,
         video,
         audio,
+        traks,
     })
 }
 
@@ -205,7 +227,9 @@ fn sample_times(
             None => {
                 let prev = out.last().map(|s| s.duration).unwrap_or(0);
                 let end = match (start, duration) {
-                    (Some(s), Some(d)) => s.min(entries[0].dts) + d,
+                    // The stream ends at its start (first presented sample)
+                    // plus its duration, as the edit list has it.
+                    (Some(s), Some(d)) => s + d,
                     (None, Some(d)) => entries[0].dts + d,
                     _ => e.dts + prev,
                 };
@@ -221,6 +245,8 @@ fn sample_times(
             dts: e.dts,
             duration: dur.max(0),
             keyframe: e.keyframe,
+            pos: e.pos,
+            size: e.size,
         });
     }
     out

@@ -61,6 +61,9 @@ pub struct SegmentSpec {
     pub bitrate: u32,
     /// Varies the picture so segments differ.
     pub seed: u32,
+    /// Amplitude of per-frame luma noise (0 = none): makes the encoder spend
+    /// its bit rate like a real camera picture does.
+    pub noise: u8,
 }
 
 impl SegmentSpec {
@@ -76,6 +79,24 @@ impl SegmentSpec {
             audio: Some(AudioSpec::default()),
             bitrate: 0,
             seed: 0,
+            noise: 0,
+        }
+    }
+
+    /// A camera-like segment: 1920x1080, 30 fps, keyframe every 2 s,
+    /// ~2 Mbit/s, AAC 48 kHz, noisy picture.
+    pub fn camera_1080p(seconds: f64, seed: u32) -> SegmentSpec {
+        SegmentSpec {
+            width: 1920,
+            height: 1080,
+            fps: 30,
+            seconds_x1000: (seconds * 1000.0).round() as u32,
+            gop: 60,
+            codec: VideoCodec::H264,
+            audio: Some(AudioSpec::default()),
+            bitrate: 2_000_000,
+            seed,
+            noise: 24,
         }
     }
 
@@ -140,6 +161,10 @@ pub fn write_segment(path: &Path, spec: &SegmentSpec) -> Result<()> {
     let mut vopts = Dictionary::new();
     vopts.set("preset", "ultrafast");
     let mut p = format!("keyint={0}:min-keyint={0}:scenecut=0:bframes=0", spec.gop);
+    if spec.bitrate > 0 {
+        let kbps = spec.bitrate / 1000;
+        p.push_str(&format!(":vbv-maxrate={kbps}:vbv-bufsize={}", kbps * 2));
+    }
     if spec.codec == VideoCodec::Hevc {
         p.push_str(":log-level=none");
     }
@@ -210,7 +235,7 @@ pub fn write_segment(path: &Path, spec: &SegmentSpec) -> Result<()> {
             break;
         }
         if video_left && (vt <= at || !audio_left) {
-            paint(&mut vframe, next_video, spec.seed);
+            paint(&mut vframe, next_video, spec.seed, spec.noise);
             vframe.set_pts(Some(next_video as i64));
             venc.send_frame(&vframe).map_err(err("encode video"))?;
             drain(
@@ -294,15 +319,24 @@ fn drain(
 }
 
 /// A moving diagonal gradient; chroma drifts with the seed.
-fn paint(frame: &mut ffmpeg::frame::Video, n: u64, seed: u32) {
+fn paint(frame: &mut ffmpeg::frame::Video, n: u64, seed: u32, noise: u8) {
     let (w, h) = (frame.width() as usize, frame.height() as usize);
     let stride = frame.stride(0);
     let shift = (n as usize * 3 + seed as usize * 37) & 0xff;
+    let mut rng: u32 = (seed.wrapping_mul(2_654_435_761) ^ (n as u32).wrapping_mul(40_503)) | 1;
     let y = frame.data_mut(0);
     for row in 0..h {
         let line = &mut y[row * stride..row * stride + w];
         for (x, px) in line.iter_mut().enumerate() {
-            *px = ((x + row + shift) & 0xff) as u8;
+            let mut v = ((x + row + shift) & 0xff) as u8;
+            if noise > 0 {
+                // xorshift32
+                rng ^= rng << 13;
+                rng ^= rng >> 17;
+                rng ^= rng << 5;
+                v = v.wrapping_add((rng % noise as u32) as u8);
+            }
+            *px = v;
         }
     }
     for plane in 1..3 {

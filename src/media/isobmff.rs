@@ -1,0 +1,193 @@
+//! Just enough ISO BMFF (ISO/IEC 14496-12) reading to copy sample
+//! descriptions verbatim: the raw `stsd` entry of each track and whether the
+//! track has composition offsets (`ctts`, i.e. B-frames).
+//!
+//! Box header: 32-bit big-endian size (including the header), four-character
+//! type; size 1 means a 64-bit size follows, size 0 means "to end of file".
+//! Track order: libav's MP4 demuxer creates one stream per `trak` in file
+//! order, so `traks()[i]` describes libav stream `i`.
+
+use std::fs::File;
+use std::io::{self, Read, Seek, SeekFrom};
+use std::path::Path;
+
+/// Largest `moov` we agree to read (64 MiB): a 10 s segment's is tens of KiB.
+pub const MAX_MOOV_BYTES: u64 = 64 << 20;
+
+/// What the fast writer needs to know of one `trak`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TrakSummary {
+    /// `hdlr` handler type: `vide`, `soun`, `text`...
+    pub handler: [u8; 4],
+    /// The first sample entry of `stsd`, header included (e.g. a whole
+    /// `avc1` box), without its `btrt` child (see [`without_btrt`]).
+    pub sample_entry: Vec<u8>,
+    /// Number of entries in `stsd` (more than one means parameter changes inside the file).
+    pub sample_entry_count: u32,
+    /// A `ctts` box is present (samples have composition offsets).
+    pub has_ctts: bool,
+}
+
+fn header(buf: &[u8]) -> Option<(u64, [u8; 4], usize)> {
+    let size = u32::from_be_bytes(buf.get(0..4)?.try_into().ok()?) as u64;
+    let kind: [u8; 4] = buf.get(4..8)?.try_into().ok()?;
+    match size {
+        1 => Some((
+            u64::from_be_bytes(buf.get(8..16)?.try_into().ok()?),
+            kind,
+            16,
+        )),
+        0 => Some((buf.len() as u64, kind, 8)),
+        s => Some((s, kind, 8)),
+    }
+}
+
+/// Reads the `moov` box (payload only) of the file at `path`.
+pub fn read_moov(path: &Path) -> io::Result<Vec<u8>> {
+    let mut f = File::open(path)?;
+    let len = f.metadata()?.len();
+    let mut pos = 0u64;
+    let mut hdr = [0u8; 16];
+    while pos + 8 <= len {
+        f.seek(SeekFrom::Start(pos))?;
+        let n = f.read(&mut hdr)?;
+        let (size, kind, hlen) = header(&hdr[..n])
+            .ok_or_else(|| io::Error::new(io::ErrorKind::InvalidData, "bad box header"))?;
+        let size = if size == 0 { len - pos } else { size };
+        if size < hlen as u64 {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidData,
+                "box smaller than its header",
+            ));
+        }
+        if &kind == b"moov" {
+            let body = size - hlen as u64;
+            if body > MAX_MOOV_BYTES {
+                return Err(io::Error::new(
+                    io::ErrorKind::InvalidData,
+                    "moov larger than 64 MiB",
+                ));
+            }
+            let mut buf = vec![0u8; body as usize];
+            f.seek(SeekFrom::Start(pos + hlen as u64))?;
+            f.read_exact(&mut buf)?;
+            return Ok(buf);
+        }
+        pos += size;
+    }
+    Err(io::Error::new(io::ErrorKind::InvalidData, "no moov box"))
+}
+
+/// Children of a container payload: (type, payload).
+pub fn children(buf: &[u8]) -> Vec<([u8; 4], &[u8])> {
+    let mut out = Vec::new();
+    let mut p = 0usize;
+    while p + 8 <= buf.len() {
+        let Some((size, kind, hlen)) = header(&buf[p..]) else {
+            break;
+        };
+        let size = size as usize;
+        if size < hlen || p + size > buf.len() {
+            break;
+        }
+        out.push((kind, &buf[p + hlen..p + size]));
+        p += size;
+    }
+    out
+}
+
+fn child<'a>(buf: &'a [u8], kind: &[u8; 4]) -> Option<&'a [u8]> {
+    children(buf)
+        .into_iter()
+        .find(|(k, _)| k == kind)
+        .map(|(_, b)| b)
+}
+
+/// One summary per `trak` of a `moov` payload, in file order.
+pub fn traks(moov: &[u8]) -> Vec<Option<TrakSummary>> {
+    children(moov)
+        .into_iter()
+        .filter(|(k, _)| k == b"trak")
+        .map(|(_, trak)| summarize(trak))
+        .collect()
+}
+
+fn summarize(trak: &[u8]) -> Option<TrakSummary> {
+    let mdia = child(trak, b"mdia")?;
+    let hdlr = child(mdia, b"hdlr")?;
+    let handler: [u8; 4] = hdlr.get(8..12)?.try_into().ok()?;
+    let stbl = child(child(mdia, b"minf")?, b"stbl")?;
+    let stsd = child(stbl, b"stsd")?;
+    // full box: version/flags (4), entry_count (4), entries
+    let count = u32::from_be_bytes(stsd.get(4..8)?.try_into().ok()?);
+    let entries = stsd.get(8..)?;
+    let (size, _, _) = header(entries)?;
+    let sample_entry = without_btrt(entries.get(..size as usize)?, &handler);
+    Some(TrakSummary {
+        handler,
+        sample_entry,
+        sample_entry_count: count,
+        has_ctts: child(stbl, b"ctts").is_some(),
+    })
+}
+
+/// A sample entry without its `btrt` (bit rate) child box.
+///
+/// Muxers write each file's own measured bit rates into `btrt`, so two
+/// segments with identical codec configuration differ there; the box is
+/// informative only (ISO/IEC 14496-12 §8.5.2.2), so it is dropped for
+/// comparison and output. Child boxes start after the fixed fields:
+/// 78 bytes for a VisualSampleEntry, 20 for an AudioSampleEntry version 0
+/// (after the 8-byte SampleEntry header fields). Other layouts are returned
+/// unchanged.
+pub fn without_btrt(entry: &[u8], handler: &[u8; 4]) -> Vec<u8> {
+    let fixed = match handler {
+        b"vide" => 8 + 8 + 70,
+        b"soun" if entry.get(16..18) == Some(&[0, 0]) => 8 + 8 + 20,
+        _ => return entry.to_vec(),
+    };
+    if entry.len() < fixed {
+        return entry.to_vec();
+    }
+    let mut out = entry[..fixed].to_vec();
+    let mut p = fixed;
+    while p < entry.len() {
+        let Some((size, kind, _)) = header(&entry[p..]) else {
+            return entry.to_vec();
+        };
+        let end = p.saturating_add(size as usize);
+        if size < 8 || end > entry.len() {
+            return entry.to_vec();
+        }
+        if &kind != b"btrt" {
+            out.extend_from_slice(&entry[p..end]);
+        }
+        p = end;
+    }
+    let len = out.len() as u32;
+    out[0..4].copy_from_slice(&len.to_be_bytes());
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn btrt_is_dropped_from_an_audio_entry() {
+        let mut e = vec![0, 0, 0, 0];
+        e.extend_from_slice(b"mp4a");
+        e.extend_from_slice(&[0; 6]);
+        e.extend_from_slice(&[0, 1]);
+        e.extend_from_slice(&[0; 20]);
+        e.extend_from_slice(&[0, 0, 0, 10, b'e', b's', b'd', b's', 1, 2]);
+        e.extend_from_slice(&[0, 0, 0, 20, b'b', b't', b'r', b't']);
+        e.extend_from_slice(&[9; 12]);
+        let n = e.len() as u32;
+        e[0..4].copy_from_slice(&n.to_be_bytes());
+        let out = without_btrt(&e, b"soun");
+        assert_eq!(out.len(), e.len() - 20);
+        assert_eq!(&out[0..4], &((e.len() - 20) as u32).to_be_bytes());
+        assert!(out.ends_with(&[b'e', b's', b'd', b's', 1, 2]));
+    }
+}

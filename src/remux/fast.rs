@@ -1,0 +1,393 @@
+//! The index-driven writer: plan first, move bytes second.
+//!
+//! libav's MP4 demuxer has already given us, for every segment, the offset,
+//! size, decode timestamp and keyframe flag of every sample (`probe`). From
+//! that and the plan this writer computes the whole output before writing a
+//! byte: which samples are kept and their output timestamps (through
+//! [`super::cut`], exactly as the libav writer does), where each lands in
+//! `mdat`, and so the complete `moov`. It then writes `ftyp`, `moov`, the
+//! `mdat` header and the chapter samples, and copies each clip's sample
+//! bytes as one run, in kernel (`copy_file_range`), 8 MiB at a time so that
+//! progress and cancellation stay within a few milliseconds.
+//!
+//! It accepts a job only when the copied bytes can be described by one
+//! sample entry per track (see [`check`]); everything else goes to the libav
+//! writer.
+
+use std::fs::{File, OpenOptions};
+use std::io::{Read, Seek, SeekFrom, Write};
+use std::path::Path;
+
+use ffmpeg_next::codec::Id;
+
+use super::cut::{self, ClipMap, Cut, Timeline, AUDIO, VIDEO};
+use super::mp4::{self, OutSample, Track, TrackKind};
+use super::{io_write_error, read_error, RemuxJob, RemuxStats};
+use crate::error::Result;
+use crate::media::isobmff::TrakSummary;
+use crate::media::ts_seconds;
+use crate::output;
+use crate::plan::TB_90K;
+use crate::probe::SegmentProbe;
+use crate::progress::{CancelToken, Reporter};
+
+/// Bytes copied between progress updates and cancellation checks.
+pub const COPY_PIECE_BYTES: usize = 8 << 20;
+
+const VIDEO_TRACK_ID: u32 = 1;
+const AUDIO_TRACK_ID: u32 = 2;
+const CHAPTER_TRACK_ID: u32 = 3;
+
+/// Whether the index-driven writer can take `job`; `Err` says why not.
+pub fn check(job: &RemuxJob<'_>) -> std::result::Result<(), String> {
+    let first = job.probes[job.plan.clips[0].segment];
+    if !matches!(first.video.codec, Id::H264 | Id::HEVC) {
+        return Err(format!(
+            "video codec {:?} (only H.264 and HEVC)",
+            first.video.codec
+        ));
+    }
+    let v0 = entry(first, first.video.index, b"vide")?;
+    let a0 = match (job.audio, &first.audio) {
+        (true, Some(a)) => Some(entry(first, a.index, b"soun")?),
+        _ => None,
+    };
+    for clip in &job.plan.clips {
+        let p = job.probes[clip.segment];
+        let v = entry(p, p.video.index, b"vide")?;
+        if v.has_ctts {
+            return Err(format!(
+                "{} has composition offsets (B-frames)",
+                p.path.display()
+            ));
+        }
+        if v.sample_entry != v0.sample_entry {
+            return Err(format!(
+                "video sample description changes at {}",
+                p.path.display()
+            ));
+        }
+        if let (Some(a0), Some(a)) = (a0, &p.audio) {
+            if entry(p, a.index, b"soun")?.sample_entry != a0.sample_entry {
+                return Err(format!(
+                    "audio sample description changes at {}",
+                    p.path.display()
+                ));
+            }
+        }
+    }
+    Ok(())
+}
+
+/// The single sample entry of libav stream `index` of `p`, with the handler it must have.
+fn entry<'p>(
+    p: &'p SegmentProbe,
+    index: usize,
+    handler: &[u8; 4],
+) -> std::result::Result<&'p TrakSummary, String> {
+    let e = p
+        .sample_entry(index)
+        .ok_or_else(|| format!("no sample description read from {}", p.path.display()))?;
+    if &e.handler != handler {
+        return Err(format!(
+            "track order of {} differs from libav's",
+            p.path.display()
+        ));
+    }
+    if e.sample_entry_count != 1 {
+        return Err(format!(
+            "{} has {} sample descriptions",
+            p.path.display(),
+            e.sample_entry_count
+        ));
+    }
+    Ok(e)
+}
+
+/// One clip's bytes: a contiguous range of its segment file.
+struct Run<'a> {
+    path: &'a Path,
+    start: i64,
+    len: u64,
+    offset_90k: i64,
+    duration_90k: i64,
+}
+
+/// Writes `job` (accepted by [`check`]) to `out_path`.
+pub fn write(
+    job: &RemuxJob<'_>,
+    out_path: &Path,
+    reporter: &mut Reporter<'_>,
+) -> Result<RemuxStats> {
+    let cancel = reporter.cancel_token().clone();
+    let first = job.probes[job.plan.clips[0].segment];
+    let audio = if job.audio {
+        first.audio.as_ref()
+    } else {
+        None
+    };
+    let mut tl = Timeline::new(
+        cut::VIDEO_TB,
+        audio
+            .map(|a| cut::audio_tb(a.sample_rate))
+            .unwrap_or(TB_90K),
+    );
+    let mut stats = RemuxStats {
+        writer: "fast",
+        ..RemuxStats::default()
+    };
+
+    // 1. Chapter samples go first in mdat; then one run per clip.
+    let (chapter_track, chapter_bytes) = mp4::chapter_track(CHAPTER_TRACK_ID, job.chapters, 0);
+    let mut payload_len = chapter_bytes.len() as u64;
+    let mut video: Vec<OutSample> = Vec::new();
+    let mut sound: Vec<OutSample> = Vec::new();
+    let mut runs: Vec<Run<'_>> = Vec::with_capacity(job.plan.clips.len());
+    for clip in &job.plan.clips {
+        let p = job.probes[clip.segment];
+        let ain = audio.and(p.audio.as_ref());
+        let map = ClipMap::new(clip, ain.map(|a| a.time_base), &tl);
+        let mut picks: Vec<(usize, OutSample, i64)> = Vec::new();
+        for s in &p.video.timing.samples {
+            match map.video(s.dts, s.dts, s.duration, &mut tl) {
+                Cut::Drop => continue,
+                Cut::After => break,
+                Cut::Keep(st) => picks.push((VIDEO, out_sample(st, s.size, s.keyframe), s.pos)),
+            }
+        }
+        if let Some(a) = ain {
+            for s in &a.samples {
+                match map.audio(s.dts, s.duration, &mut tl) {
+                    Cut::Drop => stats.audio_packets_trimmed += 1,
+                    Cut::After => {
+                        stats.audio_packets_trimmed += 1;
+                        break;
+                    }
+                    Cut::Keep(st) => picks.push((AUDIO, out_sample(st, s.size, true), s.pos)),
+                }
+            }
+        }
+        let start = picks.iter().map(|x| x.2).min().unwrap_or(0);
+        let end = picks
+            .iter()
+            .map(|x| x.2 + x.1.size as i64)
+            .max()
+            .unwrap_or(start);
+        for (track, mut s, pos) in picks {
+            s.offset = payload_len + (pos - start) as u64;
+            if track == VIDEO {
+                video.push(s);
+            } else {
+                sound.push(s);
+            }
+        }
+        runs.push(Run {
+            path: &clip.path,
+            start,
+            len: (end - start) as u64,
+            offset_90k: clip.offset_90k,
+            duration_90k: clip.duration_90k,
+        });
+        payload_len += (end - start) as u64;
+    }
+    stats.video_packets = video.len() as u64;
+    stats.audio_packets = sound.len() as u64;
+    stats.video_duration_s = ts_seconds(tl.end[VIDEO], tl.tb[VIDEO]);
+    stats.audio_duration_s = ts_seconds(tl.end[AUDIO], tl.tb[AUDIO]);
+
+    // 2. Tracks and moov.
+    let has_chapters = !job.chapters.is_empty();
+    let hevc = first.video.codec == Id::HEVC;
+    let mut ventry = first
+        .sample_entry(first.video.index)
+        .map(|e| e.sample_entry.clone())
+        .unwrap_or_default();
+    if hevc && ventry.len() >= 8 {
+        ventry[4..8].copy_from_slice(b"hvc1");
+    }
+    let mut tracks = vec![Track {
+        kind: TrackKind::Video {
+            width: first.video.width,
+            height: first.video.height,
+        },
+        id: VIDEO_TRACK_ID,
+        timescale: tb_den(tl.tb[VIDEO]),
+        sample_entry: ventry,
+        samples: video,
+        chapter_track: has_chapters.then_some(CHAPTER_TRACK_ID),
+    }];
+    if let Some(a) = audio {
+        tracks.push(Track {
+            kind: TrackKind::Audio,
+            id: AUDIO_TRACK_ID,
+            timescale: tb_den(tl.tb[AUDIO]),
+            sample_entry: first
+                .sample_entry(a.index)
+                .map(|e| e.sample_entry.clone())
+                .unwrap_or_default(),
+            samples: sound,
+            chapter_track: has_chapters.then_some(CHAPTER_TRACK_ID),
+        });
+    }
+    if has_chapters {
+        tracks.push(chapter_track);
+    }
+    let meta = |k: &str| {
+        job.metadata
+            .iter()
+            .find(|(key, _)| *key == k)
+            .map(|(_, v)| v.as_str())
+    };
+    let movie = mp4::Movie {
+        creation_unix_s: job.creation_s,
+        tracks: &tracks,
+        title: meta("title"),
+        comment: meta("comment"),
+        chapters: job.chapters,
+    };
+    let ftyp = mp4::ftyp(hevc);
+    let mdat_hdr = mp4::mdat_header(payload_len);
+    let probe_len = mp4::moov(&movie, 0, false).len() as u64;
+    let co64 =
+        ftyp.len() as u64 + probe_len + mdat_hdr.len() as u64 + payload_len > u32::MAX as u64;
+    let moov_len = if co64 {
+        mp4::moov(&movie, 0, true).len() as u64
+    } else {
+        probe_len
+    };
+    let data_base = ftyp.len() as u64 + moov_len + mdat_hdr.len() as u64;
+    let moov = mp4::moov(&movie, data_base, co64);
+    drop(tracks);
+
+    // 3. Bytes.
+    let out = OpenOptions::new()
+        .write(true)
+        .truncate(true)
+        .open(out_path)
+        .map_err(|e| io_write_error(out_path, e, &cancel))?;
+    let mut head =
+        Vec::with_capacity(ftyp.len() + moov.len() + mdat_hdr.len() + chapter_bytes.len());
+    head.extend_from_slice(&ftyp);
+    head.extend_from_slice(&moov);
+    head.extend_from_slice(&mdat_hdr);
+    head.extend_from_slice(&chapter_bytes);
+    (&out)
+        .write_all(&head)
+        .map_err(|e| io_write_error(out_path, e, &cancel))?;
+
+    let total_90k = job.plan.duration_90k().max(1) as f64;
+    let mut copier = Copier::new();
+    for run in &runs {
+        cancel.check()?;
+        copier.copy_run(run, &out, out_path, &cancel, |done, len| {
+            let into = (run.duration_90k as f64 * done as f64 / len.max(1) as f64) as i64;
+            reporter.update((run.offset_90k + into) as f64 / total_90k * 100.0)
+        })?;
+    }
+    stats.bytes_written = head.len() as u64 + payload_len - chapter_bytes.len() as u64;
+    Ok(stats)
+}
+
+fn out_sample(s: cut::Stamp, size: u32, keyframe: bool) -> OutSample {
+    OutSample {
+        dts: s.dts,
+        duration: s.duration,
+        size,
+        keyframe,
+        offset: 0,
+    }
+}
+
+/// Output time bases are 1/N by construction: N is the track's time scale.
+fn tb_den(tb: ffmpeg_next::Rational) -> u32 {
+    tb.denominator().max(1) as u32
+}
+
+/// Copies byte runs, in kernel when the filesystems allow it.
+struct Copier {
+    in_kernel: bool,
+    buf: Vec<u8>,
+}
+
+impl Copier {
+    fn new() -> Copier {
+        Copier {
+            in_kernel: true,
+            buf: Vec::new(),
+        }
+    }
+
+    fn copy_run(
+        &mut self,
+        run: &Run<'_>,
+        out: &File,
+        out_path: &Path,
+        cancel: &CancelToken,
+        mut progress: impl FnMut(u64, u64) -> Result<()>,
+    ) -> Result<()> {
+        let src = File::open(run.path).map_err(|e| read_error(run.path, "open", e, cancel))?;
+        let mut off = run.start;
+        let mut done = 0u64;
+        while done < run.len {
+            cancel.check()?;
+            let want = (run.len - done).min(COPY_PIECE_BYTES as u64) as usize;
+            let n = if self.in_kernel {
+                match output::copy_file_range(&src, &mut off, out, want) {
+                    Ok(n) => n,
+                    Err(e)
+                        if matches!(
+                            e.raw_os_error(),
+                            Some(libc::EXDEV)
+                                | Some(libc::ENOSYS)
+                                | Some(libc::EINVAL)
+                                | Some(libc::EOPNOTSUPP)
+                        ) =>
+                    {
+                        self.in_kernel = false;
+                        continue;
+                    }
+                    Err(e) => return Err(io_or_read(run.path, out_path, e, cancel)),
+                }
+            } else {
+                self.buf.resize(want, 0);
+                let mut f = &src;
+                f.seek(SeekFrom::Start(off as u64))
+                    .map_err(|e| read_error(run.path, "seek", e, cancel))?;
+                let n = f
+                    .read(&mut self.buf[..want])
+                    .map_err(|e| read_error(run.path, "read", e, cancel))?;
+                (&*out)
+                    .write_all(&self.buf[..n])
+                    .map_err(|e| io_write_error(out_path, e, cancel))?;
+                off += n as i64;
+                n
+            };
+            if n == 0 {
+                return Err(read_error(
+                    run.path,
+                    "copy",
+                    format!("file ends at byte {off}, before the sample data it indexes"),
+                    cancel,
+                ));
+            }
+            done += n as u64;
+            progress(done, run.len)?;
+        }
+        Ok(())
+    }
+}
+
+/// copy_file_range cannot say which side failed; ENOSPC/EDQUOT/EFBIG are the output's.
+fn io_or_read(
+    src: &Path,
+    out_path: &Path,
+    e: std::io::Error,
+    cancel: &CancelToken,
+) -> crate::error::Error {
+    match e.raw_os_error() {
+        Some(libc::ENOSPC) | Some(libc::EDQUOT) | Some(libc::EFBIG) => {
+            io_write_error(out_path, e, cancel)
+        }
+        _ => read_error(src, "copy", e, cancel),
+    }
+}

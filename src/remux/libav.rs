@@ -1,0 +1,225 @@
+//! The general writer: a libav packet loop from the clip plan into one MP4.
+//!
+//! For each clip the segment is opened (no probing), positioned at the
+//! clip's first keyframe, and its packets are copied with timestamps mapped
+//! by [`super::cut`]. A change of frame rate or time base between segments
+//! does not change playback speed: each clip is rescaled from its own time
+//! base. When parameter sets change anywhere in the export, every keyframe
+//! carries its own segment's sets in-band (see `media::params`).
+//!
+//! Output: video in a 90 kHz track (HEVC tagged `hvc1`, which Apple players
+//! require), audio at its sample rate, chapters and metadata set before the
+//! header, `moov` placed before `mdat` by the muxer's faststart pass.
+
+use std::path::Path;
+
+use ffmpeg_next as ffmpeg;
+use ffmpeg_next::codec::Id;
+use ffmpeg_next::{Dictionary, Packet};
+
+use super::cut::{self, ClipMap, Cut, Timeline, AUDIO, VIDEO};
+use super::{disk_full, read_error, tracks, RemuxJob, RemuxStats};
+use crate::error::{Error, Result};
+use crate::media::params::InbandParams;
+use crate::media::{ffi, rescale, ts_seconds};
+use crate::plan::TB_90K;
+use crate::progress::{CancelToken, Reporter};
+
+/// Writes `job` to `out_path` through libav's muxer.
+pub fn write(
+    job: &RemuxJob<'_>,
+    out_path: &Path,
+    reporter: &mut Reporter<'_>,
+) -> Result<RemuxStats> {
+    crate::media::init();
+    let cancel = reporter.cancel_token().clone();
+    let first = job.probes[job.plan.clips[0].segment];
+
+    let mut out = ffi::open_output(out_path, "mp4", &cancel)
+        .map_err(|e| write_error(out_path, "cannot create output", e, &cancel))?;
+    let octx = &mut out.ctx;
+
+    {
+        let mut vs = octx
+            .add_stream(ffmpeg::encoder::find(Id::None))
+            .map_err(|e| Error::media("add video stream", e))?;
+        vs.set_parameters(first.video.parameters.clone());
+        vs.set_time_base(cut::VIDEO_TB);
+        let tag = if first.video.codec == Id::HEVC {
+            *b"hvc1"
+        } else {
+            [0; 4]
+        };
+        ffi::set_codec_tag(&mut vs, tag);
+    }
+    let audio_src = if job.audio {
+        first.audio.as_ref()
+    } else {
+        None
+    };
+    if let Some(a) = audio_src {
+        let mut st = octx
+            .add_stream(ffmpeg::encoder::find(Id::None))
+            .map_err(|e| Error::media("add audio stream", e))?;
+        st.set_parameters(a.parameters.clone());
+        st.set_time_base(cut::audio_tb(a.sample_rate));
+        ffi::set_codec_tag(&mut st, [0; 4]);
+    }
+
+    let mut meta = Dictionary::new();
+    for (k, v) in job.metadata {
+        meta.set(k, v);
+    }
+    octx.set_metadata(meta);
+    for (i, ch) in job.chapters.iter().enumerate() {
+        octx.add_chapter(i as i64, TB_90K, ch.start_90k, ch.end_90k, &ch.title)
+            .map_err(|e| Error::media("add chapter", e))?;
+    }
+
+    let mut opts = Dictionary::new();
+    opts.set("movflags", "+faststart");
+    octx.write_header_with(opts)
+        .map_err(|e| write_error(out_path, "write header", e, &cancel))?;
+    let tb = |i: usize| {
+        octx.stream(i)
+            .map(|s| s.time_base())
+            .ok_or_else(|| Error::media("output stream missing after header", ffmpeg::Error::Bug))
+    };
+    let otb_a = if audio_src.is_some() {
+        tb(AUDIO)?
+    } else {
+        TB_90K
+    };
+    let mut tl = Timeline::new(tb(VIDEO)?, otb_a);
+
+    let params_change = job
+        .plan
+        .clips
+        .iter()
+        .any(|c| job.probes[c.segment].video.extradata != first.video.extradata);
+    let total_90k = job.plan.duration_90k().max(1) as f64;
+    let mut stats = RemuxStats {
+        writer: "libav",
+        ..RemuxStats::default()
+    };
+
+    for clip in &job.plan.clips {
+        cancel.check()?;
+        let probe = job.probes[clip.segment];
+        let inband: Option<InbandParams> = if params_change {
+            tracks::inband_params(probe).ok()
+        } else {
+            None
+        };
+        let mut input = ffi::open_input(&clip.path, &cancel)
+            .map_err(|e| read_error(&clip.path, "open", e, &cancel))?;
+        if clip.starts_mid_segment {
+            ffi::seek_backward(&mut input, probe.video.index, clip.first_dts)
+                .map_err(|e| read_error(&clip.path, "seek", e, &cancel))?;
+        }
+        let ain = audio_src.and(probe.audio.as_ref());
+        let map = ClipMap::new(clip, ain.map(|a| a.time_base), &tl);
+        let mut video_done = false;
+        let mut audio_done = ain.is_none();
+
+        while !(video_done && audio_done) {
+            let mut pkt = Packet::empty();
+            match pkt.read(&mut input.ctx) {
+                Ok(()) => {}
+                Err(ffmpeg::Error::Eof) => break,
+                Err(e) => return Err(read_error(&clip.path, "read", e, &cancel)),
+            }
+            let si = pkt.stream();
+            if si == probe.video.index && !video_done {
+                let Some(dts) = pkt.dts().or(pkt.pts()) else {
+                    continue;
+                };
+                let pts = pkt.pts().unwrap_or(dts);
+                let stamp = match map.video(dts, pts, pkt.duration(), &mut tl) {
+                    Cut::Drop => continue,
+                    Cut::After => {
+                        video_done = true;
+                        continue;
+                    }
+                    Cut::Keep(s) => s,
+                };
+                let mut pkt = match (&inband, pkt.is_key()) {
+                    (Some(p), true) => with_prefix(&pkt, &p.nals),
+                    _ => pkt,
+                };
+                write_packet(&mut pkt, VIDEO, stamp, octx, out_path, &cancel)?;
+                stats.video_packets += 1;
+                let done_90k = rescale(stamp.dts + stamp.duration, tl.tb[VIDEO], TB_90K) as f64;
+                reporter.update(done_90k / total_90k * 100.0)?;
+            } else if ain.is_some_and(|a| a.index == si) && !audio_done {
+                let Some(ts) = pkt.pts().or(pkt.dts()) else {
+                    continue;
+                };
+                match map.audio(ts, pkt.duration(), &mut tl) {
+                    Cut::Drop => stats.audio_packets_trimmed += 1,
+                    Cut::After => {
+                        audio_done = true;
+                        stats.audio_packets_trimmed += 1;
+                    }
+                    Cut::Keep(stamp) => {
+                        ffi::clear_side_data(&mut pkt);
+                        write_packet(&mut pkt, AUDIO, stamp, octx, out_path, &cancel)?;
+                        stats.audio_packets += 1;
+                    }
+                }
+            }
+        }
+    }
+    cancel.check()?;
+    octx.write_trailer()
+        .map_err(|e| write_error(out_path, "finish file", e, &cancel))?;
+    stats.video_duration_s = ts_seconds(tl.end[VIDEO], tl.tb[VIDEO]);
+    stats.audio_duration_s = ts_seconds(tl.end[AUDIO], tl.tb[AUDIO]);
+    stats.bytes_written = std::fs::metadata(out_path).map(|m| m.len()).unwrap_or(0);
+    Ok(stats)
+}
+
+fn write_packet(
+    pkt: &mut Packet,
+    stream: usize,
+    s: cut::Stamp,
+    octx: &mut ffmpeg::format::context::Output,
+    out_path: &Path,
+    cancel: &CancelToken,
+) -> Result<()> {
+    pkt.set_stream(stream);
+    pkt.set_dts(Some(s.dts));
+    pkt.set_pts(Some(s.pts));
+    pkt.set_duration(s.duration);
+    pkt.set_position(-1);
+    pkt.write_interleaved(octx)
+        .map_err(|e| write_error(out_path, "write packet", e, cancel))
+}
+
+/// A copy of `pkt` with `prefix` before its data, same timing and flags.
+fn with_prefix(pkt: &Packet, prefix: &[u8]) -> Packet {
+    let data = pkt.data().unwrap_or(&[]);
+    let mut buf = Vec::with_capacity(prefix.len() + data.len());
+    buf.extend_from_slice(prefix);
+    buf.extend_from_slice(data);
+    let mut p = Packet::copy(&buf);
+    p.set_flags(pkt.flags());
+    p.set_pts(pkt.pts());
+    p.set_dts(pkt.dts());
+    p.set_duration(pkt.duration());
+    p.set_stream(pkt.stream());
+    p
+}
+
+fn write_error(path: &Path, what: &str, e: ffmpeg::Error, cancel: &CancelToken) -> Error {
+    if cancel.is_cancelled() {
+        return Error::Cancelled;
+    }
+    match e {
+        ffmpeg::Error::Exit => Error::Cancelled,
+        ffmpeg::Error::Other { errno } if errno == libc::ENOSPC || errno == libc::EDQUOT => {
+            disk_full(path)
+        }
+        e => Error::media(format!("{what} {}", path.display()), e),
+    }
+}

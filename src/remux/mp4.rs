@@ -1,0 +1,528 @@
+//! MP4 box writing for the index-driven writer (ISO/IEC 14496-12, with the
+//! QuickTime chapter track and Nero `chpl` box that libav's mov muxer writes).
+//!
+//! Box order written (sizes are all known before the first byte goes out):
+//!
+//! ```text
+//! ftyp
+//! moov
+//!   mvhd
+//!   trak (video, then audio)
+//!     tkhd, edts/elst, [tref/chap -> chapter track]
+//!     mdia: mdhd, hdlr, minf: vmhd|smhd, dinf/dref/url, stbl:
+//!       stsd (the segments' own sample entry, copied verbatim)
+//!       stts (run-length decode deltas), [stss], stsz, stsc (1 sample/chunk), stco|co64
+//!   trak (chapters: QuickTime text track, one sample per chapter)
+//!   udta: meta/hdlr/ilst (©nam title, ©cmt comment), chpl (first 255 chapters)
+//! mdat: chapter samples, then each clip's sample bytes as one run
+//! ```
+//!
+//! Every sample is its own chunk: `stsc` is a single entry and `stco` holds
+//! one offset per sample, so a clip's run can be copied as is and samples
+//! of it that the plan leaves out are simply not referenced.
+
+use crate::plan::chapters::Chapter;
+
+/// Seconds between 1904-01-01 (MP4 epoch) and 1970-01-01.
+const MAC_EPOCH_OFFSET_S: i64 = 2_082_844_800;
+/// Movie time scale (`mvhd`, `tkhd`, `elst`): milliseconds, as libav writes.
+pub const MOVIE_TIMESCALE: u32 = 1000;
+const MATRIX: [u32; 9] = [0x0001_0000, 0, 0, 0, 0x0001_0000, 0, 0, 0, 0x4000_0000];
+/// The QuickTime text sample entry libav writes for chapter tracks.
+const TEXT_SAMPLE_ENTRY: [u8; 79] = [
+    // size 79, 'text', reserved(6), data_reference_index 1, display flags,
+    // justification, colours, default text box, font table ('ftab': one
+    // font, id 1, empty name), 'btrt' (bit rates left 0)
+    0x00, 0x00, 0x00, 0x4f, 0x74, 0x65, 0x78, 0x74, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x01,
+    0x00, 0x00, 0x00, 0x01, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00,
+    0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x01, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00,
+    0x00, 0x0d, 0x66, 0x74, 0x61, 0x62, 0x00, 0x01, 0x00, 0x01, 0x00, 0x00, 0x00, 0x00, 0x14, 0x62,
+    0x74, 0x72, 0x74, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00,
+];
+/// Trailer of each chapter sample: an `encd` atom saying UTF-8 (QuickTime).
+const ENCD_UTF8: [u8; 12] = [0, 0, 0, 0x0c, b'e', b'n', b'c', b'd', 0, 0, 0x01, 0];
+
+/// A byte buffer of nested boxes whose sizes are patched on close.
+#[derive(Default)]
+pub struct BoxBuf {
+    buf: Vec<u8>,
+    open: Vec<usize>,
+}
+
+impl BoxBuf {
+    pub fn open(&mut self, kind: &[u8; 4]) -> &mut Self {
+        self.open.push(self.buf.len());
+        self.buf.extend_from_slice(&[0, 0, 0, 0]);
+        self.buf.extend_from_slice(kind);
+        self
+    }
+    pub fn open_full(&mut self, kind: &[u8; 4], version: u8, flags: u32) -> &mut Self {
+        self.open(kind);
+        self.u32(((version as u32) << 24) | (flags & 0x00ff_ffff))
+    }
+    pub fn close(&mut self) -> &mut Self {
+        if let Some(start) = self.open.pop() {
+            let size = (self.buf.len() - start) as u32;
+            self.buf[start..start + 4].copy_from_slice(&size.to_be_bytes());
+        }
+        self
+    }
+    pub fn u8(&mut self, v: u8) -> &mut Self {
+        self.buf.push(v);
+        self
+    }
+    pub fn u16(&mut self, v: u16) -> &mut Self {
+        self.bytes(&v.to_be_bytes())
+    }
+    pub fn u32(&mut self, v: u32) -> &mut Self {
+        self.bytes(&v.to_be_bytes())
+    }
+    pub fn u64(&mut self, v: u64) -> &mut Self {
+        self.bytes(&v.to_be_bytes())
+    }
+    pub fn bytes(&mut self, b: &[u8]) -> &mut Self {
+        self.buf.extend_from_slice(b);
+        self
+    }
+    pub fn zeros(&mut self, n: usize) -> &mut Self {
+        self.buf.resize(self.buf.len() + n, 0);
+        self
+    }
+    pub fn into_inner(self) -> Vec<u8> {
+        self.buf
+    }
+}
+
+/// One sample as it will be in the output.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct OutSample {
+    /// Decode timestamp in the track's time scale (presentation is equal:
+    /// the fast writer only takes tracks without composition offsets).
+    pub dts: i64,
+    pub duration: i64,
+    pub size: u32,
+    pub keyframe: bool,
+    /// Offset from the start of the `mdat` payload.
+    pub offset: u64,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TrackKind {
+    Video { width: u32, height: u32 },
+    Audio,
+    Chapters,
+}
+
+/// One output track.
+#[derive(Debug, Clone)]
+pub struct Track {
+    pub kind: TrackKind,
+    pub id: u32,
+    pub timescale: u32,
+    pub sample_entry: Vec<u8>,
+    pub samples: Vec<OutSample>,
+    /// Track id of the chapter track this one refers to (`tref/chap`).
+    pub chapter_track: Option<u32>,
+}
+
+impl Track {
+    fn first_dts(&self) -> i64 {
+        self.samples.first().map(|s| s.dts).unwrap_or(0)
+    }
+    /// Duration of the media in the track's time scale.
+    fn media_duration(&self) -> u64 {
+        match (self.samples.first(), self.samples.last()) {
+            (Some(f), Some(l)) => (l.dts + l.duration.max(0) - f.dts).max(0) as u64,
+            _ => 0,
+        }
+    }
+    fn to_movie(&self, v: u64, round_up: bool) -> u64 {
+        let ts = self.timescale.max(1) as u128;
+        let n = v as u128 * MOVIE_TIMESCALE as u128;
+        (if round_up { n.div_ceil(ts) } else { n / ts }) as u64
+    }
+    /// (empty-edit delay, edit duration) in movie time scale.
+    fn edit(&self) -> (u64, u64) {
+        let delay = self.to_movie(self.first_dts().max(0) as u64, false);
+        (delay, self.to_movie(self.media_duration(), true))
+    }
+}
+
+/// The chapter track's samples and their bytes (to go first in `mdat`).
+pub fn chapter_track(id: u32, chapters: &[Chapter], offset: u64) -> (Track, Vec<u8>) {
+    let mut data = Vec::new();
+    let mut samples = Vec::new();
+    for (i, c) in chapters.iter().enumerate() {
+        let start_ms = c.start_90k / 90;
+        let end_ms = match chapters.get(i + 1) {
+            Some(n) => n.start_90k / 90,
+            None => c.end_90k / 90,
+        };
+        let title = c.title.as_bytes();
+        let title = &title[..title.len().min(u16::MAX as usize)];
+        let at = data.len() as u64;
+        data.extend_from_slice(&(title.len() as u16).to_be_bytes());
+        data.extend_from_slice(title);
+        data.extend_from_slice(&ENCD_UTF8);
+        samples.push(OutSample {
+            dts: start_ms,
+            duration: (end_ms - start_ms).max(0),
+            size: (data.len() as u64 - at) as u32,
+            keyframe: true,
+            offset: offset + at,
+        });
+    }
+    let track = Track {
+        kind: TrackKind::Chapters,
+        id,
+        timescale: MOVIE_TIMESCALE,
+        sample_entry: TEXT_SAMPLE_ENTRY.to_vec(),
+        samples,
+        chapter_track: None,
+    };
+    (track, data)
+}
+
+/// `ftyp` as libav writes it for MP4.
+pub fn ftyp(hevc: bool) -> Vec<u8> {
+    let mut b = BoxBuf::default();
+    b.open(b"ftyp")
+        .bytes(b"isom")
+        .u32(0x200)
+        .bytes(b"isom")
+        .bytes(b"iso2");
+    if !hevc {
+        b.bytes(b"avc1");
+    }
+    b.bytes(b"mp41").close();
+    b.into_inner()
+}
+
+/// The `mdat` header for a payload of `len` bytes (64-bit size when needed).
+pub fn mdat_header(len: u64) -> Vec<u8> {
+    if len + 8 <= u32::MAX as u64 {
+        let mut v = ((len + 8) as u32).to_be_bytes().to_vec();
+        v.extend_from_slice(b"mdat");
+        v
+    } else {
+        let mut v = 1u32.to_be_bytes().to_vec();
+        v.extend_from_slice(b"mdat");
+        v.extend_from_slice(&(len + 16).to_be_bytes());
+        v
+    }
+}
+
+/// Container-level metadata.
+pub struct Movie<'a> {
+    pub creation_unix_s: f64,
+    pub tracks: &'a [Track],
+    pub title: Option<&'a str>,
+    pub comment: Option<&'a str>,
+    pub chapters: &'a [Chapter],
+}
+
+/// Builds `moov`; sample offsets are `data_base + OutSample::offset`.
+pub fn moov(m: &Movie<'_>, data_base: u64, co64: bool) -> Vec<u8> {
+    let mac = (m.creation_unix_s as i64 + MAC_EPOCH_OFFSET_S).clamp(0, u32::MAX as i64) as u32;
+    let duration_ms = m
+        .tracks
+        .iter()
+        .filter(|t| t.kind != TrackKind::Chapters)
+        .map(|t| {
+            let (d, e) = t.edit();
+            d + e
+        })
+        .max()
+        .unwrap_or(0);
+    let mut b = BoxBuf::default();
+    b.open(b"moov");
+    b.open_full(b"mvhd", 0, 0)
+        .u32(mac)
+        .u32(mac)
+        .u32(MOVIE_TIMESCALE);
+    b.u32(duration_ms.min(u32::MAX as u64) as u32);
+    b.u32(0x0001_0000).u16(0x0100).zeros(10);
+    for v in MATRIX {
+        b.u32(v);
+    }
+    b.zeros(24)
+        .u32(m.tracks.iter().map(|t| t.id).max().unwrap_or(0) + 1);
+    b.close();
+    for t in m.tracks {
+        trak(&mut b, t, mac, data_base, co64);
+    }
+    udta(&mut b, m);
+    b.close();
+    b.into_inner()
+}
+
+fn trak(b: &mut BoxBuf, t: &Track, mac: u32, data_base: u64, co64: bool) {
+    let (delay, edit) = t.edit();
+    let (flags, alt, volume, w, h) = match t.kind {
+        TrackKind::Video { width, height } => (3, 0, 0, width, height),
+        TrackKind::Audio => (3, 1, 0x0100, 0, 0),
+        TrackKind::Chapters => (2, 0, 0, 0, 0),
+    };
+    b.open(b"trak");
+    b.open_full(b"tkhd", 0, flags)
+        .u32(mac)
+        .u32(mac)
+        .u32(t.id)
+        .u32(0);
+    b.u32((delay + edit).min(u32::MAX as u64) as u32).zeros(8);
+    b.u16(0).u16(alt).u16(volume).u16(0);
+    for v in MATRIX {
+        b.u32(v);
+    }
+    b.u32(w << 16).u32(h << 16).close();
+
+    b.open(b"edts")
+        .open_full(b"elst", 0, 0)
+        .u32(1 + (delay > 0) as u32);
+    if delay > 0 {
+        b.u32(delay.min(u32::MAX as u64) as u32)
+            .u32(u32::MAX)
+            .u32(0x0001_0000);
+    }
+    b.u32(edit.min(u32::MAX as u64) as u32)
+        .u32(0)
+        .u32(0x0001_0000);
+    b.close().close();
+
+    if let Some(chap) = t.chapter_track {
+        b.open(b"tref").open(b"chap").u32(chap).close().close();
+    }
+
+    b.open(b"mdia");
+    let media_dur = t.media_duration();
+    let (lang, handler, name): (u16, &[u8; 4], &[u8]) = match t.kind {
+        TrackKind::Video { .. } => (0x55c4, b"vide", b"VideoHandler\0"),
+        TrackKind::Audio => (0x55c4, b"soun", b"SoundHandler\0"),
+        TrackKind::Chapters => (0, b"text", b"SubtitleHandler\0"),
+    };
+    if media_dur > u32::MAX as u64 {
+        b.open_full(b"mdhd", 1, 0)
+            .u64(mac as u64)
+            .u64(mac as u64)
+            .u32(t.timescale)
+            .u64(media_dur);
+    } else {
+        b.open_full(b"mdhd", 0, 0)
+            .u32(mac)
+            .u32(mac)
+            .u32(t.timescale)
+            .u32(media_dur as u32);
+    }
+    b.u16(lang).u16(0).close();
+    b.open_full(b"hdlr", 0, 0)
+        .u32(0)
+        .bytes(handler)
+        .zeros(12)
+        .bytes(name)
+        .close();
+
+    b.open(b"minf");
+    match t.kind {
+        TrackKind::Video { .. } => {
+            b.open_full(b"vmhd", 0, 1).zeros(8).close();
+        }
+        TrackKind::Audio => {
+            b.open_full(b"smhd", 0, 0).zeros(4).close();
+        }
+        TrackKind::Chapters => {
+            b.open(b"gmhd");
+            b.open_full(b"gmin", 0, 0)
+                .u16(0x40)
+                .u16(0x8000)
+                .u16(0x8000)
+                .u16(0x8000)
+                .zeros(4)
+                .close();
+            b.open(b"text")
+                .u16(1)
+                .zeros(14)
+                .u16(1)
+                .zeros(14)
+                .u32(0x4000_0000)
+                .close();
+            b.close();
+        }
+    }
+    b.open(b"dinf")
+        .open_full(b"dref", 0, 0)
+        .u32(1)
+        .open_full(b"url ", 0, 1)
+        .close()
+        .close()
+        .close();
+    stbl(b, t, data_base, co64);
+    b.close(); // minf
+    b.close(); // mdia
+    b.close(); // trak
+}
+
+fn stbl(b: &mut BoxBuf, t: &Track, data_base: u64, co64: bool) {
+    b.open(b"stbl");
+    b.open_full(b"stsd", 0, 0)
+        .u32(1)
+        .bytes(&t.sample_entry)
+        .close();
+
+    // stts: deltas between consecutive decode times; the last sample keeps its duration.
+    let mut runs: Vec<(u32, u32)> = Vec::new();
+    for (i, s) in t.samples.iter().enumerate() {
+        let delta = match t.samples.get(i + 1) {
+            Some(n) => n.dts - s.dts,
+            None => s.duration,
+        }
+        .clamp(0, u32::MAX as i64) as u32;
+        match runs.last_mut() {
+            Some((n, d)) if *d == delta => *n += 1,
+            _ => runs.push((1, delta)),
+        }
+    }
+    b.open_full(b"stts", 0, 0).u32(runs.len() as u32);
+    for (n, d) in runs {
+        b.u32(n).u32(d);
+    }
+    b.close();
+
+    if matches!(t.kind, TrackKind::Video { .. }) && t.samples.iter().any(|s| !s.keyframe) {
+        let keys: Vec<u32> = t
+            .samples
+            .iter()
+            .enumerate()
+            .filter(|(_, s)| s.keyframe)
+            .map(|(i, _)| i as u32 + 1)
+            .collect();
+        b.open_full(b"stss", 0, 0).u32(keys.len() as u32);
+        for k in keys {
+            b.u32(k);
+        }
+        b.close();
+    }
+
+    b.open_full(b"stsz", 0, 0)
+        .u32(0)
+        .u32(t.samples.len() as u32);
+    for s in &t.samples {
+        b.u32(s.size);
+    }
+    b.close();
+    b.open_full(b"stsc", 0, 0)
+        .u32(1)
+        .u32(1)
+        .u32(1)
+        .u32(1)
+        .close();
+    if co64 {
+        b.open_full(b"co64", 0, 0).u32(t.samples.len() as u32);
+        for s in &t.samples {
+            b.u64(data_base + s.offset);
+        }
+    } else {
+        b.open_full(b"stco", 0, 0).u32(t.samples.len() as u32);
+        for s in &t.samples {
+            b.u32((data_base + s.offset) as u32);
+        }
+    }
+    b.close();
+    b.close(); // stbl
+}
+
+fn udta(b: &mut BoxBuf, m: &Movie<'_>) {
+    b.open(b"udta");
+    b.open_full(b"meta", 0, 0);
+    b.open_full(b"hdlr", 0, 0)
+        .u32(0)
+        .bytes(b"mdir")
+        .bytes(b"appl")
+        .zeros(8)
+        .u8(0)
+        .close();
+    b.open(b"ilst");
+    for (key, value) in [(b"\xa9nam", m.title), (b"\xa9cmt", m.comment)] {
+        if let Some(v) = value {
+            b.open(key)
+                .open(b"data")
+                .u32(1)
+                .u32(0)
+                .bytes(v.as_bytes())
+                .close()
+                .close();
+        }
+    }
+    b.close().close();
+    if !m.chapters.is_empty() {
+        let n = m.chapters.len().min(255);
+        b.open_full(b"chpl", 1, 0).u32(0).u8(n as u8);
+        for c in &m.chapters[..n] {
+            // 100 ns units
+            b.u64((c.start_90k.max(0) as u64) * 1000 / 9);
+            let t = c.title.as_bytes();
+            let t = &t[..t.len().min(255)];
+            b.u8(t.len() as u8).bytes(t);
+        }
+        b.close();
+    }
+    b.close();
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn box_sizes_are_patched() {
+        let mut b = BoxBuf::default();
+        b.open(b"moov")
+            .open_full(b"mvhd", 0, 0)
+            .u32(7)
+            .close()
+            .close();
+        let v = b.into_inner();
+        assert_eq!(&v[0..8], &[0, 0, 0, 24, b'm', b'o', b'o', b'v']);
+        assert_eq!(&v[8..16], &[0, 0, 0, 16, b'm', b'v', b'h', b'd']);
+    }
+
+    #[test]
+    fn stts_runs_and_edit_with_delay() {
+        let s = |dts, duration| OutSample {
+            dts,
+            duration,
+            size: 1,
+            keyframe: true,
+            offset: 0,
+        };
+        let t = Track {
+            kind: TrackKind::Audio,
+            id: 2,
+            timescale: 48_000,
+            sample_entry: vec![],
+            samples: vec![s(480, 1024), s(1504, 1024), s(2528, 1024), s(3552, 384)],
+            chapter_track: None,
+        };
+        // 480 samples = 10 ms of empty edit; media 3456 samples = 72 ms.
+        assert_eq!(t.edit(), (10, 72));
+        let mut b = BoxBuf::default();
+        stbl(&mut b, &t, 0, false);
+        let v = b.into_inner();
+        let i = v.windows(4).position(|w| w == b"stts").unwrap();
+        // version/flags, 2 runs: (3 x 1024), (1 x 384)
+        assert_eq!(
+            &v[i + 4..i + 28],
+            &[0, 0, 0, 0, 0, 0, 0, 2, 0, 0, 0, 3, 0, 0, 4, 0, 0, 0, 0, 1, 0, 0, 1, 128]
+        );
+    }
+
+    #[test]
+    fn large_mdat_uses_64_bit_size() {
+        assert_eq!(mdat_header(10), vec![0, 0, 0, 18, b'm', b'd', b'a', b't']);
+        let h = mdat_header(u32::MAX as u64);
+        assert_eq!(&h[0..8], &[0, 0, 0, 1, b'm', b'd', b'a', b't']);
+        assert_eq!(
+            u64::from_be_bytes(h[8..16].try_into().unwrap()),
+            u32::MAX as u64 + 16
+        );
+    }
+}

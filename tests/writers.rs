@@ -1,0 +1,182 @@
+//! The index-driven writer and the libav writer agree packet for packet.
+
+mod common;
+
+use std::path::Path;
+use std::process::Command;
+
+use common::*;
+use nvr_export::sample::{SegmentSpec, VideoCodec};
+use nvr_export::{CancelToken, ChapterMode, ExportRequest, WriterChoice};
+
+/// `stream_index,pts,dts,duration,size,flags` of every video/audio packet.
+fn packets(path: &Path) -> Vec<String> {
+    let out = Command::new("ffprobe")
+        .args([
+            "-v",
+            "error",
+            "-show_entries",
+            "packet=codec_type,pts,dts,duration,size,flags",
+            "-of",
+            "csv=p=0",
+        ])
+        .arg(path)
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .filter(|l| l.starts_with("video") || l.starts_with("audio"))
+        .map(|l| l.to_string())
+        .collect()
+}
+
+fn chapters(path: &Path) -> String {
+    let out = Command::new("ffprobe")
+        .args([
+            "-v",
+            "error",
+            "-show_entries",
+            "chapter=start_time,end_time:chapter_tags=title",
+            "-of",
+            "csv=p=0",
+        ])
+        .arg(path)
+        .output()
+        .unwrap();
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+fn both(s: &nvr_export::sample::SampleStore, req: &ExportRequest, expect_fast: bool) {
+    let run = |w| {
+        exporter(s)
+            .with_writer(w)
+            .export(req, &CancelToken::new(), |_| {})
+            .unwrap()
+    };
+    let fast = run(WriterChoice::Auto);
+    let slow = run(WriterChoice::Libav);
+    assert_eq!(
+        fast.stats.writer,
+        if expect_fast { "fast" } else { "libav" },
+        "{:?}",
+        fast.stats.fast_declined
+    );
+    assert_eq!(slow.stats.writer, "libav");
+    let (a, b) = (packets(&fast.video_path), packets(&slow.video_path));
+    assert!(!a.is_empty());
+    assert_eq!(a.len(), b.len(), "packet counts differ");
+    for (i, (x, y)) in a.iter().zip(&b).enumerate() {
+        assert_eq!(x, y, "packet {i} differs (fast vs libav)");
+    }
+    assert_eq!(chapters(&fast.video_path), chapters(&slow.video_path));
+    assert_eq!(decode_errors(&fast.video_path), "");
+    assert_moov_first(&fast.video_path);
+    assert_eq!(fast.stats.video_packets, slow.stats.video_packets);
+    assert_eq!(fast.stats.audio_packets, slow.stats.audio_packets);
+    let p = probe(&fast.video_path);
+    assert_eq!(
+        p["format"]["tags"]["title"],
+        probe(&slow.video_path)["format"]["tags"]["title"]
+    );
+    assert_eq!(p["format"]["tags"]["comment"], "Camera: front_door");
+    assert_eq!(
+        p["format"]["tags"]["creation_time"],
+        probe(&slow.video_path)["format"]["tags"]["creation_time"]
+    );
+}
+
+#[test]
+fn gaps_audio_and_chapters() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = store(
+        dir.path(),
+        &[
+            (small(4.0, 0), 0.0),
+            (small(4.0, 1), 0.0),
+            (small(4.0, 2), 30.0),
+        ],
+    );
+    nvr_export::sample::add_review(
+        &s,
+        "r",
+        T0 + 2.0,
+        Some(T0 + 36.0),
+        "alert",
+        r#"{"objects":["person"]}"#,
+    )
+    .unwrap();
+    both(&s, &request(&s, s.start_s() - 1.0, s.end_s() + 1.0), true);
+}
+
+#[test]
+fn mid_segment_cuts() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = store(
+        dir.path(),
+        &[
+            (small(5.0, 0), 0.0),
+            (small(5.0, 1), 0.0),
+            (small(5.0, 2), 0.0),
+        ],
+    );
+    both(&s, &request(&s, T0 + 2.5, T0 + 12.3), true);
+    both(&s, &request(&s, T0 + 0.7, T0 + 4.1), true);
+}
+
+#[test]
+fn no_audio_and_frame_rate_change() {
+    let dir = tempfile::tempdir().unwrap();
+    let a = SegmentSpec {
+        audio: None,
+        ..small(3.0, 0)
+    };
+    let b = SegmentSpec {
+        fps: 5,
+        gop: 5,
+        ..a
+    };
+    let s = store(
+        dir.path(),
+        &[(a, 0.0), (b, 0.0), (SegmentSpec { seed: 2, ..a }, 0.0)],
+    );
+    // A 5 fps encode has another SPS: the fast writer declines, and says so.
+    let req = request(&s, s.start_s(), s.end_s());
+    let fast = exporter(&s)
+        .export(&req, &CancelToken::new(), |_| {})
+        .unwrap();
+    assert_eq!(fast.stats.writer, "libav");
+    assert!(fast
+        .stats
+        .fast_declined
+        .as_deref()
+        .unwrap_or("")
+        .contains("sample description changes"));
+    // Without the change, no-audio exports go the fast way and match.
+    let dir2 = tempfile::tempdir().unwrap();
+    let s2 = store(
+        dir2.path(),
+        &[(a, 0.0), (SegmentSpec { seed: 1, ..a }, 0.0)],
+    );
+    both(&s2, &request(&s2, s2.start_s(), s2.end_s()), true);
+}
+
+#[test]
+fn hevc_and_recording_segment_chapters() {
+    let dir = tempfile::tempdir().unwrap();
+    let h = SegmentSpec {
+        codec: VideoCodec::Hevc,
+        ..small(2.0, 0)
+    };
+    let s = store(dir.path(), &[(h, 0.0), (SegmentSpec { seed: 1, ..h }, 0.0)]);
+    let req = ExportRequest {
+        chapters: ChapterMode::RecordingSegments,
+        ..request(&s, s.start_s(), s.end_s())
+    };
+    both(&s, &req, true);
+    let o = export(&s, &req).unwrap();
+    assert_eq!(
+        probe(&o.video_path)["streams"][0]["codec_tag_string"],
+        "hvc1"
+    );
+}
