@@ -181,7 +181,7 @@ pub fn probe(path: &Path, cancel: &CancelToken) -> Result<SegmentProbe, SkippedS
         width,
         height,
         extradata,
-        parameters: vpar,
+        parameters: owned(&vpar),
         timing: VideoTiming {
             time_base: tb,
             samples,
@@ -199,7 +199,7 @@ pub fn probe(path: &Path, cancel: &CancelToken) -> Result<SegmentProbe, SkippedS
             sample_rate,
             channels,
             time_base: a.time_base(),
-            parameters: par,
+            parameters: owned(&par),
         }
     });
 
@@ -250,6 +250,15 @@ fn sample_times(
         });
     }
     out
+}
+
+/// An owned copy of stream parameters. `Stream::parameters()` borrows the
+/// demuxer context and keeps it (index, buffers, codec contexts) alive for
+/// as long as the parameters live; a probe must not hold 360 open demuxers.
+fn owned(par: &codec::Parameters) -> codec::Parameters {
+    let mut copy = codec::Parameters::new();
+    copy.clone_from(par);
+    copy
 }
 
 fn video_geometry(par: &codec::Parameters) -> (u32, u32, Vec<u8>) {

@@ -140,14 +140,21 @@ pub fn write(
     // 1. Chapter samples go first in mdat; then one run per clip.
     let (chapter_track, chapter_bytes) = mp4::chapter_track(CHAPTER_TRACK_ID, job.chapters, 0);
     let mut payload_len = chapter_bytes.len() as u64;
-    let mut video: Vec<OutSample> = Vec::new();
-    let mut sound: Vec<OutSample> = Vec::new();
+    let clip_probes = || job.plan.clips.iter().map(|c| job.probes[c.segment]);
+    let mut video: Vec<OutSample> = Vec::with_capacity(clip_probes().map(|p| p.video.timing.samples.len()).sum());
+    let mut sound: Vec<OutSample> = Vec::with_capacity(
+        clip_probes()
+            .filter_map(|p| p.audio.as_ref().filter(|_| audio.is_some()))
+            .map(|a| a.samples.len())
+            .sum(),
+    );
     let mut runs: Vec<Run<'_>> = Vec::with_capacity(job.plan.clips.len());
+    let mut picks: Vec<(usize, OutSample, i64)> = Vec::new();
     for clip in &job.plan.clips {
         let p = job.probes[clip.segment];
         let ain = audio.and(p.audio.as_ref());
         let map = ClipMap::new(clip, ain.map(|a| a.time_base), &tl);
-        let mut picks: Vec<(usize, OutSample, i64)> = Vec::new();
+        picks.clear();
         for s in &p.video.timing.samples {
             match map.video(s.dts, s.dts, s.duration, &mut tl) {
                 Cut::Drop => continue,
@@ -173,7 +180,7 @@ pub fn write(
             .map(|x| x.2 + x.1.size as i64)
             .max()
             .unwrap_or(start);
-        for (track, mut s, pos) in picks {
+        for &(track, mut s, pos) in &picks {
             s.offset = payload_len + (pos - start) as u64;
             if track == VIDEO {
                 video.push(s);
