@@ -33,5 +33,16 @@ demo: build
 test: deps
 	$(CARGO) test --locked -- --test-threads=2
 
+# One hour of a 1080p30 ~2 Mbit/s camera with AAC audio: 360 x 10 s segments.
+BENCH_DIR ?= bench-corpus
+bench-corpus: build
+	@[ -f $(BENCH_DIR)/frigate.db ] || ./target/release/nvr-export bench-corpus --dir $(BENCH_DIR)
+
+# cp vs ffmpeg CLI vs nvr-export, alternating in one run (RUNS=5 by default).
+RUNS ?= 5
+bench: bench-corpus
+	@command -v /usr/bin/time >/dev/null || $(SUDO) apt-get install -y -qq time
+	scripts/bench.sh $(BENCH_DIR) $(RUNS)
+
 clean-demo:
 	rm -rf $(DEMO_DIR)

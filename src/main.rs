@@ -143,6 +143,29 @@ fn main() -> ExitCode {
             let t = Instant::now();
             match sample::build_store(&dir, "bench_cam", 1_735_689_600.0, &plans) {
                 Ok(s) => {
+                    // A review every two minutes, so exports carry chapters.
+                    let mut at = s.start_s() + 30.0;
+                    let mut n = 0;
+                    while at + 30.0 < s.end_s() {
+                        let (sev, data) = if n % 2 == 0 {
+                            ("alert", r#"{"objects":["person"]}"#)
+                        } else {
+                            ("detection", r#"{"objects":["car"]}"#)
+                        };
+                        if let Err(e) = sample::add_review(
+                            &s,
+                            &format!("bench-{n}"),
+                            at,
+                            Some(at + 30.0),
+                            sev,
+                            data,
+                        ) {
+                            eprintln!("error ({}): {e}", e.kind());
+                            return ExitCode::FAILURE;
+                        }
+                        at += 120.0;
+                        n += 1;
+                    }
                     let bytes: u64 = s
                         .recordings
                         .iter()
@@ -276,6 +299,8 @@ fn done_json(o: &ExportOutcome) -> serde_json::Value {
         "skipped": o.skipped,
         "warnings": o.warnings,
         "writer": o.stats.writer,
+        "timings": o.timings,
+        "packets": {"video": o.stats.video_packets, "audio": o.stats.audio_packets},
     })
 }
 

@@ -8,6 +8,7 @@
 //! removed before the error is returned.
 
 use std::path::{Path, PathBuf};
+use std::time::Instant;
 
 use crate::catalogue::{Catalogue, ExportRow, Recording};
 use crate::error::{Error, Result, SkippedSegment};
@@ -97,8 +98,19 @@ pub struct ExportOutcome {
     /// Things the user should know (audio dropped, ...).
     pub warnings: Vec<String>,
     pub chapters: usize,
-    #[serde(skip)]
     pub stats: RemuxStats,
+    pub timings: Timings,
+}
+
+/// Where an export's time went (seconds from the call).
+#[derive(Debug, Clone, Copy, Default, PartialEq, serde::Serialize)]
+pub struct Timings {
+    /// Catalogue read and segment headers probed.
+    pub probed_s: f64,
+    /// First sample's bytes written to the output (start-up latency).
+    pub first_sample_s: f64,
+    /// Done, file renamed and row updated.
+    pub total_s: f64,
 }
 
 /// Runs exports against one NVR layout. Holds no open resources: two
@@ -147,15 +159,17 @@ impl Exporter {
         cancel: &CancelToken,
         mut on_progress: impl FnMut(Progress),
     ) -> Result<ExportOutcome> {
+        let started = Instant::now();
         let mut reporter = Reporter::new(&mut on_progress, cancel.clone(), self.throttle);
         reporter.step(Step::Preparing, 0.0)?;
         let prepared = self.prepare(req)?;
         let cat = &prepared.catalogue;
         cat.insert_export(&prepared.row)?;
-        let staged_and_result = self.run(req, &prepared, &mut reporter);
+        let staged_and_result = self.run(req, &prepared, &mut reporter, started);
         match staged_and_result {
-            Ok(outcome) => {
+            Ok(mut outcome) => {
                 reporter.complete();
+                outcome.timings.total_s = started.elapsed().as_secs_f64();
                 Ok(outcome)
             }
             Err(e) => {
@@ -278,6 +292,7 @@ impl Exporter {
         req: &ExportRequest,
         p: &Prepared,
         reporter: &mut Reporter<'_>,
+        started: Instant,
     ) -> Result<ExportOutcome> {
         let cancel = reporter.cancel_token().clone();
         // Probe every segment's header (parallel), keep the readable ones.
@@ -295,6 +310,7 @@ impl Exporter {
                 Err(s) => skipped.push(s),
             }
         }
+        let probed_s = started.elapsed().as_secs_f64();
         let probes: Vec<&SegmentProbe> = readable.iter().map(|(_, pr)| pr).collect();
         let (keep, incompatible) = tracks::compatible_video(&probes);
         skipped.extend(incompatible);
@@ -405,6 +421,14 @@ impl Exporter {
             skipped,
             warnings,
             chapters: chapter_list.len(),
+            timings: Timings {
+                probed_s,
+                first_sample_s: stats
+                    .first_sample_at
+                    .map(|t| t.duration_since(started).as_secs_f64())
+                    .unwrap_or(0.0),
+                total_s: 0.0,
+            },
             stats,
         })
     }

@@ -141,7 +141,8 @@ pub fn write(
     let (chapter_track, chapter_bytes) = mp4::chapter_track(CHAPTER_TRACK_ID, job.chapters, 0);
     let mut payload_len = chapter_bytes.len() as u64;
     let clip_probes = || job.plan.clips.iter().map(|c| job.probes[c.segment]);
-    let mut video: Vec<OutSample> = Vec::with_capacity(clip_probes().map(|p| p.video.timing.samples.len()).sum());
+    let mut video: Vec<OutSample> =
+        Vec::with_capacity(clip_probes().map(|p| p.video.timing.samples.len()).sum());
     let mut sound: Vec<OutSample> = Vec::with_capacity(
         clip_probes()
             .filter_map(|p| p.audio.as_ref().filter(|_| audio.is_some()))
@@ -286,6 +287,9 @@ pub fn write(
     let mut copier = Copier::new();
     for run in &runs {
         cancel.check()?;
+        if stats.first_sample_at.is_none() {
+            stats.first_sample_at = Some(std::time::Instant::now());
+        }
         copier.copy_run(run, &out, out_path, &cancel, |done, len| {
             let into = (run.duration_90k as f64 * done as f64 / len.max(1) as f64) as i64;
             reporter.update((run.offset_90k + into) as f64 / total_90k * 100.0)

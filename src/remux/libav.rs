@@ -148,6 +148,9 @@ pub fn write(
                     _ => pkt,
                 };
                 write_packet(&mut pkt, VIDEO, stamp, octx, out_path, &cancel)?;
+                if stats.first_sample_at.is_none() {
+                    stats.first_sample_at = Some(std::time::Instant::now());
+                }
                 stats.video_packets += 1;
                 let done_90k = rescale(stamp.dts + stamp.duration, tl.tb[VIDEO], TB_90K) as f64;
                 reporter.update(done_90k / total_90k * 100.0)?;

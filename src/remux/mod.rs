@@ -71,6 +71,9 @@ pub struct RemuxStats {
     /// End of the last audio sample, seconds.
     pub audio_duration_s: f64,
     pub bytes_written: u64,
+    /// When the first sample's bytes reached the output (start-up latency).
+    #[serde(skip)]
+    pub first_sample_at: Option<std::time::Instant>,
 }
 
 /// Writes `job` to `out_path` (a staged file the caller owns).
