@@ -20,7 +20,10 @@ fn corpus(dir: &Path) -> sample::SampleStore {
     };
     let plans: Vec<SegmentPlan> = (0..12)
         .map(|i| SegmentPlan {
-            spec: SegmentSpec { seed: i % 3, ..spec },
+            spec: SegmentSpec {
+                seed: i % 3,
+                ..spec
+            },
             gap_before_s: 0.0,
         })
         .collect();
@@ -34,14 +37,17 @@ fn bench(c: &mut Criterion) {
     let mut group = c.benchmark_group("export_2min");
     group.sample_size(20);
     for (name, writer) in [("fast", WriterChoice::Auto), ("libav", WriterChoice::Libav)] {
-        let exporter = Exporter::new(Layout::new(&store.db_path, &store.media_dir)).with_writer(writer);
+        let exporter =
+            Exporter::new(Layout::new(&store.db_path, &store.media_dir)).with_writer(writer);
         let req = ExportRequest {
             chapters: ChapterMode::RecordingSegments,
             ..ExportRequest::new(&store.camera, store.start_s() + 3.0, store.end_s() - 3.0)
         };
         group.bench_function(name, |b| {
             b.iter(|| {
-                let o = exporter.export(&req, &CancelToken::new(), |_| {}).expect("export");
+                let o = exporter
+                    .export(&req, &CancelToken::new(), |_| {})
+                    .expect("export");
                 std::fs::remove_file(&o.video_path).expect("remove");
             })
         });

@@ -273,15 +273,13 @@ pub fn write(
         .truncate(true)
         .open(out_path)
         .map_err(|e| io_write_error(out_path, e, &cancel))?;
-    let mut head =
-        Vec::with_capacity(ftyp.len() + moov.len() + mdat_hdr.len() + chapter_bytes.len());
-    head.extend_from_slice(&ftyp);
-    head.extend_from_slice(&moov);
-    head.extend_from_slice(&mdat_hdr);
-    head.extend_from_slice(&chapter_bytes);
-    (&out)
-        .write_all(&head)
-        .map_err(|e| io_write_error(out_path, e, &cancel))?;
+    let head_len = (ftyp.len() + moov.len() + mdat_hdr.len()) as u64;
+    for part in [&ftyp[..], &moov[..], &mdat_hdr[..], &chapter_bytes[..]] {
+        (&out)
+            .write_all(part)
+            .map_err(|e| io_write_error(out_path, e, &cancel))?;
+    }
+    drop(moov);
 
     let total_90k = job.plan.duration_90k().max(1) as f64;
     let mut copier = Copier::new();
@@ -295,7 +293,7 @@ pub fn write(
             reporter.update((run.offset_90k + into) as f64 / total_90k * 100.0)
         })?;
     }
-    stats.bytes_written = head.len() as u64 + payload_len - chapter_bytes.len() as u64;
+    stats.bytes_written = head_len + payload_len;
     Ok(stats)
 }
 
