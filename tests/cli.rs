@@ -160,6 +160,46 @@ fn json_errors_have_kinds_and_fail() {
 }
 
 #[test]
+fn relative_media_dir_still_stores_absolute_paths() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = store(dir.path(), &[(small(2.0, 0), 0.0)]);
+    let out = bin()
+        .current_dir(dir.path())
+        .args([
+            "export",
+            "--db",
+            "frigate.db",
+            "--media-dir",
+            "media",
+            "--camera",
+            "front_door",
+            "--json",
+        ])
+        .args([
+            "--start",
+            &s.start_s().to_string(),
+            "--end",
+            &s.end_s().to_string(),
+        ])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+    let done = json_lines(&out.stdout).pop().unwrap();
+    let video = done["video_path"].as_str().unwrap();
+    assert!(video.starts_with('/'), "{video}");
+    let conn = rusqlite::Connection::open(&s.db_path).unwrap();
+    let row: String = conn
+        .query_row("SELECT video_path FROM export", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(row, video);
+    assert!(std::path::Path::new(&row).exists());
+}
+
+#[test]
 fn human_output_and_bad_chapter_mode() {
     let dir = tempfile::tempdir().unwrap();
     let s = store(dir.path(), &[(small(2.0, 0), 0.0)]);

@@ -223,7 +223,9 @@ impl Exporter {
             });
         }
 
+        // The row stores an absolute path, whatever the caller passed.
         let export_dir = self.layout.export_dir();
+        let export_dir = std::path::absolute(&export_dir).unwrap_or(export_dir);
         output::ensure_dir(&export_dir)?;
         let _ = std::fs::create_dir_all(self.layout.thumb_dir());
 
