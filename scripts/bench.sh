@@ -2,7 +2,8 @@
 # Side-by-side benchmark of one hour's export, in one run, alternating:
 #   (a) cp  : the segment bytes concatenated into one file (the floor)
 #   (b) ffmpeg: concat demuxer, stream copy, +faststart (what the Python exporter runs)
-#   (c) nvr-export export (stream copy, chapters on)
+#   (c) nvr-export export (stream copy, chapters on): the index-driven writer
+#   (d) the same export forced through the libav packet-loop writer
 # Prints min/median/max wall time and peak RSS of each, and the median ratios.
 #
 # usage: scripts/bench.sh [CORPUS_DIR] [RUNS]     (corpus from `make bench-corpus`)
@@ -38,6 +39,11 @@ run_ffmpeg() {
     -c copy -movflags +faststart "$OUT/ffmpeg.mp4"
   rm -f "$OUT/ffmpeg.mp4"
 }
+run_libav() {
+  measure libav "$BIN" export --writer libav --db "$CORPUS/frigate.db" --media-dir "$OUT/media" --camera "$CAM" \
+    --start "$START" --end "$END" --json
+  rm -rf "$OUT/media/exports"
+}
 run_nvr() {
   measure nvr "$BIN" export --db "$CORPUS/frigate.db" --media-dir "$OUT/media" --camera "$CAM" \
     --start "$START" --end "$END" --json
@@ -47,8 +53,8 @@ run_nvr() {
 
 mkdir -p "$OUT/media"
 echo "corpus: $NSEG segments, $(du -sh "$CORPUS/media/recordings" | cut -f1), $RUNS runs each (after one warm-up round)"
-run_cp; run_ffmpeg; run_nvr; : > "$OUT/results.txt"; : > "$OUT/nvr-done.jsonl"
-for i in $(seq "$RUNS"); do run_cp; run_ffmpeg; run_nvr; done
+run_cp; run_ffmpeg; run_nvr; run_libav; : > "$OUT/results.txt"; : > "$OUT/nvr-done.jsonl"
+for i in $(seq "$RUNS"); do run_cp; run_ffmpeg; run_nvr; run_libav; done
 
 awk '
 { w[$1] = w[$1] " " $2; r[$1] = r[$1] " " $3 }
@@ -60,11 +66,11 @@ function stats(list, out,   n, a, i, j, t) {
 }
 END {
   printf "%-8s %28s %30s\n", "", "wall s (min / median / max)", "peak RSS MiB (min / med / max)"
-  split("cp ffmpeg nvr", names, " ")
-  for (k = 1; k <= 3; k++) {
+  split("cp ffmpeg nvr libav", names, " ")
+  for (k = 1; k <= 4; k++) {
     nm = names[k]; stats(w[nm], W); stats(r[nm], R); med[nm] = W["med"]
     printf "%-8s %8.3f / %8.3f / %8.3f   %8.1f / %8.1f / %8.1f\n", nm, W["min"], W["med"], W["max"], R["min"]/1024, R["med"]/1024, R["max"]/1024
   }
-  printf "\nmedian ratios: nvr/cp = %.2f   ffmpeg/cp = %.2f   ffmpeg/nvr = %.2f\n", med["nvr"]/med["cp"], med["ffmpeg"]/med["cp"], med["ffmpeg"]/med["nvr"]
+  printf "\nmedian ratios: nvr/cp = %.2f   ffmpeg/cp = %.2f   ffmpeg/nvr = %.2f   libav/cp = %.2f\n", med["nvr"]/med["cp"], med["ffmpeg"]/med["cp"], med["ffmpeg"]/med["nvr"], med["libav"]/med["cp"]
 }' "$OUT/results.txt"
 echo "nvr-export (last run): $(tail -n 1 "$OUT/nvr-done.jsonl" | grep -o '"timings":{[^}]*}'), writer $(tail -n 1 "$OUT/nvr-done.jsonl" | grep -o '"writer":"[a-z]*"'), chapters $(tail -n 1 "$OUT/nvr-done.jsonl" | grep -o '"chapters":[0-9]*')"

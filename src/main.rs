@@ -22,7 +22,7 @@ use serde_json::json;
 
 use nvr_export::{
     sample, CancelToken, ChapterMode, Error, ExportOutcome, ExportRequest, Exporter, Layout,
-    Progress, ProgressThrottle,
+    Progress, ProgressThrottle, WriterChoice,
 };
 
 #[derive(Parser)]
@@ -110,6 +110,9 @@ struct ExportArgs {
     /// Print libav's own warnings to stderr.
     #[arg(long, hide = true)]
     libav_log: bool,
+    /// Writer: auto (index-driven when possible) or libav (packet loop).
+    #[arg(long, hide = true, default_value = "auto", value_parser = ["auto", "libav"])]
+    writer: String,
 }
 
 fn main() -> ExitCode {
@@ -243,8 +246,13 @@ fn run_export(args: ExportArgs) -> ExitCode {
     };
     let cancel = CancelToken::new();
     install_ctrlc(&cancel);
+    let writer = if args.writer == "libav" {
+        WriterChoice::Libav
+    } else {
+        WriterChoice::Auto
+    };
     if args.json {
-        let exporter = Exporter::new(layout);
+        let exporter = Exporter::new(layout).with_writer(writer);
         let result = exporter.export(&req, &cancel, |p: Progress| {
             emit(&json!({"event": "progress", "step": p.step.as_str(), "percent": round2(p.percent)}));
         });
@@ -261,9 +269,11 @@ fn run_export(args: ExportArgs) -> ExitCode {
             }
         }
     } else {
-        let exporter = Exporter::new(layout).with_throttle(ProgressThrottle {
-            interval: Duration::from_millis(100),
-        });
+        let exporter = Exporter::new(layout)
+            .with_writer(writer)
+            .with_throttle(ProgressThrottle {
+                interval: Duration::from_millis(100),
+            });
         match export_with_bar(&exporter, &req, &cancel) {
             Ok(o) => {
                 print_outcome(&o);
