@@ -4,25 +4,11 @@
 
 use std::path::PathBuf;
 
-const HW_ENCODERS: &[&str] = &[
-    "h264_vaapi",
-    "hevc_vaapi",
-    "h264_qsv",
-    "hevc_qsv",
-    "h264_nvenc",
-    "hevc_nvenc",
-    "h264_v4l2m2m",
-    "hevc_v4l2m2m",
-    "h264_rkmpp",
-    "hevc_rkmpp",
-    "h264_nvmpi",
-    "hevc_nvmpi",
-    "h264_amf",
-    "hevc_amf",
-];
+include!("src/hw_encoders.rs");
 
 fn main() {
     println!("cargo:rerun-if-changed=build.rs");
+    println!("cargo:rerun-if-changed=src/hw_encoders.rs");
     println!("cargo:rerun-if-env-changed=FFMPEG_DIR");
     let lib = pkg_config::Config::new()
         .cargo_metadata(false)

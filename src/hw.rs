@@ -13,23 +13,7 @@ pub const LIBAV_VERSION: &str = env!("NVR_LIBAV_VERSION");
 /// Hardware encoders found in libavcodec at build time (comma-separated).
 pub const BUILD_HW_ENCODERS: &str = env!("NVR_LIBAV_HW_ENCODERS");
 
-/// Hardware encoders the presets can ask for.
-pub const HW_ENCODERS: &[&str] = &[
-    "h264_vaapi",
-    "hevc_vaapi",
-    "h264_qsv",
-    "hevc_qsv",
-    "h264_nvenc",
-    "hevc_nvenc",
-    "h264_v4l2m2m",
-    "hevc_v4l2m2m",
-    "h264_rkmpp",
-    "hevc_rkmpp",
-    "h264_nvmpi",
-    "hevc_nvmpi",
-    "h264_amf",
-    "hevc_amf",
-];
+include!("hw_encoders.rs");
 
 /// Hardware encoders registered in the libav loaded at run time.
 pub fn available_encoders() -> Vec<&'static str> {
@@ -39,4 +23,21 @@ pub fn available_encoders() -> Vec<&'static str> {
         .copied()
         .filter(|n| ffmpeg::encoder::find_by_name(n).is_some())
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn build_and_run_time_lists_name_known_encoders() {
+        assert!(LIBAV_VERSION.starts_with("libavformat "), "{LIBAV_VERSION}");
+        for name in BUILD_HW_ENCODERS.split(',').filter(|s| !s.is_empty()) {
+            assert!(HW_ENCODERS.contains(&name), "{name}");
+        }
+        for name in available_encoders() {
+            assert!(HW_ENCODERS.contains(&name));
+            assert!(ffmpeg::encoder::find_by_name(name).is_some());
+        }
+    }
 }

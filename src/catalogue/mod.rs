@@ -102,6 +102,27 @@ impl Catalogue {
         Error::database(&self.path, e)
     }
 
+    /// Rows of `camera` overlapping `[start_s, end_s]` selected by `sql`
+    /// (which uses `:camera`, `:start`, `:end`), mapped by `from_row`.
+    fn overlapping<T>(
+        &self,
+        sql: &str,
+        camera: &str,
+        start_s: f64,
+        end_s: f64,
+        from_row: fn(&rusqlite::Row<'_>) -> rusqlite::Result<T>,
+    ) -> Result<Vec<T>> {
+        let mut stmt = self.conn.prepare_cached(sql).map_err(|e| self.err(e))?;
+        let rows = stmt
+            .query_map(
+                named_params! {":camera": camera, ":start": start_s, ":end": end_s},
+                from_row,
+            )
+            .map_err(|e| self.err(e))?;
+        rows.collect::<rusqlite::Result<Vec<_>>>()
+            .map_err(|e| self.err(e))
+    }
+
     /// Recordings of `camera` overlapping `[start_s, end_s]`, by start time.
     pub fn recordings_overlapping(
         &self,
@@ -113,15 +134,7 @@ impl Catalogue {
             "SELECT id, camera, path, start_time, end_time, duration FROM recordings \
              WHERE camera = :camera AND {OVERLAP} ORDER BY start_time ASC"
         );
-        let mut stmt = self.conn.prepare_cached(&sql).map_err(|e| self.err(e))?;
-        let rows = stmt
-            .query_map(
-                named_params! {":camera": camera, ":start": start_s, ":end": end_s},
-                Recording::from_row,
-            )
-            .map_err(|e| self.err(e))?;
-        rows.collect::<rusqlite::Result<Vec<_>>>()
-            .map_err(|e| self.err(e))
+        self.overlapping(&sql, camera, start_s, end_s, Recording::from_row)
     }
 
     /// Review segments of `camera` overlapping `[start_s, end_s]`, by start time.
@@ -138,15 +151,7 @@ impl Catalogue {
              WHERE camera = :camera AND ({OVERLAP} OR (end_time IS NULL AND start_time <= :end)) \
              ORDER BY start_time ASC"
         );
-        let mut stmt = self.conn.prepare_cached(&sql).map_err(|e| self.err(e))?;
-        let rows = stmt
-            .query_map(
-                named_params! {":camera": camera, ":start": start_s, ":end": end_s},
-                ReviewSegment::from_row,
-            )
-            .map_err(|e| self.err(e))?;
-        rows.collect::<rusqlite::Result<Vec<_>>>()
-            .map_err(|e| self.err(e))
+        self.overlapping(&sql, camera, start_s, end_s, ReviewSegment::from_row)
     }
 
     /// Hourly previews of `camera` overlapping `[start_s, end_s]`, by start time.
@@ -160,15 +165,7 @@ impl Catalogue {
             "SELECT id, camera, path, start_time, end_time, duration FROM previews \
              WHERE camera = :camera AND {OVERLAP} ORDER BY start_time ASC"
         );
-        let mut stmt = self.conn.prepare_cached(&sql).map_err(|e| self.err(e))?;
-        let rows = stmt
-            .query_map(
-                named_params! {":camera": camera, ":start": start_s, ":end": end_s},
-                Preview::from_row,
-            )
-            .map_err(|e| self.err(e))?;
-        rows.collect::<rusqlite::Result<Vec<_>>>()
-            .map_err(|e| self.err(e))
+        self.overlapping(&sql, camera, start_s, end_s, Preview::from_row)
     }
 
     /// Distinct cameras that have recordings.
