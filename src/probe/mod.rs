@@ -151,10 +151,9 @@ pub fn probe(path: &Path, cancel: &CancelToken) -> Result<SegmentProbe, SkippedS
     for e in &entries {
         data_end = data_end.max(e.pos + e.size as i64);
     }
-    if let Some(a) = &astream {
-        for e in ffi::index_entries(a) {
-            data_end = data_end.max(e.pos + e.size as i64);
-        }
+    let audio_entries = astream.as_ref().map(ffi::index_entries).unwrap_or_default();
+    for e in &audio_entries {
+        data_end = data_end.max(e.pos + e.size as i64);
     }
     if data_end as u64 > file_size {
         return Err(skip(
@@ -194,7 +193,7 @@ pub fn probe(path: &Path, cancel: &CancelToken) -> Result<SegmentProbe, SkippedS
         let (start, duration) = ffi::stream_start_and_duration(&a);
         AudioStream {
             index: a.index(),
-            samples: sample_times(&ffi::index_entries(&a), start, duration),
+            samples: sample_times(&audio_entries, start, duration),
             codec: par.id(),
             sample_rate,
             channels,
