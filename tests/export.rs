@@ -591,3 +591,44 @@ fn two_exports_side_by_side() {
     assert!((b.duration_s - 8.0).abs() < 0.01);
     assert_eq!(export_rows(&s).len(), 2);
 }
+
+#[test]
+fn hevc_resolution_change_still_decodes() {
+    let dir = tempfile::tempdir().unwrap();
+    let h = SegmentSpec {
+        codec: VideoCodec::Hevc,
+        ..small(2.0, 0)
+    };
+    let big = SegmentSpec {
+        width: 640,
+        height: 360,
+        seed: 1,
+        ..h
+    };
+    let s = store(
+        dir.path(),
+        &[(h, 0.0), (big, 0.0), (SegmentSpec { seed: 2, ..h }, 0.0)],
+    );
+    let o = export(&s, &request(&s, s.start_s(), s.end_s())).unwrap();
+    assert_eq!(o.stats.writer, "libav");
+    assert_eq!(decode_errors(&o.video_path), "");
+    assert_eq!(video_packets(&o.video_path).len(), 90);
+}
+
+#[test]
+fn audio_sample_rate_change_drops_audio_with_a_warning() {
+    let dir = tempfile::tempdir().unwrap();
+    let a44 = SegmentSpec {
+        audio: Some(nvr_export::sample::AudioSpec {
+            sample_rate: 44_100,
+            ..Default::default()
+        }),
+        ..small(2.0, 1)
+    };
+    let s = store(dir.path(), &[(small(2.0, 0), 0.0), (a44, 0.0)]);
+    let o = export(&s, &request(&s, s.start_s(), s.end_s())).unwrap();
+    assert_eq!(streams_of(&probe(&o.video_path), "audio").len(), 0);
+    let w = o.warnings.join("\n");
+    assert!(w.contains("44100 Hz") && w.contains("48000 Hz"), "{w}");
+    assert_eq!(decode_errors(&o.video_path), "");
+}
