@@ -632,3 +632,36 @@ fn audio_sample_rate_change_drops_audio_with_a_warning() {
     assert!(w.contains("44100 Hz") && w.contains("48000 Hz"), "{w}");
     assert_eq!(decode_errors(&o.video_path), "");
 }
+
+#[test]
+fn export_folder_on_another_filesystem() {
+    // Segments on disk, exports on a tmpfs: copy_file_range may refuse to
+    // cross filesystems (EXDEV) and the writer falls back to read/write.
+    let dir = tempfile::tempdir().unwrap();
+    let s = store(dir.path(), &[(small(3.0, 0), 0.0), (small(3.0, 1), 0.0)]);
+    let exports = s.media_dir.join("exports");
+    std::fs::create_dir_all(&exports).unwrap();
+    let mounted = std::process::Command::new("mount")
+        .args(["-t", "tmpfs", "-o", "size=64m", "tmpfs"])
+        .arg(&exports)
+        .status()
+        .map(|st| st.success())
+        .unwrap_or(false);
+    if !mounted {
+        eprintln!("skipped: cannot mount tmpfs (not root)");
+        return;
+    }
+    let result = export(&s, &request(&s, s.start_s(), s.end_s()));
+    let checks = result.as_ref().map(|o| {
+        (
+            o.stats.writer,
+            decode_errors(&o.video_path),
+            f(&streams_of(&probe(&o.video_path), "video")[0]["duration"]),
+        )
+    });
+    let _ = std::process::Command::new("umount").arg(&exports).status();
+    let (writer, errors, duration) = checks.unwrap();
+    assert_eq!(writer, "fast");
+    assert_eq!(errors, "");
+    assert!((duration - 6.0).abs() < 0.01);
+}
