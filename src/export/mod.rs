@@ -165,8 +165,7 @@ impl Exporter {
         let prepared = self.prepare(req)?;
         let cat = &prepared.catalogue;
         cat.insert_export(&prepared.row)?;
-        let staged_and_result = self.run(req, &prepared, &mut reporter, started);
-        match staged_and_result {
+        match self.run(req, &prepared, &mut reporter, started) {
             Ok(mut outcome) => {
                 reporter.complete();
                 outcome.timings.total_s = started.elapsed().as_secs_f64();

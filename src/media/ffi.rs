@@ -236,16 +236,6 @@ pub fn set_codec_tag(stream: &mut ffmpeg::format::stream::StreamMut<'_>, fourcc:
     }
 }
 
-/// Drops a packet's side data. Used on copied audio: a segment's last AAC
-/// packet carries "skip samples at end" side data (the encoder padding its
-/// edit list trims), which only holds at the end of that segment, not in
-/// the middle of an export.
-pub fn clear_side_data(pkt: &mut ffmpeg::Packet) {
-    // SAFETY: frees side data owned by this packet; the packet stays valid.
-    use ffmpeg::packet::Mut;
-    unsafe { sys::av_packet_free_side_data(pkt.as_mut_ptr()) }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;

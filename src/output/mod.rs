@@ -62,11 +62,6 @@ impl StagedFile {
         &self.temp
     }
 
-    /// The name the file gets on success.
-    pub fn target(&self) -> &Path {
-        &self.target
-    }
-
     /// Makes the file durable and gives it its final name.
     pub fn commit(mut self) -> Result<PathBuf> {
         let dir = self.target.parent().unwrap_or(Path::new(".")).to_path_buf();
@@ -91,14 +86,29 @@ impl Drop for StagedFile {
     }
 }
 
+/// Whether an OS error number means the filesystem (or quota) is full.
+pub fn is_disk_full(errno: i32) -> bool {
+    errno == libc::ENOSPC || errno == libc::EDQUOT
+}
+
+/// [`Error::DiskFull`] for the folder holding the file `path`, with its free space now.
+pub fn disk_full_at(path: &Path) -> Error {
+    disk_full_in(path.parent().unwrap_or(Path::new(".")))
+}
+
+/// [`Error::DiskFull`] for `dir`, with its free space now.
+pub fn disk_full_in(dir: &Path) -> Error {
+    Error::DiskFull {
+        path: dir.to_path_buf(),
+        needed_bytes: 0,
+        available_bytes: available_bytes(dir).unwrap_or(0),
+    }
+}
+
 /// ENOSPC/EDQUOT become [`Error::DiskFull`]; anything else an unwritable folder.
 pub fn classify_write_error(dir: &Path, e: io::Error) -> Error {
     match e.raw_os_error() {
-        Some(libc::ENOSPC) | Some(libc::EDQUOT) => Error::DiskFull {
-            path: dir.to_path_buf(),
-            needed_bytes: 0,
-            available_bytes: available_bytes(dir).unwrap_or(0),
-        },
+        Some(n) if is_disk_full(n) => disk_full_in(dir),
         _ => Error::UnwritableExportDir {
             path: dir.to_path_buf(),
             source: e,

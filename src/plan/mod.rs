@@ -70,12 +70,6 @@ impl Clip {
     pub fn end_90k(&self) -> i64 {
         self.offset_90k + self.duration_90k
     }
-
-    /// Maps a media timestamp of this segment (in `tb`) to output 90 kHz ticks.
-    pub fn media_to_output_90k(&self, ts: i64, tb: Rational) -> i64 {
-        let origin = rescale(self.first_dts, self.time_base, tb);
-        self.offset_90k + rescale(ts - origin, tb, TB_90K)
-    }
 }
 
 /// A segment the planner can use: its catalogue row and its video timing.
@@ -222,15 +216,6 @@ fn plan_clip(
     })
 }
 
-/// Recorded seconds inside `[start_s, end_s]` according to the catalogue
-/// rows (the NVR's "expected duration" when no plan exists yet).
-pub fn recorded_seconds(recordings: &[Recording], start_s: f64, end_s: f64) -> f64 {
-    recordings
-        .iter()
-        .map(|r| (r.end_s.min(end_s) - r.start_s.max(start_s)).max(0.0))
-        .sum()
-}
-
 #[cfg(test)]
 pub(crate) mod tests {
     use super::*;
@@ -354,11 +339,5 @@ pub(crate) mod tests {
         let p = plan(1000.0, 1020.0, &recs, &[a, b]);
         assert_eq!(p.clips[0].duration_90k, 900_000);
         assert_eq!(p.clips[1].duration_90k, 900_000);
-    }
-
-    #[test]
-    fn recorded_seconds_clips_rows() {
-        let recs = [rec("a", 1000.0, 1010.0), rec("b", 1020.0, 1030.0)];
-        assert_eq!(recorded_seconds(&recs, 1005.0, 1025.0), 10.0);
     }
 }

@@ -286,14 +286,6 @@ fn channel_count(p: &ffmpeg::ffi::AVCodecParameters) -> u16 {
     p.ch_layout.nb_channels.max(0) as u16
 }
 
-/// Seconds of video the segment holds according to its index.
-pub fn video_seconds(t: &VideoTiming) -> f64 {
-    match (t.samples.first(), t.samples.last()) {
-        (Some(f), Some(l)) => media::ts_seconds(l.dts + l.duration - f.dts, t.time_base),
-        _ => 0.0,
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -18,7 +18,7 @@ use ffmpeg_next::codec::Id;
 use ffmpeg_next::{Dictionary, Packet};
 
 use super::cut::{self, ClipMap, Cut, Timeline, AUDIO, VIDEO};
-use super::{disk_full, read_error, tracks, RemuxJob, RemuxStats};
+use super::{read_error, tracks, RemuxJob, RemuxStats};
 use crate::error::{Error, Result};
 use crate::media::params::InbandParams;
 use crate::media::{ffi, rescale, ts_seconds};
@@ -165,7 +165,6 @@ pub fn write(
                         stats.audio_packets_trimmed += 1;
                     }
                     Cut::Keep(stamp) => {
-                        ffi::clear_side_data(&mut pkt);
                         write_packet(&mut pkt, AUDIO, stamp, octx, out_path, &cancel)?;
                         stats.audio_packets += 1;
                     }
@@ -220,8 +219,8 @@ fn write_error(path: &Path, what: &str, e: ffmpeg::Error, cancel: &CancelToken) 
     }
     match e {
         ffmpeg::Error::Exit => Error::Cancelled,
-        ffmpeg::Error::Other { errno } if errno == libc::ENOSPC || errno == libc::EDQUOT => {
-            disk_full(path)
+        ffmpeg::Error::Other { errno } if crate::output::is_disk_full(errno) => {
+            crate::output::disk_full_at(path)
         }
         e => Error::media(format!("{what} {}", path.display()), e),
     }

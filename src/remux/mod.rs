@@ -26,6 +26,7 @@ use std::path::Path;
 use ffmpeg_next as ffmpeg;
 
 use crate::error::{Error, Result};
+use crate::output;
 use crate::plan::chapters::Chapter;
 use crate::plan::Plan;
 use crate::probe::SegmentProbe;
@@ -100,15 +101,6 @@ pub fn remux(
     }
 }
 
-fn disk_full(path: &Path) -> Error {
-    let dir = path.parent().unwrap_or(Path::new("."));
-    Error::DiskFull {
-        path: dir.to_path_buf(),
-        needed_bytes: 0,
-        available_bytes: crate::output::available_bytes(dir).unwrap_or(0),
-    }
-}
-
 fn read_error(path: &Path, what: &str, e: impl std::fmt::Display, cancel: &CancelToken) -> Error {
     if cancel.is_cancelled() {
         return Error::Cancelled;
@@ -124,7 +116,7 @@ fn io_write_error(path: &Path, e: std::io::Error, cancel: &CancelToken) -> Error
         return Error::Cancelled;
     }
     match e.raw_os_error() {
-        Some(libc::ENOSPC) | Some(libc::EDQUOT) => disk_full(path),
+        Some(n) if output::is_disk_full(n) => output::disk_full_at(path),
         _ => Error::io(path, e),
     }
 }
