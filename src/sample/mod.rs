@@ -207,14 +207,19 @@ pub fn write_segment(path: &Path, spec: &SegmentSpec) -> Result<()> {
     let mut opts = Dictionary::new();
     opts.set("movflags", "+faststart");
     octx.write_header_with(opts).map_err(err("write header"))?;
-    let vtb = octx
-        .stream(0)
-        .map(|s| s.time_base())
-        .unwrap_or(Rational(1, fps));
-    let atb = octx
-        .stream(1)
-        .map(|s| s.time_base())
-        .unwrap_or(Rational(1, 48_000));
+    // The muxer may change stream time bases in write_header: read them back.
+    let stream_tb = |i: usize, fallback| octx.stream(i).map(|s| s.time_base()).unwrap_or(fallback);
+    let vroute = Route {
+        stream: 0,
+        encoder_tb: Rational(1, fps),
+        stream_tb: stream_tb(0, Rational(1, fps)),
+    };
+    let a_rate = spec.audio.map(|a| a.sample_rate as i32).unwrap_or(48_000);
+    let aroute = Route {
+        stream: 1,
+        encoder_tb: Rational(1, a_rate),
+        stream_tb: stream_tb(1, Rational(1, a_rate)),
+    };
 
     let frames = spec.frames();
     let total_s = spec.seconds();
@@ -238,15 +243,7 @@ pub fn write_segment(path: &Path, spec: &SegmentSpec) -> Result<()> {
             paint(&mut vframe, next_video, spec.seed, spec.noise);
             vframe.set_pts(Some(next_video as i64));
             venc.send_frame(&vframe).map_err(err("encode video"))?;
-            drain(
-                &mut venc,
-                &mut packet,
-                &mut octx,
-                0,
-                Rational(1, fps),
-                vtb,
-                path,
-            )?;
+            drain(&mut venc, &mut packet, &mut octx, vroute, path)?;
             next_video += 1;
         } else if let Some((enc, a, layout)) = aenc.as_mut() {
             let n = enc.frame_size().max(1024) as usize;
@@ -261,56 +258,39 @@ pub fn write_segment(path: &Path, spec: &SegmentSpec) -> Result<()> {
             }
             af.set_pts(Some(next_sample as i64));
             enc.send_frame(&af).map_err(err("encode audio"))?;
-            drain(
-                enc,
-                &mut packet,
-                &mut octx,
-                1,
-                Rational(1, a.sample_rate as i32),
-                atb,
-                path,
-            )?;
+            drain(enc, &mut packet, &mut octx, aroute, path)?;
             next_sample += n as u64;
         }
     }
     venc.send_eof().map_err(err("flush video"))?;
-    drain(
-        &mut venc,
-        &mut packet,
-        &mut octx,
-        0,
-        Rational(1, fps),
-        vtb,
-        path,
-    )?;
-    if let Some((enc, a, _)) = aenc.as_mut() {
+    drain(&mut venc, &mut packet, &mut octx, vroute, path)?;
+    if let Some((enc, _, _)) = aenc.as_mut() {
         enc.send_eof().map_err(err("flush audio"))?;
-        drain(
-            enc,
-            &mut packet,
-            &mut octx,
-            1,
-            Rational(1, a.sample_rate as i32),
-            atb,
-            path,
-        )?;
+        drain(enc, &mut packet, &mut octx, aroute, path)?;
     }
     octx.write_trailer().map_err(err("write trailer"))?;
     Ok(())
 }
 
+/// Where an encoder's packets go: output stream and the two time bases.
+#[derive(Clone, Copy)]
+struct Route {
+    stream: usize,
+    encoder_tb: Rational,
+    stream_tb: Rational,
+}
+
+/// Moves every packet the encoder has ready into the muxer.
 fn drain(
     enc: &mut ffmpeg::encoder::Encoder,
     packet: &mut Packet,
     octx: &mut ffmpeg::format::context::Output,
-    stream: usize,
-    from: Rational,
-    to: Rational,
+    route: Route,
     path: &Path,
 ) -> Result<()> {
     while enc.receive_packet(packet).is_ok() {
-        packet.set_stream(stream);
-        packet.rescale_ts(from, to);
+        packet.set_stream(route.stream);
+        packet.rescale_ts(route.encoder_tb, route.stream_tb);
         packet
             .write_interleaved(octx)
             .map_err(|e| enc_err("write packet", path, e))?;
