@@ -103,7 +103,7 @@ fn review_chapters_with_gaps_overlaps_in_progress_and_bad_data() {
 #[test]
 fn chapter_lands_on_the_keyframe_snapped_timeline() {
     let dir = tempfile::tempdir().unwrap();
-    let s = store(dir.path(), &[(small(10.0, 0), 0.0)]);
+    let s = back_to_back(dir.path(), 10.0, 1);
     sample::add_review(
         &s,
         "r1",

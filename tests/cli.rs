@@ -39,7 +39,7 @@ fn export_cmd(s: &nvr_export::sample::SampleStore, start: f64, end: f64) -> Comm
 #[test]
 fn json_success_stream() {
     let dir = tempfile::tempdir().unwrap();
-    let s = store(dir.path(), &[(small(3.0, 0), 0.0), (small(3.0, 1), 0.0)]);
+    let s = back_to_back(dir.path(), 3.0, 2);
     std::fs::remove_file(&s.recordings[1].path).unwrap();
     let out = export_cmd(&s, s.start_s(), s.end_s())
         .args([
@@ -92,7 +92,7 @@ fn json_success_stream() {
 #[test]
 fn json_errors_have_kinds_and_fail() {
     let dir = tempfile::tempdir().unwrap();
-    let s = store(dir.path(), &[(small(2.0, 0), 0.0)]);
+    let s = back_to_back(dir.path(), 2.0, 1);
     let cases: Vec<(Command, &str)> = vec![
         (export_cmd(&s, s.end_s(), s.start_s()), "invalid_range"),
         (
@@ -162,7 +162,7 @@ fn json_errors_have_kinds_and_fail() {
 #[test]
 fn relative_media_dir_still_stores_absolute_paths() {
     let dir = tempfile::tempdir().unwrap();
-    let s = store(dir.path(), &[(small(2.0, 0), 0.0)]);
+    let s = back_to_back(dir.path(), 2.0, 1);
     let out = bin()
         .current_dir(dir.path())
         .args([
@@ -202,7 +202,7 @@ fn relative_media_dir_still_stores_absolute_paths() {
 #[test]
 fn human_output_and_bad_chapter_mode() {
     let dir = tempfile::tempdir().unwrap();
-    let s = store(dir.path(), &[(small(2.0, 0), 0.0)]);
+    let s = back_to_back(dir.path(), 2.0, 1);
     let out = export_cmd(&s, s.start_s(), s.end_s()).output().unwrap();
     assert!(out.status.success());
     assert!(String::from_utf8_lossy(&out.stdout).contains("exported "));

@@ -43,26 +43,20 @@ fn no_av_drift_after_360_ten_second_segments() {
 
     // Sync at the end, not just in total: the last audio packet is within
     // one AAC frame of the last video frame.
-    let out = std::process::Command::new("ffprobe")
-        .args([
-            "-v",
-            "error",
+    let last_audio: f64 = ffprobe_csv(
+        &o.video_path,
+        &[
             "-select_streams",
             "a:0",
             "-read_intervals",
             "3590%",
             "-show_entries",
             "packet=pts_time",
-            "-of",
-            "csv=p=0",
-        ])
-        .arg(&o.video_path)
-        .output()
-        .unwrap();
-    let last_audio: f64 = String::from_utf8_lossy(&out.stdout)
-        .lines()
-        .filter_map(|l| l.trim().parse().ok())
-        .fold(0.0, f64::max);
+        ],
+    )
+    .iter()
+    .filter_map(|l| l.trim().parse().ok())
+    .fold(0.0, f64::max);
     assert!(
         (last_audio - (3600.0 - 1024.0 / 48000.0)).abs() < 0.05,
         "last audio packet at {last_audio}"

@@ -86,14 +86,7 @@ fn whole_range_with_gap_collapses_and_is_well_formed() {
 fn mid_segment_start_snaps_to_keyframe_and_end_cuts_after_last_frame() {
     let dir = tempfile::tempdir().unwrap();
     // 15 fps, keyframe every 15 frames (1 s).
-    let s = store(
-        dir.path(),
-        &[
-            (small(5.0, 0), 0.0),
-            (small(5.0, 1), 0.0),
-            (small(5.0, 2), 0.0),
-        ],
-    );
+    let s = back_to_back(dir.path(), 5.0, 3);
     let start = T0 + 2.5; // snaps back to the keyframe at 2.0
     let end = T0 + 12.3; // last frame at or before: 12 + 4/15 s, which ends at 12 + 5/15
     let o = export(&s, &request(&s, start, end)).unwrap();
@@ -190,22 +183,17 @@ fn resolution_change_still_decodes() {
     assert_eq!(decode_errors(&o.video_path), "");
     assert_eq!(video_packets(&o.video_path).len(), 135);
     // Every frame decodes: count decoded frames with the CLI.
-    let out = std::process::Command::new("ffprobe")
-        .args([
-            "-v",
-            "error",
+    let decoded = ffprobe_csv(
+        &o.video_path,
+        &[
             "-count_frames",
             "-select_streams",
             "v:0",
             "-show_entries",
             "stream=nb_read_frames",
-            "-of",
-            "csv=p=0",
-        ])
-        .arg(&o.video_path)
-        .output()
-        .unwrap();
-    assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), "135");
+        ],
+    );
+    assert_eq!(decoded, vec!["135".to_string()]);
 }
 
 #[test]
@@ -250,8 +238,7 @@ fn codec_change_skips_the_odd_segment() {
 #[test]
 fn unreadable_segments_are_skipped_and_named() {
     let dir = tempfile::tempdir().unwrap();
-    let specs: Vec<_> = (0..5).map(|i| (small(2.0, i), 0.0)).collect();
-    let s = store(dir.path(), &specs);
+    let s = back_to_back(dir.path(), 2.0, 5);
     // missing, truncated, garbage
     std::fs::remove_file(&s.recordings[1].path).unwrap();
     let p2 = &s.recordings[2].path;
@@ -293,7 +280,7 @@ fn unreadable_segments_are_skipped_and_named() {
 #[test]
 fn nothing_readable_fails_naming_every_file() {
     let dir = tempfile::tempdir().unwrap();
-    let s = store(dir.path(), &[(small(2.0, 0), 0.0), (small(2.0, 1), 0.0)]);
+    let s = back_to_back(dir.path(), 2.0, 2);
     for r in &s.recordings {
         std::fs::remove_file(&r.path).unwrap();
     }
@@ -365,7 +352,7 @@ fn bad_inputs_get_typed_errors_and_leave_nothing() {
 #[test]
 fn unwritable_export_folder() {
     let dir = tempfile::tempdir().unwrap();
-    let s = store(dir.path(), &[(small(2.0, 0), 0.0)]);
+    let s = back_to_back(dir.path(), 2.0, 1);
     // The export folder's path is taken by a file.
     std::fs::write(s.media_dir.join("exports"), b"x").unwrap();
     let e = export(&s, &request(&s, s.start_s(), s.end_s())).unwrap_err();
@@ -376,8 +363,7 @@ fn unwritable_export_folder() {
 #[test]
 fn disk_full_is_reported_and_cleaned_up() {
     let dir = tempfile::tempdir().unwrap();
-    let specs: Vec<_> = (0..6).map(|i| (small(4.0, i), 0.0)).collect();
-    let s = store(dir.path(), &specs);
+    let s = back_to_back(dir.path(), 4.0, 6);
     // Pre-check: more space needed than the filesystem has.
     let mut ex = exporter(&s);
     ex.min_free_bytes = u64::MAX / 4;
@@ -426,8 +412,7 @@ fn disk_full_is_reported_and_cleaned_up() {
 #[test]
 fn row_lifecycle_progress_and_completion() {
     let dir = tempfile::tempdir().unwrap();
-    let specs: Vec<_> = (0..8).map(|i| (small(3.0, i), 0.0)).collect();
-    let s = store(dir.path(), &specs);
+    let s = back_to_back(dir.path(), 3.0, 8);
     let db = s.db_path.clone();
     let mut events: Vec<Progress> = Vec::new();
     let mut rows_seen: Vec<Vec<(String, i64)>> = Vec::new();
@@ -567,7 +552,7 @@ fn cancellation_is_prompt_and_clean_libav_writer() {
 #[test]
 fn cancel_before_start_leaves_nothing() {
     let dir = tempfile::tempdir().unwrap();
-    let s = store(dir.path(), &[(small(2.0, 0), 0.0)]);
+    let s = back_to_back(dir.path(), 2.0, 1);
     let token = CancelToken::new();
     token.cancel();
     let e = exporter(&s)
@@ -580,8 +565,7 @@ fn cancel_before_start_leaves_nothing() {
 #[test]
 fn two_exports_side_by_side() {
     let dir = tempfile::tempdir().unwrap();
-    let specs: Vec<_> = (0..6).map(|i| (small(2.0, i), 0.0)).collect();
-    let s = store(dir.path(), &specs);
+    let s = back_to_back(dir.path(), 2.0, 6);
     let (a, b) = std::thread::scope(|sc| {
         let h1 = sc.spawn(|| export(&s, &request(&s, s.start_s(), s.end_s())));
         let h2 = sc.spawn(|| export(&s, &request(&s, s.start_s() + 4.0, s.end_s())));
@@ -638,7 +622,7 @@ fn export_folder_on_another_filesystem() {
     // Segments on disk, exports on a tmpfs: copy_file_range may refuse to
     // cross filesystems (EXDEV) and the writer falls back to read/write.
     let dir = tempfile::tempdir().unwrap();
-    let s = store(dir.path(), &[(small(3.0, 0), 0.0), (small(3.0, 1), 0.0)]);
+    let s = back_to_back(dir.path(), 3.0, 2);
     let exports = s.media_dir.join("exports");
     std::fs::create_dir_all(&exports).unwrap();
     let mounted = std::process::Command::new("mount")

@@ -3,48 +3,33 @@
 mod common;
 
 use std::path::Path;
-use std::process::Command;
 
 use common::*;
 use nvr_export::sample::{SegmentSpec, VideoCodec};
 use nvr_export::{CancelToken, ChapterMode, ExportRequest, WriterChoice};
 
-/// `stream_index,pts,dts,duration,size,flags` of every video/audio packet.
+/// `codec_type,pts,dts,duration,size,flags` of every video/audio packet.
 fn packets(path: &Path) -> Vec<String> {
-    let out = Command::new("ffprobe")
-        .args([
-            "-v",
-            "error",
+    ffprobe_csv(
+        path,
+        &[
             "-show_entries",
             "packet=codec_type,pts,dts,duration,size,flags",
-            "-of",
-            "csv=p=0",
-        ])
-        .arg(path)
-        .output()
-        .unwrap();
-    assert!(out.status.success());
-    String::from_utf8_lossy(&out.stdout)
-        .lines()
-        .filter(|l| l.starts_with("video") || l.starts_with("audio"))
-        .map(|l| l.to_string())
-        .collect()
+        ],
+    )
+    .into_iter()
+    .filter(|l| l.starts_with("video") || l.starts_with("audio"))
+    .collect()
 }
 
-fn chapters(path: &Path) -> String {
-    let out = Command::new("ffprobe")
-        .args([
-            "-v",
-            "error",
+fn chapters(path: &Path) -> Vec<String> {
+    ffprobe_csv(
+        path,
+        &[
             "-show_entries",
             "chapter=start_time,end_time:chapter_tags=title",
-            "-of",
-            "csv=p=0",
-        ])
-        .arg(path)
-        .output()
-        .unwrap();
-    String::from_utf8_lossy(&out.stdout).into_owned()
+        ],
+    )
 }
 
 fn both(s: &nvr_export::sample::SampleStore, req: &ExportRequest, expect_fast: bool) {
@@ -112,14 +97,7 @@ fn gaps_audio_and_chapters() {
 #[test]
 fn mid_segment_cuts() {
     let dir = tempfile::tempdir().unwrap();
-    let s = store(
-        dir.path(),
-        &[
-            (small(5.0, 0), 0.0),
-            (small(5.0, 1), 0.0),
-            (small(5.0, 2), 0.0),
-        ],
-    );
+    let s = back_to_back(dir.path(), 5.0, 3);
     both(&s, &request(&s, T0 + 2.5, T0 + 12.3), true);
     both(&s, &request(&s, T0 + 0.7, T0 + 4.1), true);
 }

@@ -23,6 +23,12 @@ pub fn store(dir: &Path, specs: &[(SegmentSpec, f64)]) -> SampleStore {
     sample::build_store(dir, "front_door", T0, &plans).expect("build store")
 }
 
+/// `n` back-to-back small segments of `secs` seconds, seeds 0..n.
+pub fn back_to_back(dir: &Path, secs: f64, n: u32) -> SampleStore {
+    let specs: Vec<_> = (0..n).map(|i| (small(secs, i), 0.0)).collect();
+    store(dir, &specs)
+}
+
 pub fn small(secs: f64, seed: u32) -> SegmentSpec {
     SegmentSpec {
         seed,
@@ -84,30 +90,44 @@ pub fn f(v: &Value) -> f64 {
         .unwrap_or(f64::NAN)
 }
 
+/// `ffprobe -v error ARGS -of csv=p=0 PATH`, one output line each.
+pub fn ffprobe_csv(path: &Path, args: &[&str]) -> Vec<String> {
+    let out = Command::new("ffprobe")
+        .args(["-v", "error"])
+        .args(args)
+        .args(["-of", "csv=p=0"])
+        .arg(path)
+        .output()
+        .expect("run ffprobe");
+    assert!(
+        out.status.success(),
+        "ffprobe failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .map(str::to_string)
+        .collect()
+}
+
 /// Video packets' (pts_time, flags) via ffprobe.
 pub fn video_packets(path: &Path) -> Vec<(f64, String)> {
-    let out = Command::new("ffprobe")
-        .args([
-            "-v",
-            "error",
+    ffprobe_csv(
+        path,
+        &[
             "-select_streams",
             "v:0",
             "-show_entries",
             "packet=pts_time,flags",
-            "-of",
-            "csv=p=0",
-        ])
-        .arg(path)
-        .output()
-        .expect("run ffprobe");
-    String::from_utf8_lossy(&out.stdout)
-        .lines()
-        .filter_map(|l| {
-            let mut it = l.split(',');
-            let t = it.next()?.parse().ok()?;
-            Some((t, it.next().unwrap_or("").to_string()))
-        })
-        .collect()
+        ],
+    )
+    .iter()
+    .filter_map(|l| {
+        let mut it = l.split(',');
+        let t = it.next()?.parse().ok()?;
+        Some((t, it.next().unwrap_or("").to_string()))
+    })
+    .collect()
 }
 
 /// Decodes every stream with the ffmpeg CLI; returns its error output.
