@@ -51,18 +51,11 @@ pub fn request(s: &SampleStore, start: f64, end: f64) -> ExportRequest {
     }
 }
 
-/// `ffprobe -show_format -show_streams -show_chapters` as JSON.
-pub fn probe(path: &Path) -> Value {
+/// Runs `ffprobe -v error ARGS PATH` and returns its stdout; fails the test on error.
+fn ffprobe(path: &Path, args: &[&str]) -> Vec<u8> {
     let out = Command::new("ffprobe")
-        .args([
-            "-v",
-            "error",
-            "-print_format",
-            "json",
-            "-show_format",
-            "-show_streams",
-            "-show_chapters",
-        ])
+        .args(["-v", "error"])
+        .args(args)
         .arg(path)
         .output()
         .expect("run ffprobe");
@@ -71,7 +64,22 @@ pub fn probe(path: &Path) -> Value {
         "ffprobe failed: {}",
         String::from_utf8_lossy(&out.stderr)
     );
-    serde_json::from_slice(&out.stdout).expect("ffprobe json")
+    out.stdout
+}
+
+/// `ffprobe -show_format -show_streams -show_chapters` as JSON.
+pub fn probe(path: &Path) -> Value {
+    let out = ffprobe(
+        path,
+        &[
+            "-print_format",
+            "json",
+            "-show_format",
+            "-show_streams",
+            "-show_chapters",
+        ],
+    );
+    serde_json::from_slice(&out).expect("ffprobe json")
 }
 
 pub fn streams_of<'a>(p: &'a Value, kind: &str) -> Vec<&'a Value> {
@@ -92,19 +100,8 @@ pub fn f(v: &Value) -> f64 {
 
 /// `ffprobe -v error ARGS -of csv=p=0 PATH`, one output line each.
 pub fn ffprobe_csv(path: &Path, args: &[&str]) -> Vec<String> {
-    let out = Command::new("ffprobe")
-        .args(["-v", "error"])
-        .args(args)
-        .args(["-of", "csv=p=0"])
-        .arg(path)
-        .output()
-        .expect("run ffprobe");
-    assert!(
-        out.status.success(),
-        "ffprobe failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout)
+    let args: Vec<&str> = args.iter().copied().chain(["-of", "csv=p=0"]).collect();
+    String::from_utf8_lossy(&ffprobe(path, &args))
         .lines()
         .map(str::to_string)
         .collect()
