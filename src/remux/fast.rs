@@ -143,12 +143,14 @@ pub fn write(
     let clip_probes = || job.plan.clips.iter().map(|c| job.probes[c.segment]);
     let mut video: Vec<OutSample> =
         Vec::with_capacity(clip_probes().map(|p| p.video.timing.samples.len()).sum());
-    let mut sound: Vec<OutSample> = Vec::with_capacity(
-        clip_probes()
-            .filter_map(|p| p.audio.as_ref().filter(|_| audio.is_some()))
+    let audio_samples: usize = match audio {
+        Some(_) => clip_probes()
+            .filter_map(|p| p.audio.as_ref())
             .map(|a| a.samples.len())
             .sum(),
-    );
+        None => 0,
+    };
+    let mut sound: Vec<OutSample> = Vec::with_capacity(audio_samples);
     let mut runs: Vec<Run<'_>> = Vec::with_capacity(job.plan.clips.len());
     let mut picks: Vec<(usize, OutSample, i64)> = Vec::new();
     for clip in &job.plan.clips {
