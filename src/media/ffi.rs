@@ -182,19 +182,6 @@ fn flags_and_size(e: &sys::AVIndexEntry) -> (c_int, u32) {
     (e.flags(), e.size().max(0) as u32)
 }
 
-/// Stream duration and start time (stream time base), as the demuxer read them.
-pub fn stream_start_and_duration(
-    stream: &ffmpeg::format::stream::Stream<'_>,
-) -> (Option<i64>, Option<i64>) {
-    let start = stream.start_time();
-    let dur = stream.duration();
-    let none = sys::AV_NOPTS_VALUE;
-    (
-        (start != none).then_some(start),
-        (dur != none && dur > 0).then_some(dur),
-    )
-}
-
 /// Silences libav's own logging to stderr (the library must not print).
 pub fn quiet_logs() {
     // SAFETY: sets a global integer; thread-safe in libav.
@@ -224,6 +211,46 @@ pub fn seek_backward(input: &mut Input, stream_index: usize, ts: i64) -> Result<
         Err(ffmpeg::Error::from(r))
     } else {
         Ok(())
+    }
+}
+
+/// Replaces the extradata (e.g. the `hvcC` record) of codec parameters.
+pub fn set_extradata(
+    par: &mut ffmpeg::codec::Parameters,
+    data: &[u8],
+) -> Result<(), ffmpeg::Error> {
+    // SAFETY: libav owns extradata through av_malloc/av_free; the new buffer
+    // is allocated with the padding libav requires, zeroed, filled, and
+    // swapped in after the old one is freed.
+    unsafe {
+        let p = par.as_mut_ptr();
+        let pad = sys::AV_INPUT_BUFFER_PADDING_SIZE as usize;
+        let buf = sys::av_mallocz(data.len() + pad) as *mut u8;
+        if buf.is_null() {
+            return Err(ffmpeg::Error::Other {
+                errno: libc::ENOMEM,
+            });
+        }
+        ptr::copy_nonoverlapping(data.as_ptr(), buf, data.len());
+        sys::av_freep(ptr::addr_of_mut!((*p).extradata) as *mut c_void);
+        (*p).extradata = buf;
+        (*p).extradata_size = data.len() as c_int;
+    }
+    Ok(())
+}
+
+/// An opened encoder's global header (Annex B parameter sets for
+/// libx264/libx265), which ffmpeg-next does not expose.
+pub fn encoder_extradata(enc: &ffmpeg::encoder::Video) -> Vec<u8> {
+    // SAFETY: reads the extradata buffer of a valid, opened encoder context
+    // and copies it out before the borrow ends.
+    unsafe {
+        let c = &*enc.as_ptr();
+        if c.extradata.is_null() || c.extradata_size <= 0 {
+            Vec::new()
+        } else {
+            std::slice::from_raw_parts(c.extradata, c.extradata_size as usize).to_vec()
+        }
     }
 }
 

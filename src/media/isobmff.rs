@@ -1,6 +1,7 @@
 //! Just enough ISO BMFF (ISO/IEC 14496-12) reading to copy sample
-//! descriptions verbatim: the raw `stsd` entry of each track and whether the
-//! track has composition offsets (`ctts`, i.e. B-frames).
+//! descriptions verbatim (the raw `stsd` entry of each track) and to know
+//! what libav's sample index leaves out: composition offsets (`ctts`,
+//! B-frames) and the last sample's duration (`stts`).
 //!
 //! Box header: 32-bit big-endian size (including the header), four-character
 //! type; size 1 means a 64-bit size follows, size 0 means "to end of file".
@@ -26,6 +27,79 @@ pub struct TrakSummary {
     pub sample_entry_count: u32,
     /// A `ctts` box is present (samples have composition offsets).
     pub has_ctts: bool,
+    /// The track's sample timing as the file states it (see [`TrakTiming`]).
+    pub timing: TrakTiming,
+}
+
+/// Sample timing read from `stts` and `ctts`, kept run-length coded.
+///
+/// libav's sample index gives each sample's decode time but neither its
+/// composition offset (B-frames: presentation time = decode time + offset)
+/// nor the last sample's own duration (the index has only start times); both
+/// are needed to keep decode and presentation time apart.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct TrakTiming {
+    /// Number of samples `stts` describes.
+    pub sample_count: u64,
+    /// The last sample's duration (its `stts` delta), in the media time scale.
+    pub last_delta: Option<u32>,
+    /// `ctts` runs: (sample count, composition offset). Version 0 offsets are
+    /// unsigned and version 1 signed; both are read as signed 32-bit here,
+    /// which is what libav does too.
+    pub ctts: Vec<(u32, i32)>,
+}
+
+impl TrakTiming {
+    /// Composition offsets per sample, when `ctts` covers exactly `n`
+    /// samples; an empty table means "all zero" and is valid for any `n`.
+    pub fn offsets(&self, n: usize) -> Option<Vec<i32>> {
+        if self.ctts.is_empty() {
+            return Some(vec![0; n]);
+        }
+        let total: u64 = self.ctts.iter().map(|r| r.0 as u64).sum();
+        if total != n as u64 {
+            return None;
+        }
+        let mut out = Vec::with_capacity(n);
+        for &(count, off) in &self.ctts {
+            out.extend(std::iter::repeat_n(off, count as usize));
+        }
+        Some(out)
+    }
+}
+
+fn be32(b: &[u8], p: usize) -> Option<u32> {
+    Some(u32::from_be_bytes(b.get(p..p + 4)?.try_into().ok()?))
+}
+
+/// Reads `stts` (sample count, last delta) and `ctts` (runs) of an `stbl`.
+fn timing(stbl: &[u8]) -> TrakTiming {
+    let mut t = TrakTiming::default();
+    if let Some(stts) = child(stbl, b"stts") {
+        let n = be32(stts, 4).unwrap_or(0) as usize;
+        for i in 0..n {
+            let (Some(count), Some(delta)) = (be32(stts, 8 + i * 8), be32(stts, 12 + i * 8)) else {
+                break;
+            };
+            t.sample_count += count as u64;
+            if count > 0 {
+                t.last_delta = Some(delta);
+            }
+        }
+    }
+    if let Some(ctts) = child(stbl, b"ctts") {
+        let n = be32(ctts, 4).unwrap_or(0) as usize;
+        for i in 0..n {
+            let (Some(count), Some(off)) = (be32(ctts, 8 + i * 8), be32(ctts, 12 + i * 8)) else {
+                break;
+            };
+            match t.ctts.last_mut() {
+                Some(last) if last.1 == off as i32 => last.0 += count,
+                _ => t.ctts.push((count, off as i32)),
+            }
+        }
+    }
+    t
 }
 
 fn header(buf: &[u8]) -> Option<(u64, [u8; 4], usize)> {
@@ -128,6 +202,7 @@ fn summarize(trak: &[u8]) -> Option<TrakSummary> {
         sample_entry,
         sample_entry_count: count,
         has_ctts: child(stbl, b"ctts").is_some(),
+        timing: timing(stbl),
     })
 }
 

@@ -69,6 +69,64 @@ pub fn hevc_inband(hvcc: &[u8]) -> Result<InbandParams, ParamsError> {
     Ok(InbandParams { nals })
 }
 
+/// The `hvcC` record with `array_completeness` set on its VPS, SPS and PPS
+/// arrays, as the `hvc1` sample entry requires (ISO/IEC 14496-15 §8.4.1:
+/// for `hvc1` every parameter set is in the sample entry). `None` when one
+/// of the three arrays is missing or empty: such a stream must stay `hev1`
+/// (parameter sets in band).
+pub fn hvcc_complete(hvcc: &[u8]) -> Option<Vec<u8>> {
+    if hvcc.len() < 23 || hvcc[0] != 1 {
+        return None;
+    }
+    let mut out = hvcc.to_vec();
+    let mut seen = [false; 3];
+    let mut p = 23;
+    for _ in 0..hvcc[22] {
+        let nal_type = *hvcc.get(p)? & 0x3f;
+        let n = read_u16(hvcc, p + 1).ok()? as usize;
+        if (32..=34).contains(&nal_type) && n > 0 {
+            seen[(nal_type - 32) as usize] = true;
+            out[p] |= 0x80;
+        }
+        p += 3;
+        for _ in 0..n {
+            let len = read_u16(hvcc, p).ok()? as usize;
+            p += 2 + len;
+        }
+        if p > hvcc.len() {
+            return None;
+        }
+    }
+    seen.iter().all(|&s| s).then_some(out)
+}
+
+/// Whether a length-prefixed (4-byte) H.264 / HEVC sample carries a
+/// sequence parameter set before its first picture NAL unit, i.e. whether
+/// the camera already sends its parameter sets in band on this keyframe.
+pub fn carries_parameter_sets(hevc: bool, sample: &[u8]) -> bool {
+    let mut p = 0usize;
+    while p + 5 <= sample.len() {
+        let len =
+            u32::from_be_bytes([sample[p], sample[p + 1], sample[p + 2], sample[p + 3]]) as usize;
+        let header = sample[p + 4];
+        let (is_sps, is_vcl) = if hevc {
+            let t = (header >> 1) & 0x3f;
+            (t == 33, t < 32)
+        } else {
+            let t = header & 0x1f;
+            (t == 7, (1..=5).contains(&t))
+        };
+        if is_sps {
+            return true;
+        }
+        if is_vcl {
+            return false;
+        }
+        p += 4 + len;
+    }
+    false
+}
+
 fn read_u16(b: &[u8], p: usize) -> Result<u16, ParamsError> {
     match b.get(p..p + 2) {
         Some(s) => Ok(u16::from_be_bytes([s[0], s[1]])),
@@ -103,6 +161,42 @@ mod tests {
         short[4] = 0xfd; // lengthSize 2
         assert_eq!(h264_inband(&short), Err(ParamsError::LengthSize(2)));
         assert_eq!(h264_inband(&avcc[..10]), Err(ParamsError::Unrecognised));
+    }
+
+    #[test]
+    fn hvcc_completeness_needs_vps_sps_pps() {
+        let mut h = vec![1u8; 21];
+        h.push(0x0f);
+        h.push(3);
+        h.extend_from_slice(&[0x20, 0, 1, 0, 2, 0x40, 1]); // VPS
+        h.extend_from_slice(&[0x21, 0, 1, 0, 1, 0x42]); // SPS
+        h.extend_from_slice(&[0x22, 0, 1, 0, 1, 0x44]); // PPS
+        let c = hvcc_complete(&h).unwrap();
+        assert_eq!(c[23], 0xa0);
+        assert_eq!(c[30], 0xa1);
+        assert_eq!(c[36], 0xa2);
+        assert_eq!(c.len(), h.len());
+        // Without a PPS array: not expressible as hvc1.
+        h[22] = 2;
+        h.truncate(36);
+        assert_eq!(hvcc_complete(&h), None);
+    }
+
+    #[test]
+    fn in_band_parameter_sets_are_recognised() {
+        // H.264: AUD, SPS, PPS, IDR
+        let s = [
+            0, 0, 0, 1, 0x09, 0, 0, 0, 2, 0x67, 1, 0, 0, 0, 1, 0x68, 0, 0, 0, 1, 0x65,
+        ];
+        assert!(carries_parameter_sets(false, &s));
+        // IDR only
+        assert!(!carries_parameter_sets(false, &[0, 0, 0, 1, 0x65]));
+        // HEVC: VPS (32), SPS (33), IDR (19)
+        let h = [
+            0, 0, 0, 2, 0x40, 1, 0, 0, 0, 2, 0x42, 1, 0, 0, 0, 2, 0x26, 1,
+        ];
+        assert!(carries_parameter_sets(true, &h));
+        assert!(!carries_parameter_sets(true, &[0, 0, 0, 2, 0x26, 1]));
     }
 
     #[test]

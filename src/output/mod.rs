@@ -140,7 +140,7 @@ pub fn ensure_dir(dir: &Path) -> Result<()> {
     if !meta.is_dir() {
         return Err(Error::UnwritableExportDir {
             path: dir.to_path_buf(),
-            source: io::Error::new(io::ErrorKind::Other, "not a directory"),
+            source: io::Error::other("not a directory"),
         });
     }
     Ok(())

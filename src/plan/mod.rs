@@ -6,19 +6,41 @@
 //! and the chapter builder use the same plan: a chapter lands on the frame it
 //! names because it is placed with the very cut points the remux uses.
 //!
-//! Rules (the NVR's VOD behaviour, see `frigate-model.md` step 2):
-//! * Overlapping recordings are taken in start order; wall-clock gaps
-//!   between them collapse (each clip starts where the previous one ended).
-//! * The first clip starts at the requested start snapped *back* to the
-//!   preceding keyframe, so the file starts decodable. Later clips start at
-//!   their first keyframe (or, if segments overlap in wall time, at the first
-//!   keyframe after the previous clip's end, so nothing plays twice).
-//! * A clip ends after the last frame at or before the requested end.
-//! * Clips shorter than [`MIN_CLIP_90K`] are skipped.
+//! # The rule: lose nothing
 //!
-//! Output time is counted in 90 kHz ticks (`*_90k`), a base every NVR
-//! frame rate and audio rate maps onto with sub-millisecond error; offsets
-//! are accumulated in these integer ticks, so hundreds of clips add no drift.
+//! Frames recorded in the segments that the range selects are in the output,
+//! exactly once; the requested start and end cut only the first and the last
+//! clip. Catalogue wall times select segments and place the two cuts and the
+//! chapters; they never drop footage between two segments. They cannot:
+//! the NVR names a segment after the second its file was created and takes
+//! its duration from frame count / nominal fps, so consecutive rows of one
+//! continuous stream overlap (by up to several seconds) or leave small gaps
+//! although the files' content is continuous (`nvr-recordings.md`).
+//! Segments that really hold the same footage (one file listed twice) are
+//! removed before planning, by the caller, and named in a warning.
+//!
+//! * Segments are taken in start order; wall-clock gaps between them
+//!   collapse (each clip starts where the previous one ended).
+//! * The first clip starts at the last keyframe presented at or before the
+//!   requested start (so the file starts decodable); later clips start at
+//!   their segment's first keyframe.
+//! * A clip ends after the last frame presented at or before the requested
+//!   end (in decode order: every sample up to it is copied, so everything
+//!   copied decodes). A last clip of less than [`MIN_CLIP_90K`] that the end
+//!   cuts short is left out (a frame or two of the next segment).
+//!
+//! # Decode time and presentation time
+//!
+//! With B-frames a sample's presentation time (PTS) is its decode time
+//! (DTS) plus a composition offset, and a segment's first DTS is negative.
+//! The plan keeps both: a clip copies the samples whose DTS is in
+//! `[first_dts, end_dts)`, and is placed in the output by presentation time,
+//! from `origin_pts` (its first presented frame, which lands on its output
+//! offset) to `end_pts`. Cuts compare *presented* instants with the
+//! requested range. Output time is counted in 90 kHz ticks (`*_90k`), a base
+//! every NVR frame rate and audio rate maps onto with sub-millisecond error;
+//! offsets are accumulated in these integer ticks, so hundreds of clips add
+//! no drift.
 
 pub mod chapters;
 
@@ -33,7 +55,8 @@ use crate::probe::VideoTiming;
 /// Output time base of the plan: 90 kHz.
 pub const TB_90K: Rational = Rational(1, 90_000);
 
-/// Clips shorter than this (100 ms) are skipped.
+/// A last clip shorter than this (100 ms), cut short by the requested end,
+/// is left out.
 pub const MIN_CLIP_90K: i64 = 9_000;
 
 /// Tolerance when comparing wall-clock seconds to sample times (1 µs), so
@@ -54,9 +77,13 @@ pub struct Clip {
     pub first_dts: i64,
     /// DTS bound (exclusive) of the samples copied, in `time_base`.
     pub end_dts: i64,
-    /// Wall-clock time of `first_dts` (unix seconds).
+    /// PTS of the clip's first presented frame: it lands on `offset_90k`.
+    pub origin_pts: i64,
+    /// End of the last presented frame (PTS + duration), in `time_base`.
+    pub end_pts: i64,
+    /// Wall-clock time of `origin_pts` (unix seconds).
     pub wall_start_s: f64,
-    /// Wall-clock time of `end_dts` (unix seconds).
+    /// Wall-clock time of `end_pts` (unix seconds).
     pub wall_end_s: f64,
     /// Where the clip starts in the output.
     pub offset_90k: i64,
@@ -64,6 +91,8 @@ pub struct Clip {
     pub duration_90k: i64,
     /// Whether `first_dts` is past the segment's first sample (the writer seeks).
     pub starts_mid_segment: bool,
+    /// Whether the requested end cut this clip before its segment's end.
+    pub cut_at_end: bool,
 }
 
 impl Clip {
@@ -93,25 +122,19 @@ impl Plan {
     pub fn build(start_s: f64, end_s: f64, segments: &[PlanSegment<'_>]) -> Plan {
         let mut clips: Vec<Clip> = Vec::new();
         let mut offset_90k = 0i64;
-        let mut prev_wall_end: Option<f64> = None;
         for (i, seg) in segments.iter().enumerate() {
-            let Some(clip) = plan_clip(
-                i,
-                seg,
-                start_s,
-                end_s,
-                prev_wall_end,
-                clips.is_empty(),
-                offset_90k,
-            ) else {
+            let Some(clip) = plan_clip(i, seg, start_s, end_s, clips.is_empty(), offset_90k) else {
                 continue;
             };
-            if clip.duration_90k < MIN_CLIP_90K {
-                continue;
-            }
             offset_90k = clip.end_90k();
-            prev_wall_end = Some(clip.wall_end_s);
             clips.push(clip);
+        }
+        if clips.len() > 1
+            && clips
+                .last()
+                .is_some_and(|c| c.cut_at_end && c.duration_90k < MIN_CLIP_90K)
+        {
+            clips.pop();
         }
         Plan {
             start_s,
@@ -156,7 +179,6 @@ fn plan_clip(
     seg: &PlanSegment<'_>,
     start_s: f64,
     end_s: f64,
-    prev_wall_end: Option<f64>,
     first: bool,
     offset_90k: i64,
 ) -> Option<Clip> {
@@ -164,55 +186,51 @@ fn plan_clip(
     let t = seg.timing;
     let tb = t.time_base;
     let samples = &t.samples;
-    let origin = samples.first()?.dts;
-    let wall = |dts: i64| rec.start_s + ts_seconds(dts - origin, tb);
-
-    // Start: requested start (or the end of the previous clip when segments
-    // overlap), as a position inside this segment.
-    let from_s = match prev_wall_end {
-        Some(prev) => start_s.max(prev),
-        None => start_s,
-    };
-    let seg_end = samples.last().map(|s| wall(s.dts + s.duration.max(1)))?;
-    if seg_end <= from_s + EPS_S {
-        // Nothing of this segment is at or after the start (it ends exactly
-        // where the range begins): the next segment holds the first frame.
+    // The segment's first presented instant is the row's start time.
+    let origin = samples.iter().map(|s| s.pts()).min()?;
+    let wall = |pts: i64| rec.start_s + ts_seconds(pts - origin, tb);
+    let seg_end = samples.iter().map(|s| s.pts() + s.duration.max(1)).max()?;
+    if first && wall(seg_end) <= start_s + EPS_S {
+        // Nothing of this segment is presented at or after the start (it
+        // ends exactly where the range begins): the next segment holds the
+        // first frame.
         return None;
     }
     let start_idx = if first {
-        // Last keyframe at or before `from_s`, else the first keyframe.
+        // Last keyframe presented at or before the start, else the first keyframe.
         samples
             .iter()
-            .rposition(|s| s.keyframe && wall(s.dts) <= from_s + EPS_S)
+            .rposition(|s| s.keyframe && wall(s.pts()) <= start_s + EPS_S)
             .or_else(|| samples.iter().position(|s| s.keyframe))?
     } else {
-        // First keyframe at or after `from_s`.
-        samples
-            .iter()
-            .position(|s| s.keyframe && wall(s.dts) >= from_s - EPS_S)?
+        samples.iter().position(|s| s.keyframe)?
     };
-
-    // End: after the last frame at or before the requested end.
-    let last_idx = samples.iter().rposition(|s| wall(s.dts) <= end_s + EPS_S)?;
+    // End: in decode order, up to the last frame presented at or before the end.
+    let last_idx = samples
+        .iter()
+        .rposition(|s| wall(s.pts()) <= end_s + EPS_S)?;
     if last_idx < start_idx {
         return None;
     }
-    let first_dts = samples[start_idx].dts;
+    let kept = &samples[start_idx..=last_idx];
+    let origin_pts = kept.iter().map(|s| s.pts()).min()?;
+    let end_pts = kept.iter().map(|s| s.pts() + s.duration.max(1)).max()?;
     let last = samples[last_idx];
-    let end_dts = last.dts + last.duration.max(1);
-    let duration_90k = rescale(end_dts - first_dts, tb, TB_90K);
     Some(Clip {
         segment,
         recording_id: rec.id.clone(),
         path: rec.path.clone(),
         time_base: tb,
-        first_dts,
-        end_dts,
-        wall_start_s: wall(first_dts),
-        wall_end_s: wall(end_dts),
+        first_dts: samples[start_idx].dts,
+        end_dts: last.dts + last.duration.max(1),
+        origin_pts,
+        end_pts,
+        wall_start_s: wall(origin_pts),
+        wall_end_s: wall(end_pts),
         offset_90k,
-        duration_90k,
+        duration_90k: rescale(end_pts - origin_pts, tb, TB_90K),
         starts_mid_segment: start_idx > 0,
+        cut_at_end: last_idx + 1 < samples.len(),
     })
 }
 
@@ -231,6 +249,7 @@ pub(crate) mod tests {
                 .map(|i| SampleTime {
                     dts: i as i64 * tick,
                     duration: tick,
+                    cts: 0,
                     keyframe: i % gop == 0,
                     pos: i as i64 * 1000,
                     size: 1000,
@@ -296,17 +315,27 @@ pub(crate) mod tests {
     }
 
     #[test]
-    fn tiny_clips_are_skipped() {
+    fn tiny_last_clip_cut_by_the_end_is_left_out_but_tiny_segments_are_kept() {
         let t = timing(10.0, 10, 10);
         let recs = [rec("a", 1000.0, 1010.0), rec("b", 1010.0, 1020.0)];
         // The range ends 0.05 s into b: one frame of 0.1 s... keep it (100 ms).
         let p = plan(1000.0, 1010.05, &recs, &[t.clone(), t.clone()]);
         assert_eq!(p.clips.len(), 2);
         assert_eq!(p.clips[1].duration_90k, 9_000);
-        // A segment whose only frames in range last less than 100 ms is dropped.
-        let short = timing(0.05, 20, 1); // one 50 ms frame
-        let recs = [rec("a", 1000.0, 1010.0), rec("c", 1010.0, 1010.05)];
-        let p = plan(1000.0, 1020.0, &recs, &[t, short]);
+        // A whole segment of one 50 ms frame inside the range is footage: kept.
+        let short = timing(0.05, 20, 1);
+        let recs = [
+            rec("a", 1000.0, 1010.0),
+            rec("c", 1010.0, 1010.05),
+            rec("d", 1010.05, 1020.05),
+        ];
+        let p = plan(1000.0, 1030.0, &recs, &[t.clone(), short, t.clone()]);
+        assert_eq!(p.clips.len(), 3);
+        assert_eq!(p.clips[1].duration_90k, 4_500);
+        // A last clip the end cuts to under 100 ms is left out.
+        let t20 = timing(10.0, 20, 20);
+        let recs = [rec("a", 1000.0, 1010.0), rec("b", 1010.0, 1020.0)];
+        let p = plan(1000.0, 1010.01, &recs, &[t20.clone(), t20]);
         assert_eq!(p.clips.len(), 1);
     }
 
@@ -322,13 +351,85 @@ pub(crate) mod tests {
     }
 
     #[test]
-    fn overlapping_segments_do_not_repeat() {
-        let t = timing(10.0, 10, 10); // keyframe every second
-        let recs = [rec("a", 1000.0, 1010.0), rec("b", 1008.0, 1018.0)];
-        let p = plan(1000.0, 1020.0, &recs, &[t.clone(), t]);
+    fn overlapping_rows_lose_nothing() {
+        // Rows of one continuous stream overlap (whole-second starts,
+        // frame-count durations): every frame of both segments is kept.
+        let t = timing(10.0, 10, 20); // keyframe every 2 s
+        for overlap in [0.001, 0.5, 5.9] {
+            let recs = [
+                rec("a", 1000.0, 1010.0),
+                rec("b", 1010.0 - overlap, 1020.0 - overlap),
+            ];
+            let p = plan(1000.0, 1030.0, &recs, &[t.clone(), t.clone()]);
+            assert_eq!(p.clips.len(), 2, "overlap {overlap}");
+            assert_eq!(p.clips[1].first_dts, 0);
+            assert!(!p.clips[1].starts_mid_segment);
+            assert_eq!(p.clips[1].offset_90k, 900_000);
+            assert_eq!(p.duration_90k(), 1_800_000, "overlap {overlap}");
+        }
+        // A 20 s GOP: the second segment's only keyframe is at its start.
+        let long = timing(10.0, 15, 300);
+        let recs = [rec("a", 1000.0, 1010.0), rec("b", 1009.0, 1019.0)];
+        let p = plan(1000.0, 1019.0, &recs, &[long.clone(), long]);
+        assert_eq!(p.duration_90k(), 1_800_000);
+    }
+
+    /// Samples of a B-frame stream in decode order: I P B B P B B ..., two
+    /// frames of reorder delay, first DTS -2 frames (as libav reads it).
+    pub fn bframes(secs: f64, fps: i64, gop: usize) -> VideoTiming {
+        let tick = 512i64;
+        let n = (secs * fps as f64).round() as usize;
+        // presentation index of decode index i within a GOP: I0 P3 B1 B2 P6 B4 B5 ...
+        let pres = |i: usize| -> usize {
+            let g = i / gop * gop;
+            let j = i - g;
+            let k = if j == 0 {
+                0
+            } else if j % 3 == 1 {
+                (j + 2).min(gop - 1)
+            } else {
+                j - 1
+            };
+            g + k
+        };
+        VideoTiming {
+            time_base: Rational(1, (fps * tick) as i32),
+            samples: (0..n)
+                .map(|i| {
+                    let dts = (i as i64 - 2) * tick;
+                    SampleTime {
+                        dts,
+                        duration: tick,
+                        cts: (pres(i) as i64 * tick - dts) as i32,
+                        keyframe: i % gop == 0,
+                        pos: i as i64 * 1000,
+                        size: 1000,
+                    }
+                })
+                .collect(),
+        }
+    }
+
+    #[test]
+    fn bframe_clips_are_placed_by_presentation_time() {
+        let t = bframes(10.0, 15, 30);
+        let recs = [rec("a", 1000.0, 1010.0), rec("b", 1010.0, 1020.0)];
+        let p = plan(999.0, 1021.0, &recs, &[t.clone(), t.clone()]);
         assert_eq!(p.clips.len(), 2);
-        assert_eq!(p.clips[1].wall_start_s, 1010.0);
-        assert_eq!(p.clips[1].duration_90k, 720_000);
+        let c = &p.clips[0];
+        // First DTS is -2 frames, first presented frame is at 0.
+        assert_eq!(c.first_dts, -1024);
+        assert_eq!(c.origin_pts, 0);
+        // The clip lasts exactly its 150 frames: the last sample's duration
+        // is its decode delta, not the reorder delay on top.
+        assert_eq!(c.duration_90k, 900_000);
+        assert_eq!(c.end_dts, 148 * 512);
+        assert_eq!(p.clips[1].offset_90k, 900_000);
+        assert_eq!(p.duration_90k(), 1_800_000);
+        // Mid-segment start: snaps back to the keyframe presented at 2 s.
+        let p = plan(1002.5, 1021.0, &recs, &[t.clone(), t]);
+        assert_eq!(p.clips[0].origin_pts, 30 * 512);
+        assert!((p.clips[0].wall_start_s - 1002.0).abs() < 1e-9);
     }
 
     #[test]

@@ -6,8 +6,12 @@
 //!   parses the whole sample table (`stts`, `ctts`, `stss`, `stsz`, `stco`)
 //!   at open, so the index of every stream is complete before any read.
 //! * The index timestamps are decode timestamps (DTS) in the stream's time
-//!   base. Cut points are therefore chosen on DTS; for streams without
-//!   B-frames (what NVR cameras send) DTS equals PTS.
+//!   base, already shifted by the track's edit list (so a B-frame stream's
+//!   first DTS is negative and its first presented frame is at 0). The index
+//!   has no presentation times: composition offsets come from the file's
+//!   `ctts` (see `media::isobmff`), so each [`SampleTime`] carries both, and
+//!   the last sample's duration is its own `stts` delta, never "stream end
+//!   minus last DTS" (that mixes a presentation end with a decode time).
 //!
 //! Segments are opened in parallel (rayon). A segment that cannot be used
 //! (missing, unreadable, truncated, no video, no keyframe) is reported as a
@@ -30,12 +34,25 @@ use crate::progress::CancelToken;
 /// its bytes are in the file.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct SampleTime {
+    /// Decode timestamp.
     pub dts: i64,
+    /// Decode duration: until the next sample's DTS (the last one: its own
+    /// `stts` delta).
     pub duration: i64,
+    /// Composition offset: presentation time is `dts + cts` (non-zero with
+    /// B-frames).
+    pub cts: i32,
     pub keyframe: bool,
     /// Byte offset in the segment file.
     pub pos: i64,
     pub size: u32,
+}
+
+impl SampleTime {
+    /// Presentation timestamp.
+    pub fn pts(&self) -> i64 {
+        self.dts + self.cts as i64
+    }
 }
 
 /// Video timing of one segment: everything the plan needs, nothing of libav.
@@ -73,6 +90,8 @@ pub struct AudioStream {
 pub struct SegmentProbe {
     pub path: PathBuf,
     pub file_size: u64,
+    /// Device and inode: the same file listed twice has the same identity.
+    pub file_id: (u64, u64),
     pub video: VideoStream,
     pub audio: Option<AudioStream>,
     /// Sample descriptions read from the segment's own `moov`, one per
@@ -82,6 +101,15 @@ pub struct SegmentProbe {
 }
 
 impl SegmentProbe {
+    /// Whether `other` provably holds the same footage: the same file, or a
+    /// file of the same size whose every video sample has the same decode
+    /// time, size and offset (a byte copy of it).
+    pub fn same_footage(&self, other: &SegmentProbe) -> bool {
+        self.file_id == other.file_id
+            || (self.file_size == other.file_size
+                && self.video.timing.samples == other.video.timing.samples)
+    }
+
     /// The raw sample entry of libav stream `index`, if known.
     pub fn sample_entry(&self, index: usize) -> Option<&TrakSummary> {
         self.traks.as_ref()?.get(index)?.as_ref()
@@ -125,6 +153,10 @@ pub fn probe(path: &Path, cancel: &CancelToken) -> Result<SegmentProbe, SkippedS
         return Err(skip(path, "not a regular file"));
     }
     let file_size = meta.len();
+    let file_id = {
+        use std::os::unix::fs::MetadataExt;
+        (meta.dev(), meta.ino())
+    };
     if file_size == 0 {
         return Err(skip(path, "empty file"));
     }
@@ -168,8 +200,23 @@ pub fn probe(path: &Path, cancel: &CancelToken) -> Result<SegmentProbe, SkippedS
     if tb.numerator() <= 0 || tb.denominator() <= 0 {
         return Err(skip(path, "invalid video time base"));
     }
-    let (start, duration) = ffi::stream_start_and_duration(&vstream);
-    let samples = sample_times(&entries, start, duration);
+    let traks = isobmff::read_moov(path).ok().map(|m| isobmff::traks(&m));
+    let trak_timing = |index: usize| {
+        traks
+            .as_ref()
+            .and_then(|t| t.get(index))
+            .and_then(|t| t.as_ref())
+            .map(|t| &t.timing)
+    };
+    let vindex = vstream.index();
+    let offsets = match trak_timing(vindex).and_then(|t| t.offsets(entries.len())) {
+        Some(o) => o,
+        // Composition offsets the header does not give us 1:1 (an edit list
+        // that drops samples, a file we could not parse): read them from the
+        // packets themselves. Slow, but only for such files.
+        None => packet_offsets(path, vindex, &entries, cancel)?,
+    };
+    let samples = sample_times(&entries, &offsets, trak_timing(vindex));
 
     let vpar = vstream.parameters();
     // SAFETY-free reads through ffmpeg-next's accessors.
@@ -190,10 +237,10 @@ pub fn probe(path: &Path, cancel: &CancelToken) -> Result<SegmentProbe, SkippedS
     let audio = astream.map(|a| {
         let par = a.parameters();
         let (sample_rate, channels) = audio_format(&par);
-        let (start, duration) = ffi::stream_start_and_duration(&a);
+        let zeros = vec![0; audio_entries.len()];
         AudioStream {
             index: a.index(),
-            samples: sample_times(&audio_entries, start, duration),
+            samples: sample_times(&audio_entries, &zeros, trak_timing(a.index())),
             codec: par.id(),
             sample_rate,
             channels,
@@ -202,53 +249,83 @@ pub fn probe(path: &Path, cancel: &CancelToken) -> Result<SegmentProbe, SkippedS
         }
     });
 
-    let traks = isobmff::read_moov(path).ok().map(|m| isobmff::traks(&m));
     Ok(SegmentProbe {
         path: path.to_path_buf(),
         file_size,
+        file_id,
         video,
         audio,
         traks,
     })
 }
 
-/// Sample durations from consecutive DTS; the last sample lasts until the
-/// stream's end when the header states it, else as long as the one before.
+/// Sample timing from the index: durations from consecutive DTS, the last
+/// one from the file's own `stts` (when it describes the same samples), else
+/// as long as the one before. Decode time only: the presentation end of a
+/// B-frame stream is later than its last DTS, and mixing the two would give
+/// the last sample the reorder delay as extra duration.
 fn sample_times(
     entries: &[ffi::IndexEntry],
-    start: Option<i64>,
-    duration: Option<i64>,
+    offsets: &[i32],
+    timing: Option<&isobmff::TrakTiming>,
 ) -> Vec<SampleTime> {
+    let last_delta = timing
+        .filter(|t| t.sample_count == entries.len() as u64)
+        .and_then(|t| t.last_delta)
+        .map(i64::from)
+        .filter(|&d| d > 0);
     let mut out: Vec<SampleTime> = Vec::with_capacity(entries.len());
     for (i, e) in entries.iter().enumerate() {
         let dur = match entries.get(i + 1) {
             Some(n) => n.dts - e.dts,
             None => {
                 let prev = out.last().map(|s| s.duration).unwrap_or(0);
-                let end = match (start, duration) {
-                    // The stream ends at its start (first presented sample)
-                    // plus its duration, as the edit list has it.
-                    (Some(s), Some(d)) => s + d,
-                    (None, Some(d)) => entries[0].dts + d,
-                    _ => e.dts + prev,
-                };
-                let d = end - e.dts;
-                if d > 0 && (prev == 0 || d <= prev * 4) {
-                    d
-                } else {
-                    prev.max(1)
-                }
+                last_delta.unwrap_or(prev.max(1))
             }
         };
         out.push(SampleTime {
             dts: e.dts,
             duration: dur.max(0),
+            cts: offsets.get(i).copied().unwrap_or(0),
             keyframe: e.keyframe,
             pos: e.pos,
             size: e.size,
         });
     }
     out
+}
+
+/// Composition offsets read from the packets of stream `index` (in file
+/// order, which is the index's order for MP4).
+fn packet_offsets(
+    path: &Path,
+    index: usize,
+    entries: &[ffi::IndexEntry],
+    cancel: &CancelToken,
+) -> Result<Vec<i32>, SkippedSegment> {
+    let mut input = ffi::open_input(path, cancel)
+        .map_err(|e| skip(path, format!("cannot open as media: {e}")))?;
+    let mut out = Vec::with_capacity(entries.len());
+    for (stream, packet) in input.ctx.packets() {
+        if stream.index() != index {
+            continue;
+        }
+        let (Some(dts), Some(pts)) = (packet.dts(), packet.pts()) else {
+            return Err(skip(path, "a video packet has no timestamp"));
+        };
+        out.push((pts - dts).clamp(i32::MIN as i64, i32::MAX as i64) as i32);
+    }
+    if out.len() != entries.len() {
+        return Err(skip(
+            path,
+            format!(
+                "the sample index has {} video samples but the file {} packets",
+                entries.len(),
+                out.len()
+            ),
+        ));
+    }
+    Ok(out)
 }
 
 /// An owned copy of stream parameters. `Stream::parameters()` borrows the
@@ -291,20 +368,35 @@ mod tests {
     use super::*;
 
     #[test]
-    fn last_sample_duration_from_stream_end() {
+    fn last_sample_duration_is_its_own_decode_delta() {
         let e = |dts| ffi::IndexEntry {
             pos: 0,
             dts,
             size: 1,
-            keyframe: dts == 0,
+            keyframe: dts == -1024,
         };
-        let s = sample_times(&[e(0), e(512), e(1024)], Some(0), Some(1536));
+        // Camera `b` of the issue: B-frames, time base 1/15360, frames of
+        // 1024, first DTS -1024 (two-frame reorder delay shown as -1024..).
+        let entries = [e(-1024), e(0), e(1024)];
+        let t = isobmff::TrakTiming {
+            sample_count: 3,
+            last_delta: Some(1024),
+            ctts: vec![(1, 1024), (1, 2048), (1, 0)],
+        };
+        let offsets = t.offsets(3).unwrap();
+        let s = sample_times(&entries, &offsets, Some(&t));
         assert_eq!(
             s.iter().map(|x| x.duration).collect::<Vec<_>>(),
-            vec![512, 512, 512]
+            vec![1024, 1024, 1024]
         );
-        // Unknown duration: repeat the previous one.
-        let s = sample_times(&[e(0), e(512), e(1024)], None, None);
-        assert_eq!(s[2].duration, 512);
+        assert_eq!(
+            s.iter().map(|x| x.pts()).collect::<Vec<_>>(),
+            vec![0, 2048, 1024]
+        );
+        // No stts for these samples: repeat the previous duration.
+        let s = sample_times(&entries, &[0, 0, 0], None);
+        assert_eq!(s[2].duration, 1024);
+        // A ctts that does not cover the index is not used.
+        assert_eq!(t.offsets(4), None);
     }
 }

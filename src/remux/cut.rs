@@ -1,19 +1,29 @@
 //! Per-clip timestamp mapping, shared by both writers so they agree packet
 //! for packet.
 //!
-//! For each clip, a sample is kept when it lies in the clip's window and
-//! its timestamp maps onto the output timeline:
+//! For each clip, a sample is kept when its DTS lies in the clip's decode
+//! window `[first_dts, end_dts)` and its timestamps map onto the output
+//! timeline by *presentation* time:
 //!
 //! ```text
 //! out = clip offset + (ts - clip origin)          in each stream's output time base
 //! ```
 //!
-//! The origin is the DTS of the clip's first video sample, mapped into each
-//! stream's own time base; the window is `[first_dts, end_dts)` of the plan.
-//! Audio that starts before the window (AAC priming, whose timestamps the
-//! segment's edit list makes negative) or runs past it, or that would not
-//! advance the audio track, is dropped rather than shifted: shifting would
-//! accumulate drift over hundreds of clips.
+//! The origin is the PTS of the clip's first presented video frame
+//! (`Clip::origin_pts`), mapped into each stream's own time base, so every
+//! clip's first frame is presented exactly at its offset and the export's
+//! first frame at 0. With B-frames the first DTS of the export is therefore
+//! negative (the reorder delay); MP4 expresses that with an edit list, as
+//! the ffmpeg CLI does.
+//!
+//! Audio is kept over the clip's presentation window. The first audio frame
+//! of the export may straddle the start (it begins before the first video
+//! frame and ends after it): it is kept, at a negative time that the edit
+//! list trims, so audio starts with the video instead of up to one AAC frame
+//! later. Other audio before the window (AAC priming, the previous segment's
+//! tail) or past it, or that would not advance the audio track, is dropped
+//! rather than shifted: shifting would accumulate drift over hundreds of
+//! clips.
 
 use ffmpeg_next::Rational;
 
@@ -74,6 +84,7 @@ impl Timeline {
 pub struct ClipMap {
     first_dts: i64,
     end_dts: i64,
+    origin: i64,
     tbv: Rational,
     v_off: i64,
     a_first: i64,
@@ -89,10 +100,11 @@ impl ClipMap {
         ClipMap {
             first_dts: clip.first_dts,
             end_dts: clip.end_dts,
+            origin: clip.origin_pts,
             tbv: clip.time_base,
             v_off: rescale(clip.offset_90k, TB_90K, tl.tb[VIDEO]),
-            a_first: rescale(clip.first_dts, clip.time_base, tba),
-            a_end: rescale(clip.end_dts, clip.time_base, tba),
+            a_first: rescale(clip.origin_pts, clip.time_base, tba),
+            a_end: rescale(clip.end_pts, clip.time_base, tba),
             tba,
             a_off: rescale(clip.offset_90k, TB_90K, tl.tb[AUDIO]),
         }
@@ -107,11 +119,11 @@ impl ClipMap {
             return Cut::After;
         }
         let otb = tl.tb[VIDEO];
-        let mut out_dts = self.v_off + rescale(dts - self.first_dts, self.tbv, otb);
+        let mut out_dts = self.v_off + rescale(dts - self.origin, self.tbv, otb);
         if out_dts <= tl.last_dts[VIDEO] {
             out_dts = tl.last_dts[VIDEO] + 1;
         }
-        let out_pts = (self.v_off + rescale(pts - self.first_dts, self.tbv, otb)).max(out_dts);
+        let out_pts = (self.v_off + rescale(pts - self.origin, self.tbv, otb)).max(out_dts);
         let dur = rescale(duration, self.tbv, otb);
         tl.last_dts[VIDEO] = out_dts;
         tl.end[VIDEO] = tl.end[VIDEO].max(out_pts + dur.max(0));
@@ -129,7 +141,9 @@ impl ClipMap {
         }
         let otb = tl.tb[AUDIO];
         let out = self.a_off + rescale(ts - self.a_first, self.tba, otb);
-        if ts < self.a_first || out <= tl.last_dts[AUDIO] {
+        let first_of_export = tl.last_dts[AUDIO] == i64::MIN;
+        let straddles = ts < self.a_first && ts + duration > self.a_first;
+        if (ts < self.a_first && !(first_of_export && straddles)) || out <= tl.last_dts[AUDIO] {
             return Cut::Drop;
         }
         let dur = rescale(duration, self.tba, otb);

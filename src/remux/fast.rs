@@ -159,7 +159,7 @@ pub fn write(
         let map = ClipMap::new(clip, ain.map(|a| a.time_base), &tl);
         picks.clear();
         for s in &p.video.timing.samples {
-            match map.video(s.dts, s.dts, s.duration, &mut tl) {
+            match map.video(s.dts, s.pts(), s.duration, &mut tl) {
                 Cut::Drop => continue,
                 Cut::After => break,
                 Cut::Keep(st) => picks.push((VIDEO, out_sample(st, s.size, s.keyframe), s.pos)),
@@ -212,8 +212,8 @@ pub fn write(
         .sample_entry(first.video.index)
         .map(|e| e.sample_entry.clone())
         .unwrap_or_default();
-    if hevc && ventry.len() >= 8 {
-        ventry[4..8].copy_from_slice(b"hvc1");
+    if hevc {
+        hvc1_if_complete(&mut ventry);
     }
     let mut tracks = vec![Track {
         kind: TrackKind::Video {
@@ -299,10 +299,35 @@ pub fn write(
     Ok(stats)
 }
 
+/// Relabels an HEVC sample entry `hvc1` when its `hvcC` holds complete
+/// VPS/SPS/PPS arrays (setting their completeness flags, as `hvc1`
+/// requires); otherwise it keeps its own type (`hev1`: sets in band).
+fn hvc1_if_complete(entry: &mut [u8]) {
+    // VisualSampleEntry: 8-byte header + 78 bytes of fixed fields, then boxes.
+    const CHILDREN_AT: usize = 86;
+    let mut p = CHILDREN_AT;
+    while p + 8 <= entry.len() {
+        let size =
+            u32::from_be_bytes([entry[p], entry[p + 1], entry[p + 2], entry[p + 3]]) as usize;
+        if size < 8 || p + size > entry.len() {
+            return;
+        }
+        if &entry[p + 4..p + 8] == b"hvcC" {
+            if let Some(complete) = crate::media::params::hvcc_complete(&entry[p + 8..p + size]) {
+                entry[p + 8..p + size].copy_from_slice(&complete);
+                entry[4..8].copy_from_slice(b"hvc1");
+            }
+            return;
+        }
+        p += size;
+    }
+}
+
 fn out_sample(s: cut::Stamp, size: u32, keyframe: bool) -> OutSample {
     OutSample {
         dts: s.dts,
         duration: s.duration,
+        cts: (s.pts - s.dts).clamp(i32::MIN as i64, i32::MAX as i64) as i32,
         size,
         keyframe,
         offset: 0,

@@ -4,11 +4,15 @@
 //! clip's first keyframe, and its packets are copied with timestamps mapped
 //! by [`super::cut`]. A change of frame rate or time base between segments
 //! does not change playback speed: each clip is rescaled from its own time
-//! base. When parameter sets change anywhere in the export, every keyframe
-//! carries its own segment's sets in-band (see `media::params`).
+//! base. Where parameter sets change (a clip recorded with other sets than
+//! the first one's, which the sample entry holds), that clip's keyframes
+//! carry its own sets in band, unless the camera already sent them there;
+//! the first keyframe after such a clip gets the sample entry's sets back
+//! (see `media::params`).
 //!
 //! Output: video in a 90 kHz track (HEVC tagged `hvc1`, which Apple players
-//! require), audio at its sample rate, chapters and metadata set before the
+//! require, when the `hvcC` holds complete VPS/SPS/PPS arrays; else `hev1`),
+//! audio at its sample rate, chapters and metadata set before the
 //! header, `moov` placed before `mdat` by the muxer's faststart pass.
 
 use std::path::Path;
@@ -20,9 +24,10 @@ use ffmpeg_next::{Dictionary, Packet};
 use super::cut::{self, ClipMap, Cut, Timeline, AUDIO, VIDEO};
 use super::{read_error, tracks, RemuxJob, RemuxStats};
 use crate::error::{Error, Result};
-use crate::media::params::InbandParams;
+use crate::media::params::{self, InbandParams};
 use crate::media::{ffi, rescale, ts_seconds};
 use crate::plan::TB_90K;
+use crate::probe::SampleTime;
 use crate::progress::{CancelToken, Reporter};
 
 /// Writes `job` to `out_path` through libav's muxer.
@@ -43,13 +48,19 @@ pub fn write(
         let mut vs = octx
             .add_stream(ffmpeg::encoder::find(Id::None))
             .map_err(|e| Error::media("add video stream", e))?;
-        vs.set_parameters(first.video.parameters.clone());
+        let mut par = first.video.parameters.clone();
+        let mut tag = [0; 4];
+        if first.video.codec == Id::HEVC {
+            // libav writes an hvcC-formatted extradata verbatim: set the
+            // completeness flags ourselves, or stay hev1.
+            tag = *b"hev1";
+            if let Some(complete) = params::hvcc_complete(&first.video.extradata) {
+                ffi::set_extradata(&mut par, &complete).map_err(|e| Error::media("set hvcC", e))?;
+                tag = *b"hvc1";
+            }
+        }
+        vs.set_parameters(par);
         vs.set_time_base(cut::VIDEO_TB);
-        let tag = if first.video.codec == Id::HEVC {
-            *b"hvc1"
-        } else {
-            [0; 4]
-        };
         ffi::set_codec_tag(&mut vs, tag);
     }
     let audio_src = if job.audio {
@@ -92,11 +103,9 @@ pub fn write(
     };
     let mut tl = Timeline::new(tb(VIDEO)?, otb_a);
 
-    let params_change = job
-        .plan
-        .clips
-        .iter()
-        .any(|c| job.probes[c.segment].video.extradata != first.video.extradata);
+    let hevc = first.video.codec == Id::HEVC;
+    // The parameter sets a decoder has active: the sample entry's at first.
+    let mut active: &[u8] = &first.video.extradata;
     let total_90k = job.plan.duration_90k().max(1) as f64;
     let mut stats = RemuxStats {
         writer: "libav",
@@ -106,11 +115,19 @@ pub fn write(
     for clip in &job.plan.clips {
         cancel.check()?;
         let probe = job.probes[clip.segment];
-        let inband: Option<InbandParams> = if params_change {
+        let own = &probe.video.extradata[..];
+        // Every keyframe of a clip whose sets differ from the sample entry's
+        // carries them (so seeking into it decodes); a clip that returns to
+        // the sample entry's sets after such a clip re-sends them once.
+        let every_key = own != &first.video.extradata[..];
+        let once = !every_key && own != active;
+        let inband: Option<InbandParams> = if every_key || once {
             tracks::inband_params(probe).ok()
         } else {
             None
         };
+        active = own;
+        let mut sent_once = false;
         let mut input = ffi::open_input(&clip.path, &cancel)
             .map_err(|e| read_error(&clip.path, "open", e, &cancel))?;
         if clip.starts_mid_segment {
@@ -135,7 +152,8 @@ pub fn write(
                     continue;
                 };
                 let pts = pkt.pts().unwrap_or(dts);
-                let stamp = match map.video(dts, pts, pkt.duration(), &mut tl) {
+                let dur = index_duration(&probe.video.timing.samples, dts, pkt.duration());
+                let stamp = match map.video(dts, pts, dur, &mut tl) {
                     Cut::Drop => continue,
                     Cut::After => {
                         video_done = true;
@@ -143,9 +161,23 @@ pub fn write(
                     }
                     Cut::Keep(s) => s,
                 };
-                let mut pkt = match (&inband, pkt.is_key()) {
-                    (Some(p), true) => with_prefix(&pkt, &p.nals),
-                    _ => pkt,
+                let prefix = match &inband {
+                    Some(p)
+                        if pkt.is_key()
+                            && (every_key || !sent_once)
+                            && !params::carries_parameter_sets(hevc, pkt.data().unwrap_or(&[])) =>
+                    {
+                        sent_once = true;
+                        Some(&p.nals)
+                    }
+                    _ => None,
+                };
+                if pkt.is_key() {
+                    sent_once = true;
+                }
+                let mut pkt = match prefix {
+                    Some(nals) => with_prefix(&pkt, nals),
+                    None => pkt,
                 };
                 write_packet(&mut pkt, VIDEO, stamp, octx, out_path, &cancel)?;
                 if stats.first_sample_at.is_none() {
@@ -158,7 +190,10 @@ pub fn write(
                 let Some(ts) = pkt.pts().or(pkt.dts()) else {
                     continue;
                 };
-                match map.audio(ts, pkt.duration(), &mut tl) {
+                let dur = ain.map_or(pkt.duration(), |a| {
+                    index_duration(&a.samples, ts, pkt.duration())
+                });
+                match map.audio(ts, dur, &mut tl) {
                     Cut::Drop => stats.audio_packets_trimmed += 1,
                     Cut::After => {
                         audio_done = true;
@@ -179,6 +214,17 @@ pub fn write(
     stats.audio_duration_s = ts_seconds(tl.end[AUDIO], tl.tb[AUDIO]);
     stats.bytes_written = std::fs::metadata(out_path).map(|m| m.len()).unwrap_or(0);
     Ok(stats)
+}
+
+/// The duration the probe gave the sample at `dts` (its decode delta, the
+/// last one its `stts` delta), so both writers time samples alike; libav's
+/// own packet duration for a segment's last sample is "stream end minus
+/// DTS", which with B-frames adds the reorder delay.
+fn index_duration(samples: &[SampleTime], dts: i64, fallback: i64) -> i64 {
+    match samples.binary_search_by_key(&dts, |s| s.dts) {
+        Ok(i) => samples[i].duration,
+        Err(_) => fallback,
+    }
 }
 
 fn write_packet(

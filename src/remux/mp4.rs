@@ -8,10 +8,11 @@
 //! moov
 //!   mvhd
 //!   trak (video, then audio)
-//!     tkhd, edts/elst, [tref/chap -> chapter track]
+//!     tkhd, edts/elst (empty edit for a late start, or a media time that
+//!       skips what is before the first presented instant), [tref/chap]
 //!     mdia: mdhd, hdlr, minf: vmhd|smhd, dinf/dref/url, stbl:
 //!       stsd (the segments' own sample entry, copied verbatim)
-//!       stts (run-length decode deltas), [stss], stsz, stsc (1 sample/chunk), stco|co64
+//!       stts (run-length decode deltas), [ctts], [stss], stsz, stsc (1 sample/chunk), stco|co64
 //!   trak (chapters: QuickTime text track, one sample per chapter)
 //!   udta: meta/hdlr/ilst (©nam title, ©cmt comment), chpl (first 255 chapters)
 //! mdat: chapter samples, then each clip's sample bytes as one run
@@ -96,10 +97,13 @@ impl BoxBuf {
 /// One sample as it will be in the output.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct OutSample {
-    /// Decode timestamp in the track's time scale (presentation is equal:
-    /// the fast writer only takes tracks without composition offsets).
+    /// Decode timestamp in the track's time scale; may be negative (B-frame
+    /// reorder delay, an audio frame straddling the start): the edit list
+    /// starts presentation at 0.
     pub dts: i64,
     pub duration: i64,
+    /// Composition offset (PTS - DTS).
+    pub cts: i32,
     pub size: u32,
     pub keyframe: bool,
     /// Offset from the start of the `mdat` payload.
@@ -125,9 +129,29 @@ pub struct Track {
     pub chapter_track: Option<u32>,
 }
 
+/// A track's edit list, in the movie time scale except `media_time`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Edit {
+    /// Empty edit before the media starts (a track that starts late).
+    delay: u64,
+    /// Media time (track time scale) presented first.
+    media_time: u64,
+    duration: u64,
+}
+
 impl Track {
     fn first_dts(&self) -> i64 {
         self.samples.first().map(|s| s.dts).unwrap_or(0)
+    }
+    /// Presentation span `[start, end)` in the track's time scale.
+    fn presentation(&self) -> (i64, i64) {
+        let start = self.samples.iter().map(|s| s.dts + s.cts as i64).min();
+        let end = self
+            .samples
+            .iter()
+            .map(|s| s.dts + s.cts as i64 + s.duration.max(0))
+            .max();
+        (start.unwrap_or(0), end.unwrap_or(0))
     }
     /// Duration of the media in the track's time scale.
     fn media_duration(&self) -> u64 {
@@ -141,10 +165,16 @@ impl Track {
         let n = v as u128 * MOVIE_TIMESCALE as u128;
         (if round_up { n.div_ceil(ts) } else { n / ts }) as u64
     }
-    /// (empty-edit delay, edit duration) in movie time scale.
-    fn edit(&self) -> (u64, u64) {
-        let delay = self.to_movie(self.first_dts().max(0) as u64, false);
-        (delay, self.to_movie(self.media_duration(), true))
+    /// The edit that presents output time `t` at movie time `t`: nothing
+    /// before 0 is shown (media time skips it), a late start is an empty edit.
+    fn edit(&self) -> Edit {
+        let (start, end) = self.presentation();
+        let shown_from = start.max(0);
+        Edit {
+            delay: self.to_movie(shown_from as u64, false),
+            media_time: (shown_from - self.first_dts()).max(0) as u64,
+            duration: self.to_movie((end - shown_from).max(0) as u64, true),
+        }
     }
 }
 
@@ -168,6 +198,7 @@ pub fn chapter_track(id: u32, chapters: &[Chapter], offset: u64) -> (Track, Vec<
             dts: start_ms,
             duration: (end_ms - start_ms).max(0),
             size: (data.len() as u64 - at) as u32,
+            cts: 0,
             keyframe: true,
             offset: offset + at,
         });
@@ -229,8 +260,8 @@ pub fn moov(m: &Movie<'_>, data_base: u64, co64: bool) -> Vec<u8> {
         .iter()
         .filter(|t| t.kind != TrackKind::Chapters)
         .map(|t| {
-            let (d, e) = t.edit();
-            d + e
+            let e = t.edit();
+            e.delay + e.duration
         })
         .max()
         .unwrap_or(0);
@@ -257,7 +288,11 @@ pub fn moov(m: &Movie<'_>, data_base: u64, co64: bool) -> Vec<u8> {
 }
 
 fn trak(b: &mut BoxBuf, t: &Track, mac: u32, data_base: u64, co64: bool) {
-    let (delay, edit) = t.edit();
+    let Edit {
+        delay,
+        media_time,
+        duration: edit,
+    } = t.edit();
     let (flags, alt, volume, w, h) = match t.kind {
         TrackKind::Video { width, height } => (3, 0, 0, width, height),
         TrackKind::Audio => (3, 1, 0x0100, 0, 0),
@@ -285,7 +320,7 @@ fn trak(b: &mut BoxBuf, t: &Track, mac: u32, data_base: u64, co64: bool) {
             .u32(0x0001_0000);
     }
     b.u32(edit.min(u32::MAX as u64) as u32)
-        .u32(0)
+        .u32(media_time.min(i32::MAX as u64) as u32)
         .u32(0x0001_0000);
     b.close().close();
 
@@ -386,6 +421,23 @@ fn stbl(b: &mut BoxBuf, t: &Track, data_base: u64, co64: bool) {
         b.u32(n).u32(d);
     }
     b.close();
+
+    // ctts: composition offsets, version 1 (signed) when any is negative.
+    if t.samples.iter().any(|s| s.cts != 0) {
+        let mut runs: Vec<(u32, i32)> = Vec::new();
+        for s in &t.samples {
+            match runs.last_mut() {
+                Some((n, c)) if *c == s.cts => *n += 1,
+                _ => runs.push((1, s.cts)),
+            }
+        }
+        let version = u8::from(runs.iter().any(|r| r.1 < 0));
+        b.open_full(b"ctts", version, 0).u32(runs.len() as u32);
+        for (n, c) in runs {
+            b.u32(n).u32(c as u32);
+        }
+        b.close();
+    }
 
     if matches!(t.kind, TrackKind::Video { .. }) && t.samples.iter().any(|s| !s.keyframe) {
         let keys: Vec<u32> = t
@@ -490,6 +542,7 @@ mod tests {
         let s = |dts, duration| OutSample {
             dts,
             duration,
+            cts: 0,
             size: 1,
             keyframe: true,
             offset: 0,
@@ -503,7 +556,28 @@ mod tests {
             chapter_track: None,
         };
         // 480 samples = 10 ms of empty edit; media 3456 samples = 72 ms.
-        assert_eq!(t.edit(), (10, 72));
+        assert_eq!(
+            t.edit(),
+            Edit {
+                delay: 10,
+                media_time: 0,
+                duration: 72
+            }
+        );
+        // Starting 480 samples early (an audio frame straddling the start):
+        // no delay, the media time skips them.
+        let mut early = t.clone();
+        for x in &mut early.samples {
+            x.dts -= 960;
+        }
+        assert_eq!(
+            early.edit(),
+            Edit {
+                delay: 0,
+                media_time: 480,
+                duration: 62
+            }
+        );
         let mut b = BoxBuf::default();
         stbl(&mut b, &t, 0, false);
         let v = b.into_inner();

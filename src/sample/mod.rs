@@ -20,6 +20,8 @@ use crate::catalogue::{Catalogue, Recording, ReviewSegment};
 use crate::error::{Error, Result};
 use crate::media;
 
+pub mod nvr;
+
 /// Video codec of a synthetic segment.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum VideoCodec {
@@ -55,6 +57,8 @@ pub struct SegmentSpec {
     pub seconds_x1000: u32,
     /// Keyframe interval in frames.
     pub gop: u32,
+    /// B-frames between reference frames (0: none, as the ideal stores).
+    pub b_frames: u32,
     pub codec: VideoCodec,
     pub audio: Option<AudioSpec>,
     /// Target video bit rate (bits/s); 0 lets the encoder pick (CRF).
@@ -75,6 +79,7 @@ impl SegmentSpec {
             fps: 15,
             seconds_x1000: (seconds * 1000.0).round() as u32,
             gop: 15,
+            b_frames: 0,
             codec: VideoCodec::H264,
             audio: Some(AudioSpec::default()),
             bitrate: 0,
@@ -92,6 +97,7 @@ impl SegmentSpec {
             fps: 30,
             seconds_x1000: (seconds * 1000.0).round() as u32,
             gop: 60,
+            b_frames: 0,
             codec: VideoCodec::H264,
             audio: Some(AudioSpec::default()),
             bitrate: 2_000_000,
@@ -110,7 +116,7 @@ impl SegmentSpec {
     }
 }
 
-fn enc_err(what: &str, path: &Path, e: ffmpeg::Error) -> Error {
+pub(crate) fn enc_err(what: &str, path: &Path, e: ffmpeg::Error) -> Error {
     Error::media(format!("sample {what} {}", path.display()), e)
 }
 
@@ -120,8 +126,35 @@ pub fn write_segment(path: &Path, spec: &SegmentSpec) -> Result<()> {
     if let Some(dir) = path.parent() {
         fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
     }
+    let mut octx =
+        ffmpeg::format::output_as(path, "mp4").map_err(|e| enc_err("create", path, e))?;
+    let mut opts = Dictionary::new();
+    opts.set("movflags", "+faststart");
+    encode(&mut octx, opts, spec, &Encoding::default(), path)
+}
+
+/// How a stream is encoded beyond its [`SegmentSpec`].
+#[derive(Debug, Clone, Copy, Default)]
+pub(crate) struct Encoding {
+    /// Audio starts this late (an audio track that joins late).
+    pub audio_from_s: f64,
+    /// Parameter sets repeated in band before every keyframe (what IP
+    /// cameras send; the `dump_extra` bitstream filter does the same).
+    pub inband_params: bool,
+    /// Output video time base denominator (0: `fps * 1000`).
+    pub video_tb_den: i32,
+}
+
+/// Encodes `spec`'s frames and tone into `octx` (streams are added here),
+/// writing the header with `header_opts` and the trailer at the end.
+pub(crate) fn encode(
+    octx: &mut ffmpeg::format::context::Output,
+    header_opts: Dictionary,
+    spec: &SegmentSpec,
+    how: &Encoding,
+    path: &Path,
+) -> Result<()> {
     let err = |what: &'static str| move |e| enc_err(what, path, e);
-    let mut octx = ffmpeg::format::output_as(path, "mp4").map_err(err("create"))?;
     let global = octx
         .format()
         .flags()
@@ -150,7 +183,7 @@ pub fn write_segment(path: &Path, spec: &SegmentSpec) -> Result<()> {
     vctx.set_time_base(Rational(1, fps));
     vctx.set_frame_rate(Some(Rational(fps, 1)));
     vctx.set_gop(spec.gop);
-    vctx.set_max_b_frames(0);
+    vctx.set_max_b_frames(spec.b_frames as usize);
     if spec.bitrate > 0 {
         vctx.set_bit_rate(spec.bitrate as usize);
         vctx.set_max_bit_rate(spec.bitrate as usize);
@@ -159,8 +192,23 @@ pub fn write_segment(path: &Path, spec: &SegmentSpec) -> Result<()> {
         vctx.set_flags(codec::Flags::GLOBAL_HEADER);
     }
     let mut vopts = Dictionary::new();
-    vopts.set("preset", "ultrafast");
-    let mut p = format!("keyint={0}:min-keyint={0}:scenecut=0:bframes=0", spec.gop);
+    // superfast with B-frames: what camera firmware runs (ultrafast has none).
+    vopts.set(
+        "preset",
+        if spec.b_frames > 0 {
+            "superfast"
+        } else {
+            "ultrafast"
+        },
+    );
+    let mut p = format!(
+        "keyint={0}:min-keyint={0}:scenecut=0:bframes={1}",
+        spec.gop, spec.b_frames
+    );
+    if spec.b_frames > 0 {
+        // Fixed B-frame pattern, closed GOPs (every keyframe starts a clean cut).
+        p.push_str(":b-adapt=0:open-gop=0");
+    }
     if spec.bitrate > 0 {
         let kbps = spec.bitrate / 1000;
         p.push_str(&format!(":vbv-maxrate={kbps}:vbv-bufsize={}", kbps * 2));
@@ -170,11 +218,19 @@ pub fn write_segment(path: &Path, spec: &SegmentSpec) -> Result<()> {
     }
     vopts.set(params_key, &p);
     let mut venc = vctx.open_with(vopts).map_err(err("open video encoder"))?;
+    let video_tb_den = if how.video_tb_den > 0 {
+        how.video_tb_den
+    } else {
+        fps * 1000
+    };
     {
         let mut st = octx.add_stream(vcodec).map_err(err("video stream"))?;
         st.set_parameters(&venc);
-        st.set_time_base(Rational(1, fps * 1000));
+        st.set_time_base(Rational(1, video_tb_den));
     }
+    let inband: Option<Vec<u8>> = how
+        .inband_params
+        .then(|| media::ffi::encoder_extradata(&venc));
 
     // Audio encoder.
     let mut aenc = match spec.audio {
@@ -204,28 +260,30 @@ pub fn write_segment(path: &Path, spec: &SegmentSpec) -> Result<()> {
         }
     };
 
-    let mut opts = Dictionary::new();
-    opts.set("movflags", "+faststart");
-    octx.write_header_with(opts).map_err(err("write header"))?;
+    octx.write_header_with(header_opts)
+        .map_err(err("write header"))?;
     // The muxer may change stream time bases in write_header: read them back.
     let stream_tb = |i: usize, fallback| octx.stream(i).map(|s| s.time_base()).unwrap_or(fallback);
     let vroute = Route {
         stream: 0,
         encoder_tb: Rational(1, fps),
-        stream_tb: stream_tb(0, Rational(1, fps)),
+        stream_tb: stream_tb(0, Rational(1, video_tb_den)),
+        prefix_keyframes: inband.as_deref(),
     };
     let a_rate = spec.audio.map(|a| a.sample_rate as i32).unwrap_or(48_000);
     let aroute = Route {
         stream: 1,
         encoder_tb: Rational(1, a_rate),
         stream_tb: stream_tb(1, Rational(1, a_rate)),
+        prefix_keyframes: None,
     };
 
     let frames = spec.frames();
     let total_s = spec.seconds();
+    let audio_from = (how.audio_from_s.max(0.0) * a_rate as f64).round() as u64;
     let mut vframe = ffmpeg::frame::Video::new(Pixel::YUV420P, spec.width, spec.height);
     let mut next_video = 0u64;
-    let mut next_sample = 0u64;
+    let mut next_sample = audio_from;
     let mut packet = Packet::empty();
 
     loop {
@@ -243,7 +301,7 @@ pub fn write_segment(path: &Path, spec: &SegmentSpec) -> Result<()> {
             paint(&mut vframe, next_video, spec.seed, spec.noise);
             vframe.set_pts(Some(next_video as i64));
             venc.send_frame(&vframe).map_err(err("encode video"))?;
-            drain(&mut venc, &mut packet, &mut octx, vroute, path)?;
+            drain(&mut venc, &mut packet, octx, vroute, path)?;
             next_video += 1;
         } else if let Some((enc, a, layout)) = aenc.as_mut() {
             let n = enc.frame_size().max(1024) as usize;
@@ -258,15 +316,15 @@ pub fn write_segment(path: &Path, spec: &SegmentSpec) -> Result<()> {
             }
             af.set_pts(Some(next_sample as i64));
             enc.send_frame(&af).map_err(err("encode audio"))?;
-            drain(enc, &mut packet, &mut octx, aroute, path)?;
+            drain(enc, &mut packet, octx, aroute, path)?;
             next_sample += n as u64;
         }
     }
     venc.send_eof().map_err(err("flush video"))?;
-    drain(&mut venc, &mut packet, &mut octx, vroute, path)?;
+    drain(&mut venc, &mut packet, octx, vroute, path)?;
     if let Some((enc, _, _)) = aenc.as_mut() {
         enc.send_eof().map_err(err("flush audio"))?;
-        drain(enc, &mut packet, &mut octx, aroute, path)?;
+        drain(enc, &mut packet, octx, aroute, path)?;
     }
     octx.write_trailer().map_err(err("write trailer"))?;
     Ok(())
@@ -274,10 +332,12 @@ pub fn write_segment(path: &Path, spec: &SegmentSpec) -> Result<()> {
 
 /// Where an encoder's packets go: output stream and the two time bases.
 #[derive(Clone, Copy)]
-struct Route {
+struct Route<'a> {
     stream: usize,
     encoder_tb: Rational,
     stream_tb: Rational,
+    /// Bytes put before every keyframe (in-band parameter sets).
+    prefix_keyframes: Option<&'a [u8]>,
 }
 
 /// Moves every packet the encoder has ready into the muxer.
@@ -285,10 +345,22 @@ fn drain(
     enc: &mut ffmpeg::encoder::Encoder,
     packet: &mut Packet,
     octx: &mut ffmpeg::format::context::Output,
-    route: Route,
+    route: Route<'_>,
     path: &Path,
 ) -> Result<()> {
     while enc.receive_packet(packet).is_ok() {
+        if let (Some(prefix), true) = (route.prefix_keyframes, packet.is_key()) {
+            let data = packet.data().unwrap_or(&[]);
+            let mut buf = Vec::with_capacity(prefix.len() + data.len());
+            buf.extend_from_slice(prefix);
+            buf.extend_from_slice(data);
+            let mut p = Packet::copy(&buf);
+            p.set_flags(packet.flags());
+            p.set_pts(packet.pts());
+            p.set_dts(packet.dts());
+            p.set_duration(packet.duration());
+            *packet = p;
+        }
         packet.set_stream(route.stream);
         packet.rescale_ts(route.encoder_tb, route.stream_tb);
         packet

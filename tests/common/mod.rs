@@ -209,3 +209,44 @@ pub fn assert_nothing_left(s: &SampleStore) {
     );
     assert_eq!(export_rows(s), vec![], "export rows left");
 }
+
+/// Per-packet MD5 of the first video stream (`ffmpeg -f framemd5`, stream copy).
+pub fn video_packet_hashes(path: &Path) -> Vec<String> {
+    let out = Command::new("ffmpeg")
+        .args(["-nostdin", "-v", "error", "-i"])
+        .arg(path)
+        .args(["-map", "0:v:0", "-c", "copy", "-f", "framemd5", "-"])
+        .output()
+        .expect("run ffmpeg");
+    assert!(
+        out.status.success(),
+        "ffmpeg framemd5 failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .filter(|l| !l.starts_with('#'))
+        .filter_map(|l| l.rsplit(',').next().map(|h| h.trim().to_string()))
+        .collect()
+}
+
+/// (start_time, duration) of the first stream of `kind`, from ffprobe.
+pub fn stream_span(path: &Path, kind: &str) -> Option<(f64, f64)> {
+    let p = probe(path);
+    let s = streams_of(&p, kind).into_iter().next()?;
+    Some((f(&s["start_time"]), f(&s["duration"])))
+}
+
+/// `codec_type,pts,dts,duration,size,flags` of every video/audio packet.
+pub fn packets(path: &Path) -> Vec<String> {
+    ffprobe_csv(
+        path,
+        &[
+            "-show_entries",
+            "packet=codec_type,pts,dts,duration,size,flags",
+        ],
+    )
+    .into_iter()
+    .filter(|l| l.starts_with("video") || l.starts_with("audio"))
+    .collect()
+}
