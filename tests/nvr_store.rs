@@ -220,9 +220,31 @@ fn hevc_bframes_with_audio() {
         ..camera(32.0)
     };
     let s = record(dir.path(), &[Session::new(spec)]);
+    // The segments are `hev1` with parameter sets in band and
+    // array_completeness 0, as the NVR writes them without apple_compatibility.
+    assert_eq!(hvcc_arrays(&s.recordings[0].path)[0].0, "hev1");
     check_whole(&s, 15.0, true, 0.0);
     let r = &s.recordings;
     check_mid(&s, r[1].start_s + 2.2, r[2].start_s + 5.5, 2.0, true);
+    // Written as hvc1 only with complete VPS/SPS/PPS arrays.
+    for w in [WriterChoice::Auto, WriterChoice::Libav] {
+        let o = export_with(&s, &request(&s, s.start_s(), s.end_s()), w);
+        let arrays = hvcc_arrays(&o.video_path);
+        assert_eq!(arrays[0].0, "hvc1", "{}", o.stats.writer);
+        let types: Vec<u8> = arrays.iter().map(|a| a.1).collect();
+        for t in [32, 33, 34] {
+            assert!(types.contains(&t), "nal type {t} missing: {types:?}");
+        }
+        for (_, t, complete) in &arrays {
+            if (32..=34).contains(t) {
+                assert!(
+                    complete,
+                    "{}: array {t} not marked complete",
+                    o.stats.writer
+                );
+            }
+        }
+    }
 }
 
 #[test]
@@ -238,4 +260,28 @@ fn long_gop_12s() {
     check_whole(&s, 15.0, true, 0.0);
     let r = &s.recordings;
     check_mid(&s, r[1].start_s + 5.0, r[2].start_s + 6.0, 12.0, true);
+}
+
+/// (sample entry type, NAL type, array_completeness) of each `hvcC` array in a file.
+fn hvcc_arrays(path: &Path) -> Vec<(String, u8, bool)> {
+    let data = std::fs::read(path).unwrap();
+    let at = data
+        .windows(4)
+        .position(|w| w == b"hvcC")
+        .expect("an hvcC box");
+    // The sample entry's type is 4 bytes after its size, 86 + 4 bytes before the hvcC type.
+    let entry = String::from_utf8_lossy(&data[at - 4 - 86 + 4..at - 86 + 4]).into_owned();
+    let rec = &data[at + 4..];
+    let mut out = Vec::new();
+    let mut p = 23;
+    for _ in 0..rec[22] {
+        let (complete, t) = (rec[p] & 0x80 != 0, rec[p] & 0x3f);
+        let n = u16::from_be_bytes([rec[p + 1], rec[p + 2]]) as usize;
+        p += 3;
+        for _ in 0..n {
+            p += 2 + u16::from_be_bytes([rec[p], rec[p + 1]]) as usize;
+        }
+        out.push((entry.clone(), t, complete));
+    }
+    out
 }
