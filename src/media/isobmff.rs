@@ -25,6 +25,10 @@ pub struct TrakSummary {
     pub sample_entry: Vec<u8>,
     /// Number of entries in `stsd` (more than one means parameter changes inside the file).
     pub sample_entry_count: u32,
+    /// Where, in `sample_entry`, the `esds` DecoderConfigDescriptor's
+    /// `bufferSizeDB` (3 bytes), `maxBitrate` and `avgBitrate` (4 bytes
+    /// each) are: values the muxer measured on this one file.
+    pub esds_rates_at: Option<usize>,
     /// A `ctts` box is present (samples have composition offsets).
     pub has_ctts: bool,
     /// The track's sample timing as the file states it (see [`TrakTiming`]).
@@ -197,13 +201,94 @@ fn summarize(trak: &[u8]) -> Option<TrakSummary> {
     let entries = stsd.get(8..)?;
     let (size, _, _) = header(entries)?;
     let sample_entry = without_btrt(entries.get(..size as usize)?, &handler);
+    let esds_rates_at = if &handler == b"soun" {
+        esds_rates_offset(&sample_entry)
+    } else {
+        None
+    };
     Some(TrakSummary {
         handler,
         sample_entry,
         sample_entry_count: count,
+        esds_rates_at,
         has_ctts: child(stbl, b"ctts").is_some(),
         timing: timing(stbl),
     })
+}
+
+/// Length of the measured fields at [`TrakSummary::esds_rates_at`].
+pub const ESDS_RATES_LEN: usize = 11;
+
+impl TrakSummary {
+    /// The sample entry as a decoder sees it: per-file measured fields
+    /// (`btrt` is already gone; the `esds` buffer size and bit rates) zeroed.
+    /// Two segments of one camera session compare equal on this.
+    pub fn decoder_view(&self) -> std::borrow::Cow<'_, [u8]> {
+        match self.esds_rates_at {
+            Some(at) if at + ESDS_RATES_LEN <= self.sample_entry.len() => {
+                let mut v = self.sample_entry.clone();
+                v[at..at + ESDS_RATES_LEN].fill(0);
+                std::borrow::Cow::Owned(v)
+            }
+            _ => std::borrow::Cow::Borrowed(&self.sample_entry),
+        }
+    }
+}
+
+/// Reads an MPEG-4 descriptor header (tag, expandable size) at `p`;
+/// returns (tag, payload start, payload length).
+fn descriptor(b: &[u8], p: usize) -> Option<(u8, usize, usize)> {
+    let tag = *b.get(p)?;
+    let mut len = 0usize;
+    let mut q = p + 1;
+    for _ in 0..4 {
+        let c = *b.get(q)?;
+        q += 1;
+        len = (len << 7) | (c & 0x7f) as usize;
+        if c & 0x80 == 0 {
+            return Some((tag, q, len));
+        }
+    }
+    None
+}
+
+/// Offset of `bufferSizeDB` inside an AudioSampleEntry (version 0) whose
+/// `esds` holds ES_Descriptor -> DecoderConfigDescriptor (ISO/IEC 14496-1
+/// §7.2.6.5-6).
+fn esds_rates_offset(entry: &[u8]) -> Option<usize> {
+    let mut p = 8 + 8 + 20;
+    while p + 8 <= entry.len() {
+        let (size, kind, hlen) = header(&entry[p..])?;
+        let size = size as usize;
+        if size < hlen || p + size > entry.len() {
+            return None;
+        }
+        if &kind == b"esds" {
+            // full box header (4), then ES_Descriptor
+            let (tag, mut q, _) = descriptor(entry, p + hlen + 4)?;
+            if tag != 0x03 {
+                return None;
+            }
+            let flags = *entry.get(q + 2)?;
+            q += 3;
+            if flags & 0x80 != 0 {
+                q += 2;
+            }
+            if flags & 0x40 != 0 {
+                q += 1 + *entry.get(q)? as usize;
+            }
+            if flags & 0x20 != 0 {
+                q += 2;
+            }
+            let (tag, d, len) = descriptor(entry, q)?;
+            if tag != 0x04 || len < 2 + ESDS_RATES_LEN || d + 2 + ESDS_RATES_LEN > p + size {
+                return None;
+            }
+            return Some(d + 2);
+        }
+        p += size;
+    }
+    None
 }
 
 /// A sample entry without its `btrt` (bit rate) child box.
@@ -247,6 +332,51 @@ pub fn without_btrt(entry: &[u8], handler: &[u8; 4]) -> Vec<u8> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// An `mp4a` entry with an esds as libav writes it (AAC LC, 16 kHz mono).
+    pub fn mp4a(max: u32, avg: u32) -> Vec<u8> {
+        let mut e = vec![0, 0, 0, 0];
+        e.extend_from_slice(b"mp4a");
+        e.extend_from_slice(&[0, 0, 0, 0, 0, 0, 0, 1]);
+        e.extend_from_slice(&[0; 8]);
+        e.extend_from_slice(&[0, 1, 0, 16, 0, 0, 0, 0, 0x3e, 0x80, 0, 0]);
+        let mut esds = vec![0, 0, 0, 0, b'e', b's', b'd', b's', 0, 0, 0, 0];
+        esds.extend_from_slice(&[0x03, 0x80, 0x80, 0x80, 25, 0, 2, 0]);
+        esds.extend_from_slice(&[0x04, 0x80, 0x80, 0x80, 17, 0x40, 0x15, 0, 1, 0]);
+        esds.extend_from_slice(&max.to_be_bytes());
+        esds.extend_from_slice(&avg.to_be_bytes());
+        esds.extend_from_slice(&[0x05, 0x80, 0x80, 0x80, 2, 0x14, 0x08]);
+        esds.extend_from_slice(&[0x06, 0x80, 0x80, 0x80, 1, 2]);
+        let n = esds.len() as u32;
+        esds[0..4].copy_from_slice(&n.to_be_bytes());
+        e.extend_from_slice(&esds);
+        let n = e.len() as u32;
+        e[0..4].copy_from_slice(&n.to_be_bytes());
+        e
+    }
+
+    #[test]
+    fn esds_bit_rates_are_found_and_ignored_for_comparison() {
+        let (a, b) = (mp4a(40_000, 32_000), mp4a(41_234, 31_999));
+        let at = esds_rates_offset(&a).unwrap();
+        assert_eq!(&a[at + 3..at + 7], &40_000u32.to_be_bytes());
+        let summary = |e: Vec<u8>| TrakSummary {
+            handler: *b"soun",
+            esds_rates_at: esds_rates_offset(&e),
+            sample_entry: e,
+            sample_entry_count: 1,
+            has_ctts: false,
+            timing: TrakTiming::default(),
+        };
+        let (sa, sb) = (summary(a.clone()), summary(b));
+        assert_ne!(sa.sample_entry, sb.sample_entry);
+        assert_eq!(sa.decoder_view(), sb.decoder_view());
+        // Another decoder configuration still differs.
+        let mut c = a;
+        let last = c.len() - 9;
+        c[last] = 0x15;
+        assert_ne!(summary(c).decoder_view(), sa.decoder_view());
+    }
 
     #[test]
     fn btrt_is_dropped_from_an_audio_entry() {

@@ -22,11 +22,14 @@ use ffmpeg_next::codec::Id;
 
 use super::cut::{self, ClipMap, Cut, Timeline, AUDIO, VIDEO};
 use super::mp4::{self, OutSample, Track, TrackKind};
+use super::tracks::{self, InbandNeed};
 use super::{io_write_error, read_error, RemuxJob, RemuxStats};
 use crate::error::Result;
 use crate::media::isobmff::TrakSummary;
+use crate::media::params;
 use crate::media::ts_seconds;
 use crate::output;
+use crate::plan::Clip;
 use crate::plan::TB_90K;
 use crate::probe::SegmentProbe;
 use crate::progress::{CancelToken, Reporter};
@@ -39,6 +42,13 @@ const AUDIO_TRACK_ID: u32 = 2;
 const CHAPTER_TRACK_ID: u32 = 3;
 
 /// Whether the index-driven writer can take `job`; `Err` says why not.
+///
+/// Sample entries are compared as decoders see them
+/// ([`TrakSummary::decoder_view`]: per-file measured bit rates ignored).
+/// A video entry may change (a camera restart with other parameter sets)
+/// when every keyframe that needs the new sets in band (see
+/// [`tracks::inband_needs`]) already carries them, as cameras send them: the
+/// bytes are then copied as they are, exactly what the libav writer writes.
 pub fn check(job: &RemuxJob<'_>) -> std::result::Result<(), String> {
     let first = job.probes[job.plan.clips[0].segment];
     if !matches!(first.video.codec, Id::H264 | Id::HEVC) {
@@ -47,33 +57,74 @@ pub fn check(job: &RemuxJob<'_>) -> std::result::Result<(), String> {
             first.video.codec
         ));
     }
+    let hevc = first.video.codec == Id::HEVC;
     let v0 = entry(first, first.video.index, b"vide")?;
     let a0 = match (job.audio, &first.audio) {
         (true, Some(a)) => Some(entry(first, a.index, b"soun")?),
         _ => None,
     };
-    for clip in &job.plan.clips {
-        let p = job.probes[clip.segment];
+    let clip_probes: Vec<_> = job
+        .plan
+        .clips
+        .iter()
+        .map(|c| job.probes[c.segment])
+        .collect();
+    let needs = tracks::inband_needs(&clip_probes);
+    for ((clip, p), need) in job.plan.clips.iter().zip(&clip_probes).zip(needs) {
         let v = entry(p, p.video.index, b"vide")?;
-        if v.has_ctts {
-            return Err(format!(
-                "{} has composition offsets (B-frames)",
-                p.path.display()
-            ));
-        }
-        if v.sample_entry != v0.sample_entry {
+        if v.sample_entry != v0.sample_entry
+            && (v.sample_entry.get(4..8) != v0.sample_entry.get(4..8)
+                || p.video.extradata == first.video.extradata)
+        {
             return Err(format!(
                 "video sample description changes at {}",
                 p.path.display()
             ));
         }
+        if need != InbandNeed::None {
+            keyframes_carry_sets(clip, p, hevc, need)?;
+        }
         if let (Some(a0), Some(a)) = (a0, &p.audio) {
-            if entry(p, a.index, b"soun")?.sample_entry != a0.sample_entry {
+            if entry(p, a.index, b"soun")?.decoder_view() != a0.decoder_view() {
                 return Err(format!(
                     "audio sample description changes at {}",
                     p.path.display()
                 ));
             }
+        }
+    }
+    Ok(())
+}
+
+/// Checks that the keyframes of `clip` that `need` names carry their
+/// parameter sets in band (reads the head of each).
+fn keyframes_carry_sets(
+    clip: &Clip,
+    p: &SegmentProbe,
+    hevc: bool,
+    need: InbandNeed,
+) -> std::result::Result<(), String> {
+    use std::os::unix::fs::FileExt;
+    let f = File::open(&p.path).map_err(|e| format!("{}: {e}", p.path.display()))?;
+    let mut head = vec![0u8; 1024];
+    let keys = p
+        .video
+        .timing
+        .samples
+        .iter()
+        .filter(|s| s.keyframe && s.dts >= clip.first_dts && s.dts < clip.end_dts);
+    for s in keys {
+        let n = (s.size as usize).min(head.len());
+        f.read_exact_at(&mut head[..n], s.pos as u64)
+            .map_err(|e| format!("{}: {e}", p.path.display()))?;
+        if !params::carries_parameter_sets(hevc, &head[..n]) {
+            return Err(format!(
+                "parameter sets change at {} and its keyframes do not carry them in band",
+                p.path.display()
+            ));
+        }
+        if need == InbandNeed::FirstKeyframe {
+            break;
         }
     }
     Ok(())
@@ -233,7 +284,7 @@ pub fn write(
             timescale: tb_den(tl.tb[AUDIO]),
             sample_entry: first
                 .sample_entry(a.index)
-                .map(|e| e.sample_entry.clone())
+                .map(|e| output_audio_entry(e, &sound, tb_den(tl.tb[AUDIO])))
                 .unwrap_or_default(),
             samples: sound,
             chapter_track: has_chapters.then_some(CHAPTER_TRACK_ID),
@@ -321,6 +372,47 @@ fn hvc1_if_complete(entry: &mut [u8]) {
         }
         p += size;
     }
+}
+
+/// The first segment's audio sample entry with the `esds` bit rates
+/// computed for the output (the segment's own describe only that file):
+/// `avgBitrate` over the whole track, `maxBitrate` the most bits in any
+/// one-second window of samples, `bufferSizeDB` kept.
+fn output_audio_entry(e: &TrakSummary, samples: &[OutSample], timescale: u32) -> Vec<u8> {
+    let mut entry = e.sample_entry.clone();
+    let Some(at) = e.esds_rates_at else {
+        return entry;
+    };
+    let (avg, max) = bit_rates(samples, timescale as i64);
+    if let Some(dst) = entry.get_mut(at + 3..at + 11) {
+        dst[..4].copy_from_slice(&max.to_be_bytes());
+        dst[4..].copy_from_slice(&avg.to_be_bytes());
+    }
+    entry
+}
+
+/// (average, one-second peak) bit rate of a track's samples.
+fn bit_rates(samples: &[OutSample], timescale: i64) -> (u32, u32) {
+    let (Some(first), Some(last)) = (samples.first(), samples.last()) else {
+        return (0, 0);
+    };
+    let span = (last.dts + last.duration - first.dts).max(1);
+    let total: u64 = samples.iter().map(|s| s.size as u64).sum();
+    let avg = total as u128 * 8 * timescale as u128 / span as u128;
+    let (mut lo, mut window, mut peak) = (0usize, 0u64, 0u64);
+    for (hi, s) in samples.iter().enumerate() {
+        window += s.size as u64;
+        while samples[lo].dts + timescale <= s.dts {
+            window -= samples[lo].size as u64;
+            lo += 1;
+        }
+        peak = peak.max(window);
+        let _ = hi;
+    }
+    (
+        avg.min(u32::MAX as u128) as u32,
+        (peak * 8).min(u32::MAX as u64) as u32,
+    )
 }
 
 fn out_sample(s: cut::Stamp, size: u32, keyframe: bool) -> OutSample {

@@ -22,7 +22,8 @@ use ffmpeg_next::codec::Id;
 use ffmpeg_next::{Dictionary, Packet};
 
 use super::cut::{self, ClipMap, Cut, Timeline, AUDIO, VIDEO};
-use super::{read_error, tracks, RemuxJob, RemuxStats};
+use super::tracks::{self, InbandNeed};
+use super::{read_error, RemuxJob, RemuxStats};
 use crate::error::{Error, Result};
 use crate::media::params::{self, InbandParams};
 use crate::media::{ffi, rescale, ts_seconds};
@@ -104,29 +105,27 @@ pub fn write(
     let mut tl = Timeline::new(tb(VIDEO)?, otb_a);
 
     let hevc = first.video.codec == Id::HEVC;
-    // The parameter sets a decoder has active: the sample entry's at first.
-    let mut active: &[u8] = &first.video.extradata;
+    let clip_probes: Vec<_> = job
+        .plan
+        .clips
+        .iter()
+        .map(|c| job.probes[c.segment])
+        .collect();
+    let needs = tracks::inband_needs(&clip_probes);
     let total_90k = job.plan.duration_90k().max(1) as f64;
     let mut stats = RemuxStats {
         writer: "libav",
         ..RemuxStats::default()
     };
 
-    for clip in &job.plan.clips {
+    for (clip, need) in job.plan.clips.iter().zip(needs) {
         cancel.check()?;
         let probe = job.probes[clip.segment];
-        let own = &probe.video.extradata[..];
-        // Every keyframe of a clip whose sets differ from the sample entry's
-        // carries them (so seeking into it decodes); a clip that returns to
-        // the sample entry's sets after such a clip re-sends them once.
-        let every_key = own != &first.video.extradata[..];
-        let once = !every_key && own != active;
-        let inband: Option<InbandParams> = if every_key || once {
-            tracks::inband_params(probe).ok()
-        } else {
-            None
+        let every_key = need == InbandNeed::EveryKeyframe;
+        let inband: Option<InbandParams> = match need {
+            InbandNeed::None => None,
+            _ => tracks::inband_params(probe).ok(),
         };
-        active = own;
         let mut sent_once = false;
         let mut input = ffi::open_input(&clip.path, &cancel)
             .map_err(|e| read_error(&clip.path, "open", e, &cancel))?;

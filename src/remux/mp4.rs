@@ -143,16 +143,6 @@ impl Track {
     fn first_dts(&self) -> i64 {
         self.samples.first().map(|s| s.dts).unwrap_or(0)
     }
-    /// Presentation span `[start, end)` in the track's time scale.
-    fn presentation(&self) -> (i64, i64) {
-        let start = self.samples.iter().map(|s| s.dts + s.cts as i64).min();
-        let end = self
-            .samples
-            .iter()
-            .map(|s| s.dts + s.cts as i64 + s.duration.max(0))
-            .max();
-        (start.unwrap_or(0), end.unwrap_or(0))
-    }
     /// Duration of the media in the track's time scale.
     fn media_duration(&self) -> u64 {
         match (self.samples.first(), self.samples.last()) {
@@ -165,15 +155,42 @@ impl Track {
         let n = v as u128 * MOVIE_TIMESCALE as u128;
         (if round_up { n.div_ceil(ts) } else { n / ts }) as u64
     }
-    /// The edit that presents output time `t` at movie time `t`: nothing
-    /// before 0 is shown (media time skips it), a late start is an empty edit.
+    /// The edit that presents output time `t` at movie time `t`: what is
+    /// before 0 is skipped by the media time, a late start is an empty edit.
+    /// Computed as libav's mov muxer does (first sample's PTS rounded down to
+    /// the movie time scale, presentation span from it to the latest sample
+    /// end rounded up), so that both writers'
+    /// files present the same instants.
     fn edit(&self) -> Edit {
-        let (start, end) = self.presentation();
-        let shown_from = start.max(0);
-        Edit {
-            delay: self.to_movie(shown_from as u64, false),
-            media_time: (shown_from - self.first_dts()).max(0) as u64,
-            duration: self.to_movie((end - shown_from).max(0) as u64, true),
+        let Some(first) = self.samples.first() else {
+            return Edit {
+                delay: 0,
+                media_time: 0,
+                duration: 0,
+            };
+        };
+        let ts = self.timescale.max(1) as i64;
+        let start = first.dts + first.cts as i64;
+        let delay = (start * MOVIE_TIMESCALE as i64).div_euclid(ts);
+        let end = self
+            .samples
+            .iter()
+            .map(|s| s.dts + s.cts as i64 + s.duration.max(0))
+            .max()
+            .unwrap_or(start);
+        let duration = self.to_movie((end - start).max(0) as u64, true) as i64;
+        if delay > 0 {
+            Edit {
+                delay: delay as u64,
+                media_time: first.cts.max(0) as u64,
+                duration: duration as u64,
+            }
+        } else {
+            Edit {
+                delay: 0,
+                media_time: (-first.dts.min(0)) as u64,
+                duration: (duration + delay).max(0) as u64,
+            }
         }
     }
 }
@@ -565,7 +582,8 @@ mod tests {
             }
         );
         // Starting 480 samples early (an audio frame straddling the start):
-        // no delay, the media time skips them.
+        // no delay, the media time skips them; the duration is the media's
+        // rounded up, less the start rounded down (as libav computes it).
         let mut early = t.clone();
         for x in &mut early.samples {
             x.dts -= 960;
@@ -576,6 +594,41 @@ mod tests {
                 delay: 0,
                 media_time: 480,
                 duration: 62
+            }
+        );
+        // B-frames: first DTS two frames early, its PTS at 0.
+        let v = Track {
+            kind: TrackKind::Video {
+                width: 2,
+                height: 2,
+            },
+            timescale: 90_000,
+            samples: vec![
+                OutSample {
+                    dts: -12_000,
+                    cts: 12_000,
+                    ..s(0, 6_000)
+                },
+                OutSample {
+                    dts: -6_000,
+                    cts: 24_000,
+                    ..s(0, 6_000)
+                },
+                OutSample {
+                    dts: 0,
+                    cts: 6_000,
+                    ..s(0, 6_000)
+                },
+            ],
+            ..t.clone()
+        };
+        // Presented 0, 18000, 6000 (+6000 each): 24000 ticks = 266.7 ms.
+        assert_eq!(
+            v.edit(),
+            Edit {
+                delay: 0,
+                media_time: 12_000,
+                duration: 267
             }
         );
         let mut b = BoxBuf::default();

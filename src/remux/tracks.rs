@@ -101,3 +101,44 @@ pub fn audio_decision(probes: &[&SegmentProbe]) -> Result<bool, String> {
     }
     Ok(true)
 }
+
+/// Where a clip's keyframes need parameter sets in band.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum InbandNeed {
+    /// The clip was recorded with the sample entry's sets: nothing to add.
+    None,
+    /// The clip returns to the sample entry's sets after a clip with other
+    /// sets: its first keyframe must re-send them (the decoder has the other
+    /// ones active).
+    FirstKeyframe,
+    /// The clip was recorded with other sets than the sample entry's: every
+    /// keyframe must carry them (so that seeking into it decodes).
+    EveryKeyframe,
+}
+
+/// The in-band parameter-set need of each clip of `clip_probes` (in plan
+/// order; the first clip's sets are the sample entry's). Both writers follow
+/// it: the libav writer prepends the sets where a keyframe lacks them, the
+/// index-driven writer (which copies bytes as they are) takes the job only
+/// if every such keyframe already carries them, as cameras send them.
+pub fn inband_needs(clip_probes: &[&SegmentProbe]) -> Vec<InbandNeed> {
+    let Some(first) = clip_probes.first() else {
+        return Vec::new();
+    };
+    let mut active: &[u8] = &first.video.extradata;
+    clip_probes
+        .iter()
+        .map(|p| {
+            let own = &p.video.extradata[..];
+            let need = if own != &first.video.extradata[..] {
+                InbandNeed::EveryKeyframe
+            } else if own != active {
+                InbandNeed::FirstKeyframe
+            } else {
+                InbandNeed::None
+            };
+            active = own;
+            need
+        })
+        .collect()
+}
