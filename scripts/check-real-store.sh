@@ -16,7 +16,7 @@ DB=$ROOT/frigate.db
 OUT=$(mktemp -d); trap 'rm -rf "$OUT"' EXIT
 hashes() { ffmpeg -nostdin -v error -i "$1" -map 0:v:0 -c copy -f framemd5 - | grep -v '^#' | awk -F, '{print $NF}'; }
 
-printf '%-22s %-6s %-6s %8s %8s %8s %8s %s\n' camera range writer frames concat source same decode_errors
+printf '%-22s %-6s %-6s %8s %8s %8s %8s %6s %s\n' camera range writer frames concat source same errors packets_as_libav
 for cam in $(sqlite3 "$DB" "select distinct camera from recordings order by camera"); do
   first=$(sqlite3 "$DB" "select min(start_time) from recordings where camera='$cam'")
   last=$(sqlite3 "$DB" "select max(end_time) from recordings where camera='$cam'")
@@ -50,7 +50,12 @@ PY
       # decode every frame; passthrough so the CLI's own frame-rate conversion
       # does not report the wall-clock timestamps' jitter as errors
       errs=$(ffmpeg -nostdin -v error -i "$f" -fps_mode passthrough -f null - 2>&1 | grep -v "non monotonically increasing dts to muxer" | grep -vc "Last message repeated" || true)
-      printf '%-22s %-6s %-6s %8s %8s %8s %8s %s\n' "$cam" $range "$used" "$(wc -l < "$OUT/out.md5")" "$concat" "$(wc -l < "$OUT/src.md5")" $same "$errs"
+      # both writers must write the same packets (timestamps, sizes, flags),
+      # stream by stream (the fast writer keeps each clip's own interleaving)
+      ffprobe -v error -show_entries packet=codec_type,pts,dts,duration,size,flags -of csv=p=0 "$f" > "$OUT/all.$writer"
+      { grep '^video' "$OUT/all.$writer"; grep '^audio' "$OUT/all.$writer" || true; } > "$OUT/packets.$writer"
+      agree=-; [ $writer = libav ] && { cmp -s "$OUT/packets.auto" "$OUT/packets.libav" && agree=yes || agree=no; }
+      printf '%-22s %-6s %-6s %8s %8s %8s %8s %6s %s\n' "$cam" $range "$used" "$(wc -l < "$OUT/out.md5")" "$concat" "$(wc -l < "$OUT/src.md5")" $same "$errs" $agree
       # sqlite3 cleanup of the export row is not needed: each run uses its own media dir,
       # but the row goes into the shared catalogue; remove it
       id=$(grep '"event":"done"' "$OUT/ev.json" | python3 -c 'import json,sys; print(json.load(sys.stdin)["id"])')

@@ -140,9 +140,6 @@ struct Edit {
 }
 
 impl Track {
-    fn first_dts(&self) -> i64 {
-        self.samples.first().map(|s| s.dts).unwrap_or(0)
-    }
     /// Duration of the media in the track's time scale.
     fn media_duration(&self) -> u64 {
         match (self.samples.first(), self.samples.last()) {

@@ -237,16 +237,19 @@ pub fn stream_span(path: &Path, kind: &str) -> Option<(f64, f64)> {
     Some((f(&s["start_time"]), f(&s["duration"])))
 }
 
-/// `codec_type,pts,dts,duration,size,flags` of every video/audio packet.
+/// `codec_type,pts,dts,duration,size,flags` of every video packet, then of
+/// every audio packet (each stream in file order; how the two are
+/// interleaved in the file is left out: the writers may differ there).
 pub fn packets(path: &Path) -> Vec<String> {
-    ffprobe_csv(
+    let all = ffprobe_csv(
         path,
         &[
             "-show_entries",
             "packet=codec_type,pts,dts,duration,size,flags",
         ],
-    )
-    .into_iter()
-    .filter(|l| l.starts_with("video") || l.starts_with("audio"))
-    .collect()
+    );
+    let of = |kind: &str| all.iter().filter(|l| l.starts_with(kind)).cloned().collect::<Vec<_>>();
+    let mut out = of("video");
+    out.extend(of("audio"));
+    out
 }
