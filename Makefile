@@ -9,6 +9,9 @@ DEB_PACKAGES := pkg-config clang libclang-dev \
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 CARGO ?= cargo
 DEMO_DIR ?= demo-store
+# The real target directory (CARGO_TARGET_DIR may move it).
+TARGET_DIR = $(shell $(CARGO) metadata --format-version 1 --no-deps 2>/dev/null | sed -n 's/.*"target_directory":"\([^"]*\)".*/\1/p')
+BIN = $(or $(TARGET_DIR),target)/release/nvr-export
 
 .PHONY: all deps demo test build bench-corpus bench clean-demo
 
@@ -28,7 +31,7 @@ build: deps
 	$(CARGO) build --release --locked
 
 demo: build
-	./target/release/nvr-export demo --dir $(DEMO_DIR)
+	$(BIN) demo --dir $(DEMO_DIR)
 
 test: deps
 	$(CARGO) test --locked -- --test-threads=2
@@ -36,13 +39,13 @@ test: deps
 # One hour of a 1080p30 ~2 Mbit/s camera with AAC audio: 360 x 10 s segments.
 BENCH_DIR ?= bench-corpus
 bench-corpus: build
-	@[ -f $(BENCH_DIR)/frigate.db ] || ./target/release/nvr-export bench-corpus --dir $(BENCH_DIR)
+	@[ -f $(BENCH_DIR)/frigate.db ] || $(BIN) bench-corpus --dir $(BENCH_DIR)
 
 # cp vs ffmpeg CLI vs nvr-export, alternating in one run (RUNS=5 by default).
 RUNS ?= 5
 bench: bench-corpus
 	@command -v /usr/bin/time >/dev/null || $(SUDO) apt-get install -y -qq time
-	scripts/bench.sh $(BENCH_DIR) $(RUNS)
+	NVR_EXPORT=$(BIN) scripts/bench.sh $(BENCH_DIR) $(RUNS)
 
 clean-demo:
 	rm -rf $(DEMO_DIR)
