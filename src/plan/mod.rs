@@ -212,16 +212,16 @@ fn plan_clip(
     if last_idx < start_idx {
         return None;
     }
-    let kept = &samples[start_idx..=last_idx];
-    let origin_pts = kept.iter().map(|s| s.pts()).min()?;
-    let end_pts = kept.iter().map(|s| s.pts() + s.duration.max(1)).max()?;
-    let last = samples[last_idx];
+    let kept = || (start_idx..=last_idx).map(|i| samples.get(i));
+    let origin_pts = kept().map(|s| s.pts()).min()?;
+    let end_pts = kept().map(|s| s.pts() + s.duration.max(1)).max()?;
+    let last = samples.get(last_idx);
     Some(Clip {
         segment,
         recording_id: rec.id.clone(),
         path: rec.path.clone(),
         time_base: tb,
-        first_dts: samples[start_idx].dts,
+        first_dts: samples.get(start_idx).dts,
         end_dts: last.dts + last.duration.max(1),
         origin_pts,
         end_pts,
@@ -237,7 +237,7 @@ fn plan_clip(
 #[cfg(test)]
 pub(crate) mod tests {
     use super::*;
-    use crate::probe::SampleTime;
+    use crate::probe::{SampleTable, SampleTime};
 
     /// A segment of `secs` seconds at `fps`, keyframe every `gop` frames, time base 1/fps*512.
     pub fn timing(secs: f64, fps: i64, gop: usize) -> VideoTiming {
@@ -245,17 +245,23 @@ pub(crate) mod tests {
         let n = (secs * fps as f64).round() as usize;
         VideoTiming {
             time_base: Rational(1, (fps * tick) as i32),
-            samples: (0..n)
-                .map(|i| SampleTime {
-                    dts: i as i64 * tick,
-                    duration: tick,
-                    cts: 0,
-                    keyframe: i % gop == 0,
-                    pos: i as i64 * 1000,
-                    size: 1000,
-                })
-                .collect(),
+            samples: table(
+                (0..n)
+                    .map(|i| SampleTime {
+                        dts: i as i64 * tick,
+                        duration: tick,
+                        cts: 0,
+                        keyframe: i % gop == 0,
+                        pos: i as i64 * 1000,
+                        size: 1000,
+                    })
+                    .collect(),
+            ),
         }
+    }
+
+    pub fn table(v: Vec<SampleTime>) -> SampleTable {
+        SampleTable::from_samples(&v).unwrap()
     }
 
     pub fn rec(id: &str, start_s: f64, end_s: f64) -> Recording {
@@ -394,19 +400,21 @@ pub(crate) mod tests {
         };
         VideoTiming {
             time_base: Rational(1, (fps * tick) as i32),
-            samples: (0..n)
-                .map(|i| {
-                    let dts = (i as i64 - 2) * tick;
-                    SampleTime {
-                        dts,
-                        duration: tick,
-                        cts: (pres(i) as i64 * tick - dts) as i32,
-                        keyframe: i % gop == 0,
-                        pos: i as i64 * 1000,
-                        size: 1000,
-                    }
-                })
-                .collect(),
+            samples: table(
+                (0..n)
+                    .map(|i| {
+                        let dts = (i as i64 - 2) * tick;
+                        SampleTime {
+                            dts,
+                            duration: tick,
+                            cts: (pres(i) as i64 * tick - dts) as i32,
+                            keyframe: i % gop == 0,
+                            pos: i as i64 * 1000,
+                            size: 1000,
+                        }
+                    })
+                    .collect(),
+            ),
         }
     }
 

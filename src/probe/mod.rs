@@ -30,6 +30,9 @@ use crate::media::isobmff::{self, TrakSummary};
 use crate::media::{self, ffi};
 use crate::progress::CancelToken;
 
+pub mod table;
+pub use table::SampleTable;
+
 /// One sample of the index: timing in the stream's time base, and where
 /// its bytes are in the file.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -60,7 +63,7 @@ impl SampleTime {
 pub struct VideoTiming {
     pub time_base: Rational,
     /// Samples in decode order.
-    pub samples: Vec<SampleTime>,
+    pub samples: SampleTable,
 }
 
 /// The video stream of a segment.
@@ -78,7 +81,7 @@ pub struct VideoStream {
 pub struct AudioStream {
     pub index: usize,
     /// The audio sample index (for the index-driven writer).
-    pub samples: Vec<SampleTime>,
+    pub samples: SampleTable,
     pub codec: codec::Id,
     pub sample_rate: u32,
     pub channels: u16,
@@ -216,7 +219,8 @@ pub fn probe(path: &Path, cancel: &CancelToken) -> Result<SegmentProbe, SkippedS
         // packets themselves. Slow, but only for such files.
         None => packet_offsets(path, vindex, &entries, cancel)?,
     };
-    let samples = sample_times(&entries, &offsets, trak_timing(vindex));
+    let samples = SampleTable::from_samples(&sample_times(&entries, &offsets, trak_timing(vindex)))
+        .map_err(|e| skip(path, format!("video index: {e}")))?;
 
     let vpar = vstream.parameters();
     // SAFETY-free reads through ffmpeg-next's accessors.
@@ -234,20 +238,28 @@ pub fn probe(path: &Path, cancel: &CancelToken) -> Result<SegmentProbe, SkippedS
         },
     };
 
-    let audio = astream.map(|a| {
-        let par = a.parameters();
-        let (sample_rate, channels) = audio_format(&par);
-        let zeros = vec![0; audio_entries.len()];
-        AudioStream {
-            index: a.index(),
-            samples: sample_times(&audio_entries, &zeros, trak_timing(a.index())),
-            codec: par.id(),
-            sample_rate,
-            channels,
-            time_base: a.time_base(),
-            parameters: owned(&par),
-        }
-    });
+    let audio = astream
+        .map(|a| {
+            let par = a.parameters();
+            let (sample_rate, channels) = audio_format(&par);
+            let zeros = vec![0; audio_entries.len()];
+            let samples = SampleTable::from_samples(&sample_times(
+                &audio_entries,
+                &zeros,
+                trak_timing(a.index()),
+            ))
+            .map_err(|e| skip(path, format!("audio index: {e}")))?;
+            Ok(AudioStream {
+                index: a.index(),
+                samples,
+                codec: par.id(),
+                sample_rate,
+                channels,
+                time_base: a.time_base(),
+                parameters: owned(&par),
+            })
+        })
+        .transpose()?;
 
     Ok(SegmentProbe {
         path: path.to_path_buf(),

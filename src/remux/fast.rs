@@ -209,7 +209,7 @@ pub fn write(
         let ain = audio.and(p.audio.as_ref());
         let map = ClipMap::new(clip, ain.map(|a| a.time_base), &tl);
         picks.clear();
-        for s in &p.video.timing.samples {
+        for s in p.video.timing.samples.iter() {
             match map.video(s.dts, s.pts(), s.duration, &mut tl) {
                 Cut::Drop => continue,
                 Cut::After => break,
@@ -217,7 +217,7 @@ pub fn write(
             }
         }
         if let Some(a) = ain {
-            for s in &a.samples {
+            for s in a.samples.iter() {
                 match map.audio(s.dts, s.duration, &mut tl) {
                     Cut::Drop => stats.audio_packets_trimmed += 1,
                     Cut::After => {

@@ -28,7 +28,7 @@ use crate::error::{Error, Result};
 use crate::media::params::{self, InbandParams};
 use crate::media::{ffi, rescale, ts_seconds};
 use crate::plan::TB_90K;
-use crate::probe::SampleTime;
+use crate::probe::SampleTable;
 use crate::progress::{CancelToken, Reporter};
 
 /// Writes `job` to `out_path` through libav's muxer.
@@ -219,11 +219,8 @@ pub fn write(
 /// last one its `stts` delta), so both writers time samples alike; libav's
 /// own packet duration for a segment's last sample is "stream end minus
 /// DTS", which with B-frames adds the reorder delay.
-fn index_duration(samples: &[SampleTime], dts: i64, fallback: i64) -> i64 {
-    match samples.binary_search_by_key(&dts, |s| s.dts) {
-        Ok(i) => samples[i].duration,
-        Err(_) => fallback,
-    }
+fn index_duration(samples: &SampleTable, dts: i64, fallback: i64) -> i64 {
+    samples.find_dts(dts).map_or(fallback, |s| s.duration)
 }
 
 fn write_packet(

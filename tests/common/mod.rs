@@ -248,7 +248,12 @@ pub fn packets(path: &Path) -> Vec<String> {
             "packet=codec_type,pts,dts,duration,size,flags",
         ],
     );
-    let of = |kind: &str| all.iter().filter(|l| l.starts_with(kind)).cloned().collect::<Vec<_>>();
+    let of = |kind: &str| {
+        all.iter()
+            .filter(|l| l.starts_with(kind))
+            .cloned()
+            .collect::<Vec<_>>()
+    };
     let mut out = of("video");
     out.extend(of("audio"));
     out
