@@ -21,7 +21,7 @@ use std::path::Path;
 use ffmpeg_next::codec::Id;
 
 use super::cut::{self, ClipMap, Cut, Timeline, AUDIO, VIDEO};
-use super::mp4::{self, OutSample, Track, TrackKind};
+use super::mp4::{self, OutSample, SampleSource, TrackKind};
 use super::tracks::{self, InbandNeed};
 use super::{io_write_error, read_error, RemuxJob, RemuxStats};
 use crate::error::Result;
@@ -33,6 +33,7 @@ use crate::plan::Clip;
 use crate::plan::TB_90K;
 use crate::probe::SegmentProbe;
 use crate::progress::{CancelToken, Reporter};
+use ffmpeg_next::Rational;
 
 /// Bytes copied between progress updates and cancellation checks.
 pub const COPY_PIECE_BYTES: usize = 8 << 20;
@@ -155,13 +156,80 @@ fn entry<'p>(
     Ok(e)
 }
 
-/// One clip's bytes: a contiguous range of its segment file.
+/// One clip's bytes: a contiguous range of its segment file, and where it
+/// lands in the `mdat` payload.
 struct Run<'a> {
     path: &'a Path,
     start: i64,
     len: u64,
+    /// Offset of `start` in the `mdat` payload.
+    payload_at: u64,
     offset_90k: i64,
     duration_90k: i64,
+}
+
+/// The kept samples of one output track, replayed from the probes' sample
+/// tables through the cut ([`super::cut`]): the writer never holds them.
+struct ClipSamples<'a> {
+    job: &'a RemuxJob<'a>,
+    runs: &'a [Run<'a>],
+    tbs: [Rational; 2],
+    audio: bool,
+    track: usize,
+}
+
+impl ClipSamples<'_> {
+    /// Calls `f(track, out sample, source byte offset)` for every kept
+    /// sample of the tracks in `tracks`, clip by clip.
+    fn replay(
+        &self,
+        tracks: &[usize],
+        f: &mut dyn FnMut(usize, usize, OutSample, i64),
+        trimmed: &mut u64,
+    ) {
+        let mut tl = Timeline::new(self.tbs[VIDEO], self.tbs[AUDIO]);
+        for (ci, clip) in self.job.plan.clips.iter().enumerate() {
+            let p = self.job.probes[clip.segment];
+            let ain = if self.audio { p.audio.as_ref() } else { None };
+            let map = ClipMap::new(clip, ain.map(|a| a.time_base), &tl);
+            if tracks.contains(&VIDEO) {
+                for s in p.video.timing.samples.iter() {
+                    match map.video(s.dts, s.pts(), s.duration, &mut tl) {
+                        Cut::Drop => continue,
+                        Cut::After => break,
+                        Cut::Keep(st) => f(ci, VIDEO, out_sample(st, s.size, s.keyframe), s.pos),
+                    }
+                }
+            }
+            if let (true, Some(a)) = (tracks.contains(&AUDIO), ain) {
+                for s in a.samples.iter() {
+                    match map.audio(s.dts, s.duration, &mut tl) {
+                        Cut::Drop => *trimmed += 1,
+                        Cut::After => {
+                            *trimmed += 1;
+                            break;
+                        }
+                        Cut::Keep(st) => f(ci, AUDIO, out_sample(st, s.size, true), s.pos),
+                    }
+                }
+            }
+        }
+    }
+}
+
+impl SampleSource for ClipSamples<'_> {
+    fn for_each(&self, f: &mut dyn FnMut(OutSample)) {
+        let runs = self.runs;
+        self.replay(
+            &[self.track],
+            &mut |ci, _, mut s, pos| {
+                let run = &runs[ci];
+                s.offset = run.payload_at + (pos - run.start) as u64;
+                f(s)
+            },
+            &mut 0,
+        );
+    }
 }
 
 /// Writes `job` (accepted by [`check`]) to `out_path`.
@@ -177,87 +245,64 @@ pub fn write(
     } else {
         None
     };
-    let mut tl = Timeline::new(
+    let tbs = [
         cut::VIDEO_TB,
         audio
             .map(|a| cut::audio_tb(a.sample_rate))
             .unwrap_or(TB_90K),
-    );
+    ];
     let mut stats = RemuxStats {
         writer: "fast",
         ..RemuxStats::default()
     };
 
-    // 1. Chapter samples go first in mdat; then one run per clip.
-    let (chapter_track, chapter_bytes) = mp4::chapter_track(CHAPTER_TRACK_ID, job.chapters, 0);
-    let mut payload_len = chapter_bytes.len() as u64;
-    let clip_probes = || job.plan.clips.iter().map(|c| job.probes[c.segment]);
-    let mut video: Vec<OutSample> =
-        Vec::with_capacity(clip_probes().map(|p| p.video.timing.samples.len()).sum());
-    let audio_samples: usize = match audio {
-        Some(_) => clip_probes()
-            .filter_map(|p| p.audio.as_ref())
-            .map(|a| a.samples.len())
-            .sum(),
-        None => 0,
+    // 1. Chapter samples go first in mdat; then one run per clip: the bytes
+    // from the first to the last kept sample of the clip's segment.
+    let (chapter_samples, chapter_bytes) = mp4::chapter_samples(job.chapters, 0);
+    let mut bounds: Vec<(i64, i64)> = vec![(i64::MAX, i64::MIN); job.plan.clips.len()];
+    let mut counts = [0u64; 2];
+    let mut ends = [0i64; 2];
+    let layout = ClipSamples {
+        job,
+        runs: &[],
+        tbs,
+        audio: audio.is_some(),
+        track: VIDEO,
     };
-    let mut sound: Vec<OutSample> = Vec::with_capacity(audio_samples);
+    layout.replay(
+        &[VIDEO, AUDIO],
+        &mut |ci, track, s, pos| {
+            let b = &mut bounds[ci];
+            b.0 = b.0.min(pos);
+            b.1 = b.1.max(pos + s.size as i64);
+            counts[track] += 1;
+            ends[track] = ends[track].max(s.dts + s.cts as i64 + s.duration.max(0));
+        },
+        &mut stats.audio_packets_trimmed,
+    );
+    let mut payload_len = chapter_bytes.len() as u64;
     let mut runs: Vec<Run<'_>> = Vec::with_capacity(job.plan.clips.len());
-    let mut picks: Vec<(usize, OutSample, i64)> = Vec::new();
-    for clip in &job.plan.clips {
-        let p = job.probes[clip.segment];
-        let ain = audio.and(p.audio.as_ref());
-        let map = ClipMap::new(clip, ain.map(|a| a.time_base), &tl);
-        picks.clear();
-        for s in p.video.timing.samples.iter() {
-            match map.video(s.dts, s.pts(), s.duration, &mut tl) {
-                Cut::Drop => continue,
-                Cut::After => break,
-                Cut::Keep(st) => picks.push((VIDEO, out_sample(st, s.size, s.keyframe), s.pos)),
-            }
-        }
-        if let Some(a) = ain {
-            for s in a.samples.iter() {
-                match map.audio(s.dts, s.duration, &mut tl) {
-                    Cut::Drop => stats.audio_packets_trimmed += 1,
-                    Cut::After => {
-                        stats.audio_packets_trimmed += 1;
-                        break;
-                    }
-                    Cut::Keep(st) => picks.push((AUDIO, out_sample(st, s.size, true), s.pos)),
-                }
-            }
-        }
-        let start = picks.iter().map(|x| x.2).min().unwrap_or(0);
-        let end = picks
-            .iter()
-            .map(|x| x.2 + x.1.size as i64)
-            .max()
-            .unwrap_or(start);
-        for &(track, mut s, pos) in &picks {
-            s.offset = payload_len + (pos - start) as u64;
-            if track == VIDEO {
-                video.push(s);
-            } else {
-                sound.push(s);
-            }
-        }
+    for (clip, &(start, end)) in job.plan.clips.iter().zip(&bounds) {
+        let (start, end) = if start <= end { (start, end) } else { (0, 0) };
         runs.push(Run {
             path: &clip.path,
             start,
             len: (end - start) as u64,
+            payload_at: payload_len,
             offset_90k: clip.offset_90k,
             duration_90k: clip.duration_90k,
         });
         payload_len += (end - start) as u64;
     }
-    stats.video_packets = video.len() as u64;
-    stats.audio_packets = sound.len() as u64;
-    stats.video_duration_s = ts_seconds(tl.end[VIDEO], tl.tb[VIDEO]);
-    stats.audio_duration_s = ts_seconds(tl.end[AUDIO], tl.tb[AUDIO]);
+    stats.video_packets = counts[VIDEO];
+    stats.audio_packets = counts[AUDIO];
+    stats.video_duration_s = ts_seconds(ends[VIDEO], tbs[VIDEO]);
+    stats.audio_duration_s = ts_seconds(ends[AUDIO], tbs[AUDIO]);
+    cancel.check()?;
 
-    // 2. Tracks and moov.
+    // 2. Tracks (one sizing pass each) and the moov layout.
     let has_chapters = !job.chapters.is_empty();
+    let chap = has_chapters.then_some(CHAPTER_TRACK_ID);
     let hevc = first.video.codec == Id::HEVC;
     let mut ventry = first
         .sample_entry(first.video.index)
@@ -266,32 +311,51 @@ pub fn write(
     if hevc {
         hvc1_if_complete(&mut ventry);
     }
-    let mut tracks = vec![Track {
-        kind: TrackKind::Video {
+    let vsrc = ClipSamples {
+        job,
+        runs: &runs,
+        tbs,
+        audio: audio.is_some(),
+        track: VIDEO,
+    };
+    let asrc = ClipSamples {
+        track: AUDIO,
+        ..vsrc
+    };
+    let mut tracks = vec![mp4::Track::new(
+        TrackKind::Video {
             width: first.video.width,
             height: first.video.height,
         },
-        id: VIDEO_TRACK_ID,
-        timescale: tb_den(tl.tb[VIDEO]),
-        sample_entry: ventry,
-        samples: video,
-        chapter_track: has_chapters.then_some(CHAPTER_TRACK_ID),
-    }];
+        VIDEO_TRACK_ID,
+        tb_den(tbs[VIDEO]),
+        ventry,
+        &vsrc,
+        chap,
+    )];
     if let Some(a) = audio {
-        tracks.push(Track {
-            kind: TrackKind::Audio,
-            id: AUDIO_TRACK_ID,
-            timescale: tb_den(tl.tb[AUDIO]),
-            sample_entry: first
-                .sample_entry(a.index)
-                .map(|e| output_audio_entry(e, &sound, tb_den(tl.tb[AUDIO])))
-                .unwrap_or_default(),
-            samples: sound,
-            chapter_track: has_chapters.then_some(CHAPTER_TRACK_ID),
-        });
+        let mut t = mp4::Track::new(
+            TrackKind::Audio,
+            AUDIO_TRACK_ID,
+            tb_den(tbs[AUDIO]),
+            Vec::new(),
+            &asrc,
+            chap,
+        );
+        if let Some(e) = first.sample_entry(a.index) {
+            t.sample_entry = output_audio_entry(e, t.bit_rates());
+        }
+        tracks.push(t);
     }
     if has_chapters {
-        tracks.push(chapter_track);
+        tracks.push(mp4::Track::new(
+            TrackKind::Chapters,
+            CHAPTER_TRACK_ID,
+            mp4::MOVIE_TIMESCALE,
+            mp4::text_sample_entry(),
+            &chapter_samples,
+            None,
+        ));
     }
     let meta = |k: &str| {
         job.metadata
@@ -308,31 +372,42 @@ pub fn write(
     };
     let ftyp = mp4::ftyp(hevc);
     let mdat_hdr = mp4::mdat_header(payload_len);
-    let probe_len = mp4::moov(&movie, 0, false).len() as u64;
-    let co64 =
-        ftyp.len() as u64 + probe_len + mdat_hdr.len() as u64 + payload_len > u32::MAX as u64;
-    let moov_len = if co64 {
-        mp4::moov(&movie, 0, true).len() as u64
-    } else {
-        probe_len
-    };
-    let data_base = ftyp.len() as u64 + moov_len + mdat_hdr.len() as u64;
-    let moov = mp4::moov(&movie, data_base, co64);
-    drop(tracks);
+    let mut moov = mp4::moov(&movie, false);
+    let co64 = ftyp.len() as u64 + moov.len + mdat_hdr.len() as u64 + payload_len > u32::MAX as u64;
+    if co64 {
+        moov = mp4::moov(&movie, true);
+    }
+    let data_base = ftyp.len() as u64 + moov.len + mdat_hdr.len() as u64;
 
-    // 3. Bytes.
+    // 3. Bytes: the head (moov tables streamed from the samples), then the runs.
     let out = OpenOptions::new()
         .write(true)
         .truncate(true)
         .open(out_path)
         .map_err(|e| io_write_error(out_path, e, &cancel))?;
-    let head_len = (ftyp.len() + moov.len() + mdat_hdr.len()) as u64;
-    for part in [&ftyp[..], &moov[..], &mdat_hdr[..], &chapter_bytes[..]] {
-        (&out)
-            .write_all(part)
+    let head_len = data_base;
+    {
+        let mut w = std::io::BufWriter::with_capacity(1 << 20, &out);
+        let io = |e| io_write_error(out_path, e, &cancel);
+        w.write_all(&ftyp).map_err(io)?;
+        let token = cancel.clone();
+        mp4::write_moov(&moov, &tracks, data_base, &mut w, &mut || {
+            if token.is_cancelled() {
+                Err(std::io::Error::from(std::io::ErrorKind::Interrupted))
+            } else {
+                Ok(())
+            }
+        })
+        .map_err(|e| io_write_error(out_path, e, &cancel))?;
+        w.write_all(&mdat_hdr)
+            .map_err(|e| io_write_error(out_path, e, &cancel))?;
+        w.write_all(&chapter_bytes)
+            .map_err(|e| io_write_error(out_path, e, &cancel))?;
+        w.flush()
             .map_err(|e| io_write_error(out_path, e, &cancel))?;
     }
     drop(moov);
+    drop(tracks);
 
     let total_90k = job.plan.duration_90k().max(1) as f64;
     let mut copier = Copier::new();
@@ -350,6 +425,22 @@ pub fn write(
     Ok(stats)
 }
 
+/// The first segment's audio sample entry with the `esds` bit rates
+/// computed for the output (the segment's own describe only that file):
+/// `avgBitrate` over the whole track, `maxBitrate` the most bits in any
+/// one-second window of samples, `bufferSizeDB` kept.
+fn output_audio_entry(e: &TrakSummary, (avg, max): (u32, u32)) -> Vec<u8> {
+    let mut entry = e.sample_entry.clone();
+    let Some(at) = e.esds_rates_at else {
+        return entry;
+    };
+    if let Some(dst) = entry.get_mut(at + 3..at + 11) {
+        dst[..4].copy_from_slice(&max.to_be_bytes());
+        dst[4..].copy_from_slice(&avg.to_be_bytes());
+    }
+    entry
+}
+
 /// Relabels an HEVC sample entry `hvc1` when its `hvcC` holds complete
 /// VPS/SPS/PPS arrays (setting their completeness flags, as `hvc1`
 /// requires); otherwise it keeps its own type (`hev1`: sets in band).
@@ -364,7 +455,7 @@ fn hvc1_if_complete(entry: &mut [u8]) {
             return;
         }
         if &entry[p + 4..p + 8] == b"hvcC" {
-            if let Some(complete) = crate::media::params::hvcc_complete(&entry[p + 8..p + size]) {
+            if let Some(complete) = params::hvcc_complete(&entry[p + 8..p + size]) {
                 entry[p + 8..p + size].copy_from_slice(&complete);
                 entry[4..8].copy_from_slice(b"hvc1");
             }
@@ -372,47 +463,6 @@ fn hvc1_if_complete(entry: &mut [u8]) {
         }
         p += size;
     }
-}
-
-/// The first segment's audio sample entry with the `esds` bit rates
-/// computed for the output (the segment's own describe only that file):
-/// `avgBitrate` over the whole track, `maxBitrate` the most bits in any
-/// one-second window of samples, `bufferSizeDB` kept.
-fn output_audio_entry(e: &TrakSummary, samples: &[OutSample], timescale: u32) -> Vec<u8> {
-    let mut entry = e.sample_entry.clone();
-    let Some(at) = e.esds_rates_at else {
-        return entry;
-    };
-    let (avg, max) = bit_rates(samples, timescale as i64);
-    if let Some(dst) = entry.get_mut(at + 3..at + 11) {
-        dst[..4].copy_from_slice(&max.to_be_bytes());
-        dst[4..].copy_from_slice(&avg.to_be_bytes());
-    }
-    entry
-}
-
-/// (average, one-second peak) bit rate of a track's samples.
-fn bit_rates(samples: &[OutSample], timescale: i64) -> (u32, u32) {
-    let (Some(first), Some(last)) = (samples.first(), samples.last()) else {
-        return (0, 0);
-    };
-    let span = (last.dts + last.duration - first.dts).max(1);
-    let total: u64 = samples.iter().map(|s| s.size as u64).sum();
-    let avg = total as u128 * 8 * timescale as u128 / span as u128;
-    let (mut lo, mut window, mut peak) = (0usize, 0u64, 0u64);
-    for (hi, s) in samples.iter().enumerate() {
-        window += s.size as u64;
-        while samples[lo].dts + timescale <= s.dts {
-            window -= samples[lo].size as u64;
-            lo += 1;
-        }
-        peak = peak.max(window);
-        let _ = hi;
-    }
-    (
-        avg.min(u32::MAX as u128) as u32,
-        (peak * 8).min(u32::MAX as u64) as u32,
-    )
 }
 
 fn out_sample(s: cut::Stamp, size: u32, keyframe: bool) -> OutSample {

@@ -21,6 +21,14 @@
 //! Every sample is its own chunk: `stsc` is a single entry and `stco` holds
 //! one offset per sample, so a clip's run can be copied as is and samples
 //! of it that the plan leaves out are simply not referenced.
+//!
+//! Memory does not follow the number of samples: a track's samples come from
+//! a [`SampleSource`] that is replayed rather than held. One pass sizes every
+//! table ([`SampleStats`]); the `moov` is then built with a hole of known
+//! length for each per-sample table ([`Part::Table`]), and [`write_moov`]
+//! fills each hole by replaying the source straight into the output.
+
+use std::io::{self, Write};
 
 use crate::plan::chapters::Chapter;
 
@@ -43,16 +51,47 @@ const TEXT_SAMPLE_ENTRY: [u8; 79] = [
 /// Trailer of each chapter sample: an `encd` atom saying UTF-8 (QuickTime).
 const ENCD_UTF8: [u8; 12] = [0, 0, 0, 0x0c, b'e', b'n', b'c', b'd', 0, 0, 0x01, 0];
 
-/// A byte buffer of nested boxes whose sizes are patched on close.
+/// A per-sample table whose entries are streamed into a hole of the `moov`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Table {
+    Stts,
+    Ctts,
+    Stss,
+    Stsz,
+    Stco,
+    Co64,
+}
+
+/// A piece of a `moov` being written: bytes, or a table of the track with
+/// this index (in [`Movie::tracks`]) to stream in.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Part {
+    Bytes(Vec<u8>),
+    Table {
+        track: usize,
+        table: Table,
+        len: u64,
+    },
+}
+
+/// A byte buffer of nested boxes whose sizes are patched on close; it may
+/// hold holes of known length ([`BoxBuf::hole`]) filled later.
 #[derive(Default)]
 pub struct BoxBuf {
     buf: Vec<u8>,
-    open: Vec<usize>,
+    parts: Vec<Part>,
+    done_len: u64,
+    /// Open boxes: (part index their header is in, offset there, logical start).
+    open: Vec<(usize, usize, u64)>,
 }
 
 impl BoxBuf {
+    fn len(&self) -> u64 {
+        self.done_len + self.buf.len() as u64
+    }
     pub fn open(&mut self, kind: &[u8; 4]) -> &mut Self {
-        self.open.push(self.buf.len());
+        self.open
+            .push((self.parts.len(), self.buf.len(), self.len()));
         self.buf.extend_from_slice(&[0, 0, 0, 0]);
         self.buf.extend_from_slice(kind);
         self
@@ -62,10 +101,28 @@ impl BoxBuf {
         self.u32(((version as u32) << 24) | (flags & 0x00ff_ffff))
     }
     pub fn close(&mut self) -> &mut Self {
-        if let Some(start) = self.open.pop() {
-            let size = (self.buf.len() - start) as u32;
-            self.buf[start..start + 4].copy_from_slice(&size.to_be_bytes());
+        if let Some((part, at, start)) = self.open.pop() {
+            let size = ((self.len() - start).min(u32::MAX as u64) as u32).to_be_bytes();
+            let target = if part == self.parts.len() {
+                Some(&mut self.buf)
+            } else {
+                match self.parts.get_mut(part) {
+                    Some(Part::Bytes(b)) => Some(b),
+                    _ => None,
+                }
+            };
+            if let Some(b) = target {
+                b[at..at + 4].copy_from_slice(&size);
+            }
         }
+        self
+    }
+    /// Leaves `len` bytes for `table` of track `track`.
+    pub fn hole(&mut self, track: usize, table: Table, len: u64) -> &mut Self {
+        let bytes = std::mem::take(&mut self.buf);
+        self.done_len += bytes.len() as u64 + len;
+        self.parts.push(Part::Bytes(bytes));
+        self.parts.push(Part::Table { track, table, len });
         self
     }
     pub fn u8(&mut self, v: u8) -> &mut Self {
@@ -89,9 +146,27 @@ impl BoxBuf {
         self.buf.resize(self.buf.len() + n, 0);
         self
     }
+    /// The bytes, when there is no hole.
     pub fn into_inner(self) -> Vec<u8> {
         self.buf
     }
+    fn into_parts(mut self) -> Moov {
+        let len = self.len();
+        let last = std::mem::take(&mut self.buf);
+        self.parts.push(Part::Bytes(last));
+        Moov {
+            parts: self.parts,
+            len,
+        }
+    }
+}
+
+/// A `moov` ready to be written by [`write_moov`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Moov {
+    pub parts: Vec<Part>,
+    /// Its length in bytes.
+    pub len: u64,
 }
 
 /// One sample as it will be in the output.
@@ -117,14 +192,99 @@ pub enum TrackKind {
     Chapters,
 }
 
+/// Where a track's samples come from, in decode order: replayed once to
+/// size the tables and once per table, never held.
+pub trait SampleSource {
+    fn for_each(&self, f: &mut dyn FnMut(OutSample));
+}
+
+impl SampleSource for Vec<OutSample> {
+    fn for_each(&self, f: &mut dyn FnMut(OutSample)) {
+        for s in self {
+            f(*s);
+        }
+    }
+}
+
+/// What one pass over a track's samples says: the table sizes and timing.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct SampleStats {
+    pub count: u64,
+    pub stts_runs: u64,
+    pub ctts_runs: u64,
+    pub ctts_negative: bool,
+    pub keyframes: u64,
+    pub first: Option<OutSample>,
+    /// Decode end of the last sample.
+    pub media_end: i64,
+    /// Latest presentation end (PTS + duration).
+    pub presentation_end: i64,
+    pub bytes: u64,
+    /// Most bytes in any window of one `timescale` of decode time.
+    pub peak_window_bytes: u64,
+}
+
+impl SampleStats {
+    pub fn of(source: &dyn SampleSource, timescale: u32) -> SampleStats {
+        let mut st = SampleStats::default();
+        let mut prev: Option<OutSample> = None;
+        let mut last_delta: Option<i64> = None;
+        let mut last_cts: Option<i32> = None;
+        let mut window: std::collections::VecDeque<(i64, u32)> = Default::default();
+        let mut window_bytes = 0u64;
+        source.for_each(&mut |s| {
+            st.count += 1;
+            st.first.get_or_insert(s);
+            if let Some(p) = prev {
+                let delta = s.dts - p.dts;
+                if last_delta != Some(delta) {
+                    st.stts_runs += 1;
+                    last_delta = Some(delta);
+                }
+            }
+            if last_cts != Some(s.cts) {
+                st.ctts_runs += 1;
+                last_cts = Some(s.cts);
+            }
+            st.ctts_negative |= s.cts < 0;
+            st.keyframes += s.keyframe as u64;
+            st.media_end = s.dts + s.duration.max(0);
+            st.presentation_end = st
+                .presentation_end
+                .max(s.dts + s.cts as i64 + s.duration.max(0));
+            st.bytes += s.size as u64;
+            window.push_back((s.dts, s.size));
+            window_bytes += s.size as u64;
+            while let Some(&(d, sz)) = window.front() {
+                if d + timescale as i64 > s.dts {
+                    break;
+                }
+                window.pop_front();
+                window_bytes -= sz as u64;
+            }
+            st.peak_window_bytes = st.peak_window_bytes.max(window_bytes);
+            prev = Some(s);
+        });
+        if let Some(p) = prev {
+            if last_delta != Some(p.duration) {
+                st.stts_runs += 1;
+            }
+        }
+        if st.ctts_runs == 1 && st.first.is_some_and(|f| f.cts == 0) {
+            st.ctts_runs = 0;
+        }
+        st
+    }
+}
+
 /// One output track.
-#[derive(Debug, Clone)]
-pub struct Track {
+pub struct Track<'a> {
     pub kind: TrackKind,
     pub id: u32,
     pub timescale: u32,
     pub sample_entry: Vec<u8>,
-    pub samples: Vec<OutSample>,
+    pub samples: &'a dyn SampleSource,
+    pub stats: SampleStats,
     /// Track id of the chapter track this one refers to (`tref/chap`).
     pub chapter_track: Option<u32>,
 }
@@ -139,13 +299,42 @@ struct Edit {
     duration: u64,
 }
 
-impl Track {
+impl<'a> Track<'a> {
+    /// A track of `samples`, sized by one pass over them.
+    pub fn new(
+        kind: TrackKind,
+        id: u32,
+        timescale: u32,
+        sample_entry: Vec<u8>,
+        samples: &'a dyn SampleSource,
+        chapter_track: Option<u32>,
+    ) -> Track<'a> {
+        Track {
+            kind,
+            id,
+            timescale,
+            sample_entry,
+            samples,
+            stats: SampleStats::of(samples, timescale),
+            chapter_track,
+        }
+    }
     /// Duration of the media in the track's time scale.
     fn media_duration(&self) -> u64 {
-        match (self.samples.first(), self.samples.last()) {
-            (Some(f), Some(l)) => (l.dts + l.duration.max(0) - f.dts).max(0) as u64,
-            _ => 0,
+        match self.stats.first {
+            Some(f) => (self.stats.media_end - f.dts).max(0) as u64,
+            None => 0,
         }
+    }
+    /// (average, peak over one second) bit rate.
+    pub fn bit_rates(&self) -> (u32, u32) {
+        let span = self.media_duration().max(1) as u128;
+        let avg = self.stats.bytes as u128 * 8 * self.timescale as u128 / span;
+        let peak = self.stats.peak_window_bytes as u128 * 8;
+        (
+            avg.min(u32::MAX as u128) as u32,
+            peak.min(u32::MAX as u128) as u32,
+        )
     }
     fn to_movie(&self, v: u64, round_up: bool) -> u64 {
         let ts = self.timescale.max(1) as u128;
@@ -159,7 +348,7 @@ impl Track {
     /// end rounded up), so that both writers'
     /// files present the same instants.
     fn edit(&self) -> Edit {
-        let Some(first) = self.samples.first() else {
+        let Some(first) = self.stats.first else {
             return Edit {
                 delay: 0,
                 media_time: 0,
@@ -169,12 +358,7 @@ impl Track {
         let ts = self.timescale.max(1) as i64;
         let start = first.dts + first.cts as i64;
         let delay = (start * MOVIE_TIMESCALE as i64).div_euclid(ts);
-        let end = self
-            .samples
-            .iter()
-            .map(|s| s.dts + s.cts as i64 + s.duration.max(0))
-            .max()
-            .unwrap_or(start);
+        let end = self.stats.presentation_end.max(start);
         let duration = self.to_movie((end - start).max(0) as u64, true) as i64;
         if delay > 0 {
             Edit {
@@ -192,8 +376,10 @@ impl Track {
     }
 }
 
-/// The chapter track's samples and their bytes (to go first in `mdat`).
-pub fn chapter_track(id: u32, chapters: &[Chapter], offset: u64) -> (Track, Vec<u8>) {
+/// The chapter samples (at `offset` in `mdat`) and their bytes (to go
+/// first in `mdat`); the track is `Track::new(TrackKind::Chapters, id,
+/// MOVIE_TIMESCALE, text_sample_entry(), &samples, None)`.
+pub fn chapter_samples(chapters: &[Chapter], offset: u64) -> (Vec<OutSample>, Vec<u8>) {
     let mut data = Vec::new();
     let mut samples = Vec::new();
     for (i, c) in chapters.iter().enumerate() {
@@ -217,15 +403,12 @@ pub fn chapter_track(id: u32, chapters: &[Chapter], offset: u64) -> (Track, Vec<
             offset: offset + at,
         });
     }
-    let track = Track {
-        kind: TrackKind::Chapters,
-        id,
-        timescale: MOVIE_TIMESCALE,
-        sample_entry: TEXT_SAMPLE_ENTRY.to_vec(),
-        samples,
-        chapter_track: None,
-    };
-    (track, data)
+    (samples, data)
+}
+
+/// The QuickTime text sample entry of a chapter track.
+pub fn text_sample_entry() -> Vec<u8> {
+    TEXT_SAMPLE_ENTRY.to_vec()
 }
 
 /// `ftyp` as libav writes it for MP4.
@@ -260,14 +443,15 @@ pub fn mdat_header(len: u64) -> Vec<u8> {
 /// Container-level metadata.
 pub struct Movie<'a> {
     pub creation_unix_s: f64,
-    pub tracks: &'a [Track],
+    pub tracks: &'a [Track<'a>],
     pub title: Option<&'a str>,
     pub comment: Option<&'a str>,
     pub chapters: &'a [Chapter],
 }
 
-/// Builds `moov`; sample offsets are `data_base + OutSample::offset`.
-pub fn moov(m: &Movie<'_>, data_base: u64, co64: bool) -> Vec<u8> {
+/// Builds `moov`, with a hole for each per-sample table; `co64` chooses
+/// 64-bit chunk offsets.
+pub fn moov(m: &Movie<'_>, co64: bool) -> Moov {
     let mac = (m.creation_unix_s as i64 + MAC_EPOCH_OFFSET_S).clamp(0, u32::MAX as i64) as u32;
     let duration_ms = m
         .tracks
@@ -293,15 +477,133 @@ pub fn moov(m: &Movie<'_>, data_base: u64, co64: bool) -> Vec<u8> {
     b.zeros(24)
         .u32(m.tracks.iter().map(|t| t.id).max().unwrap_or(0) + 1);
     b.close();
-    for t in m.tracks {
-        trak(&mut b, t, mac, data_base, co64);
+    for (i, t) in m.tracks.iter().enumerate() {
+        trak(&mut b, i, t, mac, co64);
     }
     udta(&mut b, m);
     b.close();
-    b.into_inner()
+    b.into_parts()
 }
 
-fn trak(b: &mut BoxBuf, t: &Track, mac: u32, data_base: u64, co64: bool) {
+/// Writes `moov` to `w`, streaming each table from its track's samples;
+/// chunk offsets are `data_base + OutSample::offset`. `check` runs between
+/// tables (cancellation).
+pub fn write_moov(
+    moov: &Moov,
+    tracks: &[Track<'_>],
+    data_base: u64,
+    w: &mut dyn Write,
+    check: &mut dyn FnMut() -> io::Result<()>,
+) -> io::Result<()> {
+    for part in &moov.parts {
+        match part {
+            Part::Bytes(b) => w.write_all(b)?,
+            Part::Table { track, table, len } => {
+                check()?;
+                let t = tracks
+                    .get(*track)
+                    .ok_or_else(|| io::Error::other("moov table of a missing track"))?;
+                let written = write_table(t, *table, data_base, w)?;
+                if written != *len {
+                    return Err(io::Error::other(format!(
+                        "{table:?} table of track {} is {written} bytes, sized {len}",
+                        t.id
+                    )));
+                }
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Streams one table's entries; returns the bytes written.
+fn write_table(t: &Track<'_>, table: Table, data_base: u64, w: &mut dyn Write) -> io::Result<u64> {
+    let mut written = 0u64;
+    let mut err: Option<io::Error> = None;
+    let mut put = |bytes: &[u8]| {
+        if err.is_none() {
+            match w.write_all(bytes) {
+                Ok(()) => written += bytes.len() as u64,
+                Err(e) => err = Some(e),
+            }
+        }
+    };
+    match table {
+        Table::Stts => {
+            // Runs of decode deltas; the last sample's is its own duration.
+            let mut prev: Option<OutSample> = None;
+            let mut run: Option<(u32, i64)> = None;
+            let flush = |run: (u32, i64), put: &mut dyn FnMut(&[u8])| {
+                put(&run.0.to_be_bytes());
+                put(&(run.1.clamp(0, u32::MAX as i64) as u32).to_be_bytes());
+            };
+            t.samples.for_each(&mut |s| {
+                if let Some(p) = prev {
+                    let delta = s.dts - p.dts;
+                    run = match run {
+                        Some((n, d)) if d == delta => Some((n + 1, d)),
+                        Some(r) => {
+                            flush(r, &mut put);
+                            Some((1, delta))
+                        }
+                        None => Some((1, delta)),
+                    };
+                }
+                prev = Some(s);
+            });
+            if let Some(p) = prev {
+                match run {
+                    Some((n, d)) if d == p.duration => flush((n + 1, d), &mut put),
+                    Some(r) => {
+                        flush(r, &mut put);
+                        flush((1, p.duration), &mut put);
+                    }
+                    None => flush((1, p.duration), &mut put),
+                }
+            }
+        }
+        Table::Ctts => {
+            let mut run: Option<(u32, i32)> = None;
+            t.samples.for_each(&mut |s| {
+                run = match run {
+                    Some((n, c)) if c == s.cts => Some((n + 1, c)),
+                    Some((n, c)) => {
+                        put(&n.to_be_bytes());
+                        put(&(c as u32).to_be_bytes());
+                        Some((1, s.cts))
+                    }
+                    None => Some((1, s.cts)),
+                };
+            });
+            if let Some((n, c)) = run {
+                put(&n.to_be_bytes());
+                put(&(c as u32).to_be_bytes());
+            }
+        }
+        Table::Stss => {
+            let mut i = 0u32;
+            t.samples.for_each(&mut |s| {
+                i += 1;
+                if s.keyframe {
+                    put(&i.to_be_bytes());
+                }
+            });
+        }
+        Table::Stsz => t.samples.for_each(&mut |s| put(&s.size.to_be_bytes())),
+        Table::Stco => t
+            .samples
+            .for_each(&mut |s| put(&((data_base + s.offset) as u32).to_be_bytes())),
+        Table::Co64 => t
+            .samples
+            .for_each(&mut |s| put(&(data_base + s.offset).to_be_bytes())),
+    }
+    match err {
+        Some(e) => Err(e),
+        None => Ok(written),
+    }
+}
+
+fn trak(b: &mut BoxBuf, index: usize, t: &Track<'_>, mac: u32, co64: bool) {
     let Edit {
         delay,
         media_time,
@@ -404,13 +706,14 @@ fn trak(b: &mut BoxBuf, t: &Track, mac: u32, data_base: u64, co64: bool) {
         .close()
         .close()
         .close();
-    stbl(b, t, data_base, co64);
+    stbl(b, index, t, co64);
     b.close(); // minf
     b.close(); // mdia
     b.close(); // trak
 }
 
-fn stbl(b: &mut BoxBuf, t: &Track, data_base: u64, co64: bool) {
+fn stbl(b: &mut BoxBuf, index: usize, t: &Track<'_>, co64: bool) {
+    let st = &t.stats;
     b.open(b"stbl");
     b.open_full(b"stsd", 0, 0)
         .u32(1)
@@ -418,63 +721,31 @@ fn stbl(b: &mut BoxBuf, t: &Track, data_base: u64, co64: bool) {
         .close();
 
     // stts: deltas between consecutive decode times; the last sample keeps its duration.
-    let mut runs: Vec<(u32, u32)> = Vec::new();
-    for (i, s) in t.samples.iter().enumerate() {
-        let delta = match t.samples.get(i + 1) {
-            Some(n) => n.dts - s.dts,
-            None => s.duration,
-        }
-        .clamp(0, u32::MAX as i64) as u32;
-        match runs.last_mut() {
-            Some((n, d)) if *d == delta => *n += 1,
-            _ => runs.push((1, delta)),
-        }
-    }
-    b.open_full(b"stts", 0, 0).u32(runs.len() as u32);
-    for (n, d) in runs {
-        b.u32(n).u32(d);
-    }
-    b.close();
+    b.open_full(b"stts", 0, 0)
+        .u32(st.stts_runs as u32)
+        .hole(index, Table::Stts, st.stts_runs * 8)
+        .close();
 
     // ctts: composition offsets, version 1 (signed) when any is negative.
-    if t.samples.iter().any(|s| s.cts != 0) {
-        let mut runs: Vec<(u32, i32)> = Vec::new();
-        for s in &t.samples {
-            match runs.last_mut() {
-                Some((n, c)) if *c == s.cts => *n += 1,
-                _ => runs.push((1, s.cts)),
-            }
-        }
-        let version = u8::from(runs.iter().any(|r| r.1 < 0));
-        b.open_full(b"ctts", version, 0).u32(runs.len() as u32);
-        for (n, c) in runs {
-            b.u32(n).u32(c as u32);
-        }
-        b.close();
+    if st.ctts_runs > 0 {
+        b.open_full(b"ctts", u8::from(st.ctts_negative), 0)
+            .u32(st.ctts_runs as u32)
+            .hole(index, Table::Ctts, st.ctts_runs * 8)
+            .close();
     }
 
-    if matches!(t.kind, TrackKind::Video { .. }) && t.samples.iter().any(|s| !s.keyframe) {
-        let keys: Vec<u32> = t
-            .samples
-            .iter()
-            .enumerate()
-            .filter(|(_, s)| s.keyframe)
-            .map(|(i, _)| i as u32 + 1)
-            .collect();
-        b.open_full(b"stss", 0, 0).u32(keys.len() as u32);
-        for k in keys {
-            b.u32(k);
-        }
-        b.close();
+    if matches!(t.kind, TrackKind::Video { .. }) && st.keyframes < st.count {
+        b.open_full(b"stss", 0, 0)
+            .u32(st.keyframes as u32)
+            .hole(index, Table::Stss, st.keyframes * 4)
+            .close();
     }
 
     b.open_full(b"stsz", 0, 0)
         .u32(0)
-        .u32(t.samples.len() as u32);
-    for s in &t.samples {
-        b.u32(s.size);
-    }
-    b.close();
+        .u32(st.count as u32)
+        .hole(index, Table::Stsz, st.count * 4)
+        .close();
     b.open_full(b"stsc", 0, 0)
         .u32(1)
         .u32(1)
@@ -482,15 +753,13 @@ fn stbl(b: &mut BoxBuf, t: &Track, data_base: u64, co64: bool) {
         .u32(1)
         .close();
     if co64 {
-        b.open_full(b"co64", 0, 0).u32(t.samples.len() as u32);
-        for s in &t.samples {
-            b.u64(data_base + s.offset);
-        }
+        b.open_full(b"co64", 0, 0)
+            .u32(st.count as u32)
+            .hole(index, Table::Co64, st.count * 8);
     } else {
-        b.open_full(b"stco", 0, 0).u32(t.samples.len() as u32);
-        for s in &t.samples {
-            b.u32((data_base + s.offset) as u32);
-        }
+        b.open_full(b"stco", 0, 0)
+            .u32(st.count as u32)
+            .hole(index, Table::Stco, st.count * 4);
     }
     b.close();
     b.close(); // stbl
@@ -551,24 +820,45 @@ mod tests {
         assert_eq!(&v[8..16], &[0, 0, 0, 16, b'm', b'v', b'h', b'd']);
     }
 
-    #[test]
-    fn stts_runs_and_edit_with_delay() {
-        let s = |dts, duration| OutSample {
+    fn s(dts: i64, duration: i64) -> OutSample {
+        OutSample {
             dts,
             duration,
             cts: 0,
             size: 1,
             keyframe: true,
             offset: 0,
+        }
+    }
+
+    fn audio(samples: &Vec<OutSample>) -> Track<'_> {
+        Track::new(TrackKind::Audio, 2, 48_000, vec![], samples, None)
+    }
+
+    /// The whole moov of `tracks`, holes filled.
+    fn render(tracks: &[Track<'_>], co64: bool, data_base: u64) -> Vec<u8> {
+        let movie = Movie {
+            creation_unix_s: 0.0,
+            tracks,
+            title: None,
+            comment: None,
+            chapters: &[],
         };
-        let t = Track {
-            kind: TrackKind::Audio,
-            id: 2,
-            timescale: 48_000,
-            sample_entry: vec![],
-            samples: vec![s(480, 1024), s(1504, 1024), s(2528, 1024), s(3552, 384)],
-            chapter_track: None,
-        };
+        let m = moov(&movie, co64);
+        let mut out = Vec::new();
+        write_moov(&m, tracks, data_base, &mut out, &mut || Ok(())).unwrap();
+        assert_eq!(out.len() as u64, m.len);
+        out
+    }
+
+    fn find(v: &[u8], kind: &[u8; 4]) -> usize {
+        v.windows(4).position(|w| w == kind).unwrap()
+    }
+
+    #[test]
+    fn stts_runs_and_edit_with_delay() {
+        let samples = vec![s(480, 1024), s(1504, 1024), s(2528, 1024), s(3552, 384)];
+        let t = audio(&samples);
         // 480 samples = 10 ms of empty edit; media 3456 samples = 72 ms.
         assert_eq!(
             t.edit(),
@@ -581,12 +871,15 @@ mod tests {
         // Starting 480 samples early (an audio frame straddling the start):
         // no delay, the media time skips them; the duration is the media's
         // rounded up, less the start rounded down (as libav computes it).
-        let mut early = t.clone();
-        for x in &mut early.samples {
-            x.dts -= 960;
-        }
+        let early: Vec<OutSample> = samples
+            .iter()
+            .map(|x| OutSample {
+                dts: x.dts - 960,
+                ..*x
+            })
+            .collect();
         assert_eq!(
-            early.edit(),
+            audio(&early).edit(),
             Edit {
                 delay: 0,
                 media_time: 480,
@@ -594,31 +887,36 @@ mod tests {
             }
         );
         // B-frames: first DTS two frames early, its PTS at 0.
-        let v = Track {
-            kind: TrackKind::Video {
+        let frames = vec![
+            OutSample {
+                dts: -12_000,
+                cts: 12_000,
+                ..s(0, 6_000)
+            },
+            OutSample {
+                dts: -6_000,
+                cts: 24_000,
+                keyframe: false,
+                ..s(0, 6_000)
+            },
+            OutSample {
+                dts: 0,
+                cts: 6_000,
+                keyframe: false,
+                ..s(0, 6_000)
+            },
+        ];
+        let v = Track::new(
+            TrackKind::Video {
                 width: 2,
                 height: 2,
             },
-            timescale: 90_000,
-            samples: vec![
-                OutSample {
-                    dts: -12_000,
-                    cts: 12_000,
-                    ..s(0, 6_000)
-                },
-                OutSample {
-                    dts: -6_000,
-                    cts: 24_000,
-                    ..s(0, 6_000)
-                },
-                OutSample {
-                    dts: 0,
-                    cts: 6_000,
-                    ..s(0, 6_000)
-                },
-            ],
-            ..t.clone()
-        };
+            1,
+            90_000,
+            vec![],
+            &frames,
+            None,
+        );
         // Presented 0, 18000, 6000 (+6000 each): 24000 ticks = 266.7 ms.
         assert_eq!(
             v.edit(),
@@ -628,15 +926,40 @@ mod tests {
                 duration: 267
             }
         );
-        let mut b = BoxBuf::default();
-        stbl(&mut b, &t, 0, false);
-        let v = b.into_inner();
-        let i = v.windows(4).position(|w| w == b"stts").unwrap();
+        let out = render(&[t], false, 0);
+        let i = find(&out, b"stts");
         // version/flags, 2 runs: (3 x 1024), (1 x 384)
         assert_eq!(
-            &v[i + 4..i + 28],
+            &out[i + 4..i + 28],
             &[0, 0, 0, 0, 0, 0, 0, 2, 0, 0, 0, 3, 0, 0, 4, 0, 0, 0, 0, 1, 0, 0, 1, 128]
         );
+        let out = render(&[v], false, 0);
+        let i = find(&out, b"ctts");
+        // 3 runs of one: 12000, 24000, 6000
+        assert_eq!(&out[i + 4..i + 12], &[0, 0, 0, 0, 0, 0, 0, 3]);
+        assert_eq!(&out[i + 12..i + 20], &[0, 0, 0, 1, 0, 0, 0x2e, 0xe0]);
+        let i = find(&out, b"stss");
+        assert_eq!(&out[i + 4..i + 16], &[0, 0, 0, 0, 0, 0, 0, 1, 0, 0, 0, 1]);
+    }
+
+    #[test]
+    fn chunk_offsets_past_4_gib_use_co64() {
+        let far = 5u64 << 30;
+        let samples: Vec<OutSample> = (0..3)
+            .map(|i| OutSample {
+                offset: far + i * 100,
+                ..s(i as i64 * 1024, 1024)
+            })
+            .collect();
+        let t = audio(&samples);
+        let out = render(std::slice::from_ref(&t), true, 1000);
+        let i = find(&out, b"co64");
+        assert_eq!(&out[i + 4..i + 12], &[0, 0, 0, 0, 0, 0, 0, 3]);
+        let first = u64::from_be_bytes(out[i + 12..i + 20].try_into().unwrap());
+        assert_eq!(first, far + 1000);
+        let last = u64::from_be_bytes(out[i + 28..i + 36].try_into().unwrap());
+        assert_eq!(last, far + 1200);
+        assert!(out.windows(4).all(|w| w != b"stco"));
     }
 
     #[test]
