@@ -36,16 +36,24 @@ demo: build
 test: deps
 	$(CARGO) test --locked -- --test-threads=2
 
-# One hour of a 1080p30 ~2 Mbit/s camera with AAC audio: 360 x 10 s segments.
+# Benchmark corpora, recorded the way the NVR records (one continuous encode
+# split by libav's segment muxer, catalogue rows from file names and frame
+# counts): one hour each of a 640x360 30 fps ~2 Mbit/s camera with AAC
+# (`audio`), with B-frames (`bframes`), restarting half-way at another
+# resolution (`restart`); and 24 hours of a low-bit-rate 30 fps camera with
+# AAC for memory (`day`: as many samples as a day of 1080p30 with audio).
 BENCH_DIR ?= bench-corpus
+VARIANTS ?= audio bframes restart
 bench-corpus: build
-	@[ -f $(BENCH_DIR)/frigate.db ] || $(BIN) bench-corpus --dir $(BENCH_DIR)
+	@for v in $(VARIANTS); do [ -f $(BENCH_DIR)/$$v/corpus.env ] || $(BIN) bench-corpus --dir $(BENCH_DIR)/$$v --variant $$v; done
+	@[ -f $(BENCH_DIR)/day/corpus.env ] || $(BIN) bench-corpus --dir $(BENCH_DIR)/day --minutes 1440 --width 160 --height 90 --bitrate 60000
 
-# cp vs ffmpeg CLI vs nvr-export, alternating in one run (RUNS=5 by default).
-RUNS ?= 5
+# cp vs ffmpeg CLI vs nvr-export, alternating in one run per variant, then memory.
+RUNS ?= 3
 bench: bench-corpus
 	@command -v /usr/bin/time >/dev/null || $(SUDO) apt-get install -y -qq time
-	NVR_EXPORT=$(BIN) scripts/bench.sh $(BENCH_DIR) $(RUNS)
+	@for v in $(VARIANTS); do NVR_EXPORT=$(BIN) scripts/bench.sh $(BENCH_DIR)/$$v $(RUNS) || exit 1; echo; done
+	NVR_EXPORT=$(BIN) scripts/bench-memory.sh $(BENCH_DIR)/audio $(BENCH_DIR)/day
 
 clean-demo:
 	rm -rf $(DEMO_DIR)

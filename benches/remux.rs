@@ -1,11 +1,13 @@
-//! Regression benches for the remux core on a small corpus (two minutes of
-//! 10 s segments). Run with `cargo bench`; `make bench` is the side-by-side
-//! comparison with cp and the ffmpeg CLI on a full hour.
+//! Regression benches for the remux core on a small corpus (two minutes
+//! recorded the way the NVR records: one continuous encode with B-frames and
+//! audio, split by libav's segment muxer). Run with `cargo bench`;
+//! `make bench` is the side-by-side comparison with cp and the ffmpeg CLI on
+//! a full hour.
 
 use std::path::Path;
 
 use criterion::{criterion_group, criterion_main, Criterion};
-use nvr_export::sample::{self, SegmentPlan, SegmentSpec};
+use nvr_export::sample::{self, nvr, SegmentSpec};
 use nvr_export::{CancelToken, ChapterMode, ExportRequest, Exporter, Layout, WriterChoice};
 
 fn corpus(dir: &Path) -> sample::SampleStore {
@@ -14,20 +16,18 @@ fn corpus(dir: &Path) -> sample::SampleStore {
         height: 360,
         fps: 30,
         gop: 60,
+        b_frames: 2,
         bitrate: 1_000_000,
         noise: 16,
-        ..SegmentSpec::small(10.0)
+        ..SegmentSpec::small(120.0)
     };
-    let plans: Vec<SegmentPlan> = (0..12)
-        .map(|i| SegmentPlan {
-            spec: SegmentSpec {
-                seed: i % 3,
-                ..spec
-            },
-            gap_before_s: 0.0,
-        })
-        .collect();
-    sample::build_store(dir, "bench_cam", 1_735_689_600.0, &plans).expect("corpus")
+    nvr::record_store(
+        dir,
+        "bench_cam",
+        1_735_689_600.4,
+        &[nvr::Session::new(spec)],
+    )
+    .expect("corpus")
 }
 
 fn bench(c: &mut Criterion) {

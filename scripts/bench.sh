@@ -1,29 +1,29 @@
 #!/usr/bin/env bash
-# Side-by-side benchmark of one hour's export, in one run, alternating:
-#   (a) cp  : the segment bytes concatenated into one file (the floor)
-#   (b) ffmpeg: concat demuxer, stream copy, +faststart (what the Python exporter runs)
-#   (c) nvr-export export (stream copy, chapters on): the index-driven writer
-#   (d) the same export forced through the libav packet-loop writer
-# Prints min/median/max wall time and peak RSS of each, and the median ratios.
+# Side-by-side benchmark of one export, in one run, alternating:
+#   cp      the segment bytes concatenated into one file, synced (the floor)
+#   ffmpeg  concat demuxer, stream copy, +faststart (what the Python exporter runs), synced
+#   nvr     nvr-export export (the writer it picks; it fsyncs)
+#   libav   the same export forced through the libav packet-loop writer
+# Every method ends with its output on disk. Prints min/median/max wall time
+# and peak RSS of each, the median ratios, the writer nvr-export chose (and
+# why not the fast one, if so), its start-up latency (first sample written)
+# and its cancel latency (SIGINT to exit, files cleaned up).
 #
-# usage: scripts/bench.sh [CORPUS_DIR] [RUNS]     (corpus from `make bench-corpus`)
+# usage: scripts/bench.sh CORPUS_DIR [RUNS]   (corpus from `nvr-export bench-corpus`)
 set -euo pipefail
-CORPUS=${1:-bench-corpus}
-RUNS=${2:-5}
+CORPUS=${1:?corpus dir}
+RUNS=${2:-3}
 BIN=${NVR_EXPORT:-target/release/nvr-export}
-[ -f "$CORPUS/frigate.db" ] || { echo "no corpus in $CORPUS: run 'make bench-corpus'" >&2; exit 1; }
+[ -f "$CORPUS/corpus.env" ] || { echo "no corpus in $CORPUS: run 'make bench-corpus'" >&2; exit 1; }
 CORPUS=$(cd "$CORPUS" && pwd)
+# CAMERA, START, END, VARIANT
+. "$CORPUS/corpus.env"
 OUT=$(mktemp -d "${TMPDIR:-/tmp}/nvr-bench.XXXXXX")
 trap 'rm -rf "$OUT"' EXIT
 
-# The range and the segment list, straight from the catalogue (via the CLI's
-# own view of it: every recording of the camera).
 find "$CORPUS/media/recordings" -name '*.mp4' | sort > "$OUT/segments.txt"
 sed "s/'/'\\\\''/g; s|^|file '|; s|\$|'|" "$OUT/segments.txt" > "$OUT/concat.txt"
-START=1735689600
 NSEG=$(wc -l < "$OUT/segments.txt")
-END=$((START + NSEG * 10))
-CAM=bench_cam
 
 measure() { # name command...
   local name=$1; shift
@@ -33,26 +33,23 @@ measure() { # name command...
   echo "$name $wall $rss" >> "$OUT/results.txt"
 }
 
+export_args=(export --db "$CORPUS/frigate.db" --media-dir "$OUT/media" --camera "$CAMERA"
+  --start "$START" --end "$END" --chapters review-items --json)
 run_cp() { measure cp sh -c 'xargs -d "\n" cat < "$1" > "$2" && sync "$2"' _ "$OUT/segments.txt" "$OUT/cp.bin"; rm -f "$OUT/cp.bin"; }
 run_ffmpeg() {
-  measure ffmpeg ffmpeg -nostdin -hide_banner -v error -y -f concat -safe 0 -i "$OUT/concat.txt" \
-    -c copy -movflags +faststart "$OUT/ffmpeg.mp4"
+  measure ffmpeg sh -c 'ffmpeg -nostdin -hide_banner -v error -y -f concat -safe 0 -i "$1" -c copy -movflags +faststart "$2" && sync "$2"' \
+    _ "$OUT/concat.txt" "$OUT/ffmpeg.mp4"
   rm -f "$OUT/ffmpeg.mp4"
 }
-run_libav() {
-  measure libav "$BIN" export --writer libav --db "$CORPUS/frigate.db" --media-dir "$OUT/media" --camera "$CAM" \
-    --start "$START" --end "$END" --json
-  rm -rf "$OUT/media/exports"
-}
+run_libav() { measure libav "$BIN" "${export_args[@]}" --writer libav; rm -rf "$OUT/media/exports"; }
 run_nvr() {
-  measure nvr "$BIN" export --db "$CORPUS/frigate.db" --media-dir "$OUT/media" --camera "$CAM" \
-    --start "$START" --end "$END" --json
+  measure nvr "$BIN" "${export_args[@]}"
   tail -n 1 "$OUT/stdout.txt" >> "$OUT/nvr-done.jsonl"
   rm -rf "$OUT/media/exports"
 }
 
 mkdir -p "$OUT/media"
-echo "corpus: $NSEG segments, $(du -sh "$CORPUS/media/recordings" | cut -f1), $RUNS runs each (after one warm-up round)"
+echo "corpus $VARIANT: $NSEG segments, $(du -sh "$CORPUS/media/recordings" | cut -f1), $RUNS runs each (after one warm-up round)"
 run_cp; run_ffmpeg; run_nvr; run_libav; : > "$OUT/results.txt"; : > "$OUT/nvr-done.jsonl"
 for i in $(seq "$RUNS"); do run_cp; run_ffmpeg; run_nvr; run_libav; done
 
@@ -73,4 +70,15 @@ END {
   }
   printf "\nmedian ratios: nvr/cp = %.2f   ffmpeg/cp = %.2f   ffmpeg/nvr = %.2f   libav/cp = %.2f\n", med["nvr"]/med["cp"], med["ffmpeg"]/med["cp"], med["ffmpeg"]/med["nvr"], med["libav"]/med["cp"]
 }' "$OUT/results.txt"
-echo "nvr-export (last run): $(tail -n 1 "$OUT/nvr-done.jsonl" | grep -o '"timings":{[^}]*}'), writer $(tail -n 1 "$OUT/nvr-done.jsonl" | grep -o '"writer":"[a-z]*"'), chapters $(tail -n 1 "$OUT/nvr-done.jsonl" | grep -o '"chapters":[0-9]*')"
+last=$(tail -n 1 "$OUT/nvr-done.jsonl")
+echo "nvr-export (last run): writer $(echo "$last" | grep -o '"writer":"[a-z]*"'), $(echo "$last" | grep -o '"fast_declined":"[^"]*"' || echo 'fast path taken'), $(echo "$last" | grep -o '"timings":{[^}]*}')"
+
+# Cancel latency: SIGINT 0.3 s into an export, time until the process is gone.
+for i in 1 2 3; do
+  "$BIN" "${export_args[@]}" > /dev/null 2>&1 & pid=$!
+  sleep 0.3
+  t0=$(date +%s%N); kill -INT $pid 2>/dev/null || true; wait $pid || true; t1=$(date +%s%N)
+  left=$(find "$OUT/media/exports" -type f 2>/dev/null | wc -l)
+  echo "cancel $i: SIGINT to exit $(( (t1 - t0) / 1000000 )) ms, $left file(s) left"
+  rm -rf "$OUT/media/exports"
+done

@@ -48,25 +48,25 @@ enum Command {
     },
     /// Show the linked libav and the hardware encoders it offers.
     Info,
-    /// Generate a benchmark corpus: N camera-like segments and their catalogue.
+    /// Record a benchmark corpus the way the NVR records (segment muxer, real rows).
     #[command(hide = true)]
     BenchCorpus {
         #[arg(long)]
         dir: PathBuf,
-        /// Number of segments (360 x 10 s = one hour).
-        #[arg(long, default_value_t = 360)]
-        segments: u32,
-        /// Distinct encodes; the others are copies of these.
-        #[arg(long, default_value_t = 6)]
-        distinct: u32,
-        #[arg(long, default_value_t = 10.0)]
-        seconds: f64,
+        /// How the camera records: `audio` (H.264 + AAC), `bframes` (H.264
+        /// with B-frames + AAC), `restart` (audio, the camera restarts at
+        /// another resolution half-way).
+        #[arg(long, default_value = "audio")]
+        variant: String,
+        /// Length of the recording in minutes.
+        #[arg(long, default_value_t = 60.0)]
+        minutes: f64,
         /// Video bit rate in bits/s.
         #[arg(long, default_value_t = 2_000_000)]
         bitrate: u32,
-        #[arg(long, default_value_t = 1920)]
+        #[arg(long, default_value_t = 640)]
         width: u32,
-        #[arg(long, default_value_t = 1080)]
+        #[arg(long, default_value_t = 360)]
         height: u32,
         #[arg(long, default_value_t = 30)]
         fps: u32,
@@ -122,29 +122,49 @@ fn main() -> ExitCode {
         Command::Demo { dir } => run_demo(dir),
         Command::BenchCorpus {
             dir,
-            segments,
-            distinct,
-            seconds,
+            variant,
+            minutes,
             bitrate,
             width,
             height,
             fps,
         } => {
-            let plans: Vec<sample::SegmentPlan> = (0..segments)
-                .map(|i| sample::SegmentPlan {
-                    spec: sample::SegmentSpec {
-                        width,
-                        height,
-                        fps,
-                        gop: fps * 2,
-                        bitrate,
-                        ..sample::SegmentSpec::camera_1080p(seconds, i % distinct.max(1))
-                    },
-                    gap_before_s: 0.0,
-                })
-                .collect();
+            let spec = sample::SegmentSpec {
+                width,
+                height,
+                fps,
+                gop: fps * 2,
+                bitrate,
+                b_frames: u32::from(variant == "bframes"),
+                ..sample::SegmentSpec::camera_1080p(minutes * 60.0, 1)
+            };
+            let sessions: Vec<sample::nvr::Session> = match variant.as_str() {
+                "audio" | "bframes" => vec![sample::nvr::Session::new(spec)],
+                "restart" => {
+                    let half = sample::SegmentSpec {
+                        seconds_x1000: spec.seconds_x1000 / 2,
+                        ..spec
+                    };
+                    vec![
+                        sample::nvr::Session::new(half),
+                        sample::nvr::Session {
+                            gap_before_s: 7.0,
+                            ..sample::nvr::Session::new(sample::SegmentSpec {
+                                width: width * 3 / 4 / 2 * 2,
+                                height: height * 3 / 4 / 2 * 2,
+                                seed: 2,
+                                ..half
+                            })
+                        },
+                    ]
+                }
+                other => {
+                    eprintln!("error: unknown variant {other:?} (audio, bframes, restart)");
+                    return ExitCode::FAILURE;
+                }
+            };
             let t = Instant::now();
-            match sample::build_store(&dir, "bench_cam", 1_735_689_600.0, &plans) {
+            match sample::nvr::record_store(&dir, "bench_cam", 1_735_689_600.4, &sessions) {
                 Ok(s) => {
                     // A review every two minutes, so exports carry chapters.
                     let mut at = s.start_s() + 30.0;
@@ -183,12 +203,21 @@ fn main() -> ExitCode {
                         s.root.display(),
                         t.elapsed().as_secs_f64()
                     );
-                    println!(
-                        "camera={} start={} end={}",
+                    let env = format!(
+                        "CAMERA={}\nSTART={}\nEND={}\nVARIANT={variant}\n",
                         s.camera,
-                        s.start_s(),
-                        s.end_s()
+                        s.start_s().floor(),
+                        s.recordings
+                            .iter()
+                            .map(|r| r.end_s)
+                            .fold(0.0, f64::max)
+                            .ceil()
                     );
+                    if let Err(e) = std::fs::write(s.root.join("corpus.env"), &env) {
+                        eprintln!("error: cannot write corpus.env: {e}");
+                        return ExitCode::FAILURE;
+                    }
+                    print!("{env}");
                     ExitCode::SUCCESS
                 }
                 Err(e) => {
@@ -309,6 +338,7 @@ fn done_json(o: &ExportOutcome) -> serde_json::Value {
         "skipped": o.skipped,
         "warnings": o.warnings,
         "writer": o.stats.writer,
+        "fast_declined": o.stats.fast_declined,
         "timings": o.timings,
         "packets": {"video": o.stats.video_packets, "audio": o.stats.audio_packets},
     })
