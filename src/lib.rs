@@ -51,6 +51,7 @@
 //! spawns a process.
 
 #![deny(clippy::print_stdout, clippy::print_stderr)]
+#![deny(unsafe_code)]
 
 pub mod catalogue;
 pub mod error;

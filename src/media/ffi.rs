@@ -1,5 +1,6 @@
 //! The crate's unsafe libav calls that ffmpeg-next does not wrap, kept here
-//! in one small module.
+//! in one small module (with `output::sys`, the only modules allowed
+//! `unsafe`: the crate denies it everywhere else).
 //!
 //! * Opening an input *without* `avformat_find_stream_info`: the NVR's
 //!   segments are MP4 files whose `moov` already states every stream
@@ -24,7 +25,9 @@ use crate::progress::CancelToken;
 
 /// libav calls this during blocking I/O; non-zero aborts with `AVERROR_EXIT`.
 ///
-/// SAFETY: `opaque` is the pointer from `Arc::as_ptr` of an `AtomicBool`
+/// # Safety
+///
+/// `opaque` is the pointer from `Arc::as_ptr` of an `AtomicBool`
 /// whose `Arc` is owned by the [`Input`]/[`Output`] wrapper that owns the
 /// libav context, and fields drop in order: the context first, the flag last.
 unsafe extern "C" fn interrupt_cb(opaque: *mut c_void) -> c_int {
@@ -251,6 +254,34 @@ pub fn encoder_extradata(enc: &ffmpeg::encoder::Video) -> Vec<u8> {
         } else {
             std::slice::from_raw_parts(c.extradata, c.extradata_size as usize).to_vec()
         }
+    }
+}
+
+/// Width, height and extradata (`avcC`/`hvcC`) of video stream parameters.
+pub fn video_geometry(par: &ffmpeg::codec::Parameters) -> (u32, u32, Vec<u8>) {
+    // SAFETY: reads plain fields of a valid AVCodecParameters; the
+    // extradata is copied out while the borrow holds.
+    unsafe {
+        let p = &*par.as_ptr();
+        let extra = if p.extradata.is_null() || p.extradata_size <= 0 {
+            Vec::new()
+        } else {
+            std::slice::from_raw_parts(p.extradata, p.extradata_size as usize).to_vec()
+        };
+        (p.width.max(0) as u32, p.height.max(0) as u32, extra)
+    }
+}
+
+/// Sample rate and channel count (from the FFmpeg >= 5.1 channel layout)
+/// of audio stream parameters.
+pub fn audio_format(par: &ffmpeg::codec::Parameters) -> (u32, u16) {
+    // SAFETY: reads plain fields of a valid AVCodecParameters.
+    unsafe {
+        let p = &*par.as_ptr();
+        (
+            p.sample_rate.max(0) as u32,
+            p.ch_layout.nb_channels.max(0) as u16,
+        )
     }
 }
 

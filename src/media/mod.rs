@@ -2,6 +2,7 @@
 //!
 //! `ffi` holds the few unsafe calls; `params` the codec parameter-set facts.
 
+#[allow(unsafe_code)]
 pub mod ffi;
 pub mod isobmff;
 pub mod params;

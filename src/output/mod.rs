@@ -10,6 +10,7 @@
 //! Also here: the export's file name and the checks that keep user-supplied
 //! names inside the export folder.
 
+#[allow(unsafe_code)]
 mod sys;
 
 use std::fs::{self, File, OpenOptions};

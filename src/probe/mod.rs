@@ -19,7 +19,6 @@
 
 use std::path::{Path, PathBuf};
 
-use ffmpeg_next as ffmpeg;
 use ffmpeg_next::codec;
 use ffmpeg_next::media::Type;
 use ffmpeg_next::Rational;
@@ -224,7 +223,7 @@ pub fn probe(path: &Path, cancel: &CancelToken) -> Result<SegmentProbe, SkippedS
 
     let vpar = vstream.parameters();
     // SAFETY-free reads through ffmpeg-next's accessors.
-    let (width, height, extradata) = video_geometry(&vpar);
+    let (width, height, extradata) = ffi::video_geometry(&vpar);
     let video = VideoStream {
         index: vstream.index(),
         codec: vpar.id(),
@@ -241,7 +240,7 @@ pub fn probe(path: &Path, cancel: &CancelToken) -> Result<SegmentProbe, SkippedS
     let audio = astream
         .map(|a| {
             let par = a.parameters();
-            let (sample_rate, channels) = audio_format(&par);
+            let (sample_rate, channels) = ffi::audio_format(&par);
             let zeros = vec![0; audio_entries.len()];
             let samples = SampleTable::from_samples(&sample_times(
                 &audio_entries,
@@ -347,32 +346,6 @@ fn owned(par: &codec::Parameters) -> codec::Parameters {
     let mut copy = codec::Parameters::new();
     copy.clone_from(par);
     copy
-}
-
-fn video_geometry(par: &codec::Parameters) -> (u32, u32, Vec<u8>) {
-    // SAFETY: reading plain fields of a valid AVCodecParameters.
-    unsafe {
-        let p = &*par.as_ptr();
-        let extra = if p.extradata.is_null() || p.extradata_size <= 0 {
-            Vec::new()
-        } else {
-            std::slice::from_raw_parts(p.extradata, p.extradata_size as usize).to_vec()
-        };
-        (p.width.max(0) as u32, p.height.max(0) as u32, extra)
-    }
-}
-
-fn audio_format(par: &codec::Parameters) -> (u32, u16) {
-    // SAFETY: reading plain fields of a valid AVCodecParameters.
-    unsafe {
-        let p = &*par.as_ptr();
-        (p.sample_rate.max(0) as u32, channel_count(p))
-    }
-}
-
-/// Channel count from the channel layout (FFmpeg >= 5.1).
-fn channel_count(p: &ffmpeg::ffi::AVCodecParameters) -> u16 {
-    p.ch_layout.nb_channels.max(0) as u16
 }
 
 #[cfg(test)]
