@@ -64,6 +64,7 @@ pub mod probe;
 pub mod progress;
 pub mod remux;
 pub mod sample;
+pub mod source;
 pub mod timefmt;
 
 pub use error::{Error, ErrorKind, Result, SkippedSegment};

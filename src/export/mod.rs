@@ -7,7 +7,7 @@
 //! including cancellation, the row, the partial file and the thumbnail are
 //! removed before the error is returned.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::time::Instant;
 
 use crate::catalogue::{Catalogue, ExportRow, Recording};
@@ -18,6 +18,7 @@ use crate::plan::{Plan, PlanSegment};
 use crate::probe::{self, SegmentProbe};
 use crate::progress::{CancelToken, Progress, ProgressThrottle, Reporter, Step};
 use crate::remux::{self, tracks, RemuxJob, RemuxStats, WriterChoice};
+use crate::source::{self, ProbedSegment};
 use crate::timefmt::{self, Zone};
 
 /// Where the NVR keeps things. Every path is configurable; the defaults
@@ -297,63 +298,51 @@ impl Exporter {
     ) -> Result<ExportOutcome> {
         let cancel = reporter.cancel_token().clone();
         // Probe every segment's header (parallel), keep the readable ones.
-        let paths: Vec<PathBuf> = p
-            .recordings
-            .iter()
-            .map(|r| resolve(&self.layout, &r.path))
-            .collect();
+        let segments = source::recordings::segments(&p.recordings, &self.layout.media_dir);
         let mut skipped = Vec::new();
-        let mut readable: Vec<(&Recording, SegmentProbe)> = Vec::new();
-        for (rec, res) in p.recordings.iter().zip(probe::probe_all(&paths, &cancel)) {
+        let mut readable: Vec<ProbedSegment> = Vec::new();
+        for res in probe::probe_all(segments, &cancel) {
             cancel.check()?;
             match res {
-                Ok(probe) => readable.push((rec, probe)),
+                Ok(ps) => readable.push(ps),
                 Err(s) => skipped.push(s),
             }
         }
         let probed_s = started.elapsed().as_secs_f64();
         let mut warnings = Vec::new();
         // Two rows for the same footage (the same file listed twice, or a
-        // byte copy of it in an overlapping row): keep the first, say so. Overlapping wall times
-        // alone never make footage a duplicate (see `plan`).
-        let mut unique: Vec<(&Recording, SegmentProbe)> = Vec::with_capacity(readable.len());
-        for (rec, probe) in readable {
-            let dup = unique.iter().find(|(r, kept)| {
-                kept.file_id == probe.file_id
-                    || (r.start_s < rec.end_s && rec.start_s < r.end_s && kept.same_footage(&probe))
+        // byte copy of it in an overlapping row): keep the first, say so.
+        // Overlapping wall times alone never make footage a duplicate (see `plan`).
+        let mut unique: Vec<ProbedSegment> = Vec::with_capacity(readable.len());
+        for ps in readable {
+            let (seg, probe) = (&ps.segment, &ps.probe);
+            let dup = unique.iter().find(|k| {
+                k.probe.file_id == probe.file_id
+                    || (k.segment.start_s < seg.end_s
+                        && seg.start_s < k.segment.end_s
+                        && k.probe.same_footage(probe))
             });
             match dup {
-                Some((first, _)) => warnings.push(format!(
+                Some(first) => warnings.push(format!(
                     "recording {} ({}) holds the same footage as recording {} ({}): exported once",
-                    rec.id,
-                    probe.path.display(),
-                    first.id,
-                    first.path.display()
+                    seg.id, seg.locator, first.segment.id, first.segment.locator
                 )),
-                None => unique.push((rec, probe)),
+                None => unique.push(ps),
             }
         }
-        let readable = unique;
-        let probes: Vec<&SegmentProbe> = readable.iter().map(|(_, pr)| pr).collect();
-        let (keep, incompatible) = tracks::compatible_video(&probes);
-        skipped.extend(incompatible);
-        let kept_recs: Vec<Recording> = keep
-            .iter()
-            .map(|&i| {
-                let mut r = readable[i].0.clone();
-                r.path = readable[i].1.path.clone();
-                r
-            })
+        let keep = {
+            let probes: Vec<&SegmentProbe> = unique.iter().map(|u| &u.probe).collect();
+            let (keep, incompatible) = tracks::compatible_video(&probes);
+            skipped.extend(incompatible);
+            keep
+        };
+        let kept: Vec<ProbedSegment> = unique
+            .into_iter()
+            .enumerate()
+            .filter(|(i, _)| keep.contains(i))
+            .map(|(_, ps)| ps)
             .collect();
-        let kept: Vec<&SegmentProbe> = keep.iter().map(|&i| probes[i]).collect();
-        let segments: Vec<PlanSegment<'_>> = kept_recs
-            .iter()
-            .zip(&kept)
-            .map(|(r, pr)| PlanSegment {
-                recording: r,
-                timing: &pr.video.timing,
-            })
-            .collect();
+        let segments: Vec<PlanSegment<'_>> = kept.iter().map(PlanSegment::of).collect();
         let plan = Plan::build(req.start_s, req.end_s, &segments);
         if plan.clips.is_empty() {
             if !skipped.is_empty() {
@@ -368,7 +357,8 @@ impl Exporter {
             });
         }
 
-        let clip_probes: Vec<&SegmentProbe> = plan.clips.iter().map(|c| kept[c.segment]).collect();
+        let clip_probes: Vec<&SegmentProbe> =
+            plan.clips.iter().map(|c| &kept[c.segment].probe).collect();
         let audio = match tracks::audio_decision(&clip_probes) {
             Ok(a) => a,
             Err(w) => {
@@ -405,7 +395,7 @@ impl Exporter {
         let needed: u64 = plan
             .clips
             .iter()
-            .map(|c| kept[c.segment].file_size)
+            .map(|c| kept[c.segment].probe.file_size)
             .sum::<u64>()
             .saturating_add(self.min_free_bytes);
         let export_dir = self.layout.export_dir();
@@ -420,7 +410,7 @@ impl Exporter {
         ];
         let job = RemuxJob {
             plan: &plan,
-            probes: &kept,
+            segments: &kept,
             audio,
             chapters: &chapter_list,
             metadata: &metadata,
@@ -462,16 +452,6 @@ struct Prepared {
     row: ExportRow,
     video_path: PathBuf,
     title: String,
-}
-
-/// Recording paths in the catalogue are absolute on the NVR; relative ones
-/// are taken relative to the media folder.
-fn resolve(layout: &Layout, path: &Path) -> PathBuf {
-    if path.is_absolute() {
-        path.to_path_buf()
-    } else {
-        layout.media_dir.join(path)
-    }
 }
 
 /// Six random `[a-z0-9]`, as the NVR's ids.

@@ -234,8 +234,9 @@ mod tests {
         let recs = [rec("a", 1000.0, 1010.0), rec("b", 1030.0, 1040.0)];
         let segs: Vec<_> = recs
             .iter()
-            .map(|r| PlanSegment {
-                recording: r,
+            .map(|(id, start_s)| PlanSegment {
+                id,
+                start_s: *start_s,
                 timing: &t,
             })
             .collect();

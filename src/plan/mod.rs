@@ -44,13 +44,11 @@
 
 pub mod chapters;
 
-use std::path::PathBuf;
-
 use ffmpeg_next::Rational;
 
-use crate::catalogue::Recording;
 use crate::media::{rescale, ts_seconds};
 use crate::probe::VideoTiming;
+use crate::source::ProbedSegment;
 
 /// Output time base of the plan: 90 kHz.
 pub const TB_90K: Rational = Rational(1, 90_000);
@@ -67,10 +65,11 @@ const EPS_S: f64 = 1e-6;
 /// One segment's contribution to the output.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Clip {
-    /// Index of the segment in the planner's input.
+    /// Index of the segment in the planner's input (the export's
+    /// `ProbedSegment`s, in the same order).
     pub segment: usize,
-    pub recording_id: String,
-    pub path: PathBuf,
+    /// The source's id of that segment (catalogue row id).
+    pub segment_id: String,
     /// Video time base of the segment.
     pub time_base: Rational,
     /// DTS of the first sample copied (a keyframe), in `time_base`.
@@ -101,11 +100,23 @@ impl Clip {
     }
 }
 
-/// A segment the planner can use: its catalogue row and its video timing.
+/// What the planner needs of a segment: its id, the wall-clock start its
+/// source states, and its video timing.
 #[derive(Debug, Clone, Copy)]
 pub struct PlanSegment<'a> {
-    pub recording: &'a Recording,
+    pub id: &'a str,
+    pub start_s: f64,
     pub timing: &'a VideoTiming,
+}
+
+impl<'a> PlanSegment<'a> {
+    pub fn of(p: &'a ProbedSegment) -> PlanSegment<'a> {
+        PlanSegment {
+            id: &p.segment.id,
+            start_s: p.segment.start_s,
+            timing: &p.probe.video.timing,
+        }
+    }
 }
 
 /// The whole output, in order.
@@ -182,13 +193,12 @@ fn plan_clip(
     first: bool,
     offset_90k: i64,
 ) -> Option<Clip> {
-    let rec = seg.recording;
     let t = seg.timing;
     let tb = t.time_base;
     let samples = &t.samples;
     // The segment's first presented instant is the row's start time.
     let origin = samples.iter().map(|s| s.pts()).min()?;
-    let wall = |pts: i64| rec.start_s + ts_seconds(pts - origin, tb);
+    let wall = |pts: i64| seg.start_s + ts_seconds(pts - origin, tb);
     let seg_end = samples.iter().map(|s| s.pts() + s.duration.max(1)).max()?;
     if first && wall(seg_end) <= start_s + EPS_S {
         // Nothing of this segment is presented at or after the start (it
@@ -218,8 +228,7 @@ fn plan_clip(
     let last = samples.get(last_idx);
     Some(Clip {
         segment,
-        recording_id: rec.id.clone(),
-        path: rec.path.clone(),
+        segment_id: seg.id.to_string(),
         time_base: tb,
         first_dts: samples.get(start_idx).dts,
         end_dts: last.dts + last.duration.max(1),
@@ -264,23 +273,18 @@ pub(crate) mod tests {
         SampleTable::from_samples(&v).unwrap()
     }
 
-    pub fn rec(id: &str, start_s: f64, end_s: f64) -> Recording {
-        Recording {
-            id: id.into(),
-            camera: "cam".into(),
-            path: format!("/r/{id}.mp4").into(),
-            start_s,
-            end_s,
-            duration_s: end_s - start_s,
-        }
+    /// A row: id, start, end (the end is informative only, as the NVR's).
+    pub fn rec(id: &str, start_s: f64, _end_s: f64) -> (String, f64) {
+        (id.to_string(), start_s)
     }
 
-    fn plan(start: f64, end: f64, recs: &[Recording], t: &[VideoTiming]) -> Plan {
+    fn plan(start: f64, end: f64, recs: &[(String, f64)], t: &[VideoTiming]) -> Plan {
         let segs: Vec<_> = recs
             .iter()
             .zip(t)
-            .map(|(r, t)| PlanSegment {
-                recording: r,
+            .map(|((id, start_s), t)| PlanSegment {
+                id,
+                start_s: *start_s,
                 timing: t,
             })
             .collect();
@@ -352,7 +356,7 @@ pub(crate) mod tests {
         // The catalogue's overlap query returns `a` (its end equals the start).
         let p = plan(1002.0, 1004.0, &recs, &[t.clone(), t]);
         assert_eq!(p.clips.len(), 1);
-        assert_eq!(p.clips[0].recording_id, "b");
+        assert_eq!(p.clips[0].segment_id, "b");
         assert_eq!(p.duration_90k(), 180_000);
     }
 

@@ -28,6 +28,7 @@ use crate::error::SkippedSegment;
 use crate::media::isobmff::{self, TrakSummary};
 use crate::media::{self, ffi};
 use crate::progress::CancelToken;
+use crate::source::{Locator, ProbedSegment, Segment};
 
 pub mod table;
 pub use table::SampleTable;
@@ -118,20 +119,24 @@ impl SegmentProbe {
     }
 }
 
-/// Probes every path in parallel, keeping order. `Err` entries say why a
+/// Probes every segment in parallel, keeping order. `Err` entries say why a
 /// segment cannot be used.
 pub fn probe_all(
-    paths: &[PathBuf],
+    segments: Vec<Segment>,
     cancel: &CancelToken,
-) -> Vec<Result<SegmentProbe, SkippedSegment>> {
+) -> Vec<Result<ProbedSegment, SkippedSegment>> {
     media::init();
-    paths
-        .par_iter()
-        .map(|p| {
+    segments
+        .into_par_iter()
+        .map(|segment| {
+            let path = match &segment.locator {
+                Locator::File(p) => p.as_path(),
+            };
             if cancel.is_cancelled() {
-                return Err(skip(p, "cancelled"));
+                return Err(skip(path, "cancelled"));
             }
-            probe(p, cancel)
+            let probe = probe(path, cancel)?;
+            Ok(ProbedSegment { segment, probe })
         })
         .collect()
 }

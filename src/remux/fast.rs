@@ -33,6 +33,7 @@ use crate::plan::Clip;
 use crate::plan::TB_90K;
 use crate::probe::SegmentProbe;
 use crate::progress::{CancelToken, Reporter};
+use crate::source::Locator;
 use ffmpeg_next::Rational;
 
 /// Bytes copied between progress updates and cancellation checks.
@@ -51,7 +52,7 @@ const CHAPTER_TRACK_ID: u32 = 3;
 /// [`tracks::inband_needs`]) already carries them, as cameras send them: the
 /// bytes are then copied as they are, exactly what the libav writer writes.
 pub fn check(job: &RemuxJob<'_>) -> std::result::Result<(), String> {
-    let first = job.probes[job.plan.clips[0].segment];
+    let first = job.first();
     if !matches!(first.video.codec, Id::H264 | Id::HEVC) {
         return Err(format!(
             "video codec {:?} (only H.264 and HEVC)",
@@ -64,12 +65,7 @@ pub fn check(job: &RemuxJob<'_>) -> std::result::Result<(), String> {
         (true, Some(a)) => Some(entry(first, a.index, b"soun")?),
         _ => None,
     };
-    let clip_probes: Vec<_> = job
-        .plan
-        .clips
-        .iter()
-        .map(|c| job.probes[c.segment])
-        .collect();
+    let clip_probes = job.clip_probes();
     let needs = tracks::inband_needs(&clip_probes);
     for ((clip, p), need) in job.plan.clips.iter().zip(&clip_probes).zip(needs) {
         let v = entry(p, p.video.index, b"vide")?;
@@ -189,7 +185,7 @@ impl ClipSamples<'_> {
     ) {
         let mut tl = Timeline::new(self.tbs[VIDEO], self.tbs[AUDIO]);
         for (ci, clip) in self.job.plan.clips.iter().enumerate() {
-            let p = self.job.probes[clip.segment];
+            let p = self.job.probe(clip);
             let ain = if self.audio { p.audio.as_ref() } else { None };
             let map = ClipMap::new(clip, ain.map(|a| a.time_base), &tl);
             if tracks.contains(&VIDEO) {
@@ -239,7 +235,7 @@ pub fn write(
     reporter: &mut Reporter<'_>,
 ) -> Result<RemuxStats> {
     let cancel = reporter.cancel_token().clone();
-    let first = job.probes[job.plan.clips[0].segment];
+    let first = job.first();
     let audio = if job.audio {
         first.audio.as_ref()
     } else {
@@ -284,8 +280,9 @@ pub fn write(
     let mut runs: Vec<Run<'_>> = Vec::with_capacity(job.plan.clips.len());
     for (clip, &(start, end)) in job.plan.clips.iter().zip(&bounds) {
         let (start, end) = if start <= end { (start, end) } else { (0, 0) };
+        let Locator::File(path) = job.locator(clip);
         runs.push(Run {
-            path: &clip.path,
+            path,
             start,
             len: (end - start) as u64,
             payload_at: payload_len,

@@ -30,6 +30,7 @@ use crate::media::{ffi, rescale, ts_seconds};
 use crate::plan::TB_90K;
 use crate::probe::SampleTable;
 use crate::progress::{CancelToken, Reporter};
+use crate::source::Locator;
 
 /// Writes `job` to `out_path` through libav's muxer.
 pub fn write(
@@ -39,7 +40,7 @@ pub fn write(
 ) -> Result<RemuxStats> {
     crate::media::init();
     let cancel = reporter.cancel_token().clone();
-    let first = job.probes[job.plan.clips[0].segment];
+    let first = job.first();
 
     let mut out = ffi::open_output(out_path, "mp4", &cancel)
         .map_err(|e| write_error(out_path, "cannot create output", e, &cancel))?;
@@ -105,12 +106,7 @@ pub fn write(
     let mut tl = Timeline::new(tb(VIDEO)?, otb_a);
 
     let hevc = first.video.codec == Id::HEVC;
-    let clip_probes: Vec<_> = job
-        .plan
-        .clips
-        .iter()
-        .map(|c| job.probes[c.segment])
-        .collect();
+    let clip_probes = job.clip_probes();
     let needs = tracks::inband_needs(&clip_probes);
     let total_90k = job.plan.duration_90k().max(1) as f64;
     let mut stats = RemuxStats {
@@ -120,18 +116,19 @@ pub fn write(
 
     for (clip, need) in job.plan.clips.iter().zip(needs) {
         cancel.check()?;
-        let probe = job.probes[clip.segment];
+        let probe = job.probe(clip);
         let every_key = need == InbandNeed::EveryKeyframe;
         let inband: Option<InbandParams> = match need {
             InbandNeed::None => None,
             _ => tracks::inband_params(probe).ok(),
         };
         let mut sent_once = false;
-        let mut input = ffi::open_input(&clip.path, &cancel)
-            .map_err(|e| read_error(&clip.path, "open", e, &cancel))?;
+        let Locator::File(path) = job.locator(clip);
+        let mut input =
+            ffi::open_input(path, &cancel).map_err(|e| read_error(path, "open", e, &cancel))?;
         if clip.starts_mid_segment {
             ffi::seek_backward(&mut input, probe.video.index, clip.first_dts)
-                .map_err(|e| read_error(&clip.path, "seek", e, &cancel))?;
+                .map_err(|e| read_error(path, "seek", e, &cancel))?;
         }
         let ain = audio_src.and(probe.audio.as_ref());
         let map = ClipMap::new(clip, ain.map(|a| a.time_base), &tl);
@@ -143,7 +140,7 @@ pub fn write(
             match pkt.read(&mut input.ctx) {
                 Ok(()) => {}
                 Err(ffmpeg::Error::Eof) => break,
-                Err(e) => return Err(read_error(&clip.path, "read", e, &cancel)),
+                Err(e) => return Err(read_error(path, "read", e, &cancel)),
             }
             let si = pkt.stream();
             if si == probe.video.index && !video_done {

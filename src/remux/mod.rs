@@ -28,21 +28,41 @@ use ffmpeg_next as ffmpeg;
 use crate::error::{Error, Result};
 use crate::output;
 use crate::plan::chapters::Chapter;
-use crate::plan::Plan;
+use crate::plan::{Clip, Plan};
 use crate::probe::SegmentProbe;
 use crate::progress::{CancelToken, Reporter};
+use crate::source::{Locator, ProbedSegment};
 
 /// What to write.
 pub struct RemuxJob<'a> {
     pub plan: &'a Plan,
-    /// Probes indexed by `Clip::segment`.
-    pub probes: &'a [&'a SegmentProbe],
+    /// The segments the plan was built from, indexed by `Clip::segment`.
+    pub segments: &'a [ProbedSegment],
     pub audio: bool,
     pub chapters: &'a [Chapter],
     /// Container metadata (`title`, `creation_time`, `comment`).
     pub metadata: &'a [(&'a str, String)],
     /// Start of the export, unix seconds (MP4 creation times).
     pub creation_s: f64,
+}
+
+impl RemuxJob<'_> {
+    /// The probe of `clip`'s segment.
+    pub fn probe(&self, clip: &Clip) -> &SegmentProbe {
+        &self.segments[clip.segment].probe
+    }
+    /// Where `clip`'s segment is.
+    pub fn locator(&self, clip: &Clip) -> &Locator {
+        &self.segments[clip.segment].segment.locator
+    }
+    /// The first clip's probe: its sample entries are the output's.
+    pub fn first(&self) -> &SegmentProbe {
+        self.probe(&self.plan.clips[0])
+    }
+    /// The probe of every clip, in plan order.
+    pub fn clip_probes(&self) -> Vec<&SegmentProbe> {
+        self.plan.clips.iter().map(|c| self.probe(c)).collect()
+    }
 }
 
 /// Which writer to use.

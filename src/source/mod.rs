@@ -1,0 +1,61 @@
+//! Sources: where an export's segments come from.
+//!
+//! A source turns the request (camera, range) into [`Segment`]s: a
+//! wall-clock span and a [`Locator`] saying where the media is. Everything
+//! downstream (probe, plan, writers) takes segments, never catalogue rows or
+//! bare paths, so a new kind of source (the NVR's HLS VOD server, preview
+//! files, cached frames) plugs in here.
+//!
+//! * [`recordings`]: the NVR's recordings table and media folder (local files).
+//!
+//! After probing, each segment travels with what its header said, as one
+//! [`ProbedSegment`]; `plan::Clip::segment` indexes a slice of those.
+
+pub mod recordings;
+
+use std::fmt;
+use std::path::{Path, PathBuf};
+
+use crate::probe::SegmentProbe;
+
+/// Where a segment's media is.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Locator {
+    /// A local MP4 file: the index-driven writer may copy its bytes in kernel.
+    File(PathBuf),
+}
+
+impl Locator {
+    /// The local file, when the segment is one.
+    pub fn local_path(&self) -> Option<&Path> {
+        match self {
+            Locator::File(p) => Some(p),
+        }
+    }
+}
+
+impl fmt::Display for Locator {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Locator::File(p) => write!(f, "{}", p.display()),
+        }
+    }
+}
+
+/// One piece of recorded media and when it was recorded.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Segment {
+    /// The source's id for it (the catalogue row id for recordings).
+    pub id: String,
+    /// Wall-clock span the source states (unix seconds). For NVR recordings
+    /// this is approximate: see `plan` for what it may and may not decide.
+    pub start_s: f64,
+    pub end_s: f64,
+    pub locator: Locator,
+}
+
+/// A segment together with what its header says.
+pub struct ProbedSegment {
+    pub segment: Segment,
+    pub probe: SegmentProbe,
+}
