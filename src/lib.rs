@@ -71,4 +71,4 @@ pub use error::{Error, ErrorKind, Result, SkippedSegment};
 pub use export::{ExportOutcome, ExportRequest, Exporter, Layout};
 pub use plan::chapters::ChapterMode;
 pub use progress::{CancelToken, Progress, ProgressThrottle, Step};
-pub use remux::{RemuxStats, WriterChoice};
+pub use remux::{RemuxStats, WriterChoice, WriterKind};

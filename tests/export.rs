@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 use common::*;
 use nvr_export::sample::{SegmentSpec, VideoCodec};
 use nvr_export::{
-    CancelToken, ChapterMode, ErrorKind, ExportRequest, Progress, Step, WriterChoice,
+    CancelToken, ChapterMode, ErrorKind, ExportRequest, Progress, Step, WriterChoice, WriterKind,
 };
 
 #[test]
@@ -596,7 +596,7 @@ fn hevc_resolution_change_still_decodes() {
         &[(h, 0.0), (big, 0.0), (SegmentSpec { seed: 2, ..h }, 0.0)],
     );
     let o = export(&s, &request(&s, s.start_s(), s.end_s())).unwrap();
-    assert_eq!(o.stats.writer, "libav");
+    assert_eq!(o.stats.writer, WriterKind::Libav);
     assert_eq!(decode_errors(&o.video_path), "");
     assert_eq!(video_packets(&o.video_path).len(), 90);
 }
@@ -647,7 +647,7 @@ fn export_folder_on_another_filesystem() {
     });
     let _ = std::process::Command::new("umount").arg(&exports).status();
     let (writer, errors, duration) = checks.unwrap();
-    assert_eq!(writer, "fast");
+    assert_eq!(writer, WriterKind::Fast);
     assert_eq!(errors, "");
     assert!((duration - 6.0).abs() < 0.01);
 }

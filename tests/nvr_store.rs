@@ -11,7 +11,7 @@ use std::path::Path;
 use common::*;
 use nvr_export::sample::nvr::{self, Session};
 use nvr_export::sample::{AudioSpec, SampleStore, SegmentSpec, VideoCodec};
-use nvr_export::{CancelToken, ExportOutcome, ExportRequest, WriterChoice};
+use nvr_export::{CancelToken, ExportOutcome, ExportRequest, WriterChoice, WriterKind};
 
 /// A 320x180 15 fps camera, keyframe every 2 s, 16 kHz AAC.
 fn camera(seconds: f64) -> SegmentSpec {
@@ -110,7 +110,12 @@ fn check_whole(s: &SampleStore, fps: f64, audio: bool, audio_late_s: f64) {
     let libav = export_with(s, &req, WriterChoice::Libav);
     // Real cameras' segments (per-file bit rates, B-frames, restarts with
     // sets in band) all go the index-driven way.
-    assert_eq!(auto.stats.writer, "fast", "{:?}", auto.stats.fast_declined);
+    assert_eq!(
+        auto.stats.writer,
+        WriterKind::Fast,
+        "{:?}",
+        auto.stats.fast_declined
+    );
     let src = source_hashes(s);
     for o in [&auto, &libav] {
         assert!(o.skipped.is_empty(), "{:?}", o.skipped);
@@ -162,7 +167,12 @@ fn check_mid(s: &SampleStore, start: f64, end: f64, gop_s: f64, audio: bool) {
     let req = request(s, start, end);
     let auto = export_with(s, &req, WriterChoice::Auto);
     let libav = export_with(s, &req, WriterChoice::Libav);
-    assert_eq!(auto.stats.writer, "fast", "{:?}", auto.stats.fast_declined);
+    assert_eq!(
+        auto.stats.writer,
+        WriterKind::Fast,
+        "{:?}",
+        auto.stats.fast_declined
+    );
     let src = source_hashes(s);
     for o in [&auto, &libav] {
         let out = video_packet_hashes(&o.video_path);

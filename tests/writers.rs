@@ -6,7 +6,7 @@ use std::path::Path;
 
 use common::*;
 use nvr_export::sample::{SegmentSpec, VideoCodec};
-use nvr_export::{CancelToken, ChapterMode, ExportRequest, WriterChoice};
+use nvr_export::{CancelToken, ChapterMode, ExportRequest, WriterChoice, WriterKind};
 
 fn chapters(path: &Path) -> Vec<String> {
     ffprobe_csv(
@@ -29,11 +29,15 @@ fn both(s: &nvr_export::sample::SampleStore, req: &ExportRequest, expect_fast: b
     let slow = run(WriterChoice::Libav);
     assert_eq!(
         fast.stats.writer,
-        if expect_fast { "fast" } else { "libav" },
+        if expect_fast {
+            WriterKind::Fast
+        } else {
+            WriterKind::Libav
+        },
         "{:?}",
         fast.stats.fast_declined
     );
-    assert_eq!(slow.stats.writer, "libav");
+    assert_eq!(slow.stats.writer, WriterKind::Libav);
     let (a, b) = (packets(&fast.video_path), packets(&slow.video_path));
     assert!(!a.is_empty());
     assert_eq!(a.len(), b.len(), "packet counts differ");
@@ -110,7 +114,7 @@ fn no_audio_and_frame_rate_change() {
     let fast = exporter(&s)
         .export(&req, &CancelToken::new(), |_| {})
         .unwrap();
-    assert_eq!(fast.stats.writer, "libav");
+    assert_eq!(fast.stats.writer, WriterKind::Libav);
     assert!(fast
         .stats
         .fast_declined

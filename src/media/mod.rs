@@ -5,6 +5,7 @@
 #[allow(unsafe_code)]
 pub mod ffi;
 pub mod isobmff;
+pub mod mux;
 pub mod params;
 
 use std::sync::Once;

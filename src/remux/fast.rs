@@ -20,14 +20,14 @@ use std::path::Path;
 
 use ffmpeg_next::codec::Id;
 
-use super::cut::{self, ClipMap, Cut, Timeline, AUDIO, VIDEO};
+use super::cut::{self, Cut, AUDIO, VIDEO};
 use super::mp4::{self, OutSample, SampleSource, TrackKind};
+use super::select::Selection;
 use super::tracks::{self, InbandNeed};
-use super::{io_write_error, read_error, RemuxJob, RemuxStats};
+use super::{io_write_error, read_error, RemuxJob, RemuxStats, WriterKind};
 use crate::error::Result;
 use crate::media::isobmff::TrakSummary;
 use crate::media::params;
-use crate::media::ts_seconds;
 use crate::output;
 use crate::plan::Clip;
 use crate::plan::TB_90K;
@@ -65,9 +65,10 @@ pub fn check(job: &RemuxJob<'_>) -> std::result::Result<(), String> {
         (true, Some(a)) => Some(entry(first, a.index, b"soun")?),
         _ => None,
     };
-    let clip_probes = job.clip_probes();
-    let needs = tracks::inband_needs(&clip_probes);
-    for ((clip, p), need) in job.plan.clips.iter().zip(&clip_probes).zip(needs) {
+    let sel = Selection::new(job, [cut::VIDEO_TB, TB_90K]);
+    for i in 0..job.plan.clips.len() {
+        let c = sel.clip(i);
+        let (clip, p, need) = (c.clip, c.probe, c.inband);
         let v = entry(p, p.video.index, b"vide")?;
         if v.sample_entry != v0.sample_entry
             && (v.sample_entry.get(4..8) != v0.sample_entry.get(4..8)
@@ -170,61 +171,52 @@ struct ClipSamples<'a> {
     job: &'a RemuxJob<'a>,
     runs: &'a [Run<'a>],
     tbs: [Rational; 2],
-    audio: bool,
     track: usize,
 }
 
 impl ClipSamples<'_> {
-    /// Calls `f(track, out sample, source byte offset)` for every kept
-    /// sample of the tracks in `tracks`, clip by clip.
+    /// Calls `f(clip index, track, out sample, source byte offset)` for
+    /// every kept sample of the tracks in `tracks`, clip by clip; returns
+    /// the selection's final state (ends, audio trims).
     fn replay(
         &self,
         tracks: &[usize],
         f: &mut dyn FnMut(usize, usize, OutSample, i64),
-        trimmed: &mut u64,
-    ) {
-        let mut tl = Timeline::new(self.tbs[VIDEO], self.tbs[AUDIO]);
-        for (ci, clip) in self.job.plan.clips.iter().enumerate() {
-            let p = self.job.probe(clip);
-            let ain = if self.audio { p.audio.as_ref() } else { None };
-            let map = ClipMap::new(clip, ain.map(|a| a.time_base), &tl);
+    ) -> Selection<'_> {
+        let mut sel = Selection::new(self.job, self.tbs);
+        for ci in 0..self.job.plan.clips.len() {
+            let c = sel.clip(ci);
             if tracks.contains(&VIDEO) {
-                for s in p.video.timing.samples.iter() {
-                    match map.video(s.dts, s.pts(), s.duration, &mut tl) {
+                for s in c.probe.video.timing.samples.iter() {
+                    match sel.video(&c, s.dts, s.pts(), s.duration) {
                         Cut::Drop => continue,
                         Cut::After => break,
                         Cut::Keep(st) => f(ci, VIDEO, out_sample(st, s.size, s.keyframe), s.pos),
                     }
                 }
             }
-            if let (true, Some(a)) = (tracks.contains(&AUDIO), ain) {
+            if let (true, Some(a)) = (tracks.contains(&AUDIO), c.audio) {
                 for s in a.samples.iter() {
-                    match map.audio(s.dts, s.duration, &mut tl) {
-                        Cut::Drop => *trimmed += 1,
-                        Cut::After => {
-                            *trimmed += 1;
-                            break;
-                        }
+                    match sel.audio(&c, s.dts, s.duration) {
+                        Cut::Drop => {}
+                        Cut::After => break,
                         Cut::Keep(st) => f(ci, AUDIO, out_sample(st, s.size, true), s.pos),
                     }
                 }
             }
         }
+        sel
     }
 }
 
 impl SampleSource for ClipSamples<'_> {
     fn for_each(&self, f: &mut dyn FnMut(OutSample)) {
         let runs = self.runs;
-        self.replay(
-            &[self.track],
-            &mut |ci, _, mut s, pos| {
-                let run = &runs[ci];
-                s.offset = run.payload_at + (pos - run.start) as u64;
-                f(s)
-            },
-            &mut 0,
-        );
+        self.replay(&[self.track], &mut |ci, _, mut s, pos| {
+            let run = &runs[ci];
+            s.offset = run.payload_at + (pos - run.start) as u64;
+            f(s)
+        });
     }
 }
 
@@ -248,7 +240,7 @@ pub fn write(
             .unwrap_or(TB_90K),
     ];
     let mut stats = RemuxStats {
-        writer: "fast",
+        writer: WriterKind::Fast,
         ..RemuxStats::default()
     };
 
@@ -257,25 +249,21 @@ pub fn write(
     let (chapter_samples, chapter_bytes) = mp4::chapter_samples(job.chapters, 0);
     let mut bounds: Vec<(i64, i64)> = vec![(i64::MAX, i64::MIN); job.plan.clips.len()];
     let mut counts = [0u64; 2];
-    let mut ends = [0i64; 2];
     let layout = ClipSamples {
         job,
         runs: &[],
         tbs,
-        audio: audio.is_some(),
         track: VIDEO,
     };
-    layout.replay(
-        &[VIDEO, AUDIO],
-        &mut |ci, track, s, pos| {
-            let b = &mut bounds[ci];
-            b.0 = b.0.min(pos);
-            b.1 = b.1.max(pos + s.size as i64);
-            counts[track] += 1;
-            ends[track] = ends[track].max(s.dts + s.cts as i64 + s.duration.max(0));
-        },
-        &mut stats.audio_packets_trimmed,
-    );
+    let sel = layout.replay(&[VIDEO, AUDIO], &mut |ci, track, s, pos| {
+        let b = &mut bounds[ci];
+        b.0 = b.0.min(pos);
+        b.1 = b.1.max(pos + s.size as i64);
+        counts[track] += 1;
+    });
+    [stats.video_duration_s, stats.audio_duration_s] = sel.ends_s();
+    stats.audio_packets_trimmed = sel.audio_trimmed;
+    drop(sel);
     let mut payload_len = chapter_bytes.len() as u64;
     let mut runs: Vec<Run<'_>> = Vec::with_capacity(job.plan.clips.len());
     for (clip, &(start, end)) in job.plan.clips.iter().zip(&bounds) {
@@ -293,8 +281,6 @@ pub fn write(
     }
     stats.video_packets = counts[VIDEO];
     stats.audio_packets = counts[AUDIO];
-    stats.video_duration_s = ts_seconds(ends[VIDEO], tbs[VIDEO]);
-    stats.audio_duration_s = ts_seconds(ends[AUDIO], tbs[AUDIO]);
     cancel.check()?;
 
     // 2. Tracks (one sizing pass each) and the moov layout.
@@ -305,14 +291,13 @@ pub fn write(
         .sample_entry(first.video.index)
         .map(|e| e.sample_entry.clone())
         .unwrap_or_default();
-    if hevc {
-        hvc1_if_complete(&mut ventry);
+    if let Some((tag, Some(hvcc))) = tracks::hevc_entry(&first.video) {
+        set_hvcc(&mut ventry, tag, &hvcc);
     }
     let vsrc = ClipSamples {
         job,
         runs: &runs,
         tbs,
-        audio: audio.is_some(),
         track: VIDEO,
     };
     let asrc = ClipSamples {
@@ -438,10 +423,9 @@ fn output_audio_entry(e: &TrakSummary, (avg, max): (u32, u32)) -> Vec<u8> {
     entry
 }
 
-/// Relabels an HEVC sample entry `hvc1` when its `hvcC` holds complete
-/// VPS/SPS/PPS arrays (setting their completeness flags, as `hvc1`
-/// requires); otherwise it keeps its own type (`hev1`: sets in band).
-fn hvc1_if_complete(entry: &mut [u8]) {
+/// Sets an HEVC sample entry's type to `tag` and its `hvcC` payload to
+/// `hvcc` (the same record with completeness flags: the same length).
+fn set_hvcc(entry: &mut [u8], tag: [u8; 4], hvcc: &[u8]) {
     // VisualSampleEntry: 8-byte header + 78 bytes of fixed fields, then boxes.
     const CHILDREN_AT: usize = 86;
     let mut p = CHILDREN_AT;
@@ -452,9 +436,9 @@ fn hvc1_if_complete(entry: &mut [u8]) {
             return;
         }
         if &entry[p + 4..p + 8] == b"hvcC" {
-            if let Some(complete) = params::hvcc_complete(&entry[p + 8..p + size]) {
-                entry[p + 8..p + size].copy_from_slice(&complete);
-                entry[4..8].copy_from_slice(b"hvc1");
+            if size - 8 == hvcc.len() {
+                entry[p + 8..p + size].copy_from_slice(hvcc);
+                entry[4..8].copy_from_slice(&tag);
             }
             return;
         }

@@ -18,15 +18,16 @@
 use std::path::Path;
 
 use ffmpeg_next as ffmpeg;
-use ffmpeg_next::codec::Id;
-use ffmpeg_next::{Dictionary, Packet};
+use ffmpeg_next::Packet;
 
-use super::cut::{self, ClipMap, Cut, Timeline, AUDIO, VIDEO};
+use super::cut::{self, Cut, AUDIO, VIDEO};
+use super::select::Selection;
 use super::tracks::{self, InbandNeed};
-use super::{read_error, RemuxJob, RemuxStats};
+use super::{read_error, RemuxJob, RemuxStats, WriterKind};
 use crate::error::{Error, Result};
-use crate::media::params::{self, InbandParams};
-use crate::media::{ffi, rescale, ts_seconds};
+use crate::media::mux::{self, StreamSpec};
+use crate::media::params;
+use crate::media::{ffi, rescale};
 use crate::plan::TB_90K;
 use crate::probe::SampleTable;
 use crate::progress::{CancelToken, Reporter};
@@ -41,88 +42,65 @@ pub fn write(
     crate::media::init();
     let cancel = reporter.cancel_token().clone();
     let first = job.first();
+    let mux_err = |what: &'static str| {
+        let cancel = cancel.clone();
+        move |e| write_error(out_path, what, e, &cancel)
+    };
 
-    let mut out = ffi::open_output(out_path, "mp4", &cancel)
-        .map_err(|e| write_error(out_path, "cannot create output", e, &cancel))?;
+    let mut out =
+        ffi::open_output(out_path, "mp4", &cancel).map_err(mux_err("cannot create output"))?;
     let octx = &mut out.ctx;
 
-    {
-        let mut vs = octx
-            .add_stream(ffmpeg::encoder::find(Id::None))
-            .map_err(|e| Error::media("add video stream", e))?;
-        let mut par = first.video.parameters.clone();
-        let mut tag = [0; 4];
-        if first.video.codec == Id::HEVC {
-            // libav writes an hvcC-formatted extradata verbatim: set the
-            // completeness flags ourselves, or stay hev1.
-            tag = *b"hev1";
-            if let Some(complete) = params::hvcc_complete(&first.video.extradata) {
-                ffi::set_extradata(&mut par, &complete).map_err(|e| Error::media("set hvcC", e))?;
-                tag = *b"hvc1";
-            }
+    let mut video = StreamSpec {
+        parameters: first.video.parameters.clone(),
+        time_base: cut::VIDEO_TB,
+        tag: None,
+    };
+    if let Some((tag, hvcc)) = tracks::hevc_entry(&first.video) {
+        // libav writes an hvcC-formatted extradata verbatim: the completeness
+        // flags are set in it here.
+        if let Some(hvcc) = hvcc {
+            ffi::set_extradata(&mut video.parameters, &hvcc)
+                .map_err(|e| Error::media("set hvcC", e))?;
         }
-        vs.set_parameters(par);
-        vs.set_time_base(cut::VIDEO_TB);
-        ffi::set_codec_tag(&mut vs, tag);
+        video.tag = Some(tag);
     }
-    let audio_src = if job.audio {
+    mux::add_stream(octx, video).map_err(mux_err("add video stream"))?;
+    let audio_out = if job.audio {
         first.audio.as_ref()
     } else {
         None
     };
-    if let Some(a) = audio_src {
-        let mut st = octx
-            .add_stream(ffmpeg::encoder::find(Id::None))
-            .map_err(|e| Error::media("add audio stream", e))?;
-        st.set_parameters(a.parameters.clone());
-        st.set_time_base(cut::audio_tb(a.sample_rate));
-        ffi::set_codec_tag(&mut st, [0; 4]);
+    if let Some(a) = audio_out {
+        let spec = StreamSpec {
+            parameters: a.parameters.clone(),
+            time_base: cut::audio_tb(a.sample_rate),
+            tag: Some([0; 4]),
+        };
+        mux::add_stream(octx, spec).map_err(mux_err("add audio stream"))?;
     }
+    mux::set_metadata_and_chapters(octx, job.metadata, job.chapters)
+        .map_err(mux_err("set metadata"))?;
+    let tbs = mux::write_header(octx, mux::faststart()).map_err(mux_err("write header"))?;
+    let tbs = [tbs[VIDEO], tbs.get(AUDIO).copied().unwrap_or(TB_90K)];
+    let mut sel = Selection::new(job, tbs);
 
-    let mut meta = Dictionary::new();
-    for (k, v) in job.metadata {
-        meta.set(k, v);
-    }
-    octx.set_metadata(meta);
-    for (i, ch) in job.chapters.iter().enumerate() {
-        octx.add_chapter(i as i64, TB_90K, ch.start_90k, ch.end_90k, &ch.title)
-            .map_err(|e| Error::media("add chapter", e))?;
-    }
-
-    let mut opts = Dictionary::new();
-    opts.set("movflags", "+faststart");
-    octx.write_header_with(opts)
-        .map_err(|e| write_error(out_path, "write header", e, &cancel))?;
-    let tb = |i: usize| {
-        octx.stream(i)
-            .map(|s| s.time_base())
-            .ok_or_else(|| Error::media("output stream missing after header", ffmpeg::Error::Bug))
-    };
-    let otb_a = if audio_src.is_some() {
-        tb(AUDIO)?
-    } else {
-        TB_90K
-    };
-    let mut tl = Timeline::new(tb(VIDEO)?, otb_a);
-
-    let hevc = first.video.codec == Id::HEVC;
-    let clip_probes = job.clip_probes();
-    let needs = tracks::inband_needs(&clip_probes);
+    let hevc = first.video.codec == ffmpeg::codec::Id::HEVC;
     let total_90k = job.plan.duration_90k().max(1) as f64;
     let mut stats = RemuxStats {
-        writer: "libav",
+        writer: WriterKind::Libav,
         ..RemuxStats::default()
     };
 
-    for (clip, need) in job.plan.clips.iter().zip(needs) {
+    for i in 0..job.plan.clips.len() {
         cancel.check()?;
-        let probe = job.probe(clip);
-        let every_key = need == InbandNeed::EveryKeyframe;
-        let inband: Option<InbandParams> = match need {
+        let c = sel.clip(i);
+        let (clip, probe) = (c.clip, c.probe);
+        let inband = match c.inband {
             InbandNeed::None => None,
             _ => tracks::inband_params(probe).ok(),
         };
-        let mut sent_once = false;
+        let mut keyframes_seen = 0u64;
         let Locator::File(path) = job.locator(clip);
         let mut input =
             ffi::open_input(path, &cancel).map_err(|e| read_error(path, "open", e, &cancel))?;
@@ -130,10 +108,8 @@ pub fn write(
             ffi::seek_backward(&mut input, probe.video.index, clip.first_dts)
                 .map_err(|e| read_error(path, "seek", e, &cancel))?;
         }
-        let ain = audio_src.and(probe.audio.as_ref());
-        let map = ClipMap::new(clip, ain.map(|a| a.time_base), &tl);
         let mut video_done = false;
-        let mut audio_done = ain.is_none();
+        let mut audio_done = c.audio.is_none();
 
         while !(video_done && audio_done) {
             let mut pkt = Packet::empty();
@@ -149,7 +125,7 @@ pub fn write(
                 };
                 let pts = pkt.pts().unwrap_or(dts);
                 let dur = index_duration(&probe.video.timing.samples, dts, pkt.duration());
-                let stamp = match map.video(dts, pts, dur, &mut tl) {
+                let stamp = match sel.video(&c, dts, pts, dur) {
                     Cut::Drop => continue,
                     Cut::After => {
                         video_done = true;
@@ -157,22 +133,21 @@ pub fn write(
                     }
                     Cut::Keep(s) => s,
                 };
+                // In-band sets where the clip needs them and the camera did
+                // not already send them (see `tracks::InbandNeed`).
                 let prefix = match &inband {
                     Some(p)
                         if pkt.is_key()
-                            && (every_key || !sent_once)
+                            && (c.inband == InbandNeed::EveryKeyframe || keyframes_seen == 0)
                             && !params::carries_parameter_sets(hevc, pkt.data().unwrap_or(&[])) =>
                     {
-                        sent_once = true;
                         Some(&p.nals)
                     }
                     _ => None,
                 };
-                if pkt.is_key() {
-                    sent_once = true;
-                }
+                keyframes_seen += u64::from(pkt.is_key());
                 let mut pkt = match prefix {
-                    Some(nals) => with_prefix(&pkt, nals),
+                    Some(nals) => mux::with_prefix(&pkt, nals),
                     None => pkt,
                 };
                 write_packet(&mut pkt, VIDEO, stamp, octx, out_path, &cancel)?;
@@ -180,21 +155,18 @@ pub fn write(
                     stats.first_sample_at = Some(std::time::Instant::now());
                 }
                 stats.video_packets += 1;
-                let done_90k = rescale(stamp.dts + stamp.duration, tl.tb[VIDEO], TB_90K) as f64;
+                let done_90k = rescale(stamp.dts + stamp.duration, tbs[VIDEO], TB_90K) as f64;
                 reporter.update(done_90k / total_90k * 100.0)?;
-            } else if ain.is_some_and(|a| a.index == si) && !audio_done {
+            } else if c.audio.is_some_and(|a| a.index == si) && !audio_done {
                 let Some(ts) = pkt.pts().or(pkt.dts()) else {
                     continue;
                 };
-                let dur = ain.map_or(pkt.duration(), |a| {
+                let dur = c.audio.map_or(pkt.duration(), |a| {
                     index_duration(&a.samples, ts, pkt.duration())
                 });
-                match map.audio(ts, dur, &mut tl) {
-                    Cut::Drop => stats.audio_packets_trimmed += 1,
-                    Cut::After => {
-                        audio_done = true;
-                        stats.audio_packets_trimmed += 1;
-                    }
+                match sel.audio(&c, ts, dur) {
+                    Cut::Drop => {}
+                    Cut::After => audio_done = true,
                     Cut::Keep(stamp) => {
                         write_packet(&mut pkt, AUDIO, stamp, octx, out_path, &cancel)?;
                         stats.audio_packets += 1;
@@ -204,10 +176,9 @@ pub fn write(
         }
     }
     cancel.check()?;
-    octx.write_trailer()
-        .map_err(|e| write_error(out_path, "finish file", e, &cancel))?;
-    stats.video_duration_s = ts_seconds(tl.end[VIDEO], tl.tb[VIDEO]);
-    stats.audio_duration_s = ts_seconds(tl.end[AUDIO], tl.tb[AUDIO]);
+    octx.write_trailer().map_err(mux_err("finish file"))?;
+    [stats.video_duration_s, stats.audio_duration_s] = sel.ends_s();
+    stats.audio_packets_trimmed = sel.audio_trimmed;
     stats.bytes_written = std::fs::metadata(out_path).map(|m| m.len()).unwrap_or(0);
     Ok(stats)
 }
@@ -235,21 +206,6 @@ fn write_packet(
     pkt.set_position(-1);
     pkt.write_interleaved(octx)
         .map_err(|e| write_error(out_path, "write packet", e, cancel))
-}
-
-/// A copy of `pkt` with `prefix` before its data, same timing and flags.
-fn with_prefix(pkt: &Packet, prefix: &[u8]) -> Packet {
-    let data = pkt.data().unwrap_or(&[]);
-    let mut buf = Vec::with_capacity(prefix.len() + data.len());
-    buf.extend_from_slice(prefix);
-    buf.extend_from_slice(data);
-    let mut p = Packet::copy(&buf);
-    p.set_flags(pkt.flags());
-    p.set_pts(pkt.pts());
-    p.set_dts(pkt.dts());
-    p.set_duration(pkt.duration());
-    p.set_stream(pkt.stream());
-    p
 }
 
 fn write_error(path: &Path, what: &str, e: ffmpeg::Error, cancel: &CancelToken) -> Error {

@@ -19,6 +19,7 @@ pub mod cut;
 pub mod fast;
 pub mod libav;
 pub mod mp4;
+pub mod select;
 pub mod tracks;
 
 use std::path::Path;
@@ -76,11 +77,36 @@ pub enum WriterChoice {
     Libav,
 }
 
+/// The writer that wrote an export.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum WriterKind {
+    /// The index-driven writer ([`fast`]).
+    #[default]
+    Fast,
+    /// The libav packet loop ([`libav`]).
+    Libav,
+}
+
+impl WriterKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            WriterKind::Fast => "fast",
+            WriterKind::Libav => "libav",
+        }
+    }
+}
+
+impl std::fmt::Display for WriterKind {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
 /// What was written.
 #[derive(Debug, Clone, Default, PartialEq, serde::Serialize)]
 pub struct RemuxStats {
-    /// `"fast"` or `"libav"`.
-    pub writer: &'static str,
+    pub writer: WriterKind,
     /// Why the fast writer declined, when it did.
     pub fast_declined: Option<String>,
     pub video_packets: u64,

@@ -15,7 +15,7 @@ use ffmpeg_next::codec::Id;
 
 use crate::error::SkippedSegment;
 use crate::media::params::{self, InbandParams};
-use crate::probe::SegmentProbe;
+use crate::probe::{SegmentProbe, VideoStream};
 
 /// Drops segments that cannot share the first segment's video track.
 /// Returns the indexes kept and the ones skipped with their reason.
@@ -141,4 +141,18 @@ pub fn inband_needs(clip_probes: &[&SegmentProbe]) -> Vec<InbandNeed> {
             need
         })
         .collect()
+}
+
+/// The sample entry type of an HEVC video track and, for `hvc1`, its
+/// `hvcC` with the completeness flags set: `hvc1` (which Apple players
+/// require) only when the record holds complete VPS/SPS/PPS arrays, else
+/// `hev1` (sets in band) and the record as it is. `None` for other codecs.
+pub fn hevc_entry(v: &VideoStream) -> Option<([u8; 4], Option<Vec<u8>>)> {
+    if v.codec != Id::HEVC {
+        return None;
+    }
+    Some(match params::hvcc_complete(&v.extradata) {
+        Some(complete) => (*b"hvc1", Some(complete)),
+        None => (*b"hev1", None),
+    })
 }

@@ -18,7 +18,7 @@ use ffmpeg_next::{ChannelLayout, Dictionary, Packet, Rational};
 
 use crate::catalogue::{Catalogue, Recording, ReviewSegment};
 use crate::error::{Error, Result};
-use crate::media;
+use crate::media::{self, mux, mux::StreamSpec};
 
 pub mod nvr;
 
@@ -128,9 +128,13 @@ pub fn write_segment(path: &Path, spec: &SegmentSpec) -> Result<()> {
     }
     let mut octx =
         ffmpeg::format::output_as(path, "mp4").map_err(|e| enc_err("create", path, e))?;
-    let mut opts = Dictionary::new();
-    opts.set("movflags", "+faststart");
-    encode(&mut octx, opts, spec, &Encoding::default(), path)
+    encode(
+        &mut octx,
+        mux::faststart(),
+        spec,
+        &Encoding::default(),
+        path,
+    )
 }
 
 /// How a stream is encoded beyond its [`SegmentSpec`].
@@ -223,11 +227,12 @@ pub(crate) fn encode(
     } else {
         fps * 1000
     };
-    {
-        let mut st = octx.add_stream(vcodec).map_err(err("video stream"))?;
-        st.set_parameters(&venc);
-        st.set_time_base(Rational(1, video_tb_den));
-    }
+    let video_stream = StreamSpec {
+        parameters: codec::Parameters::from(&venc),
+        time_base: Rational(1, video_tb_den),
+        tag: None,
+    };
+    mux::add_stream(octx, video_stream).map_err(err("video stream"))?;
     let inband: Option<Vec<u8>> = how
         .inband_params
         .then(|| media::ffi::encoder_extradata(&venc));
@@ -253,17 +258,19 @@ pub(crate) fn encode(
                 actx.set_flags(codec::Flags::GLOBAL_HEADER);
             }
             let enc = actx.open_as(acodec).map_err(err("open audio encoder"))?;
-            let mut st = octx.add_stream(acodec).map_err(err("audio stream"))?;
-            st.set_parameters(&enc);
-            st.set_time_base(Rational(1, a.sample_rate as i32));
+            let audio_stream = StreamSpec {
+                parameters: codec::Parameters::from(&enc),
+                time_base: Rational(1, a.sample_rate as i32),
+                tag: None,
+            };
+            mux::add_stream(octx, audio_stream).map_err(err("audio stream"))?;
             Some((enc, a, layout))
         }
     };
 
-    octx.write_header_with(header_opts)
-        .map_err(err("write header"))?;
     // The muxer may change stream time bases in write_header: read them back.
-    let stream_tb = |i: usize, fallback| octx.stream(i).map(|s| s.time_base()).unwrap_or(fallback);
+    let tbs = mux::write_header(octx, header_opts).map_err(err("write header"))?;
+    let stream_tb = |i: usize, fallback| tbs.get(i).copied().unwrap_or(fallback);
     let vroute = Route {
         stream: 0,
         encoder_tb: Rational(1, fps),
@@ -350,16 +357,7 @@ fn drain(
 ) -> Result<()> {
     while enc.receive_packet(packet).is_ok() {
         if let (Some(prefix), true) = (route.prefix_keyframes, packet.is_key()) {
-            let data = packet.data().unwrap_or(&[]);
-            let mut buf = Vec::with_capacity(prefix.len() + data.len());
-            buf.extend_from_slice(prefix);
-            buf.extend_from_slice(data);
-            let mut p = Packet::copy(&buf);
-            p.set_flags(packet.flags());
-            p.set_pts(packet.pts());
-            p.set_dts(packet.dts());
-            p.set_duration(packet.duration());
-            *packet = p;
+            *packet = mux::with_prefix(packet, prefix);
         }
         packet.set_stream(route.stream);
         packet.rescale_ts(route.encoder_tb, route.stream_tb);
@@ -484,21 +482,26 @@ pub fn build_store(
         });
         t += dur;
     }
-    cat.in_transaction(|c| {
-        for r in &recordings {
-            let mb = fs::metadata(&r.path)
-                .map(|m| m.len() as f64 / 1e6)
-                .unwrap_or(0.0);
-            c.insert_recording(r, mb)?;
-        }
-        Ok(())
-    })?;
+    insert_recordings(&mut cat, &recordings)?;
     Ok(SampleStore {
         root: root.to_path_buf(),
         db_path,
         media_dir,
         camera: camera.to_string(),
         recordings,
+    })
+}
+
+/// Catalogues `recordings` (segment size from the file, as the NVR's rows).
+pub(crate) fn insert_recordings(cat: &mut Catalogue, recordings: &[Recording]) -> Result<()> {
+    cat.in_transaction(|c| {
+        for r in recordings {
+            let mb = fs::metadata(&r.path)
+                .map(|m| m.len() as f64 / 1e6)
+                .unwrap_or(0.0);
+            c.insert_recording(r, mb)?;
+        }
+        Ok(())
     })
 }
 

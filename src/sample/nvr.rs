@@ -114,15 +114,7 @@ pub fn record_store(
         wall += session.spec.seconds();
         fs::remove_dir_all(&work).map_err(|e| Error::io(&work, e))?;
     }
-    cat.in_transaction(|c| {
-        for r in &recordings {
-            let mb = fs::metadata(&r.path)
-                .map(|m| m.len() as f64 / 1e6)
-                .unwrap_or(0.0);
-            c.insert_recording(r, mb)?;
-        }
-        Ok(())
-    })?;
+    super::insert_recordings(&mut cat, &recordings)?;
     Ok(SampleStore {
         root: root.to_path_buf(),
         db_path,
