@@ -65,6 +65,7 @@ pub mod progress;
 pub mod remux;
 pub mod sample;
 pub mod source;
+pub mod time;
 pub mod timefmt;
 
 pub use error::{Error, ErrorKind, Result, SkippedSegment};

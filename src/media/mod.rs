@@ -24,16 +24,4 @@ pub fn init() {
     });
 }
 
-/// Seconds represented by `ts` in time base `tb`.
-pub fn ts_seconds(ts: i64, tb: ffmpeg::Rational) -> f64 {
-    if tb.denominator() == 0 {
-        return 0.0;
-    }
-    ts as f64 * tb.numerator() as f64 / tb.denominator() as f64
-}
-
-/// Rescales `ts` from `from` to `to`, rounding to nearest (libav's `av_rescale_q`).
-pub fn rescale(ts: i64, from: ffmpeg::Rational, to: ffmpeg::Rational) -> i64 {
-    use ffmpeg::Rescale;
-    ts.rescale(from, to)
-}
+pub use crate::time::{rescale, seconds as ts_seconds};

@@ -13,7 +13,7 @@ use ffmpeg_next::{Dictionary, Packet, Rational};
 
 use super::ffi;
 use crate::plan::chapters::Chapter;
-use crate::plan::TB_90K;
+use crate::time::OutTicks;
 
 /// One output stream.
 pub struct StreamSpec {
@@ -46,7 +46,7 @@ pub fn set_metadata_and_chapters(
     }
     octx.set_metadata(meta);
     for (i, ch) in chapters.iter().enumerate() {
-        octx.add_chapter(i as i64, TB_90K, ch.start_90k, ch.end_90k, &ch.title)?;
+        octx.add_chapter(i as i64, OutTicks::BASE, ch.start.0, ch.end.0, &ch.title)?;
     }
     Ok(())
 }

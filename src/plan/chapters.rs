@@ -12,7 +12,7 @@
 //!
 //! Rules (`frigate-model.md` step 3):
 //! * `review_items`: one chapter per review overlapping the range, placed
-//!   with [`Plan::wall_to_output_90k`] (gaps collapse, the first clip's
+//!   with [`Plan::wall_to_output`] (gaps collapse, the first clip's
 //!   keyframe snap is honoured); title `"<Severity>: label1, label2"`
 //!   (distinct labels in order of first appearance, each the part before the
 //!   first `-`), or `"<Severity>"` without labels or with malformed `data`.
@@ -26,16 +26,17 @@
 
 use crate::catalogue::ReviewSegment;
 use crate::plan::Plan;
+use crate::time::OutTicks;
 use crate::timefmt::Zone;
 
 /// Chapters shorter than this (1 s of output) are dropped or merged.
-pub const MIN_CHAPTER_90K: i64 = 90_000;
+pub const MIN_CHAPTER: OutTicks = OutTicks(90_000);
 
-/// One chapter as written into the output (90 kHz output ticks).
+/// One chapter as written into the output.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Chapter {
-    pub start_90k: i64,
-    pub end_90k: i64,
+    pub start: OutTicks,
+    pub end: OutTicks,
     pub title: String,
 }
 
@@ -75,8 +76,8 @@ pub fn build(
             .clips
             .iter()
             .map(|c| Chapter {
-                start_90k: c.offset_90k,
-                end_90k: c.end_90k(),
+                start: c.offset,
+                end: c.end(),
                 title: zone.iso8601(c.wall_start_s),
             })
             .collect(),
@@ -122,13 +123,13 @@ fn capitalize(s: &str) -> String {
 }
 
 struct Span {
-    start: i64,
-    end: i64,
+    start: OutTicks,
+    end: OutTicks,
     title: String,
 }
 
 fn review_chapters(plan: &Plan, reviews: &[ReviewSegment], zone: Zone) -> Vec<Chapter> {
-    let total = plan.duration_90k();
+    let total = plan.duration();
     let Some(last_end_s) = plan.last_wall_end_s() else {
         return Vec::new();
     };
@@ -137,9 +138,9 @@ fn review_chapters(plan: &Plan, reviews: &[ReviewSegment], zone: Zone) -> Vec<Ch
         .iter()
         .filter_map(|r| {
             let end_s = r.end_s.unwrap_or(last_end_s);
-            let start = plan.wall_to_output_90k(r.start_s);
-            let end = plan.wall_to_output_90k(end_s).min(total);
-            (end - start >= MIN_CHAPTER_90K).then(|| Span {
+            let start = plan.wall_to_output(r.start_s);
+            let end = plan.wall_to_output(end_s).min(total);
+            (end - start >= MIN_CHAPTER).then(|| Span {
                 start,
                 end,
                 title: review_title(&r.severity, &r.data),
@@ -152,12 +153,12 @@ fn review_chapters(plan: &Plan, reviews: &[ReviewSegment], zone: Zone) -> Vec<Ch
     spans.sort_by_key(|s| (s.start, s.end));
 
     // 2. Flatten overlaps: at any instant the active review that started last wins.
-    let mut cuts: Vec<i64> = spans.iter().flat_map(|s| [s.start, s.end]).collect();
-    cuts.push(0);
+    let mut cuts: Vec<OutTicks> = spans.iter().flat_map(|s| [s.start, s.end]).collect();
+    cuts.push(OutTicks::ZERO);
     cuts.push(total);
     cuts.sort_unstable();
     cuts.dedup();
-    let mut pieces: Vec<(i64, i64, Option<usize>)> = Vec::new();
+    let mut pieces: Vec<(OutTicks, OutTicks, Option<usize>)> = Vec::new();
     for w in cuts.windows(2) {
         let (a, b) = (w[0], w[1]);
         if b <= a || a >= total {
@@ -172,14 +173,14 @@ fn review_chapters(plan: &Plan, reviews: &[ReviewSegment], zone: Zone) -> Vec<Ch
 
     // 3. Merge pieces under a second into the one before; a short first
     //    piece is absorbed by the one after it.
-    let mut merged: Vec<(i64, i64, Option<usize>)> = Vec::new();
+    let mut merged: Vec<(OutTicks, OutTicks, Option<usize>)> = Vec::new();
     for p in pieces {
         if let Some(last) = merged.last_mut() {
-            if p.1 - p.0 < MIN_CHAPTER_90K || last.2 == p.2 {
+            if p.1 - p.0 < MIN_CHAPTER || last.2 == p.2 {
                 last.1 = p.1;
                 continue;
             }
-            if last.1 - last.0 < MIN_CHAPTER_90K {
+            if last.1 - last.0 < MIN_CHAPTER {
                 *last = (last.0, p.1, p.2);
                 continue;
             }
@@ -191,8 +192,8 @@ fn review_chapters(plan: &Plan, reviews: &[ReviewSegment], zone: Zone) -> Vec<Ch
     merged
         .into_iter()
         .map(|(start, end, owner)| Chapter {
-            start_90k: start,
-            end_90k: end,
+            start,
+            end,
             title: match owner {
                 Some(i) => spans[i].title.clone(),
                 None => zone.iso8601(output_to_wall(plan, start)),
@@ -201,11 +202,11 @@ fn review_chapters(plan: &Plan, reviews: &[ReviewSegment], zone: Zone) -> Vec<Ch
         .collect()
 }
 
-/// Wall-clock time shown at an output instant (inverse of `wall_to_output_90k`).
-pub fn output_to_wall(plan: &Plan, t_90k: i64) -> f64 {
+/// Wall-clock time shown at an output instant (inverse of `wall_to_output`).
+pub fn output_to_wall(plan: &Plan, t: OutTicks) -> f64 {
     for c in &plan.clips {
-        if t_90k < c.end_90k() {
-            return c.wall_start_s + (t_90k - c.offset_90k).max(0) as f64 / 90_000.0;
+        if t < c.end() {
+            return c.wall_start_s + (t - c.offset).max(OutTicks::ZERO).seconds();
         }
     }
     plan.last_wall_end_s().unwrap_or(plan.end_s)
@@ -270,7 +271,7 @@ mod tests {
         let ch = build(ChapterMode::ReviewItems, &p, &r, Zone::Utc);
         let got: Vec<(i64, i64, &str)> = ch
             .iter()
-            .map(|c| (c.start_90k, c.end_90k, c.title.as_str()))
+            .map(|c| (c.start.0, c.end.0, c.title.as_str()))
             .collect();
         assert_eq!(
             got,
@@ -292,7 +293,7 @@ mod tests {
         let ch = build(ChapterMode::ReviewItems, &p, &r, Zone::Utc);
         assert_eq!(ch.len(), 2);
         assert_eq!(ch[1].title, "Detection: dog");
-        assert_eq!((ch[1].start_90k, ch[1].end_90k), (1_080_000, 1_800_000));
+        assert_eq!((ch[1].start.0, ch[1].end.0), (1_080_000, 1_800_000));
         assert!(ch.iter().all(|c| !c.title.starts_with("Alert")));
     }
 
@@ -307,7 +308,7 @@ mod tests {
         let ch = build(ChapterMode::ReviewItems, &p, &r, Zone::Utc);
         let got: Vec<(i64, i64, &str)> = ch
             .iter()
-            .map(|c| (c.start_90k / 90_000, c.end_90k / 90_000, c.title.as_str()))
+            .map(|c| (c.start.0 / 90_000, c.end.0 / 90_000, c.title.as_str()))
             .collect();
         assert_eq!(
             got,
@@ -320,9 +321,9 @@ mod tests {
             ]
         );
         for w in ch.windows(2) {
-            assert_eq!(w[0].end_90k, w[1].start_90k);
+            assert_eq!(w[0].end, w[1].start);
         }
-        assert_eq!(ch.last().unwrap().end_90k, p.duration_90k());
+        assert_eq!(ch.last().unwrap().end, p.duration());
     }
 
     #[test]
@@ -337,14 +338,14 @@ mod tests {
         assert_eq!(ch.len(), 2);
         // Snapped back to the keyframe at 1003 s.
         assert_eq!(ch[0].title, "1970-01-01T01:16:43+01:00");
-        assert_eq!((ch[1].start_90k, ch[1].end_90k), (630_000, 1_530_000));
+        assert_eq!((ch[1].start.0, ch[1].end.0), (630_000, 1_530_000));
     }
 
     #[test]
     fn output_to_wall_inverts_wall_to_output() {
         let p = gapped_plan(1000.0, 1040.0);
         for t in [1000.0, 1004.5, 1030.0, 1039.0] {
-            let o = p.wall_to_output_90k(t);
+            let o = p.wall_to_output(t);
             assert!((output_to_wall(&p, o) - t).abs() < 1e-6, "{t}");
         }
     }

@@ -26,7 +26,7 @@
 //!   their segment's first keyframe.
 //! * A clip ends after the last frame presented at or before the requested
 //!   end (in decode order: every sample up to it is copied, so everything
-//!   copied decodes). A last clip of less than [`MIN_CLIP_90K`] that the end
+//!   copied decodes). A last clip of less than [`MIN_CLIP`] that the end
 //!   cuts short is left out (a frame or two of the next segment).
 //!
 //! # Decode time and presentation time
@@ -46,16 +46,14 @@ pub mod chapters;
 
 use ffmpeg_next::Rational;
 
-use crate::media::{rescale, ts_seconds};
+use crate::media::ts_seconds;
 use crate::probe::VideoTiming;
 use crate::source::ProbedSegment;
-
-/// Output time base of the plan: 90 kHz.
-pub const TB_90K: Rational = Rational(1, 90_000);
+use crate::time::{OutTicks, Ts};
 
 /// A last clip shorter than this (100 ms), cut short by the requested end,
 /// is left out.
-pub const MIN_CLIP_90K: i64 = 9_000;
+pub const MIN_CLIP: OutTicks = OutTicks(9_000);
 
 /// Tolerance when comparing wall-clock seconds to sample times (1 µs), so
 /// that a frame exactly at a requested boundary counts as "at" it despite
@@ -76,7 +74,7 @@ pub struct Clip {
     pub first_dts: i64,
     /// DTS bound (exclusive) of the samples copied, in `time_base`.
     pub end_dts: i64,
-    /// PTS of the clip's first presented frame: it lands on `offset_90k`.
+    /// PTS of the clip's first presented frame: it lands on `offset`.
     pub origin_pts: i64,
     /// End of the last presented frame (PTS + duration), in `time_base`.
     pub end_pts: i64,
@@ -85,9 +83,9 @@ pub struct Clip {
     /// Wall-clock time of `end_pts` (unix seconds).
     pub wall_end_s: f64,
     /// Where the clip starts in the output.
-    pub offset_90k: i64,
+    pub offset: OutTicks,
     /// How long the clip lasts in the output.
-    pub duration_90k: i64,
+    pub duration: OutTicks,
     /// Whether `first_dts` is past the segment's first sample (the writer seeks).
     pub starts_mid_segment: bool,
     /// Whether the requested end cut this clip before its segment's end.
@@ -95,8 +93,8 @@ pub struct Clip {
 }
 
 impl Clip {
-    pub fn end_90k(&self) -> i64 {
-        self.offset_90k + self.duration_90k
+    pub fn end(&self) -> OutTicks {
+        self.offset + self.duration
     }
 }
 
@@ -132,18 +130,18 @@ impl Plan {
     /// Builds the plan for `[start_s, end_s]` from segments in start order.
     pub fn build(start_s: f64, end_s: f64, segments: &[PlanSegment<'_>]) -> Plan {
         let mut clips: Vec<Clip> = Vec::new();
-        let mut offset_90k = 0i64;
+        let mut offset = OutTicks::ZERO;
         for (i, seg) in segments.iter().enumerate() {
-            let Some(clip) = plan_clip(i, seg, start_s, end_s, clips.is_empty(), offset_90k) else {
+            let Some(clip) = plan_clip(i, seg, start_s, end_s, clips.is_empty(), offset) else {
                 continue;
             };
-            offset_90k = clip.end_90k();
+            offset = clip.end();
             clips.push(clip);
         }
         if clips.len() > 1
             && clips
                 .last()
-                .is_some_and(|c| c.cut_at_end && c.duration_90k < MIN_CLIP_90K)
+                .is_some_and(|c| c.cut_at_end && c.duration < MIN_CLIP)
         {
             clips.pop();
         }
@@ -154,29 +152,29 @@ impl Plan {
         }
     }
 
-    /// Output duration in 90 kHz ticks.
-    pub fn duration_90k(&self) -> i64 {
-        self.clips.last().map(|c| c.end_90k()).unwrap_or(0)
+    /// Output duration.
+    pub fn duration(&self) -> OutTicks {
+        self.clips.last().map(|c| c.end()).unwrap_or(OutTicks::ZERO)
     }
 
     pub fn duration_s(&self) -> f64 {
-        ts_seconds(self.duration_90k(), TB_90K)
+        self.duration().seconds()
     }
 
     /// Maps a wall-clock instant to output time: inside a clip it is the
     /// clip's offset plus the time since the clip's start; in a gap it is
     /// the start of the next clip; after the last clip, the end.
-    pub fn wall_to_output_90k(&self, t_s: f64) -> i64 {
+    pub fn wall_to_output(&self, t_s: f64) -> OutTicks {
         for c in &self.clips {
             if t_s < c.wall_start_s {
-                return c.offset_90k;
+                return c.offset;
             }
             if t_s <= c.wall_end_s {
-                let into = ((t_s - c.wall_start_s) * 90_000.0).round() as i64;
-                return c.offset_90k + into.clamp(0, c.duration_90k);
+                let into = OutTicks::from_seconds(t_s - c.wall_start_s);
+                return c.offset + into.clamp(OutTicks::ZERO, c.duration);
             }
         }
-        self.duration_90k()
+        self.duration()
     }
 
     /// Wall-clock end of the last clip (the last recorded instant).
@@ -191,7 +189,7 @@ fn plan_clip(
     start_s: f64,
     end_s: f64,
     first: bool,
-    offset_90k: i64,
+    offset: OutTicks,
 ) -> Option<Clip> {
     let t = seg.timing;
     let tb = t.time_base;
@@ -236,8 +234,8 @@ fn plan_clip(
         end_pts,
         wall_start_s: wall(origin_pts),
         wall_end_s: wall(end_pts),
-        offset_90k,
-        duration_90k: rescale(end_pts - origin_pts, tb, TB_90K),
+        offset,
+        duration: OutTicks::from_ts(Ts::new(end_pts - origin_pts, tb)),
         starts_mid_segment: start_idx > 0,
         cut_at_end: last_idx + 1 < samples.len(),
     })
@@ -297,14 +295,14 @@ pub(crate) mod tests {
         let recs = [rec("a", 1000.0, 1010.0), rec("b", 1030.0, 1040.0)];
         let p = plan(900.0, 2000.0, &recs, &[t.clone(), t]);
         assert_eq!(p.clips.len(), 2);
-        assert_eq!(p.clips[0].offset_90k, 0);
-        assert_eq!(p.clips[0].duration_90k, 900_000);
-        assert_eq!(p.clips[1].offset_90k, 900_000);
-        assert_eq!(p.duration_90k(), 1_800_000);
+        assert_eq!(p.clips[0].offset, 0);
+        assert_eq!(p.clips[0].duration, 900_000);
+        assert_eq!(p.clips[1].offset, 900_000);
+        assert_eq!(p.duration(), 1_800_000);
         // Wall 1035 is 5 s into the second clip: 15 s of output.
-        assert_eq!(p.wall_to_output_90k(1035.0), 1_350_000);
+        assert_eq!(p.wall_to_output(1035.0), 1_350_000);
         // Inside the gap: start of the next clip.
-        assert_eq!(p.wall_to_output_90k(1020.0), 900_000);
+        assert_eq!(p.wall_to_output(1020.0), 900_000);
     }
 
     #[test]
@@ -319,9 +317,9 @@ pub(crate) mod tests {
         assert!(c.starts_mid_segment);
         // Last frame at or before 7.0 s is the one at 7.0; it lasts 0.1 s.
         assert!((c.wall_end_s - 1007.1).abs() < 1e-9);
-        assert_eq!(c.duration_90k, 459_000);
+        assert_eq!(c.duration, 459_000);
         // The requested start lands 1.05 s into the output.
-        assert_eq!(p.wall_to_output_90k(1003.05), 94_500);
+        assert_eq!(p.wall_to_output(1003.05), 94_500);
     }
 
     #[test]
@@ -331,7 +329,7 @@ pub(crate) mod tests {
         // The range ends 0.05 s into b: one frame of 0.1 s... keep it (100 ms).
         let p = plan(1000.0, 1010.05, &recs, &[t.clone(), t.clone()]);
         assert_eq!(p.clips.len(), 2);
-        assert_eq!(p.clips[1].duration_90k, 9_000);
+        assert_eq!(p.clips[1].duration, 9_000);
         // A whole segment of one 50 ms frame inside the range is footage: kept.
         let short = timing(0.05, 20, 1);
         let recs = [
@@ -341,7 +339,7 @@ pub(crate) mod tests {
         ];
         let p = plan(1000.0, 1030.0, &recs, &[t.clone(), short, t.clone()]);
         assert_eq!(p.clips.len(), 3);
-        assert_eq!(p.clips[1].duration_90k, 4_500);
+        assert_eq!(p.clips[1].duration, 4_500);
         // A last clip the end cuts to under 100 ms is left out.
         let t20 = timing(10.0, 20, 20);
         let recs = [rec("a", 1000.0, 1010.0), rec("b", 1010.0, 1020.0)];
@@ -357,7 +355,7 @@ pub(crate) mod tests {
         let p = plan(1002.0, 1004.0, &recs, &[t.clone(), t]);
         assert_eq!(p.clips.len(), 1);
         assert_eq!(p.clips[0].segment_id, "b");
-        assert_eq!(p.duration_90k(), 180_000);
+        assert_eq!(p.duration(), 180_000);
     }
 
     #[test]
@@ -374,14 +372,14 @@ pub(crate) mod tests {
             assert_eq!(p.clips.len(), 2, "overlap {overlap}");
             assert_eq!(p.clips[1].first_dts, 0);
             assert!(!p.clips[1].starts_mid_segment);
-            assert_eq!(p.clips[1].offset_90k, 900_000);
-            assert_eq!(p.duration_90k(), 1_800_000, "overlap {overlap}");
+            assert_eq!(p.clips[1].offset, 900_000);
+            assert_eq!(p.duration(), 1_800_000, "overlap {overlap}");
         }
         // A 20 s GOP: the second segment's only keyframe is at its start.
         let long = timing(10.0, 15, 300);
         let recs = [rec("a", 1000.0, 1010.0), rec("b", 1009.0, 1019.0)];
         let p = plan(1000.0, 1019.0, &recs, &[long.clone(), long]);
-        assert_eq!(p.duration_90k(), 1_800_000);
+        assert_eq!(p.duration(), 1_800_000);
     }
 
     /// Samples of a B-frame stream in decode order: I P B B P B B ..., two
@@ -434,10 +432,10 @@ pub(crate) mod tests {
         assert_eq!(c.origin_pts, 0);
         // The clip lasts exactly its 150 frames: the last sample's duration
         // is its decode delta, not the reorder delay on top.
-        assert_eq!(c.duration_90k, 900_000);
+        assert_eq!(c.duration, 900_000);
         assert_eq!(c.end_dts, 148 * 512);
-        assert_eq!(p.clips[1].offset_90k, 900_000);
-        assert_eq!(p.duration_90k(), 1_800_000);
+        assert_eq!(p.clips[1].offset, 900_000);
+        assert_eq!(p.duration(), 1_800_000);
         // Mid-segment start: snaps back to the keyframe presented at 2 s.
         let p = plan(1002.5, 1021.0, &recs, &[t.clone(), t]);
         assert_eq!(p.clips[0].origin_pts, 30 * 512);
@@ -450,7 +448,7 @@ pub(crate) mod tests {
         let b = timing(10.0, 5, 10);
         let recs = [rec("a", 1000.0, 1010.0), rec("b", 1010.0, 1020.0)];
         let p = plan(1000.0, 1020.0, &recs, &[a, b]);
-        assert_eq!(p.clips[0].duration_90k, 900_000);
-        assert_eq!(p.clips[1].duration_90k, 900_000);
+        assert_eq!(p.clips[0].duration, 900_000);
+        assert_eq!(p.clips[1].duration, 900_000);
     }
 }

@@ -28,10 +28,11 @@
 use ffmpeg_next::Rational;
 
 use crate::media::rescale;
-use crate::plan::{Clip, TB_90K};
+use crate::plan::Clip;
+use crate::time::OutTicks;
 
 /// Output time base of the video track (the mov muxer keeps 90 kHz).
-pub const VIDEO_TB: Rational = TB_90K;
+pub const VIDEO_TB: Rational = OutTicks::BASE;
 
 /// Output time base of an audio track: one tick per sample.
 pub fn audio_tb(sample_rate: u32) -> Rational {
@@ -96,17 +97,17 @@ pub struct ClipMap {
 impl ClipMap {
     /// `audio_in_tb`: the segment's audio time base, when audio is kept.
     pub fn new(clip: &Clip, audio_in_tb: Option<Rational>, tl: &Timeline) -> ClipMap {
-        let tba = audio_in_tb.unwrap_or(TB_90K);
+        let tba = audio_in_tb.unwrap_or(OutTicks::BASE);
         ClipMap {
             first_dts: clip.first_dts,
             end_dts: clip.end_dts,
             origin: clip.origin_pts,
             tbv: clip.time_base,
-            v_off: rescale(clip.offset_90k, TB_90K, tl.tb[VIDEO]),
+            v_off: clip.offset.in_base(tl.tb[VIDEO]),
             a_first: rescale(clip.origin_pts, clip.time_base, tba),
             a_end: rescale(clip.end_pts, clip.time_base, tba),
             tba,
-            a_off: rescale(clip.offset_90k, TB_90K, tl.tb[AUDIO]),
+            a_off: clip.offset.in_base(tl.tb[AUDIO]),
         }
     }
 

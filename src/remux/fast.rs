@@ -30,10 +30,10 @@ use crate::media::isobmff::TrakSummary;
 use crate::media::params;
 use crate::output;
 use crate::plan::Clip;
-use crate::plan::TB_90K;
 use crate::probe::SegmentProbe;
 use crate::progress::{CancelToken, Reporter};
 use crate::source::Locator;
+use crate::time::OutTicks;
 use ffmpeg_next::Rational;
 
 /// Bytes copied between progress updates and cancellation checks.
@@ -65,7 +65,7 @@ pub fn check(job: &RemuxJob<'_>) -> std::result::Result<(), String> {
         (true, Some(a)) => Some(entry(first, a.index, b"soun")?),
         _ => None,
     };
-    let sel = Selection::new(job, [cut::VIDEO_TB, TB_90K]);
+    let sel = Selection::new(job, [cut::VIDEO_TB, OutTicks::BASE]);
     for i in 0..job.plan.clips.len() {
         let c = sel.clip(i);
         let (clip, p, need) = (c.clip, c.probe, c.inband);
@@ -161,8 +161,8 @@ struct Run<'a> {
     len: u64,
     /// Offset of `start` in the `mdat` payload.
     payload_at: u64,
-    offset_90k: i64,
-    duration_90k: i64,
+    offset: OutTicks,
+    duration: OutTicks,
 }
 
 /// The kept samples of one output track, replayed from the probes' sample
@@ -237,7 +237,7 @@ pub fn write(
         cut::VIDEO_TB,
         audio
             .map(|a| cut::audio_tb(a.sample_rate))
-            .unwrap_or(TB_90K),
+            .unwrap_or(OutTicks::BASE),
     ];
     let mut stats = RemuxStats {
         writer: WriterKind::Fast,
@@ -274,8 +274,8 @@ pub fn write(
             start,
             len: (end - start) as u64,
             payload_at: payload_len,
-            offset_90k: clip.offset_90k,
-            duration_90k: clip.duration_90k,
+            offset: clip.offset,
+            duration: clip.duration,
         });
         payload_len += (end - start) as u64;
     }
@@ -391,7 +391,7 @@ pub fn write(
     drop(moov);
     drop(tracks);
 
-    let total_90k = job.plan.duration_90k().max(1) as f64;
+    let total = job.plan.duration();
     let mut copier = Copier::new();
     for run in &runs {
         cancel.check()?;
@@ -399,8 +399,8 @@ pub fn write(
             stats.first_sample_at = Some(std::time::Instant::now());
         }
         copier.copy_run(run, &out, out_path, &cancel, |done, len| {
-            let into = (run.duration_90k as f64 * done as f64 / len.max(1) as f64) as i64;
-            reporter.update((run.offset_90k + into) as f64 / total_90k * 100.0)
+            let into = OutTicks((run.duration.0 as f64 * done as f64 / len.max(1) as f64) as i64);
+            reporter.update((run.offset + into).ratio(total) * 100.0)
         })?;
     }
     stats.bytes_written = head_len + payload_len;

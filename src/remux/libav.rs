@@ -25,13 +25,13 @@ use super::select::Selection;
 use super::tracks::{self, InbandNeed};
 use super::{read_error, RemuxJob, RemuxStats, WriterKind};
 use crate::error::{Error, Result};
+use crate::media::ffi;
 use crate::media::mux::{self, StreamSpec};
 use crate::media::params;
-use crate::media::{ffi, rescale};
-use crate::plan::TB_90K;
 use crate::probe::SampleTable;
 use crate::progress::{CancelToken, Reporter};
 use crate::source::Locator;
+use crate::time::{OutTicks, Ts};
 
 /// Writes `job` to `out_path` through libav's muxer.
 pub fn write(
@@ -82,11 +82,14 @@ pub fn write(
     mux::set_metadata_and_chapters(octx, job.metadata, job.chapters)
         .map_err(mux_err("set metadata"))?;
     let tbs = mux::write_header(octx, mux::faststart()).map_err(mux_err("write header"))?;
-    let tbs = [tbs[VIDEO], tbs.get(AUDIO).copied().unwrap_or(TB_90K)];
+    let tbs = [
+        tbs[VIDEO],
+        tbs.get(AUDIO).copied().unwrap_or(OutTicks::BASE),
+    ];
     let mut sel = Selection::new(job, tbs);
 
     let hevc = first.video.codec == ffmpeg::codec::Id::HEVC;
-    let total_90k = job.plan.duration_90k().max(1) as f64;
+    let total = job.plan.duration();
     let mut stats = RemuxStats {
         writer: WriterKind::Libav,
         ..RemuxStats::default()
@@ -155,8 +158,8 @@ pub fn write(
                     stats.first_sample_at = Some(std::time::Instant::now());
                 }
                 stats.video_packets += 1;
-                let done_90k = rescale(stamp.dts + stamp.duration, tbs[VIDEO], TB_90K) as f64;
-                reporter.update(done_90k / total_90k * 100.0)?;
+                let done = OutTicks::from_ts(Ts::new(stamp.dts + stamp.duration, tbs[VIDEO]));
+                reporter.update(done.ratio(total) * 100.0)?;
             } else if c.audio.is_some_and(|a| a.index == si) && !audio_done {
                 let Some(ts) = pkt.pts().or(pkt.dts()) else {
                     continue;

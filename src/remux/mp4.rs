@@ -383,10 +383,10 @@ pub fn chapter_samples(chapters: &[Chapter], offset: u64) -> (Vec<OutSample>, Ve
     let mut data = Vec::new();
     let mut samples = Vec::new();
     for (i, c) in chapters.iter().enumerate() {
-        let start_ms = c.start_90k / 90;
+        let start_ms = c.start.millis();
         let end_ms = match chapters.get(i + 1) {
-            Some(n) => n.start_90k / 90,
-            None => c.end_90k / 90,
+            Some(n) => n.start.millis(),
+            None => c.end.millis(),
         };
         let title = c.title.as_bytes();
         let title = &title[..title.len().min(u16::MAX as usize)];
@@ -793,7 +793,7 @@ fn udta(b: &mut BoxBuf, m: &Movie<'_>) {
         b.open_full(b"chpl", 1, 0).u32(0).u8(n as u8);
         for c in &m.chapters[..n] {
             // 100 ns units
-            b.u64((c.start_90k.max(0) as u64) * 1000 / 9);
+            b.u64(c.start.hundred_ns());
             let t = c.title.as_bytes();
             let t = &t[..t.len().min(255)];
             b.u8(t.len() as u8).bytes(t);

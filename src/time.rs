@@ -1,0 +1,130 @@
+//! The three clocks of an export, each in its own type.
+//!
+//! * Wall-clock time: unix seconds as `f64` (`*_s`), what the catalogue and
+//!   the request speak. It only selects segments and places the two cuts and
+//!   the chapters (see `plan`).
+//! * Stream time: a segment's own timestamps, in its stream's time base
+//!   ([`Ts`]). Nothing is converted until the writer maps it.
+//! * Output time: the export's timeline in 90 kHz ticks ([`OutTicks`]), a
+//!   base every NVR frame rate and audio rate maps onto with sub-millisecond
+//!   error. Clip offsets are accumulated in these integer ticks, so hundreds
+//!   of clips add no drift.
+//!
+//! [`rescale`] is the one conversion between time bases (libav's
+//! `av_rescale_q`, rounding to nearest); every other conversion goes through
+//! the types' methods.
+
+use std::ops::{Add, Sub};
+
+use ffmpeg_next::Rational;
+
+/// Rescales `value` from time base `from` to `to`, rounding to nearest.
+pub fn rescale(value: i64, from: Rational, to: Rational) -> i64 {
+    use ffmpeg_next::Rescale;
+    value.rescale(from, to)
+}
+
+/// Seconds represented by `value` in time base `base`.
+pub fn seconds(value: i64, base: Rational) -> f64 {
+    if base.denominator() == 0 {
+        return 0.0;
+    }
+    value as f64 * base.numerator() as f64 / base.denominator() as f64
+}
+
+/// A timestamp in a stream's own time base.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Ts {
+    pub value: i64,
+    pub base: Rational,
+}
+
+impl Ts {
+    pub fn new(value: i64, base: Rational) -> Ts {
+        Ts { value, base }
+    }
+    pub fn seconds(self) -> f64 {
+        seconds(self.value, self.base)
+    }
+}
+
+/// A point or span on the export's output timeline, in 90 kHz ticks.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default, serde::Serialize)]
+pub struct OutTicks(pub i64);
+
+impl OutTicks {
+    /// The output time base.
+    pub const BASE: Rational = Rational(1, 90_000);
+    pub const ZERO: OutTicks = OutTicks(0);
+
+    /// The nearest tick to `s` seconds.
+    pub fn from_seconds(s: f64) -> OutTicks {
+        OutTicks((s * Self::BASE.denominator() as f64).round() as i64)
+    }
+    /// A stream timestamp (or span) on the output clock.
+    pub fn from_ts(ts: Ts) -> OutTicks {
+        OutTicks(rescale(ts.value, ts.base, Self::BASE))
+    }
+    /// This instant (or span) in time base `base`.
+    pub fn in_base(self, base: Rational) -> i64 {
+        rescale(self.0, Self::BASE, base)
+    }
+    pub fn seconds(self) -> f64 {
+        seconds(self.0, Self::BASE)
+    }
+    /// This span as a fraction of `total` (progress).
+    pub fn ratio(self, total: OutTicks) -> f64 {
+        self.0 as f64 / total.0.max(1) as f64
+    }
+    /// Whole milliseconds, rounded down (QuickTime chapter samples).
+    pub fn millis(self) -> i64 {
+        self.0.div_euclid(Self::BASE.denominator() as i64 / 1000)
+    }
+    /// 100 ns units (the Nero `chpl` box), 0 for negative instants.
+    pub fn hundred_ns(self) -> u64 {
+        (self.0.max(0) as u64) * 10_000_000 / Self::BASE.denominator() as u64
+    }
+}
+
+impl Add for OutTicks {
+    type Output = OutTicks;
+    fn add(self, o: OutTicks) -> OutTicks {
+        OutTicks(self.0 + o.0)
+    }
+}
+
+impl Sub for OutTicks {
+    type Output = OutTicks;
+    fn sub(self, o: OutTicks) -> OutTicks {
+        OutTicks(self.0 - o.0)
+    }
+}
+
+/// Ticks compare with plain integers in tests and assertions.
+impl PartialEq<i64> for OutTicks {
+    fn eq(&self, o: &i64) -> bool {
+        self.0 == *o
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn conversions() {
+        assert_eq!(OutTicks::from_seconds(1.5), OutTicks(135_000));
+        assert_eq!(
+            OutTicks::from_ts(Ts::new(1024, Rational(1, 15_360))),
+            OutTicks(6_000)
+        );
+        assert_eq!(OutTicks(6_000).in_base(Rational(1, 48_000)), 3_200);
+        assert_eq!(OutTicks(90_089).millis(), 1_000);
+        assert_eq!(OutTicks(-1).millis(), -1);
+        assert_eq!(OutTicks(90_000).hundred_ns(), 10_000_000);
+        assert_eq!(
+            (OutTicks(5) + OutTicks(7) - OutTicks(2)).seconds(),
+            10.0 / 90_000.0
+        );
+    }
+}
