@@ -25,6 +25,58 @@ impl fmt::Display for SkippedSegment {
     }
 }
 
+/// Something the user should know about a finished export. Serialised (in
+/// the CLI's JSON `done` event) as its message.
+#[derive(Debug, Clone, PartialEq)]
+#[non_exhaustive]
+pub enum Warning {
+    /// The export has no audio track although some recordings had audio.
+    AudioDropped { reason: String },
+    /// Recordings in range that were left out.
+    SegmentsSkipped { skipped: Vec<SkippedSegment> },
+    /// Two rows held the same footage; it was exported once.
+    DuplicateFootage {
+        id: String,
+        location: String,
+        first_id: String,
+        first_location: String,
+    },
+}
+
+impl fmt::Display for Warning {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Warning::AudioDropped { reason } => write!(f, "audio dropped: {reason}"),
+            Warning::SegmentsSkipped { skipped } => write!(
+                f,
+                "{} recording(s) skipped: {}",
+                skipped.len(),
+                skipped
+                    .iter()
+                    .map(|s| s.to_string())
+                    .collect::<Vec<_>>()
+                    .join("; ")
+            ),
+            Warning::DuplicateFootage {
+                id,
+                location,
+                first_id,
+                first_location,
+            } => write!(
+                f,
+                "recording {id} ({location}) holds the same footage as recording \
+                 {first_id} ({first_location}): exported once"
+            ),
+        }
+    }
+}
+
+impl serde::Serialize for Warning {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> std::result::Result<S::Ok, S::Error> {
+        s.collect_str(self)
+    }
+}
+
 /// A recording close to a range that had none, to tell the user where to look.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct NearbyRecording {
@@ -34,6 +86,7 @@ pub struct NearbyRecording {
 
 /// Machine-readable class of an [`Error`]; `as_str` is its snake_case name.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
 pub enum ErrorKind {
     InvalidRange,
     InvalidName,
@@ -112,6 +165,7 @@ fn fmt_skipped(skipped: &[SkippedSegment]) -> String {
 
 /// Everything that can go wrong in an export.
 #[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
 pub enum Error {
     #[error("invalid range: start {start_s} must be before end {end_s} (unix seconds)")]
     InvalidRange { start_s: f64, end_s: f64 },
@@ -143,8 +197,14 @@ pub enum Error {
     #[error("recording {} became unreadable while it was copied: {message}", path.display())]
     SegmentRead { path: PathBuf, message: String },
 
-    #[error("database {}: {message}", path.display())]
-    Database { path: PathBuf, message: String },
+    #[error("database {}: {message}{}", path.display(),
+        if *busy { "; another process holds a lock on it: retry when it is done" } else { "" })]
+    Database {
+        path: PathBuf,
+        message: String,
+        /// Another connection held a lock longer than the busy timeout.
+        busy: bool,
+    },
 
     #[error("cannot write to export folder {}: {source}; check that it exists and is writable", path.display())]
     UnwritableExportDir {
@@ -163,12 +223,10 @@ pub enum Error {
     #[error("export cancelled")]
     Cancelled,
 
-    #[error("{context}: {source}")]
-    Media {
-        context: String,
-        #[source]
-        source: ffmpeg_next::Error,
-    },
+    /// libav refused something (`cause` is its message), or the media
+    /// layer met a state it cannot handle (`cause` says which).
+    #[error("{context}: {cause}")]
+    Media { context: String, cause: String },
 
     #[error("{}: {source}", path.display())]
     Io {
@@ -208,10 +266,19 @@ impl Error {
         }
     }
 
+    /// A libav failure, with libav's own message.
     pub(crate) fn media(context: impl Into<String>, source: ffmpeg_next::Error) -> Error {
         Error::Media {
             context: context.into(),
-            source,
+            cause: source.to_string(),
+        }
+    }
+
+    /// A media failure with no libav error behind it.
+    pub(crate) fn media_state(context: impl Into<String>, cause: impl Into<String>) -> Error {
+        Error::Media {
+            context: context.into(),
+            cause: cause.into(),
         }
     }
 
@@ -219,9 +286,140 @@ impl Error {
         Error::Database {
             path: path.into(),
             message: err.to_string(),
+            busy: false,
         }
+    }
+
+    /// An SQLite error; busy and locked are marked (a retry may work).
+    pub(crate) fn sqlite(path: impl Into<PathBuf>, err: rusqlite::Error) -> Error {
+        let busy = matches!(
+            err.sqlite_error_code(),
+            Some(rusqlite::ErrorCode::DatabaseBusy | rusqlite::ErrorCode::DatabaseLocked)
+        );
+        Error::Database {
+            path: path.into(),
+            message: err.to_string(),
+            busy,
+        }
+    }
+
+    /// Whether the same export may succeed if simply run again: the
+    /// catalogue was busy, or a segment changed while it was read. A corrupt
+    /// catalogue, a bad request, a full disk or a cancel are not.
+    pub fn retryable(&self) -> bool {
+        matches!(
+            self,
+            Error::Database { busy: true, .. } | Error::SegmentRead { .. }
+        )
     }
 }
 
 /// Crate-wide result alias.
 pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// Which side of a copy failed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Side {
+    /// Reading a segment.
+    Read,
+    /// Writing the output.
+    Write,
+}
+
+/// What failed, before it is classified.
+pub(crate) enum Failure {
+    Io(std::io::Error),
+    Av(ffmpeg_next::Error),
+    /// A state found wrong (a file shorter than its index says).
+    Found(String),
+}
+
+impl From<std::io::Error> for Failure {
+    fn from(e: std::io::Error) -> Failure {
+        Failure::Io(e)
+    }
+}
+
+impl From<ffmpeg_next::Error> for Failure {
+    fn from(e: ffmpeg_next::Error) -> Failure {
+        Failure::Av(e)
+    }
+}
+
+/// The one classifier every writer uses: a failure while cancelling is the
+/// cancel; `ENOSPC` or `EDQUOT` (from either side: `copy_file_range` cannot
+/// say which) is a full disk under the output, `EFBIG` a write failure;
+/// otherwise a read failure names the segment and a write failure the output.
+pub(crate) fn classify(
+    side: Side,
+    path: &std::path::Path,
+    out_path: &std::path::Path,
+    what: &str,
+    failure: Failure,
+    cancel: &crate::progress::CancelToken,
+) -> Error {
+    if cancel.is_cancelled() {
+        return Error::Cancelled;
+    }
+    let errno = match &failure {
+        Failure::Io(e) => e.raw_os_error(),
+        Failure::Av(ffmpeg_next::Error::Exit) => return Error::Cancelled,
+        Failure::Av(ffmpeg_next::Error::Other { errno }) => Some(*errno),
+        Failure::Av(_) | Failure::Found(_) => None,
+    };
+    if errno.is_some_and(crate::output::is_disk_full) {
+        return crate::output::disk_full_at(out_path);
+    }
+    let side = if errno == Some(libc::EFBIG) {
+        Side::Write
+    } else {
+        side
+    };
+    match (side, failure) {
+        (Side::Read, f) => Error::SegmentRead {
+            path: path.to_path_buf(),
+            message: match f {
+                Failure::Io(e) => format!("{what}: {e}"),
+                Failure::Av(e) => format!("{what}: {e}"),
+                Failure::Found(m) => format!("{what}: {m}"),
+            },
+        },
+        (Side::Write, Failure::Io(e)) => Error::io(out_path, e),
+        (Side::Write, Failure::Av(e)) => Error::media(format!("{what} {}", out_path.display()), e),
+        (Side::Write, Failure::Found(m)) => {
+            Error::media_state(format!("{what} {}", out_path.display()), m)
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn busy_catalogue_is_retryable_corrupt_is_not() {
+        let busy = rusqlite::Error::SqliteFailure(
+            rusqlite::ffi::Error::new(rusqlite::ffi::SQLITE_BUSY),
+            None,
+        );
+        let e = Error::sqlite("/c/frigate.db", busy);
+        assert!(e.retryable());
+        assert!(
+            e.to_string().contains("another process holds a lock"),
+            "{e}"
+        );
+        let corrupt = rusqlite::Error::SqliteFailure(
+            rusqlite::ffi::Error::new(rusqlite::ffi::SQLITE_CORRUPT),
+            None,
+        );
+        assert!(!Error::sqlite("/c/frigate.db", corrupt).retryable());
+        assert!(!Error::Cancelled.retryable());
+        assert_eq!(
+            Warning::AudioDropped {
+                reason: "x has no audio track".into()
+            }
+            .to_string(),
+            "audio dropped: x has no audio track"
+        );
+    }
+}

@@ -68,7 +68,7 @@ pub mod source;
 pub mod time;
 pub mod timefmt;
 
-pub use error::{Error, ErrorKind, Result, SkippedSegment};
+pub use error::{Error, ErrorKind, Result, SkippedSegment, Warning};
 pub use export::{ExportOutcome, ExportRequest, Exporter, Layout};
 pub use plan::chapters::ChapterMode;
 pub use progress::{CancelToken, Progress, ProgressThrottle, Step};

@@ -8,7 +8,8 @@ use std::time::{Duration, Instant};
 use common::*;
 use nvr_export::sample::{SegmentSpec, VideoCodec};
 use nvr_export::{
-    CancelToken, ChapterMode, ErrorKind, ExportRequest, Progress, Step, WriterChoice, WriterKind,
+    CancelToken, ChapterMode, ErrorKind, ExportRequest, Progress, Step, Warning, WriterChoice,
+    WriterKind,
 };
 
 #[test]
@@ -137,7 +138,10 @@ fn mixed_audio_is_dropped_with_a_warning() {
     let o = export(&s, &request(&s, s.start_s(), s.end_s())).unwrap();
     assert_eq!(streams_of(&probe(&o.video_path), "audio").len(), 0);
     assert!(
-        o.warnings.iter().any(|w| w.contains("audio dropped")),
+        o.warnings
+            .iter()
+            .any(|w| matches!(w, Warning::AudioDropped { .. })
+                && w.to_string().contains("audio dropped")),
         "{:?}",
         o.warnings
     );
@@ -270,10 +274,10 @@ fn unreadable_segments_are_skipped_and_named() {
         "{reasons:?}"
     );
     assert!((o.duration_s - 4.0).abs() < 0.01);
-    assert!(o
-        .warnings
-        .iter()
-        .any(|w| w.contains("3 recording(s) skipped")));
+    assert!(o.warnings.iter().any(
+        |w| matches!(w, Warning::SegmentsSkipped { skipped } if skipped.len() == 3)
+            && w.to_string().contains("3 recording(s) skipped")
+    ));
     assert_eq!(decode_errors(&o.video_path), "");
 }
 
@@ -614,7 +618,8 @@ fn audio_sample_rate_change_drops_audio_with_a_warning() {
     let s = store(dir.path(), &[(small(2.0, 0), 0.0), (a44, 0.0)]);
     let o = export(&s, &request(&s, s.start_s(), s.end_s())).unwrap();
     assert_eq!(streams_of(&probe(&o.video_path), "audio").len(), 0);
-    let w = o.warnings.join("\n");
+    let w: Vec<String> = o.warnings.iter().map(|w| w.to_string()).collect();
+    let w = w.join("\n");
     assert!(w.contains("44100 Hz") && w.contains("48000 Hz"), "{w}");
     assert_eq!(decode_errors(&o.video_path), "");
 }

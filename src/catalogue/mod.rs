@@ -56,7 +56,7 @@ impl Catalogue {
                 | OpenFlags::SQLITE_OPEN_NO_MUTEX
                 | OpenFlags::SQLITE_OPEN_URI,
         )
-        .map_err(|e| Error::database(path, e))?;
+        .map_err(|e| Error::sqlite(path, e))?;
         let cat = Catalogue::with_conn(conn, path)?;
         // Touch the tables we need, so an unreadable or foreign file fails
         // here with a clear message rather than half-way through an export.
@@ -77,17 +77,17 @@ impl Catalogue {
                 "already exists; refusing to overwrite",
             ));
         }
-        let conn = Connection::open(path).map_err(|e| Error::database(path, e))?;
+        let conn = Connection::open(path).map_err(|e| Error::sqlite(path, e))?;
         conn.pragma_update(None, "journal_mode", "wal")
-            .map_err(|e| Error::database(path, e))?;
+            .map_err(|e| Error::sqlite(path, e))?;
         conn.execute_batch(SCHEMA_SQL)
-            .map_err(|e| Error::database(path, e))?;
+            .map_err(|e| Error::sqlite(path, e))?;
         Catalogue::with_conn(conn, path)
     }
 
     fn with_conn(conn: Connection, path: &Path) -> Result<Catalogue> {
         conn.busy_timeout(BUSY_TIMEOUT)
-            .map_err(|e| Error::database(path, e))?;
+            .map_err(|e| Error::sqlite(path, e))?;
         Ok(Catalogue {
             conn,
             path: path.to_path_buf(),
@@ -99,7 +99,7 @@ impl Catalogue {
     }
 
     fn err(&self, e: rusqlite::Error) -> Error {
-        Error::database(&self.path, e)
+        Error::sqlite(&self.path, e)
     }
 
     /// Rows of `camera` overlapping `[start_s, end_s]` selected by `sql`

@@ -11,13 +11,14 @@ use std::path::PathBuf;
 use std::time::Instant;
 
 use crate::catalogue::{Catalogue, ExportRow, Recording};
-use crate::error::{Error, Result, SkippedSegment};
+use crate::error::{Error, Result, SkippedSegment, Warning};
 use crate::output::{self, StagedFile};
 use crate::plan::chapters::{self, ChapterMode};
 use crate::plan::{Plan, PlanSegment};
 use crate::probe::{self, SegmentProbe};
 use crate::progress::{CancelToken, Progress, ProgressThrottle, Reporter, Step};
-use crate::remux::{self, tracks, RemuxJob, RemuxStats, WriterChoice};
+use crate::remux::tracks::{self, AudioTrack};
+use crate::remux::{self, RemuxJob, RemuxStats, WriterChoice};
 use crate::source::{self, ProbedSegment};
 use crate::timefmt::{self, Zone};
 
@@ -97,7 +98,7 @@ pub struct ExportOutcome {
     /// Recordings in range that were left out, and why.
     pub skipped: Vec<SkippedSegment>,
     /// Things the user should know (audio dropped, ...).
-    pub warnings: Vec<String>,
+    pub warnings: Vec<Warning>,
     pub chapters: usize,
     pub stats: RemuxStats,
     pub timings: Timings,
@@ -323,10 +324,12 @@ impl Exporter {
                         && k.probe.same_footage(probe))
             });
             match dup {
-                Some(first) => warnings.push(format!(
-                    "recording {} ({}) holds the same footage as recording {} ({}): exported once",
-                    seg.id, seg.locator, first.segment.id, first.segment.locator
-                )),
+                Some(first) => warnings.push(Warning::DuplicateFootage {
+                    id: seg.id.clone(),
+                    location: seg.locator.to_string(),
+                    first_id: first.segment.id.clone(),
+                    first_location: first.segment.locator.to_string(),
+                }),
                 None => unique.push(ps),
             }
         }
@@ -359,23 +362,18 @@ impl Exporter {
 
         let clip_probes: Vec<&SegmentProbe> =
             plan.clips.iter().map(|c| &kept[c.segment].probe).collect();
-        let audio = match tracks::audio_decision(&clip_probes) {
-            Ok(a) => a,
-            Err(w) => {
-                warnings.push(w);
+        let audio = match tracks::audio_track(&clip_probes) {
+            AudioTrack::Keep => true,
+            AudioTrack::None => false,
+            AudioTrack::Dropped(reason) => {
+                warnings.push(Warning::AudioDropped { reason });
                 false
             }
         };
         if !skipped.is_empty() {
-            warnings.push(format!(
-                "{} recording(s) skipped: {}",
-                skipped.len(),
-                skipped
-                    .iter()
-                    .map(|s| s.to_string())
-                    .collect::<Vec<_>>()
-                    .join("; ")
-            ));
+            warnings.push(Warning::SegmentsSkipped {
+                skipped: skipped.clone(),
+            });
         }
 
         let chapter_list = match req.chapters {

@@ -24,14 +24,14 @@ use super::cut::{self, Cut, AUDIO, VIDEO};
 use super::mp4::{self, OutSample, SampleSource, TrackKind};
 use super::select::Selection;
 use super::tracks::{self, InbandNeed};
-use super::{io_write_error, read_error, RemuxJob, RemuxStats, WriterKind};
-use crate::error::Result;
+use super::{Failures, RemuxJob, RemuxStats, WriterKind};
+use crate::error::{Failure, Result};
 use crate::media::isobmff::TrakSummary;
 use crate::media::params;
 use crate::output;
 use crate::plan::Clip;
 use crate::probe::SegmentProbe;
-use crate::progress::{CancelToken, Reporter};
+use crate::progress::Reporter;
 use crate::source::Locator;
 use crate::time::OutTicks;
 use ffmpeg_next::Rational;
@@ -227,6 +227,10 @@ pub fn write(
     reporter: &mut Reporter<'_>,
 ) -> Result<RemuxStats> {
     let cancel = reporter.cancel_token().clone();
+    let fail = Failures {
+        out: out_path,
+        cancel: &cancel,
+    };
     let first = job.first();
     let audio = if job.audio {
         first.audio.as_ref()
@@ -366,11 +370,11 @@ pub fn write(
         .write(true)
         .truncate(true)
         .open(out_path)
-        .map_err(|e| io_write_error(out_path, e, &cancel))?;
+        .map_err(|e| fail.write("create", e))?;
     let head_len = data_base;
     {
         let mut w = std::io::BufWriter::with_capacity(1 << 20, &out);
-        let io = |e| io_write_error(out_path, e, &cancel);
+        let io = |e| fail.write("write head", e);
         w.write_all(&ftyp).map_err(io)?;
         let token = cancel.clone();
         mp4::write_moov(&moov, &tracks, data_base, &mut w, &mut || {
@@ -380,13 +384,10 @@ pub fn write(
                 Ok(())
             }
         })
-        .map_err(|e| io_write_error(out_path, e, &cancel))?;
-        w.write_all(&mdat_hdr)
-            .map_err(|e| io_write_error(out_path, e, &cancel))?;
-        w.write_all(&chapter_bytes)
-            .map_err(|e| io_write_error(out_path, e, &cancel))?;
-        w.flush()
-            .map_err(|e| io_write_error(out_path, e, &cancel))?;
+        .map_err(io)?;
+        w.write_all(&mdat_hdr).map_err(io)?;
+        w.write_all(&chapter_bytes).map_err(io)?;
+        w.flush().map_err(io)?;
     }
     drop(moov);
     drop(tracks);
@@ -398,7 +399,7 @@ pub fn write(
         if stats.first_sample_at.is_none() {
             stats.first_sample_at = Some(std::time::Instant::now());
         }
-        copier.copy_run(run, &out, out_path, &cancel, |done, len| {
+        copier.copy_run(run, &out, fail, |done, len| {
             let into = OutTicks((run.duration.0 as f64 * done as f64 / len.max(1) as f64) as i64);
             reporter.update((run.offset + into).ratio(total) * 100.0)
         })?;
@@ -480,11 +481,11 @@ impl Copier {
         &mut self,
         run: &Run<'_>,
         out: &File,
-        out_path: &Path,
-        cancel: &CancelToken,
+        fail: Failures<'_>,
         mut progress: impl FnMut(u64, u64) -> Result<()>,
     ) -> Result<()> {
-        let src = File::open(run.path).map_err(|e| read_error(run.path, "open", e, cancel))?;
+        let cancel = fail.cancel;
+        let src = File::open(run.path).map_err(|e| fail.read(run.path, "open", e))?;
         let mut off = run.start;
         let mut done = 0u64;
         while done < run.len {
@@ -505,48 +506,34 @@ impl Copier {
                         self.in_kernel = false;
                         continue;
                     }
-                    Err(e) => return Err(io_or_read(run.path, out_path, e, cancel)),
+                    Err(e) => return Err(fail.read(run.path, "copy", e)),
                 }
             } else {
                 self.buf.resize(want, 0);
                 let mut f = &src;
                 f.seek(SeekFrom::Start(off as u64))
-                    .map_err(|e| read_error(run.path, "seek", e, cancel))?;
+                    .map_err(|e| fail.read(run.path, "seek", e))?;
                 let n = f
                     .read(&mut self.buf[..want])
-                    .map_err(|e| read_error(run.path, "read", e, cancel))?;
+                    .map_err(|e| fail.read(run.path, "read", e))?;
                 (&*out)
                     .write_all(&self.buf[..n])
-                    .map_err(|e| io_write_error(out_path, e, cancel))?;
+                    .map_err(|e| fail.write("write", e))?;
                 off += n as i64;
                 n
             };
             if n == 0 {
-                return Err(read_error(
+                return Err(fail.read(
                     run.path,
                     "copy",
-                    format!("file ends at byte {off}, before the sample data it indexes"),
-                    cancel,
+                    Failure::Found(format!(
+                        "file ends at byte {off}, before the sample data it indexes"
+                    )),
                 ));
             }
             done += n as u64;
             progress(done, run.len)?;
         }
         Ok(())
-    }
-}
-
-/// copy_file_range cannot say which side failed; ENOSPC/EDQUOT/EFBIG are the output's.
-fn io_or_read(
-    src: &Path,
-    out_path: &Path,
-    e: std::io::Error,
-    cancel: &CancelToken,
-) -> crate::error::Error {
-    match e.raw_os_error() {
-        Some(libc::ENOSPC) | Some(libc::EDQUOT) | Some(libc::EFBIG) => {
-            io_write_error(out_path, e, cancel)
-        }
-        _ => read_error(src, "copy", e, cancel),
     }
 }

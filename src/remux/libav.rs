@@ -23,13 +23,13 @@ use ffmpeg_next::Packet;
 use super::cut::{self, Cut, AUDIO, VIDEO};
 use super::select::Selection;
 use super::tracks::{self, InbandNeed};
-use super::{read_error, RemuxJob, RemuxStats, WriterKind};
-use crate::error::{Error, Result};
+use super::{Failures, RemuxJob, RemuxStats, WriterKind};
+use crate::error::Result;
 use crate::media::ffi;
 use crate::media::mux::{self, StreamSpec};
 use crate::media::params;
 use crate::probe::SampleTable;
-use crate::progress::{CancelToken, Reporter};
+use crate::progress::Reporter;
 use crate::source::Locator;
 use crate::time::{OutTicks, Ts};
 
@@ -42,10 +42,11 @@ pub fn write(
     crate::media::init();
     let cancel = reporter.cancel_token().clone();
     let first = job.first();
-    let mux_err = |what: &'static str| {
-        let cancel = cancel.clone();
-        move |e| write_error(out_path, what, e, &cancel)
+    let fail = Failures {
+        out: out_path,
+        cancel: &cancel,
     };
+    let mux_err = |what: &'static str| move |e: ffmpeg::Error| fail.write(what, e);
 
     let mut out =
         ffi::open_output(out_path, "mp4", &cancel).map_err(mux_err("cannot create output"))?;
@@ -60,8 +61,7 @@ pub fn write(
         // libav writes an hvcC-formatted extradata verbatim: the completeness
         // flags are set in it here.
         if let Some(hvcc) = hvcc {
-            ffi::set_extradata(&mut video.parameters, &hvcc)
-                .map_err(|e| Error::media("set hvcC", e))?;
+            ffi::set_extradata(&mut video.parameters, &hvcc).map_err(mux_err("set hvcC"))?;
         }
         video.tag = Some(tag);
     }
@@ -105,11 +105,10 @@ pub fn write(
         };
         let mut keyframes_seen = 0u64;
         let Locator::File(path) = job.locator(clip);
-        let mut input =
-            ffi::open_input(path, &cancel).map_err(|e| read_error(path, "open", e, &cancel))?;
+        let mut input = ffi::open_input(path, &cancel).map_err(|e| fail.read(path, "open", e))?;
         if clip.starts_mid_segment {
             ffi::seek_backward(&mut input, probe.video.index, clip.first_dts)
-                .map_err(|e| read_error(path, "seek", e, &cancel))?;
+                .map_err(|e| fail.read(path, "seek", e))?;
         }
         let mut video_done = false;
         let mut audio_done = c.audio.is_none();
@@ -119,7 +118,7 @@ pub fn write(
             match pkt.read(&mut input.ctx) {
                 Ok(()) => {}
                 Err(ffmpeg::Error::Eof) => break,
-                Err(e) => return Err(read_error(path, "read", e, &cancel)),
+                Err(e) => return Err(fail.read(path, "read", e)),
             }
             let si = pkt.stream();
             if si == probe.video.index && !video_done {
@@ -153,7 +152,7 @@ pub fn write(
                     Some(nals) => mux::with_prefix(&pkt, nals),
                     None => pkt,
                 };
-                write_packet(&mut pkt, VIDEO, stamp, octx, out_path, &cancel)?;
+                write_packet(&mut pkt, VIDEO, stamp, octx, fail)?;
                 if stats.first_sample_at.is_none() {
                     stats.first_sample_at = Some(std::time::Instant::now());
                 }
@@ -171,7 +170,7 @@ pub fn write(
                     Cut::Drop => {}
                     Cut::After => audio_done = true,
                     Cut::Keep(stamp) => {
-                        write_packet(&mut pkt, AUDIO, stamp, octx, out_path, &cancel)?;
+                        write_packet(&mut pkt, AUDIO, stamp, octx, fail)?;
                         stats.audio_packets += 1;
                     }
                 }
@@ -199,8 +198,7 @@ fn write_packet(
     stream: usize,
     s: cut::Stamp,
     octx: &mut ffmpeg::format::context::Output,
-    out_path: &Path,
-    cancel: &CancelToken,
+    fail: Failures<'_>,
 ) -> Result<()> {
     pkt.set_stream(stream);
     pkt.set_dts(Some(s.dts));
@@ -208,18 +206,5 @@ fn write_packet(
     pkt.set_duration(s.duration);
     pkt.set_position(-1);
     pkt.write_interleaved(octx)
-        .map_err(|e| write_error(out_path, "write packet", e, cancel))
-}
-
-fn write_error(path: &Path, what: &str, e: ffmpeg::Error, cancel: &CancelToken) -> Error {
-    if cancel.is_cancelled() {
-        return Error::Cancelled;
-    }
-    match e {
-        ffmpeg::Error::Exit => Error::Cancelled,
-        ffmpeg::Error::Other { errno } if crate::output::is_disk_full(errno) => {
-            crate::output::disk_full_at(path)
-        }
-        e => Error::media(format!("{what} {}", path.display()), e),
-    }
+        .map_err(|e| fail.write("write packet", e))
 }

@@ -24,10 +24,7 @@ pub mod tracks;
 
 use std::path::Path;
 
-use ffmpeg_next as ffmpeg;
-
-use crate::error::{Error, Result};
-use crate::output;
+use crate::error::{classify, Error, Failure, Result, Side};
 use crate::plan::chapters::Chapter;
 use crate::plan::{Clip, Plan};
 use crate::probe::SegmentProbe;
@@ -131,7 +128,7 @@ pub fn remux(
     reporter: &mut Reporter<'_>,
 ) -> Result<RemuxStats> {
     if job.plan.clips.is_empty() {
-        return Err(Error::media("empty plan", ffmpeg::Error::InvalidData));
+        return Err(Error::media_state("remux", "the plan has no clip"));
     }
     let declined = match choice {
         WriterChoice::Libav => Some("libav writer requested".to_string()),
@@ -147,22 +144,20 @@ pub fn remux(
     }
 }
 
-fn read_error(path: &Path, what: &str, e: impl std::fmt::Display, cancel: &CancelToken) -> Error {
-    if cancel.is_cancelled() {
-        return Error::Cancelled;
-    }
-    Error::SegmentRead {
-        path: path.to_path_buf(),
-        message: format!("{what}: {e}"),
-    }
+/// Where failures of one export's copy are classified ([`classify`]).
+#[derive(Clone, Copy)]
+pub(crate) struct Failures<'a> {
+    pub out: &'a Path,
+    pub cancel: &'a CancelToken,
 }
 
-fn io_write_error(path: &Path, e: std::io::Error, cancel: &CancelToken) -> Error {
-    if cancel.is_cancelled() {
-        return Error::Cancelled;
+impl Failures<'_> {
+    /// Reading segment `path` failed.
+    pub fn read(&self, path: &Path, what: &str, f: impl Into<Failure>) -> Error {
+        classify(Side::Read, path, self.out, what, f.into(), self.cancel)
     }
-    match e.raw_os_error() {
-        Some(n) if output::is_disk_full(n) => output::disk_full_at(path),
-        _ => Error::io(path, e),
+    /// Writing the output failed.
+    pub fn write(&self, what: &str, f: impl Into<Failure>) -> Error {
+        classify(Side::Write, self.out, self.out, what, f.into(), self.cancel)
     }
 }

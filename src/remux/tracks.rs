@@ -61,22 +61,33 @@ pub fn inband_params(p: &SegmentProbe) -> Result<InbandParams, params::ParamsErr
     }
 }
 
-/// Whether audio can be kept for these clips' segments; `Err` is the warning.
-pub fn audio_decision(probes: &[&SegmentProbe]) -> Result<bool, String> {
+/// Whether an export has an audio track.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum AudioTrack {
+    /// Every clip has compatible audio: kept.
+    Keep,
+    /// No clip has audio.
+    None,
+    /// Some clips have audio that cannot share one track: dropped, for this reason.
+    Dropped(String),
+}
+
+/// Whether audio can be kept for these clips' segments.
+pub fn audio_track(probes: &[&SegmentProbe]) -> AudioTrack {
     let Some(first) = probes.first() else {
-        return Ok(false);
+        return AudioTrack::None;
     };
     let Some(fa) = &first.audio else {
         if probes.iter().any(|p| p.audio.is_some()) {
-            return Err("audio dropped: some recordings in the range have no audio track".into());
+            return AudioTrack::Dropped("some recordings in the range have no audio track".into());
         }
-        return Ok(false);
+        return AudioTrack::None;
     };
     for p in probes {
         match &p.audio {
             None => {
-                return Err(format!(
-                    "audio dropped: {} has no audio track while others do",
+                return AudioTrack::Dropped(format!(
+                    "{} has no audio track while others do",
                     p.path.display()
                 ))
             }
@@ -85,8 +96,8 @@ pub fn audio_decision(probes: &[&SegmentProbe]) -> Result<bool, String> {
                     || a.sample_rate != fa.sample_rate
                     || a.channels != fa.channels =>
             {
-                return Err(format!(
-                    "audio dropped: {} has {:?} {} Hz {} ch, the first recording {:?} {} Hz {} ch",
+                return AudioTrack::Dropped(format!(
+                    "{} has {:?} {} Hz {} ch, the first recording {:?} {} Hz {} ch",
                     p.path.display(),
                     a.codec,
                     a.sample_rate,
@@ -99,7 +110,7 @@ pub fn audio_decision(probes: &[&SegmentProbe]) -> Result<bool, String> {
             Some(_) => {}
         }
     }
-    Ok(true)
+    AudioTrack::Keep
 }
 
 /// Where a clip's keyframes need parameter sets in band.
