@@ -27,8 +27,6 @@ use crate::error::{Error, Result};
 pub enum Step {
     Preparing,
     Copying,
-    Encoding,
-    EncodingRetry,
     Finalizing,
 }
 
@@ -37,8 +35,6 @@ impl Step {
         match self {
             Step::Preparing => "preparing",
             Step::Copying => "copying",
-            Step::Encoding => "encoding",
-            Step::EncodingRetry => "encoding_retry",
             Step::Finalizing => "finalizing",
         }
     }

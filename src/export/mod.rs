@@ -4,8 +4,9 @@
 //! reads the catalogue, inserts the `export` row (`in_progress = 1`), probes
 //! the segments, builds the clip plan and chapters, writes the MP4 under a
 //! temporary name and renames it, then marks the row done. On any failure,
-//! including cancellation, the row, the partial file and the thumbnail are
-//! removed before the error is returned.
+//! including cancellation, the row and the partial file are removed before
+//! the error is returned. (Thumbnails are not made yet: `thumb_path` stays
+//! empty, the catalogue's convention for "none".)
 
 use std::path::PathBuf;
 use std::time::Instant;
@@ -28,11 +29,8 @@ use crate::timefmt::{self, Zone};
 pub struct Layout {
     /// The catalogue (`/config/frigate.db`).
     pub db_path: PathBuf,
-    /// The media root (`/media/frigate`): exports go to `<media>/exports`,
-    /// their thumbnails to `<media>/clips/export`.
+    /// The media root (`/media/frigate`): exports go to `<media>/exports`.
     pub media_dir: PathBuf,
-    /// The NVR's cache (`/tmp/cache`), where current-hour preview frames live.
-    pub cache_dir: PathBuf,
 }
 
 impl Layout {
@@ -40,16 +38,11 @@ impl Layout {
         Layout {
             db_path: db_path.into(),
             media_dir: media_dir.into(),
-            cache_dir: PathBuf::from("/tmp/cache"),
         }
     }
 
     pub fn export_dir(&self) -> PathBuf {
         self.media_dir.join("exports")
-    }
-
-    pub fn thumb_dir(&self) -> PathBuf {
-        self.media_dir.join("clips").join("export")
     }
 }
 
@@ -176,9 +169,6 @@ impl Exporter {
             Err(e) => {
                 // The staged file is already gone (dropped inside `run`).
                 let _ = cat.delete_export(&prepared.row.id);
-                if !prepared.row.thumb_path.is_empty() {
-                    let _ = std::fs::remove_file(&prepared.row.thumb_path);
-                }
                 Err(e)
             }
         }
@@ -228,7 +218,6 @@ impl Exporter {
         let export_dir = self.layout.export_dir();
         let export_dir = std::path::absolute(&export_dir).unwrap_or(export_dir);
         output::ensure_dir(&export_dir)?;
-        let _ = std::fs::create_dir_all(self.layout.thumb_dir());
 
         let id = match &req.id {
             Some(id) => id.clone(),

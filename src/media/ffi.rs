@@ -185,16 +185,84 @@ fn flags_and_size(e: &sys::AVIndexEntry) -> (c_int, u32) {
     (e.flags(), e.size().max(0) as u32)
 }
 
-/// Silences libav's own logging to stderr (the library must not print).
-pub fn quiet_logs() {
-    // SAFETY: sets a global integer; thread-safe in libav.
-    unsafe { sys::av_log_set_level(sys::AV_LOG_QUIET) }
+/// Routes libav's log messages into `tracing` (target `libav`), at the
+/// matching level, instead of libav printing to stderr: the library never
+/// prints; the application's subscriber decides what is shown.
+pub fn route_logs_to_tracing() {
+    #[cfg(target_arch = "x86_64")]
+    // SAFETY: installs a process-wide callback; `log_to_tracing` only reads
+    // its arguments during the call. libav serialises nothing here, so the
+    // callback must be thread-safe: it formats into a local buffer.
+    unsafe {
+        sys::av_log_set_level(libav_level(tracing::level_filters::LevelFilter::current()));
+        sys::av_log_set_callback(Some(log_to_tracing));
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    // SAFETY: sets a global integer. (Where va_list is not a pointer the
+    // callback is not installed and libav stays quiet.)
+    unsafe {
+        sys::av_log_set_level(sys::AV_LOG_QUIET)
+    }
 }
 
-/// Sets libav's log level (e.g. `AV_LOG_WARNING` = 24) for debugging from the CLI.
-pub fn set_log_level(level: i32) {
-    // SAFETY: as above.
-    unsafe { sys::av_log_set_level(level) }
+/// The libav log level that lets through what `max` (the subscriber's
+/// most verbose level) would show, so libav formats nothing that is dropped.
+#[cfg(target_arch = "x86_64")]
+fn libav_level(max: tracing::level_filters::LevelFilter) -> c_int {
+    use tracing::level_filters::LevelFilter as L;
+    match max {
+        L::OFF => sys::AV_LOG_QUIET,
+        L::ERROR => sys::AV_LOG_ERROR,
+        L::WARN => sys::AV_LOG_WARNING,
+        L::INFO => sys::AV_LOG_INFO,
+        L::DEBUG => sys::AV_LOG_VERBOSE,
+        _ => sys::AV_LOG_DEBUG,
+    }
+}
+
+/// libav's log callback: formats the line with libav's own formatter and
+/// emits it as a `tracing` event.
+///
+/// # Safety
+///
+/// Called by libav with a valid format string and argument list for it;
+/// `ptr` is an AVClass-bearing context or null.
+#[cfg(target_arch = "x86_64")]
+unsafe extern "C" fn log_to_tracing(
+    ptr: *mut c_void,
+    level: c_int,
+    fmt: *const std::ffi::c_char,
+    vl: *mut sys::__va_list_tag,
+) {
+    if level > sys::av_log_get_level() {
+        return;
+    }
+    let mut line = [0 as std::ffi::c_char; 1024];
+    let mut prefix: c_int = 1;
+    let n = sys::av_log_format_line2(
+        ptr,
+        level,
+        fmt,
+        vl,
+        line.as_mut_ptr(),
+        line.len() as c_int,
+        &mut prefix,
+    );
+    if n < 0 {
+        return;
+    }
+    let text = std::ffi::CStr::from_ptr(line.as_ptr()).to_string_lossy();
+    let text = text.trim_end();
+    if text.is_empty() {
+        return;
+    }
+    match level {
+        l if l <= sys::AV_LOG_ERROR => tracing::error!(target: "libav", "{text}"),
+        l if l <= sys::AV_LOG_WARNING => tracing::warn!(target: "libav", "{text}"),
+        l if l <= sys::AV_LOG_INFO => tracing::info!(target: "libav", "{text}"),
+        l if l <= sys::AV_LOG_VERBOSE => tracing::debug!(target: "libav", "{text}"),
+        _ => tracing::trace!(target: "libav", "{text}"),
+    }
 }
 
 /// Positions `input` so that the next packets of `stream_index` start at

@@ -12,7 +12,7 @@ use std::sync::Once;
 
 use ffmpeg_next as ffmpeg;
 
-/// Initialises libav once per process and silences its logging.
+/// Initialises libav once per process and routes its logging into `tracing`.
 pub fn init() {
     static ONCE: Once = Once::new();
     ONCE.call_once(|| {
@@ -20,7 +20,7 @@ pub fn init() {
         // on the versions we build against, and an error would resurface on
         // the first open anyway.
         let _ = ffmpeg::init();
-        ffi::quiet_logs();
+        ffi::route_logs_to_tracing();
     });
 }
 

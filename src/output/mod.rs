@@ -4,8 +4,9 @@
 //! (`.<final name>.part`), locked with an advisory `flock` while it is
 //! written. [`StagedFile::commit`] fsyncs it, renames it to its final name
 //! and fsyncs the folder; dropping a [`StagedFile`] that was not committed
-//! (error, cancellation, panic unwinding) removes it. Nothing else in the
-//! crate creates or deletes export files.
+//! (error, cancellation, panic unwinding) removes it. The only other removal
+//! of an export file is the export job's, of a file it has just committed
+//! when its catalogue row cannot be marked done.
 //!
 //! Also here: the export's file name and the checks that keep user-supplied
 //! names inside the export folder.

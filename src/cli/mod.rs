@@ -1,0 +1,51 @@
+//! What the binary prints and the commands beside `export`.
+
+pub mod events;
+pub mod human;
+pub mod samples;
+
+use std::process::ExitCode;
+
+use nvr_export::CancelToken;
+
+/// Logs to stderr: `RUST_LOG` if set, else `--log-level`, else by `-v`
+/// count; libav's messages (target `libav`) from errors up unless asked.
+pub fn init_logging(verbose: u8, level: Option<&str>) {
+    use tracing_subscriber::EnvFilter;
+    let default = match verbose {
+        0 => "warn,libav=error",
+        1 => "info,libav=warn",
+        2 => "debug",
+        _ => "trace",
+    };
+    let filter = std::env::var("RUST_LOG")
+        .ok()
+        .or_else(|| level.map(str::to_string))
+        .unwrap_or_else(|| default.to_string());
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(EnvFilter::try_new(&filter).unwrap_or_else(|_| EnvFilter::new(default)))
+        .with_writer(std::io::stderr)
+        .with_target(true)
+        .try_init();
+}
+
+/// Ctrl-C (SIGINT) cancels the export at the next packet.
+pub fn install_ctrlc(token: &CancelToken) {
+    let t = token.clone();
+    let _ = ctrlc::set_handler(move || t.cancel());
+}
+
+/// `info`: the linked libav and the hardware encoders.
+pub fn info() -> ExitCode {
+    let nonempty = |s: String| if s.is_empty() { "none".to_string() } else { s };
+    println!("libav (build): {}", nvr_export::hw::LIBAV_VERSION);
+    println!(
+        "hardware encoders in libavcodec (build): {}",
+        nonempty(nvr_export::hw::BUILD_HW_ENCODERS.to_string())
+    );
+    println!(
+        "hardware encoders registered (run time): {}",
+        nonempty(nvr_export::hw::available_encoders().join(","))
+    );
+    ExitCode::SUCCESS
+}

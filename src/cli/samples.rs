@@ -1,0 +1,242 @@
+//! The sample-store commands: `demo` (the README's main job) and the hidden
+//! `bench-corpus` (benchmark corpora recorded the way the NVR records).
+
+use std::io::{Read, Write};
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::{Duration, Instant};
+
+use nvr_export::{sample, CancelToken, Error, ExportRequest, Exporter, Layout, ProgressThrottle};
+
+use super::human::{export_with_bar, print_outcome};
+use super::install_ctrlc;
+
+/// `bench-corpus`: what to record.
+pub struct CorpusArgs {
+    pub dir: PathBuf,
+    pub variant: String,
+    pub minutes: f64,
+    pub bitrate: u32,
+    pub width: u32,
+    pub height: u32,
+    pub fps: u32,
+}
+
+pub fn bench_corpus(args: CorpusArgs) -> ExitCode {
+    let CorpusArgs {
+        dir,
+        variant,
+        minutes,
+        bitrate,
+        width,
+        height,
+        fps,
+    } = args;
+    let spec = sample::SegmentSpec {
+        width,
+        height,
+        fps,
+        gop: fps * 2,
+        bitrate,
+        b_frames: u32::from(variant == "bframes"),
+        ..sample::SegmentSpec::camera_1080p(minutes * 60.0, 1)
+    };
+    let sessions: Vec<sample::nvr::Session> = match variant.as_str() {
+        "audio" | "bframes" => vec![sample::nvr::Session::new(spec)],
+        "restart" => {
+            let half = sample::SegmentSpec {
+                seconds_x1000: spec.seconds_x1000 / 2,
+                ..spec
+            };
+            vec![
+                sample::nvr::Session::new(half),
+                sample::nvr::Session {
+                    gap_before_s: 7.0,
+                    ..sample::nvr::Session::new(sample::SegmentSpec {
+                        width: width * 3 / 4 / 2 * 2,
+                        height: height * 3 / 4 / 2 * 2,
+                        seed: 2,
+                        ..half
+                    })
+                },
+            ]
+        }
+        other => {
+            eprintln!("error: unknown variant {other:?} (audio, bframes, restart)");
+            return ExitCode::FAILURE;
+        }
+    };
+    let t = Instant::now();
+    match sample::nvr::record_store(&dir, "bench_cam", 1_735_689_600.4, &sessions) {
+        Ok(s) => {
+            // A review every two minutes, so exports carry chapters.
+            let mut at = s.start_s() + 30.0;
+            let mut n = 0;
+            while at + 30.0 < s.end_s() {
+                let (sev, data) = if n % 2 == 0 {
+                    ("alert", r#"{"objects":["person"]}"#)
+                } else {
+                    ("detection", r#"{"objects":["car"]}"#)
+                };
+                if let Err(e) =
+                    sample::add_review(&s, &format!("bench-{n}"), at, Some(at + 30.0), sev, data)
+                {
+                    eprintln!("error ({}): {e}", e.kind());
+                    return ExitCode::FAILURE;
+                }
+                at += 120.0;
+                n += 1;
+            }
+            let bytes: u64 = s
+                .recordings
+                .iter()
+                .filter_map(|r| std::fs::metadata(&r.path).ok())
+                .map(|m| m.len())
+                .sum();
+            println!(
+                "corpus: {} segments, {:.0} s, {:.1} MB in {} (built in {:.1} s)",
+                s.recordings.len(),
+                s.end_s() - s.start_s(),
+                bytes as f64 / 1e6,
+                s.root.display(),
+                t.elapsed().as_secs_f64()
+            );
+            let env = format!(
+                "CAMERA={}\nSTART={}\nEND={}\nVARIANT={variant}\n",
+                s.camera,
+                s.start_s().floor(),
+                s.recordings
+                    .iter()
+                    .map(|r| r.end_s)
+                    .fold(0.0, f64::max)
+                    .ceil()
+            );
+            if let Err(e) = std::fs::write(s.root.join("corpus.env"), &env) {
+                eprintln!("error: cannot write corpus.env: {e}");
+                return ExitCode::FAILURE;
+            }
+            print!("{env}");
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("error ({}): {e}", e.kind());
+            ExitCode::FAILURE
+        }
+    }
+}
+
+pub fn demo(dir: PathBuf) -> ExitCode {
+    nvr_export::media::init();
+    let store = if dir.join("frigate.db").exists() {
+        println!("using the sample store in {}", dir.display());
+        match existing_store(&dir) {
+            Ok(s) => s,
+            Err(e) => {
+                eprintln!(
+                    "error ({}): {e}; remove {} to rebuild it",
+                    e.kind(),
+                    dir.display()
+                );
+                return ExitCode::FAILURE;
+            }
+        }
+    } else {
+        println!(
+            "building a sample store in {} (12 x 5 s H.264 + AAC segments, one gap)",
+            dir.display()
+        );
+        let t = Instant::now();
+        match sample::demo_store(&dir) {
+            Ok(s) => {
+                println!("  built in {:.1} s", t.elapsed().as_secs_f64());
+                s
+            }
+            Err(e) => {
+                eprintln!("error ({}): {e}", e.kind());
+                return ExitCode::FAILURE;
+            }
+        }
+    };
+    let exporter = Exporter::new(Layout::new(&store.db_path, &store.media_dir)).with_throttle(
+        ProgressThrottle {
+            interval: Duration::from_millis(50),
+        },
+    );
+    let req = ExportRequest {
+        timezone: Some("UTC".into()),
+        ..ExportRequest::new(&store.camera, store.start_s(), store.end_s())
+    };
+    let cancel = CancelToken::new();
+    install_ctrlc(&cancel);
+    let t = Instant::now();
+    let outcome = match export_with_bar(&exporter, &req, &cancel) {
+        Ok(o) => o,
+        Err(e) => {
+            eprintln!("error ({}): {e}", e.kind());
+            return ExitCode::FAILURE;
+        }
+    };
+    let export_s = t.elapsed().as_secs_f64();
+    print_outcome(&outcome);
+
+    // The floor: copying the same segment bytes into one file.
+    let t = Instant::now();
+    let copied = match concat_copy(&store, &dir.join("cp-floor.bin")) {
+        Ok(n) => n,
+        Err(e) => {
+            eprintln!("error copying segments: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let cp_s = t.elapsed().as_secs_f64();
+    let _ = std::fs::remove_file(dir.join("cp-floor.bin"));
+    println!(
+        "  export {:.3} s vs copy of the same {:.1} MB {:.3} s: {:.1}x the copy",
+        export_s,
+        copied as f64 / 1e6,
+        cp_s,
+        export_s / cp_s.max(1e-9)
+    );
+    ExitCode::SUCCESS
+}
+
+fn existing_store(dir: &std::path::Path) -> Result<sample::SampleStore, Error> {
+    let dir = &std::fs::canonicalize(dir).map_err(|e| Error::Io {
+        path: dir.to_path_buf(),
+        source: e,
+    })?;
+    let db_path = dir.join("frigate.db");
+    let cat = nvr_export::catalogue::Catalogue::open(&db_path)?;
+    let camera = cat
+        .cameras()?
+        .into_iter()
+        .next()
+        .unwrap_or_else(|| "front_door".into());
+    let recordings = cat.recordings_overlapping(&camera, 0.0, 1e12)?;
+    Ok(sample::SampleStore {
+        root: dir.to_path_buf(),
+        db_path,
+        media_dir: dir.join("media"),
+        camera,
+        recordings,
+    })
+}
+
+fn concat_copy(store: &sample::SampleStore, dest: &std::path::Path) -> std::io::Result<u64> {
+    let mut out = std::fs::File::create(dest)?;
+    let mut total = 0;
+    let mut buf = vec![0u8; 1 << 20];
+    for r in &store.recordings {
+        let mut f = std::fs::File::open(&r.path)?;
+        loop {
+            let n = f.read(&mut buf)?;
+            if n == 0 {
+                break;
+            }
+            out.write_all(&buf[..n])?;
+            total += n as u64;
+        }
+    }
+    out.sync_all()?;
+    Ok(total)
+}
