@@ -244,3 +244,39 @@ fn demo_builds_a_store_and_exports_it() {
     assert!(out.status.success());
     assert_eq!(files_under(&d.join("media/exports")).len(), 2);
 }
+
+#[test]
+fn logs_go_to_stderr_and_the_done_event_says_why_a_writer_was_declined() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = back_to_back(dir.path(), 2.0, 2);
+    // -vv: debug logs (the export's stages, libav's own lines) on stderr;
+    // stdout stays pure JSON lines.
+    let out = export_cmd(&s, s.start_s(), s.end_s())
+        .args(["--json", "-vv", "--writer", "libav"])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let ev = json_lines(&out.stdout);
+    let done = ev.last().unwrap();
+    assert_eq!(done["writer"], "libav");
+    assert_eq!(done["fast_declined"], "libav writer requested");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("probe"),
+        "no stage logs on stderr: {stderr}"
+    );
+    // Without -v nothing but warnings: a clean export prints nothing there.
+    let out = export_cmd(&s, s.start_s(), s.end_s())
+        .args(["--json"])
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    assert_eq!(String::from_utf8_lossy(&out.stderr), "");
+    let done = json_lines(&out.stdout).pop().unwrap();
+    assert_eq!(done["writer"], "fast");
+    assert!(done["fast_declined"].is_null());
+}

@@ -157,7 +157,10 @@ impl Exporter {
         let started = Instant::now();
         let mut reporter = Reporter::new(&mut on_progress, cancel.clone(), self.throttle);
         reporter.step(Step::Preparing, 0.0)?;
+        let span = tracing::info_span!("export", camera = %req.camera, id = tracing::field::Empty);
+        let _enter = span.enter();
         let prepared = self.prepare(req)?;
+        span.record("id", prepared.row.id.as_str());
         let cat = &prepared.catalogue;
         cat.insert_export(&prepared.row)?;
         match self.run(req, &prepared, &mut reporter, started) {
@@ -299,6 +302,14 @@ impl Exporter {
             }
         }
         let probed_s = started.elapsed().as_secs_f64();
+        tracing::info!(
+            stage = "probe",
+            segments = readable.len() + skipped.len(),
+            readable = readable.len(),
+            skipped = skipped.len(),
+            seconds = probed_s,
+            "probed segment headers"
+        );
         let mut warnings = Vec::new();
         // Two rows for the same footage (the same file listed twice, or a
         // byte copy of it in an overlapping row): keep the first, say so.
@@ -336,6 +347,12 @@ impl Exporter {
             .collect();
         let segments: Vec<PlanSegment<'_>> = kept.iter().map(PlanSegment::of).collect();
         let plan = Plan::build(req.start_s, req.end_s, &segments);
+        tracing::info!(
+            stage = "plan",
+            clips = plan.clips.len(),
+            duration_s = plan.duration_s(),
+            "planned"
+        );
         if plan.clips.is_empty() {
             if !skipped.is_empty() {
                 return Err(Error::UnreadableSegments { skipped });
@@ -404,9 +421,20 @@ impl Exporter {
             creation_s: req.start_s,
         };
         let stats = remux::remux(&job, self.writer, staged.temp_path(), reporter)?;
+        tracing::info!(
+            stage = "write",
+            writer = %stats.writer,
+            declined = stats.fast_declined.as_deref().unwrap_or(""),
+            bytes = stats.bytes_written,
+            video_packets = stats.video_packets,
+            audio_packets = stats.audio_packets,
+            seconds = started.elapsed().as_secs_f64() - probed_s,
+            "written"
+        );
         reporter.complete();
         reporter.step(Step::Finalizing, 100.0)?;
         let video_path = staged.commit()?;
+        tracing::info!(stage = "commit", path = %video_path.display(), "committed");
         if let Err(e) = p.catalogue.finish_export(&p.row.id, &p.row.thumb_path) {
             let _ = std::fs::remove_file(&video_path);
             return Err(e);
