@@ -53,23 +53,23 @@
 #![deny(clippy::print_stdout, clippy::print_stderr)]
 #![deny(unsafe_code)]
 
-pub mod catalogue;
-pub mod error;
-pub mod export;
+pub(crate) mod catalogue;
+pub(crate) mod error;
+pub(crate) mod export;
 pub mod hw;
-pub mod media;
-pub mod output;
-pub mod plan;
-pub mod probe;
-pub mod progress;
-pub mod remux;
+pub(crate) mod media;
+pub(crate) mod output;
+pub(crate) mod plan;
+pub(crate) mod probe;
+pub(crate) mod progress;
+pub(crate) mod remux;
 pub mod sample;
-pub mod source;
-pub mod time;
-pub mod timefmt;
+pub(crate) mod source;
+pub(crate) mod time;
+pub(crate) mod timefmt;
 
 pub use error::{Error, ErrorKind, Result, SkippedSegment, Warning};
-pub use export::{ExportOutcome, ExportRequest, Exporter, Layout};
+pub use export::{ExportOutcome, ExportRequest, Exporter, Layout, Timings};
 pub use plan::chapters::ChapterMode;
 pub use progress::{CancelToken, Progress, ProgressThrottle, Step};
 pub use remux::{RemuxStats, WriterChoice, WriterKind};

@@ -166,7 +166,6 @@ fn main() -> ExitCode {
 }
 
 fn run_export(args: ExportArgs) -> ExitCode {
-    nvr_export::media::init();
     let layout = Layout::new(&args.db, &args.media_dir);
     let req = ExportRequest {
         camera: args.camera.clone(),

@@ -43,9 +43,6 @@ impl Ts {
     pub fn new(value: i64, base: Rational) -> Ts {
         Ts { value, base }
     }
-    pub fn seconds(self) -> f64 {
-        seconds(self.value, self.base)
-    }
 }
 
 /// A point or span on the export's output timeline, in 90 kHz ticks.

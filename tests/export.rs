@@ -73,14 +73,17 @@ fn whole_range_with_gap_collapses_and_is_well_formed() {
 
     // Row finished.
     assert_eq!(export_rows(&s), vec![(o.id.clone(), 0)]);
-    let cat = nvr_export::catalogue::Catalogue::open(&s.db_path).unwrap();
-    let row = cat.export(&o.id).unwrap().unwrap();
-    assert_eq!(
-        row.name,
-        "front door 2024-06-10 06:13:15 2024-06-10 06:14:07"
-    );
-    assert_eq!(row.video_path, o.video_path.to_string_lossy());
-    assert_eq!(row.date_s, s.start_s() - 5.0);
+    let conn = rusqlite::Connection::open(&s.db_path).unwrap();
+    let (name, video_path, date): (String, String, f64) = conn
+        .query_row(
+            "SELECT name, video_path, date FROM export WHERE id = ?1",
+            [&o.id],
+            |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+        )
+        .unwrap();
+    assert_eq!(name, "front door 2024-06-10 06:13:15 2024-06-10 06:14:07");
+    assert_eq!(video_path, o.video_path.to_string_lossy());
+    assert_eq!(date, s.start_s() - 5.0);
 }
 
 #[test]

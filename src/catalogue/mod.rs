@@ -18,7 +18,7 @@ use std::time::Duration;
 
 use rusqlite::{named_params, Connection, OpenFlags, OptionalExtension};
 
-pub use rows::{ExportRow, Preview, Recording, ReviewSegment};
+pub use rows::{ExportRow, Recording, ReviewSegment};
 
 use crate::error::{Error, NearbyRecording, Result};
 
@@ -94,10 +94,6 @@ impl Catalogue {
         })
     }
 
-    pub fn path(&self) -> &Path {
-        &self.path
-    }
-
     fn err(&self, e: rusqlite::Error) -> Error {
         Error::sqlite(&self.path, e)
     }
@@ -152,20 +148,6 @@ impl Catalogue {
              ORDER BY start_time ASC"
         );
         self.overlapping(&sql, camera, start_s, end_s, ReviewSegment::from_row)
-    }
-
-    /// Hourly previews of `camera` overlapping `[start_s, end_s]`, by start time.
-    pub fn previews_overlapping(
-        &self,
-        camera: &str,
-        start_s: f64,
-        end_s: f64,
-    ) -> Result<Vec<Preview>> {
-        let sql = format!(
-            "SELECT id, camera, path, start_time, end_time, duration FROM previews \
-             WHERE camera = :camera AND {OVERLAP} ORDER BY start_time ASC"
-        );
-        self.overlapping(&sql, camera, start_s, end_s, Preview::from_row)
     }
 
     /// Distinct cameras that have recordings.

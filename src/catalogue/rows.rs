@@ -28,30 +28,6 @@ impl Recording {
     }
 }
 
-/// One hourly preview (`previews`).
-#[derive(Debug, Clone, PartialEq)]
-pub struct Preview {
-    pub id: String,
-    pub camera: String,
-    pub path: PathBuf,
-    pub start_s: f64,
-    pub end_s: f64,
-    pub duration_s: f64,
-}
-
-impl Preview {
-    pub(crate) fn from_row(r: &Row<'_>) -> rusqlite::Result<Preview> {
-        Ok(Preview {
-            id: r.get(0)?,
-            camera: r.get(1)?,
-            path: PathBuf::from(r.get::<_, String>(2)?),
-            start_s: r.get(3)?,
-            end_s: r.get(4)?,
-            duration_s: r.get(5)?,
-        })
-    }
-}
-
 /// One review item (`reviewsegment`); `end_s` is `None` while in progress.
 /// `data` is kept as text: it may be malformed JSON.
 #[derive(Debug, Clone, PartialEq)]

@@ -36,7 +36,7 @@ pub struct Done<'a> {
     writer: WriterKind,
     /// Why the index-driven writer did not take the export, if it did not.
     fast_declined: Option<&'a str>,
-    timings: nvr_export::export::Timings,
+    timings: nvr_export::Timings,
     packets: Packets,
 }
 

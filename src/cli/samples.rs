@@ -6,7 +6,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
-use nvr_export::{sample, CancelToken, Error, ExportRequest, Exporter, Layout, ProgressThrottle};
+use nvr_export::{sample, CancelToken, ExportRequest, Exporter, Layout, ProgressThrottle};
 
 use super::human::{export_with_bar, print_outcome};
 use super::install_ctrlc;
@@ -126,10 +126,9 @@ pub fn bench_corpus(args: CorpusArgs) -> ExitCode {
 }
 
 pub fn demo(dir: PathBuf) -> ExitCode {
-    nvr_export::media::init();
     let store = if dir.join("frigate.db").exists() {
         println!("using the sample store in {}", dir.display());
-        match existing_store(&dir) {
+        match sample::open_store(&dir) {
             Ok(s) => s,
             Err(e) => {
                 eprintln!(
@@ -198,28 +197,6 @@ pub fn demo(dir: PathBuf) -> ExitCode {
         export_s / cp_s.max(1e-9)
     );
     ExitCode::SUCCESS
-}
-
-fn existing_store(dir: &std::path::Path) -> Result<sample::SampleStore, Error> {
-    let dir = &std::fs::canonicalize(dir).map_err(|e| Error::Io {
-        path: dir.to_path_buf(),
-        source: e,
-    })?;
-    let db_path = dir.join("frigate.db");
-    let cat = nvr_export::catalogue::Catalogue::open(&db_path)?;
-    let camera = cat
-        .cameras()?
-        .into_iter()
-        .next()
-        .unwrap_or_else(|| "front_door".into());
-    let recordings = cat.recordings_overlapping(&camera, 0.0, 1e12)?;
-    Ok(sample::SampleStore {
-        root: dir.to_path_buf(),
-        db_path,
-        media_dir: dir.join("media"),
-        camera,
-        recordings,
-    })
 }
 
 fn concat_copy(store: &sample::SampleStore, dest: &std::path::Path) -> std::io::Result<u64> {

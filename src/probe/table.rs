@@ -48,6 +48,7 @@ impl Default for SampleTable {
     }
 }
 
+#[allow(clippy::len_without_is_empty)]
 impl SampleTable {
     /// Packs `samples` (decode order). `Err` says what does not fit: a
     /// decreasing DTS, a segment of more than 4 GiB or ~13 h at 90 kHz.
@@ -111,10 +112,6 @@ impl SampleTable {
         self.size.len()
     }
 
-    pub fn is_empty(&self) -> bool {
-        self.size.is_empty()
-    }
-
     fn rel_dts(&self, i: usize) -> i64 {
         match &self.dts {
             Dts::Each(v) => v[i] as i64,
@@ -150,14 +147,6 @@ impl SampleTable {
         }
     }
 
-    pub fn first(&self) -> Option<SampleTime> {
-        (!self.is_empty()).then(|| self.get(0))
-    }
-
-    pub fn last(&self) -> Option<SampleTime> {
-        self.len().checked_sub(1).map(|i| self.get(i))
-    }
-
     /// Every sample, in decode order.
     pub fn iter(&self) -> impl DoubleEndedIterator<Item = SampleTime> + ExactSizeIterator + '_ {
         (0..self.len()).map(move |i| self.get(i))
@@ -178,7 +167,8 @@ impl SampleTable {
         (lo < self.len() && self.first_dts + self.rel_dts(lo) == dts).then(|| self.get(lo))
     }
 
-    /// Heap bytes held (for the memory figures).
+    /// Heap bytes held.
+    #[cfg(test)]
     pub fn heap_bytes(&self) -> usize {
         let dts = match &self.dts {
             Dts::Runs(r) => r.len() * 12,

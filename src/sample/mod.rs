@@ -492,6 +492,26 @@ pub fn build_store(
     })
 }
 
+/// Opens a store built earlier under `root` (its first camera).
+pub fn open_store(root: &Path) -> Result<SampleStore> {
+    let root = &fs::canonicalize(root).map_err(|e| Error::io(root, e))?;
+    let db_path = root.join("frigate.db");
+    let cat = Catalogue::open(&db_path)?;
+    let camera = cat
+        .cameras()?
+        .into_iter()
+        .next()
+        .unwrap_or_else(|| "front_door".into());
+    let recordings = cat.recordings_overlapping(&camera, 0.0, 1e12)?;
+    Ok(SampleStore {
+        root: root.to_path_buf(),
+        db_path,
+        media_dir: root.join("media"),
+        camera,
+        recordings,
+    })
+}
+
 /// Catalogues `recordings` (segment size from the file, as the NVR's rows).
 pub(crate) fn insert_recordings(cat: &mut Catalogue, recordings: &[Recording]) -> Result<()> {
     cat.in_transaction(|c| {

@@ -14,7 +14,7 @@
 pub mod recordings;
 
 use std::fmt;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 use crate::probe::SegmentProbe;
 
@@ -23,15 +23,6 @@ use crate::probe::SegmentProbe;
 pub enum Locator {
     /// A local MP4 file: the index-driven writer may copy its bytes in kernel.
     File(PathBuf),
-}
-
-impl Locator {
-    /// The local file, when the segment is one.
-    pub fn local_path(&self) -> Option<&Path> {
-        match self {
-            Locator::File(p) => Some(p),
-        }
-    }
 }
 
 impl fmt::Display for Locator {
