@@ -394,7 +394,10 @@ fn disk_full_is_reported_and_cleaned_up() {
         .map(|st| st.success())
         .unwrap_or(false);
     if !mounted {
-        eprintln!("skipping the ENOSPC half: cannot mount tmpfs (not root)");
+        skipped(
+            "disk_full ENOSPC half (a real write into a full tmpfs)",
+            "cannot mount tmpfs: needs root",
+        );
         return;
     }
     // Skip the pre-check's margin so the write itself hits ENOSPC.
@@ -642,7 +645,10 @@ fn export_folder_on_another_filesystem() {
         .map(|st| st.success())
         .unwrap_or(false);
     if !mounted {
-        eprintln!("skipped: cannot mount tmpfs (not root)");
+        skipped(
+            "export folder on another filesystem (copy fallback)",
+            "cannot mount tmpfs: needs root",
+        );
         return;
     }
     let result = export(&s, &request(&s, s.start_s(), s.end_s()));
