@@ -16,7 +16,7 @@ for dir in "$@"; do
   done=$(tail -n 1 "$OUT/out.jsonl")
   pk=$(echo "$done" | grep -o '"packets":{[^}]*}')
   writer=$(echo "$done" | grep -o '"writer":"[a-z]*"')
-  hours=$(( (END - START) / 3600 ))
+  hours=$(( (END - START + 1800) / 3600 ))
   echo "$(basename "$dir"): ${hours} h, $(du -sh "$dir/media/recordings" | cut -f1) of segments, $pk, $writer, peak RSS $((rss / 1024)) MiB, $wall s"
   rm -rf "$OUT/media/exports"
 done
