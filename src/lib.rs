@@ -9,17 +9,22 @@
 //! ExportRequest
 //!    │
 //!    ▼
-//! catalogue ── SQLite rows (recordings, reviews, previews, export row)
+//! catalogue ── SQLite rows (recordings, reviews, export row)
 //!    │
 //!    ▼
-//! probe ────── segment headers: stream parameters + video sample index (parallel)
+//! source ───── segments: wall-clock span + where the media is (local file today)
 //!    │
 //!    ▼
-//! plan ─────── clips: keyframe-snapped cut points, gaps collapsed, output offsets
-//!    │            (plain data; chapters are derived from it)
+//! probe ────── segment headers: stream parameters, compact sample tables (parallel)
+//!    │            each travels with its segment as a ProbedSegment
 //!    ▼
-//! remux ────── libav packet loop, timestamps rebased per clip
-//!    │
+//! plan ─────── clips: every frame of the selected segments once, the two cuts
+//!    │            at keyframes, gaps collapsed, output offsets (plain data;
+//!    │            chapters are derived from it)
+//!    ▼
+//! remux ────── stream copy by one of two writers over one per-clip selection:
+//!    │            the index-driven writer (moov from the sample tables, bytes
+//!    │            copied in kernel) or the libav packet loop
 //!    ▼
 //! output ───── temporary name, lock, fsync, rename; removed on failure
 //!    │
@@ -28,10 +33,14 @@
 //!              pushes Progress to one closure and obeys a CancelToken
 //! ```
 //!
-//! Wall-clock time (unix seconds, `*_s`) exists only in the catalogue and the
-//! plan; output media time is counted in 90 kHz ticks (`*_90k`); segment
-//! timestamps stay in their own stream time base until the writer rescales
-//! them. The plan is the one place that maps one onto the other.
+//! Time has three clocks, each with its type (`time`): wall-clock unix
+//! seconds (`*_s`, the catalogue's, which only select segments and place the
+//! cuts and chapters), a stream's own timestamps in its time base, and the
+//! output timeline in 90 kHz ticks. The plan is the one place that maps one
+//! onto another.
+//!
+//! Only `media::ffi` and `output::sys` may use `unsafe` (the crate denies it
+//! elsewhere); both are small and comment every call.
 //!
 //! # Example
 //!
@@ -47,8 +56,10 @@
 //! # Ok::<(), nvr_export::Error>(())
 //! ```
 //!
-//! The library never prints (libav's own logging is silenced) and never
-//! spawns a process.
+//! The library never prints and never spawns a process. It logs through
+//! `tracing` (a span per export, an event per stage; libav's own messages
+//! under the target `libav`): the application's subscriber decides what is
+//! shown.
 
 #![deny(clippy::print_stdout, clippy::print_stderr)]
 #![deny(unsafe_code)]
