@@ -78,10 +78,10 @@ pub enum WriterChoice {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum WriterKind {
-    /// The index-driven writer ([`fast`]).
+    /// The index-driven writer (moov from the sample tables, bytes copied in kernel).
     #[default]
     Fast,
-    /// The libav packet loop ([`libav`]).
+    /// The libav packet loop.
     Libav,
 }
 
