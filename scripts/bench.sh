@@ -4,6 +4,8 @@
 #   ffmpeg  concat demuxer, stream copy, +faststart (what the Python exporter runs), synced
 #   nvr     nvr-export export (the writer it picks; it fsyncs)
 #   libav   the same export forced through the libav packet-loop writer
+#   base    (only with NVR_EXPORT_BASE=BINARY) another build's export, e.g. the
+#           previous commit's, for a regression check in the same run
 # Every method ends with its output on disk. Prints min/median/max wall time
 # and peak RSS of each, the median ratios, the writer nvr-export chose (and
 # why not the fast one, if so), its start-up latency (first sample written)
@@ -42,6 +44,10 @@ run_ffmpeg() {
   rm -f "$OUT/ffmpeg.mp4"
 }
 run_libav() { measure libav "$BIN" "${export_args[@]}" --writer libav; rm -rf "$OUT/media/exports"; }
+run_base() {
+  [ -n "${NVR_EXPORT_BASE:-}" ] || return 0
+  measure base "$NVR_EXPORT_BASE" "${export_args[@]}"; rm -rf "$OUT/media/exports"
+}
 run_nvr() {
   measure nvr "$BIN" "${export_args[@]}"
   tail -n 1 "$OUT/stdout.txt" >> "$OUT/nvr-done.jsonl"
@@ -50,8 +56,8 @@ run_nvr() {
 
 mkdir -p "$OUT/media"
 echo "corpus $VARIANT: $NSEG segments, $(du -sh "$CORPUS/media/recordings" | cut -f1), $RUNS runs each (after one warm-up round)"
-run_cp; run_ffmpeg; run_nvr; run_libav; : > "$OUT/results.txt"; : > "$OUT/nvr-done.jsonl"
-for i in $(seq "$RUNS"); do run_cp; run_ffmpeg; run_nvr; run_libav; done
+run_cp; run_ffmpeg; run_nvr; run_libav; run_base; : > "$OUT/results.txt"; : > "$OUT/nvr-done.jsonl"
+for i in $(seq "$RUNS"); do run_cp; run_ffmpeg; run_nvr; run_libav; run_base; done
 
 awk '
 { w[$1] = w[$1] " " $2; r[$1] = r[$1] " " $3 }
@@ -63,12 +69,14 @@ function stats(list, out,   n, a, i, j, t) {
 }
 END {
   printf "%-8s %28s %30s\n", "", "wall s (min / median / max)", "peak RSS MiB (min / med / max)"
-  split("cp ffmpeg nvr libav", names, " ")
-  for (k = 1; k <= 4; k++) {
-    nm = names[k]; stats(w[nm], W); stats(r[nm], R); med[nm] = W["med"]
+  split("cp ffmpeg nvr libav base", names, " ")
+  for (k = 1; k <= 5; k++) {
+    nm = names[k]; if (!(nm in w)) continue
+    stats(w[nm], W); stats(r[nm], R); med[nm] = W["med"]
     printf "%-8s %8.3f / %8.3f / %8.3f   %8.1f / %8.1f / %8.1f\n", nm, W["min"], W["med"], W["max"], R["min"]/1024, R["med"]/1024, R["max"]/1024
   }
   printf "\nmedian ratios: nvr/cp = %.2f   ffmpeg/cp = %.2f   ffmpeg/nvr = %.2f   libav/cp = %.2f\n", med["nvr"]/med["cp"], med["ffmpeg"]/med["cp"], med["ffmpeg"]/med["nvr"], med["libav"]/med["cp"]
+  if ("base" in med) printf "regression check: nvr/base = %.2f\n", med["nvr"]/med["base"]
 }' "$OUT/results.txt"
 last=$(tail -n 1 "$OUT/nvr-done.jsonl")
 echo "nvr-export (last run): writer $(echo "$last" | grep -o '"writer":"[a-z]*"'), $(echo "$last" | grep -o '"fast_declined":"[^"]*"' || echo 'fast path taken'), $(echo "$last" | grep -o '"timings":{[^}]*}')"
