@@ -110,13 +110,19 @@ pub fn open_output(
             return Err(ffmpeg::Error::from(r));
         }
         (*ctx).interrupt_callback = interrupt_for(&flag);
+        // The caller creates the (empty) file: no O_TRUNC, which ext4 answers
+        // with a data flush on close, slow when a cancelled export is closed.
+        let mut opts = ffmpeg::Dictionary::new();
+        opts.set("truncate", "0");
+        let mut raw_opts = opts.disown();
         let r = sys::avio_open2(
             &mut (*ctx).pb,
             cpath.as_ptr(),
             sys::AVIO_FLAG_WRITE,
             &(*ctx).interrupt_callback,
-            ptr::null_mut(),
+            &mut raw_opts,
         );
+        sys::av_dict_free(&mut raw_opts);
         if r < 0 {
             sys::avformat_free_context(ctx);
             return Err(ffmpeg::Error::from(r));

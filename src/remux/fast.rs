@@ -366,9 +366,11 @@ pub fn write(
     let data_base = ftyp.len() as u64 + moov.len + mdat_hdr.len() as u64;
 
     // 3. Bytes: the head (moov tables streamed from the samples), then the runs.
+    // The staged file was just created empty: no O_TRUNC, which ext4 takes
+    // as "replace via truncate" and answers by flushing the data on close
+    // (a cancelled export then spends 100+ ms writing what it deletes).
     let out = OpenOptions::new()
         .write(true)
-        .truncate(true)
         .open(out_path)
         .map_err(|e| fail.write("create", e))?;
     let head_len = data_base;
