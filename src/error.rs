@@ -101,6 +101,7 @@ pub enum ErrorKind {
     Media,
     Io,
     ForbiddenArgument,
+    RangeTooLong,
 }
 
 impl ErrorKind {
@@ -120,6 +121,7 @@ impl ErrorKind {
             ErrorKind::Media => "media",
             ErrorKind::Io => "io",
             ErrorKind::ForbiddenArgument => "forbidden_argument",
+            ErrorKind::RangeTooLong => "range_too_long",
         }
     }
 }
@@ -237,6 +239,9 @@ pub enum Error {
 
     #[error("forbidden argument {arg:?}: {reason}")]
     ForbiddenArgument { arg: String, reason: String },
+
+    #[error("range too long: it holds more than {limit} samples ({samples} counted so far), the most one export holds within its memory bound; export it in parts")]
+    RangeTooLong { samples: u64, limit: u64 },
 }
 
 impl Error {
@@ -256,6 +261,7 @@ impl Error {
             Error::Media { .. } => ErrorKind::Media,
             Error::Io { .. } => ErrorKind::Io,
             Error::ForbiddenArgument { .. } => ErrorKind::ForbiddenArgument,
+            Error::RangeTooLong { .. } => ErrorKind::RangeTooLong,
         }
     }
 

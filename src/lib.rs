@@ -80,7 +80,7 @@ pub(crate) mod time;
 pub(crate) mod timefmt;
 
 pub use error::{Error, ErrorKind, Result, SkippedSegment, Warning};
-pub use export::{ExportOutcome, ExportRequest, Exporter, Layout, Timings};
+pub use export::{ExportOutcome, ExportRequest, Exporter, Layout, Timings, MAX_SAMPLES};
 pub use plan::chapters::ChapterMode;
 pub use progress::{CancelToken, Progress, ProgressThrottle, Step};
 pub use remux::{RemuxStats, WriterChoice, WriterKind};

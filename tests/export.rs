@@ -665,3 +665,25 @@ fn export_folder_on_another_filesystem() {
     assert_eq!(errors, "");
     assert!((duration - 6.0).abs() < 0.01);
 }
+
+#[test]
+fn a_range_over_the_sample_bound_is_refused_and_leaves_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = back_to_back(dir.path(), 2.0, 3);
+    // 3 segments of 30 video + ~94 audio samples: a bound of 100 is passed
+    // by the first batch.
+    let e = exporter(&s)
+        .with_max_samples(100)
+        .export(
+            &request(&s, s.start_s(), s.end_s()),
+            &CancelToken::new(),
+            |_| {},
+        )
+        .unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::RangeTooLong, "{e}");
+    assert!(e.to_string().contains("export it in parts"), "{e}");
+    assert_nothing_left(&s);
+    // The default bound (some 60 h of a 1080p30 camera with audio) takes it.
+    assert!(nvr_export::MAX_SAMPLES >= 2 * 6_642_000);
+    export(&s, &request(&s, s.start_s(), s.end_s())).unwrap();
+}

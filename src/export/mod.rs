@@ -23,6 +23,15 @@ use crate::remux::{self, RemuxJob, RemuxStats, WriterChoice};
 use crate::source::{self, ProbedSegment};
 use crate::timefmt::{self, Zone};
 
+/// Default bound on the samples of one export: 16 million, some 60 hours
+/// of a 1080p30 camera with 48 kHz AAC (6.6 million samples a day); an
+/// export peaks near 200 MiB there. Longer ranges are refused with
+/// [`Error::RangeTooLong`]: export them in parts.
+pub const MAX_SAMPLES: u64 = 16_000_000;
+
+/// Segments probed at a time (the sample count is checked after each batch).
+const PROBE_BATCH: usize = 256;
+
 /// Where the NVR keeps things. Every path is configurable; the defaults
 /// are the NVR's.
 #[derive(Debug, Clone)]
@@ -117,6 +126,9 @@ pub struct Exporter {
     /// Extra free space required beyond the estimate (tests use this to
     /// simulate a full disk).
     pub min_free_bytes: u64,
+    /// Most samples (video and audio) one export may hold: memory is about
+    /// 13 bytes a sample, so the default bounds an export near 200 MiB.
+    max_samples: u64,
     writer: WriterChoice,
 }
 
@@ -126,6 +138,7 @@ impl Exporter {
             layout,
             throttle: ProgressThrottle::default(),
             min_free_bytes: 0,
+            max_samples: MAX_SAMPLES,
             writer: WriterChoice::Auto,
         }
     }
@@ -133,6 +146,12 @@ impl Exporter {
     /// Chooses the writer (default: the index-driven one when it accepts the job).
     pub fn with_writer(mut self, writer: WriterChoice) -> Exporter {
         self.writer = writer;
+        self
+    }
+
+    /// Sets the most samples one export may hold (default [`MAX_SAMPLES`]).
+    pub fn with_max_samples(mut self, max_samples: u64) -> Exporter {
+        self.max_samples = max_samples;
         self
     }
 
@@ -294,11 +313,27 @@ impl Exporter {
         let segments = source::recordings::segments(&p.recordings, &self.layout.media_dir);
         let mut skipped = Vec::new();
         let mut readable: Vec<ProbedSegment> = Vec::new();
-        for res in probe::probe_all(segments, &cancel) {
-            cancel.check()?;
-            match res {
-                Ok(ps) => readable.push(ps),
-                Err(s) => skipped.push(s),
+        // Probed a batch at a time, counting samples, so that a range too
+        // long for the memory bound is refused before it is all held.
+        let mut samples = 0u64;
+        let mut pending = segments.into_iter().peekable();
+        while pending.peek().is_some() {
+            let batch: Vec<_> = pending.by_ref().take(PROBE_BATCH).collect();
+            for res in probe::probe_all(batch, &cancel) {
+                cancel.check()?;
+                match res {
+                    Ok(ps) => {
+                        samples += ps.probe.sample_count();
+                        readable.push(ps);
+                    }
+                    Err(s) => skipped.push(s),
+                }
+            }
+            if samples > self.max_samples {
+                return Err(Error::RangeTooLong {
+                    samples,
+                    limit: self.max_samples,
+                });
             }
         }
         let probed_s = started.elapsed().as_secs_f64();

@@ -104,6 +104,12 @@ pub struct SegmentProbe {
 }
 
 impl SegmentProbe {
+    /// Samples of the video and audio streams.
+    pub fn sample_count(&self) -> u64 {
+        (self.video.timing.samples.len() + self.audio.as_ref().map_or(0, |a| a.samples.len()))
+            as u64
+    }
+
     /// Whether `other` provably holds the same footage: the same file, or a
     /// file of the same size whose every video sample has the same decode
     /// time, size and offset (a byte copy of it).
