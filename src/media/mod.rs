@@ -2,6 +2,7 @@
 //!
 //! `ffi` holds the few unsafe calls; `params` the codec parameter-set facts.
 
+pub mod encode;
 #[allow(unsafe_code)]
 pub mod ffi;
 pub mod isobmff;

@@ -14,20 +14,16 @@ use std::path::{Path, PathBuf};
 use ffmpeg_next as ffmpeg;
 use ffmpeg_next::codec;
 use ffmpeg_next::format::{sample::Type as SampleType, Pixel, Sample};
-use ffmpeg_next::{ChannelLayout, Dictionary, Packet, Rational};
+use ffmpeg_next::{Dictionary, Packet, Rational};
 
 use crate::catalogue::{Catalogue, Recording, ReviewSegment};
 use crate::error::{Error, Result};
+use crate::media::encode::{self, Route, VideoSettings};
 use crate::media::{self, mux, mux::StreamSpec};
 
 pub mod nvr;
 
-/// Video codec of a synthetic segment.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum VideoCodec {
-    H264,
-    Hevc,
-}
+pub use crate::media::encode::VideoCodec;
 
 /// Audio track of a synthetic segment: a sine tone.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -164,64 +160,17 @@ pub(crate) fn encode(
         .flags()
         .contains(ffmpeg::format::Flags::GLOBAL_HEADER);
 
-    // Video encoder.
-    let (vname, params_key) = match spec.codec {
-        VideoCodec::H264 => ("libx264", "x264-params"),
-        VideoCodec::Hevc => ("libx265", "x265-params"),
-    };
-    let vcodec = ffmpeg::encoder::find_by_name(vname).ok_or_else(|| {
-        enc_err(
-            &format!("encoder {vname} not in libavcodec"),
-            path,
-            ffmpeg::Error::EncoderNotFound,
-        )
-    })?;
     let fps = spec.fps as i32;
-    let mut vctx = codec::context::Context::new_with_codec(vcodec)
-        .encoder()
-        .video()
-        .map_err(err("video encoder"))?;
-    vctx.set_width(spec.width);
-    vctx.set_height(spec.height);
-    vctx.set_format(Pixel::YUV420P);
-    vctx.set_time_base(Rational(1, fps));
-    vctx.set_frame_rate(Some(Rational(fps, 1)));
-    vctx.set_gop(spec.gop);
-    vctx.set_max_b_frames(spec.b_frames as usize);
-    if spec.bitrate > 0 {
-        vctx.set_bit_rate(spec.bitrate as usize);
-        vctx.set_max_bit_rate(spec.bitrate as usize);
-    }
-    if global {
-        vctx.set_flags(codec::Flags::GLOBAL_HEADER);
-    }
-    let mut vopts = Dictionary::new();
-    // superfast with B-frames: what camera firmware runs (ultrafast has none).
-    vopts.set(
-        "preset",
-        if spec.b_frames > 0 {
-            "superfast"
-        } else {
-            "ultrafast"
-        },
-    );
-    let mut p = format!(
-        "keyint={0}:min-keyint={0}:scenecut=0:bframes={1}",
-        spec.gop, spec.b_frames
-    );
-    if spec.b_frames > 0 {
-        // Fixed B-frame pattern, closed GOPs (every keyframe starts a clean cut).
-        p.push_str(":b-adapt=0:open-gop=0");
-    }
-    if spec.bitrate > 0 {
-        let kbps = spec.bitrate / 1000;
-        p.push_str(&format!(":vbv-maxrate={kbps}:vbv-bufsize={}", kbps * 2));
-    }
-    if spec.codec == VideoCodec::Hevc {
-        p.push_str(":log-level=none");
-    }
-    vopts.set(params_key, &p);
-    let mut venc = vctx.open_with(vopts).map_err(err("open video encoder"))?;
+    let settings = VideoSettings {
+        codec: spec.codec,
+        width: spec.width,
+        height: spec.height,
+        fps: spec.fps,
+        gop: spec.gop,
+        b_frames: spec.b_frames,
+        bitrate: spec.bitrate,
+    };
+    let mut venc = encode::open_video(&settings, global).map_err(err("open video encoder"))?;
     let video_tb_den = if how.video_tb_den > 0 {
         how.video_tb_den
     } else {
@@ -237,27 +186,11 @@ pub(crate) fn encode(
         .inband_params
         .then(|| media::ffi::encoder_extradata(&venc));
 
-    // Audio encoder.
     let mut aenc = match spec.audio {
         None => None,
         Some(a) => {
-            let acodec = ffmpeg::encoder::find(codec::Id::AAC)
-                .ok_or_else(|| enc_err("aac encoder", path, ffmpeg::Error::EncoderNotFound))?;
-            let mut actx = codec::context::Context::new_with_codec(acodec)
-                .encoder()
-                .audio()
-                .map_err(err("audio encoder"))?;
-            let layout = ChannelLayout::default(a.channels as i32);
-            actx.set_rate(a.sample_rate as i32);
-            actx.set_format(Sample::F32(SampleType::Planar));
-            actx.set_channel_layout(layout);
-            actx.set_channels(a.channels as i32);
-            actx.set_time_base(Rational(1, a.sample_rate as i32));
-            actx.set_bit_rate(64_000);
-            if global {
-                actx.set_flags(codec::Flags::GLOBAL_HEADER);
-            }
-            let enc = actx.open_as(acodec).map_err(err("open audio encoder"))?;
+            let (enc, layout) = encode::open_aac(a.sample_rate, a.channels, 64_000, global)
+                .map_err(err("open audio encoder"))?;
             let audio_stream = StreamSpec {
                 parameters: codec::Parameters::from(&enc),
                 time_base: Rational(1, a.sample_rate as i32),
@@ -337,16 +270,6 @@ pub(crate) fn encode(
     Ok(())
 }
 
-/// Where an encoder's packets go: output stream and the two time bases.
-#[derive(Clone, Copy)]
-struct Route<'a> {
-    stream: usize,
-    encoder_tb: Rational,
-    stream_tb: Rational,
-    /// Bytes put before every keyframe (in-band parameter sets).
-    prefix_keyframes: Option<&'a [u8]>,
-}
-
 /// Moves every packet the encoder has ready into the muxer.
 fn drain(
     enc: &mut ffmpeg::encoder::Encoder,
@@ -355,17 +278,7 @@ fn drain(
     route: Route<'_>,
     path: &Path,
 ) -> Result<()> {
-    while enc.receive_packet(packet).is_ok() {
-        if let (Some(prefix), true) = (route.prefix_keyframes, packet.is_key()) {
-            *packet = mux::with_prefix(packet, prefix);
-        }
-        packet.set_stream(route.stream);
-        packet.rescale_ts(route.encoder_tb, route.stream_tb);
-        packet
-            .write_interleaved(octx)
-            .map_err(|e| enc_err("write packet", path, e))?;
-    }
-    Ok(())
+    encode::drain(enc, packet, octx, route).map_err(|e| enc_err("write packet", path, e))
 }
 
 /// A moving diagonal gradient; chroma drifts with the seed.

@@ -1,0 +1,144 @@
+//! Encoder set-up shared by everything that encodes: the synthetic-store
+//! generator today, the transcoder next. A software H.264 (libx264) or HEVC
+//! (libx265) encoder with a fixed GOP and closed GOPs (every keyframe is a
+//! clean cut: `open-gop=0`; libavcodec's wrapper otherwise let x264 code
+//! B-frames across a keyframe), optional B-frames with a fixed pattern, an
+//! optional bit-rate cap; AAC for audio. [`drain`] moves an encoder's packets
+//! into a muxer, rescaled, optionally with bytes before each keyframe
+//! (parameter sets in band, as IP cameras send them).
+
+use ffmpeg_next as ffmpeg;
+use ffmpeg_next::codec;
+use ffmpeg_next::format::{sample::Type as SampleType, Pixel, Sample};
+use ffmpeg_next::{ChannelLayout, Dictionary, Packet, Rational};
+
+use super::mux;
+
+/// Which software video encoder.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum VideoCodec {
+    H264,
+    Hevc,
+}
+
+/// A video encoder's settings.
+#[derive(Debug, Clone, Copy)]
+pub struct VideoSettings {
+    pub codec: VideoCodec,
+    pub width: u32,
+    pub height: u32,
+    pub fps: u32,
+    /// Keyframe interval in frames.
+    pub gop: u32,
+    pub b_frames: u32,
+    /// Bit-rate cap in bits/s; 0 lets the encoder pick (CRF).
+    pub bitrate: u32,
+}
+
+/// Opens a video encoder (YUV 4:2:0 input, time base 1/fps).
+pub fn open_video(
+    s: &VideoSettings,
+    global_header: bool,
+) -> Result<ffmpeg::encoder::Video, ffmpeg::Error> {
+    let (name, params_key) = match s.codec {
+        VideoCodec::H264 => ("libx264", "x264-params"),
+        VideoCodec::Hevc => ("libx265", "x265-params"),
+    };
+    let vcodec = ffmpeg::encoder::find_by_name(name).ok_or(ffmpeg::Error::EncoderNotFound)?;
+    let fps = s.fps as i32;
+    let mut ctx = codec::context::Context::new_with_codec(vcodec)
+        .encoder()
+        .video()?;
+    ctx.set_width(s.width);
+    ctx.set_height(s.height);
+    ctx.set_format(Pixel::YUV420P);
+    ctx.set_time_base(Rational(1, fps));
+    ctx.set_frame_rate(Some(Rational(fps, 1)));
+    ctx.set_gop(s.gop);
+    ctx.set_max_b_frames(s.b_frames as usize);
+    if s.bitrate > 0 {
+        ctx.set_bit_rate(s.bitrate as usize);
+        ctx.set_max_bit_rate(s.bitrate as usize);
+    }
+    if global_header {
+        ctx.set_flags(codec::Flags::GLOBAL_HEADER);
+    }
+    let mut opts = Dictionary::new();
+    // superfast with B-frames: what camera firmware runs (ultrafast has none).
+    opts.set(
+        "preset",
+        if s.b_frames > 0 {
+            "superfast"
+        } else {
+            "ultrafast"
+        },
+    );
+    let mut p = format!(
+        "keyint={0}:min-keyint={0}:scenecut=0:bframes={1}",
+        s.gop, s.b_frames
+    );
+    if s.b_frames > 0 {
+        p.push_str(":b-adapt=0:open-gop=0");
+    }
+    if s.bitrate > 0 {
+        let kbps = s.bitrate / 1000;
+        p.push_str(&format!(":vbv-maxrate={kbps}:vbv-bufsize={}", kbps * 2));
+    }
+    if s.codec == VideoCodec::Hevc {
+        p.push_str(":log-level=none");
+    }
+    opts.set(params_key, &p);
+    ctx.open_with(opts)
+}
+
+/// Opens an AAC encoder (planar float input at `sample_rate`).
+pub fn open_aac(
+    sample_rate: u32,
+    channels: u16,
+    bit_rate: usize,
+    global_header: bool,
+) -> Result<(ffmpeg::encoder::Audio, ChannelLayout), ffmpeg::Error> {
+    let acodec = ffmpeg::encoder::find(codec::Id::AAC).ok_or(ffmpeg::Error::EncoderNotFound)?;
+    let mut ctx = codec::context::Context::new_with_codec(acodec)
+        .encoder()
+        .audio()?;
+    let layout = ChannelLayout::default(channels as i32);
+    ctx.set_rate(sample_rate as i32);
+    ctx.set_format(Sample::F32(SampleType::Planar));
+    ctx.set_channel_layout(layout);
+    ctx.set_channels(channels as i32);
+    ctx.set_time_base(Rational(1, sample_rate as i32));
+    ctx.set_bit_rate(bit_rate);
+    if global_header {
+        ctx.set_flags(codec::Flags::GLOBAL_HEADER);
+    }
+    Ok((ctx.open_as(acodec)?, layout))
+}
+
+/// Where an encoder's packets go: output stream and the two time bases.
+#[derive(Clone, Copy)]
+pub struct Route<'a> {
+    pub stream: usize,
+    pub encoder_tb: Rational,
+    pub stream_tb: Rational,
+    /// Bytes put before every keyframe (in-band parameter sets).
+    pub prefix_keyframes: Option<&'a [u8]>,
+}
+
+/// Moves every packet the encoder has ready into the muxer.
+pub fn drain(
+    enc: &mut ffmpeg::encoder::Encoder,
+    packet: &mut Packet,
+    octx: &mut ffmpeg::format::context::Output,
+    route: Route<'_>,
+) -> Result<(), ffmpeg::Error> {
+    while enc.receive_packet(packet).is_ok() {
+        if let (Some(prefix), true) = (route.prefix_keyframes, packet.is_key()) {
+            *packet = mux::with_prefix(packet, prefix);
+        }
+        packet.set_stream(route.stream);
+        packet.rescale_ts(route.encoder_tb, route.stream_tb);
+        packet.write_interleaved(octx)?;
+    }
+    Ok(())
+}
