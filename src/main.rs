@@ -61,27 +61,7 @@ enum Command {
     Info,
     /// Record a benchmark corpus the way the NVR records (segment muxer, real rows).
     #[command(hide = true)]
-    BenchCorpus {
-        #[arg(long)]
-        dir: PathBuf,
-        /// How the camera records: `audio` (H.264 + AAC), `bframes` (H.264
-        /// with B-frames + AAC), `restart` (audio, the camera restarts at
-        /// another resolution half-way).
-        #[arg(long, default_value = "audio")]
-        variant: String,
-        /// Length of the recording in minutes.
-        #[arg(long, default_value_t = 60.0)]
-        minutes: f64,
-        /// Video bit rate in bits/s.
-        #[arg(long, default_value_t = 2_000_000)]
-        bitrate: u32,
-        #[arg(long, default_value_t = 640)]
-        width: u32,
-        #[arg(long, default_value_t = 360)]
-        height: u32,
-        #[arg(long, default_value_t = 30)]
-        fps: u32,
-    },
+    BenchCorpus(cli::samples::CorpusArgs),
 }
 
 /// `--writer`: which stream-copy writer.
@@ -144,23 +124,7 @@ fn main() -> ExitCode {
     match cli.command {
         Command::Export(args) => run_export(args),
         Command::Demo { dir } => cli::samples::demo(dir),
-        Command::BenchCorpus {
-            dir,
-            variant,
-            minutes,
-            bitrate,
-            width,
-            height,
-            fps,
-        } => cli::samples::bench_corpus(cli::samples::CorpusArgs {
-            dir,
-            variant,
-            minutes,
-            bitrate,
-            width,
-            height,
-            fps,
-        }),
+        Command::BenchCorpus(args) => cli::samples::bench_corpus(args),
         Command::Info => cli::info(),
     }
 }

@@ -48,6 +48,21 @@ fn export_with(s: &SampleStore, req: &ExportRequest, w: WriterChoice) -> ExportO
         .expect("export")
 }
 
+/// The export by the writer it picks (which must be the index-driven one:
+/// real cameras' segments, with per-file bit rates, B-frames and restarts
+/// whose sets are in band, all go that way) and by the libav writer.
+fn both_writers(s: &SampleStore, req: &ExportRequest) -> (ExportOutcome, ExportOutcome) {
+    let auto = export_with(s, req, WriterChoice::Auto);
+    let libav = export_with(s, req, WriterChoice::Libav);
+    assert_eq!(
+        auto.stats.writer,
+        WriterKind::Fast,
+        "{:?}",
+        auto.stats.fast_declined
+    );
+    (auto, libav)
+}
+
 /// Video packet hashes of every recording, in catalogue order.
 fn source_hashes(s: &SampleStore) -> Vec<String> {
     s.recordings
@@ -105,17 +120,7 @@ fn writers_agree(a: &ExportOutcome, b: &ExportOutcome) {
 
 /// The whole store: every source packet exactly once, duration = content.
 fn check_whole(s: &SampleStore, fps: f64, audio: bool, audio_late_s: f64) {
-    let req = request(s, s.start_s() - 5.0, s.end_s() + 5.0);
-    let auto = export_with(s, &req, WriterChoice::Auto);
-    let libav = export_with(s, &req, WriterChoice::Libav);
-    // Real cameras' segments (per-file bit rates, B-frames, restarts with
-    // sets in band) all go the index-driven way.
-    assert_eq!(
-        auto.stats.writer,
-        WriterKind::Fast,
-        "{:?}",
-        auto.stats.fast_declined
-    );
+    let (auto, libav) = both_writers(s, &request(s, s.start_s() - 5.0, s.end_s() + 5.0));
     let src = source_hashes(s);
     for o in [&auto, &libav] {
         assert!(o.skipped.is_empty(), "{:?}", o.skipped);
@@ -164,15 +169,7 @@ fn check_whole(s: &SampleStore, fps: f64, audio: bool, audio_late_s: f64) {
 /// A range inside the store: a contiguous run of source packets, starting
 /// on a keyframe at or before the start, covering the range.
 fn check_mid(s: &SampleStore, start: f64, end: f64, gop_s: f64, audio: bool) {
-    let req = request(s, start, end);
-    let auto = export_with(s, &req, WriterChoice::Auto);
-    let libav = export_with(s, &req, WriterChoice::Libav);
-    assert_eq!(
-        auto.stats.writer,
-        WriterKind::Fast,
-        "{:?}",
-        auto.stats.fast_declined
-    );
+    let (auto, libav) = both_writers(s, &request(s, start, end));
     let src = source_hashes(s);
     for o in [&auto, &libav] {
         let out = video_packet_hashes(&o.video_path);

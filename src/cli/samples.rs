@@ -12,13 +12,26 @@ use super::human::{export_with_bar, print_outcome};
 use super::install_ctrlc;
 
 /// `bench-corpus`: what to record.
+#[derive(clap::Args)]
 pub struct CorpusArgs {
+    #[arg(long)]
     pub dir: PathBuf,
+    /// How the camera records: `audio` (H.264 + AAC), `bframes` (H.264
+    /// with B-frames + AAC), `restart` (audio, the camera restarts at
+    /// another resolution half-way).
+    #[arg(long, default_value = "audio")]
     pub variant: String,
+    /// Length of the recording in minutes.
+    #[arg(long, default_value_t = 60.0)]
     pub minutes: f64,
+    /// Video bit rate in bits/s.
+    #[arg(long, default_value_t = 2_000_000)]
     pub bitrate: u32,
+    #[arg(long, default_value_t = 640)]
     pub width: u32,
+    #[arg(long, default_value_t = 360)]
     pub height: u32,
+    #[arg(long, default_value_t = 30)]
     pub fps: u32,
 }
 

@@ -331,6 +331,17 @@ pub struct SampleStore {
 }
 
 impl SampleStore {
+    /// The store under `root` (`frigate.db`, `media/`) with these recordings.
+    pub(crate) fn new(root: &Path, camera: &str, recordings: Vec<Recording>) -> SampleStore {
+        SampleStore {
+            root: root.to_path_buf(),
+            db_path: root.join("frigate.db"),
+            media_dir: root.join("media"),
+            camera: camera.to_string(),
+            recordings,
+        }
+    }
+
     pub fn start_s(&self) -> f64 {
         self.recordings.first().map(|r| r.start_s).unwrap_or(0.0)
     }
@@ -396,13 +407,7 @@ pub fn build_store(
         t += dur;
     }
     insert_recordings(&mut cat, &recordings)?;
-    Ok(SampleStore {
-        root: root.to_path_buf(),
-        db_path,
-        media_dir,
-        camera: camera.to_string(),
-        recordings,
-    })
+    Ok(SampleStore::new(root, camera, recordings))
 }
 
 /// Opens a store built earlier under `root` (its first camera).
@@ -416,13 +421,7 @@ pub fn open_store(root: &Path) -> Result<SampleStore> {
         .next()
         .unwrap_or_else(|| "front_door".into());
     let recordings = cat.recordings_overlapping(&camera, 0.0, 1e12)?;
-    Ok(SampleStore {
-        root: root.to_path_buf(),
-        db_path,
-        media_dir: root.join("media"),
-        camera,
-        recordings,
-    })
+    Ok(SampleStore::new(root, &camera, recordings))
 }
 
 /// Catalogues `recordings` (segment size from the file, as the NVR's rows).

@@ -115,13 +115,7 @@ pub fn record_store(
         fs::remove_dir_all(&work).map_err(|e| Error::io(&work, e))?;
     }
     super::insert_recordings(&mut cat, &recordings)?;
-    Ok(SampleStore {
-        root: root.to_path_buf(),
-        db_path,
-        media_dir,
-        camera: camera.to_string(),
-        recordings,
-    })
+    Ok(SampleStore::new(root, camera, recordings))
 }
 
 /// A segment file written by the segment muxer.
