@@ -11,7 +11,8 @@ use serde_json::Value;
 
 pub const T0: f64 = 1_718_000_000.0; // 2024-06-10 06:13:20 UTC
 
-/// A store of `n` back-to-back small segments of `secs` seconds.
+/// An ideal store of camera `front_door` from T0: each segment encoded from
+/// its spec, after its wall-clock gap (exact, contiguous rows otherwise).
 pub fn store(dir: &Path, specs: &[(SegmentSpec, f64)]) -> SampleStore {
     let plans: Vec<SegmentPlan> = specs
         .iter()
