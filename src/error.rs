@@ -132,6 +132,15 @@ impl fmt::Display for ErrorKind {
     }
 }
 
+/// Seconds as typed, in scientific notation when huge.
+fn fmt_s(x: f64) -> String {
+    if x.is_finite() && x.abs() >= 1e12 {
+        format!("{x:e}")
+    } else {
+        format!("{x}")
+    }
+}
+
 fn fmt_nearby(before: &Option<NearbyRecording>, after: &Option<NearbyRecording>) -> String {
     match (before, after) {
         (None, None) => "the camera has no recordings at all".to_string(),
@@ -169,8 +178,12 @@ fn fmt_skipped(skipped: &[SkippedSegment]) -> String {
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum Error {
-    #[error("invalid range: start {start_s} must be before end {end_s} (unix seconds)")]
-    InvalidRange { start_s: f64, end_s: f64 },
+    #[error("invalid range {} - {} (unix seconds): {reason}", fmt_s(*start_s), fmt_s(*end_s))]
+    InvalidRange {
+        start_s: f64,
+        end_s: f64,
+        reason: &'static str,
+    },
 
     #[error("invalid {what} {value:?}: {reason}")]
     InvalidName {

@@ -93,10 +93,10 @@ struct ExportArgs {
     #[arg(long)]
     camera: String,
     /// Start of the range, unix seconds.
-    #[arg(long, allow_negative_numbers = true)]
+    #[arg(long, allow_hyphen_values = true)]
     start: f64,
     /// End of the range, unix seconds.
-    #[arg(long, allow_negative_numbers = true)]
+    #[arg(long, allow_hyphen_values = true)]
     end: f64,
     /// Display name of the export.
     #[arg(long)]

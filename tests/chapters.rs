@@ -152,14 +152,22 @@ fn recording_segment_chapters_across_dst_and_none_mode() {
         ],
     );
 
-    // Unknown zone: UTC titles.
+    // No zone: UTC titles. An unknown zone is refused, not guessed.
     let req = ExportRequest {
         chapters: ChapterMode::RecordingSegments,
-        timezone: Some("Mars/Olympus".into()),
+        timezone: None,
         ..ExportRequest::new("front_door", start, start + 10.0)
     };
     let o = export(&s, &req).unwrap();
     assert_eq!(chapters(&probe(&o.video_path))[0].2, "2024-03-10T06:59:50Z");
+    let req = ExportRequest {
+        timezone: Some("Mars/Olympus".into()),
+        ..req
+    };
+    assert_eq!(
+        export(&s, &req).unwrap_err().kind(),
+        nvr_export::ErrorKind::InvalidName
+    );
 
     let req = ExportRequest {
         chapters: ChapterMode::None,

@@ -111,9 +111,9 @@ fn json_errors_have_kinds_and_fail() {
                     "--camera",
                     "a",
                     "--start",
-                    "1",
+                    "1718000000",
                     "--end",
-                    "2",
+                    "1718000060",
                 ]);
                 c
             },
@@ -147,9 +147,9 @@ fn json_errors_have_kinds_and_fail() {
             "--camera",
             "nobody",
             "--start",
-            "1",
+            "1718000000",
             "--end",
-            "2",
+            "1718000060",
             "--json",
         ])
         .output()
@@ -279,4 +279,64 @@ fn logs_go_to_stderr_and_the_done_event_says_why_a_writer_was_declined() {
     let done = json_lines(&out.stdout).pop().unwrap();
     assert_eq!(done["writer"], "fast");
     assert!(done["fast_declined"].is_null());
+}
+
+#[test]
+fn a_gone_stdout_does_not_panic_and_the_exit_code_says_the_export_is_done() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = back_to_back(dir.path(), 2.0, 1);
+    // Human mode into a full device.
+    let full = std::fs::OpenOptions::new()
+        .write(true)
+        .open("/dev/full")
+        .unwrap();
+    let out = export_cmd(&s, s.start_s(), s.end_s())
+        .stdout(full)
+        .output()
+        .unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(!String::from_utf8_lossy(&out.stderr).contains("panicked"));
+    // JSON mode into a closed pipe.
+    let mut child = export_cmd(&s, s.start_s(), s.end_s())
+        .arg("--json")
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    drop(child.stdout.take());
+    let out = child.wait_with_output().unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(!String::from_utf8_lossy(&out.stderr).contains("panicked"));
+    assert_eq!(export_rows(&s).len(), 2);
+    // `-inf` is a value, refused for what it is.
+    let out = bin()
+        .arg("export")
+        .arg("--db")
+        .arg(&s.db_path)
+        .arg("--media-dir")
+        .arg(&s.media_dir)
+        .args([
+            "--camera",
+            &s.camera,
+            "--start",
+            "-inf",
+            "--end",
+            "1718000060",
+            "--json",
+        ])
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let ev = json_lines(&out.stdout);
+    assert_eq!(ev.last().unwrap()["kind"], "invalid_range");
 }

@@ -686,3 +686,109 @@ fn a_range_over_the_sample_bound_is_refused_and_leaves_nothing() {
     // The default bound takes it.
     export(&s, &request(&s, s.start_s(), s.end_s())).unwrap();
 }
+
+#[test]
+fn two_exports_racing_for_one_name_never_overwrite() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = back_to_back(dir.path(), 2.0, 2);
+    let req = |id: &str| ExportRequest {
+        id: Some(id.into()),
+        ..request(&s, s.start_s(), s.end_s())
+    };
+    // Export A passes the "already exists" check; while it copies, export B
+    // (same camera, range and id suffix: the same file name) runs to the end.
+    let mut b_done = None;
+    let a = exporter(&s).export(&req("front_door_same1"), &CancelToken::new(), |p| {
+        if p.step == Step::Copying && b_done.is_none() {
+            b_done = Some(export(&s, &req("back_door_same1")).unwrap());
+        }
+    });
+    let b = b_done.expect("B ran inside A");
+    let e = a.unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::InvalidName, "{e}");
+    assert!(e.to_string().contains("nothing was replaced"), "{e}");
+    // B's file and row are intact; nothing of A is left.
+    assert_eq!(export_rows(&s), vec![(b.id.clone(), 0)]);
+    assert_eq!(
+        files_under(&s.media_dir.join("exports")),
+        vec![b.video_path.clone()]
+    );
+    assert_eq!(decode_errors(&b.video_path), "");
+}
+
+#[test]
+fn a_segment_replaced_after_probing_fails_the_export_clearly() {
+    for writer in [WriterChoice::Auto, WriterChoice::Libav] {
+        let dir = tempfile::tempdir().unwrap();
+        let s = back_to_back(dir.path(), 2.0, 3);
+        let victim = s.recordings[1].path.clone();
+        let other = std::fs::read(&s.recordings[2].path).unwrap();
+        let mut replaced = false;
+        let e = exporter(&s)
+            .with_writer(writer)
+            .export(
+                &request(&s, s.start_s(), s.end_s()),
+                &CancelToken::new(),
+                |p| {
+                    if p.step == Step::Copying && !replaced {
+                        // Same size, other bytes, through a new file renamed over it.
+                        let mut bytes = other.clone();
+                        bytes.resize(std::fs::metadata(&victim).unwrap().len() as usize, 0);
+                        let tmp = victim.with_extension("tmp");
+                        std::fs::write(&tmp, bytes).unwrap();
+                        std::fs::rename(&tmp, &victim).unwrap();
+                        replaced = true;
+                    }
+                },
+            )
+            .unwrap_err();
+        assert_eq!(e.kind(), ErrorKind::UnreadableSegment, "{writer:?}: {e}");
+        assert!(e.to_string().contains("since it was probed"), "{e}");
+        assert!(e.retryable());
+        assert_nothing_left(&s);
+    }
+}
+
+#[test]
+fn hostile_ranges_names_and_zones_are_refused_with_their_reason() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = back_to_back(dir.path(), 2.0, 1);
+    let check = |req: ExportRequest, kind: ErrorKind, says: &str| {
+        let e = export(&s, &req).unwrap_err();
+        assert_eq!(e.kind(), kind, "{e}");
+        assert!(e.to_string().contains(says), "{e}");
+    };
+    let r = |a: f64, b: f64| request(&s, a, b);
+    check(r(0.0, 1e300), ErrorKind::InvalidRange, "outside 2000-01-01");
+    check(
+        r(f64::NAN, T0),
+        ErrorKind::InvalidRange,
+        "numbers of seconds",
+    );
+    check(
+        r(T0 + 5.0, T0),
+        ErrorKind::InvalidRange,
+        "start must be before",
+    );
+    let named = |name: &str| ExportRequest {
+        name: Some(name.into()),
+        ..r(s.start_s(), s.end_s())
+    };
+    check(named(" padded"), ErrorKind::InvalidName, "spaces");
+    check(
+        named("clip\u{202e}4pm.exe"),
+        ErrorKind::InvalidName,
+        "bidirectional",
+    );
+    let id = ExportRequest {
+        id: Some("x".repeat(31)),
+        ..r(s.start_s(), s.end_s())
+    };
+    check(id, ErrorKind::InvalidName, "30 characters");
+    let zone = ExportRequest {
+        timezone: Some("Mars/Olympus".into()),
+        ..r(s.start_s(), s.end_s())
+    };
+    check(zone, ErrorKind::InvalidName, "IANA");
+    assert_nothing_left(&s);
+}

@@ -1,5 +1,7 @@
 //! Human output: a progress bar on stderr and a summary on stdout.
 
+use std::io::Write;
+
 use indicatif::{ProgressBar, ProgressStyle};
 use nvr_export::{CancelToken, Error, ExportOutcome, ExportRequest, Exporter, Progress};
 
@@ -27,24 +29,28 @@ pub fn export_with_bar(
     result
 }
 
+/// The summary of a finished export on stdout. A closed or full stdout
+/// (`| true`, `> /dev/full`) is not an export failure: the file is written
+/// and the exit code stays 0; nothing panics.
 pub fn print_outcome(o: &ExportOutcome) {
-    println!(
-        "exported {} ({:.1} s, {} chapters)",
+    let mut text = format!(
+        "exported {} ({:.1} s, {} chapters)\n  id: {}  name: {}  writer: {}\n",
         o.video_path.display(),
         o.duration_s,
-        o.chapters
-    );
-    println!(
-        "  id: {}  name: {}  writer: {}",
-        o.id, o.name, o.stats.writer
+        o.chapters,
+        o.id,
+        o.name,
+        o.stats.writer
     );
     if let Some(why) = &o.stats.fast_declined {
-        println!("  (index-driven writer declined: {why})");
+        text.push_str(&format!("  (index-driven writer declined: {why})\n"));
     }
     for s in &o.skipped {
-        println!("  skipped {}", s);
+        text.push_str(&format!("  skipped {s}\n"));
     }
     for w in &o.warnings {
-        println!("  warning: {w}");
+        text.push_str(&format!("  warning: {w}\n"));
     }
+    let mut out = std::io::stdout().lock();
+    let _ = out.write_all(text.as_bytes()).and_then(|_| out.flush());
 }

@@ -29,6 +29,11 @@ use crate::timefmt::{self, Zone};
 /// [`Error::RangeTooLong`]: export them in parts.
 pub const MAX_SAMPLES: u64 = 16_000_000;
 
+/// Earliest and latest instants an export range may touch (2000-01-01 and
+/// 2100-01-01 UTC): anything else is a unit or typing mistake.
+const EARLIEST_S: f64 = 946_684_800.0;
+const LATEST_S: f64 = 4_102_444_800.0;
+
 /// Segments probed at a time (the sample count is checked after each batch).
 const PROBE_BATCH: usize = 256;
 
@@ -198,15 +203,41 @@ impl Exporter {
 
     /// Validation and catalogue reads; nothing is written yet.
     fn prepare(&self, req: &ExportRequest) -> Result<Prepared> {
-        if !(req.start_s.is_finite() && req.end_s.is_finite()) || req.start_s >= req.end_s {
-            return Err(Error::InvalidRange {
-                start_s: req.start_s,
-                end_s: req.end_s,
-            });
+        let bad_range = |reason| Error::InvalidRange {
+            start_s: req.start_s,
+            end_s: req.end_s,
+            reason,
+        };
+        if !(req.start_s.is_finite() && req.end_s.is_finite()) {
+            return Err(bad_range("start and end must be numbers of seconds"));
+        }
+        if req.start_s >= req.end_s {
+            return Err(bad_range("the start must be before the end"));
+        }
+        if req.start_s < EARLIEST_S || req.end_s > LATEST_S {
+            return Err(bad_range(
+                "outside 2000-01-01 to 2100-01-01: not an NVR recording time",
+            ));
         }
         output::validate_component("camera", &req.camera)?;
         if let Some(id) = &req.id {
             output::validate_component("export id", id)?;
+            if id.chars().count() > output::MAX_ID_CHARS {
+                return Err(Error::InvalidName {
+                    what: "export id",
+                    value: id.clone(),
+                    reason: "must be at most 30 characters (the catalogue's export id field)",
+                });
+            }
+        }
+        if let Some(tz) = &req.timezone {
+            if Zone::parse(Some(tz)).is_none() {
+                return Err(Error::InvalidName {
+                    what: "timezone",
+                    value: tz.clone(),
+                    reason: "is not an IANA time zone name (e.g. Europe/Berlin, UTC)",
+                });
+            }
         }
         if let Some(name) = &req.name {
             output::validate_display_name(name)?;
@@ -287,7 +318,15 @@ impl Exporter {
             camera: req.camera.clone(),
             name,
             date_s: req.start_s,
-            video_path: video_path.to_string_lossy().into_owned(),
+            video_path: video_path
+                .to_str()
+                .ok_or_else(|| Error::InvalidName {
+                    what: "export folder",
+                    value: video_path.to_string_lossy().into_owned(),
+                    reason: "is not valid UTF-8: the catalogue stores paths as text, \
+                             and the NVR could not find the file",
+                })?
+                .to_string(),
             thumb_path: String::new(),
             in_progress: true,
             export_case_id: req.export_case_id.clone(),

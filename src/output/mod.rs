@@ -1,7 +1,7 @@
 //! The output file's whole life, in one place.
 //!
 //! An export is written to a hidden temporary name in the export folder
-//! (`.<final name>.part`), locked with an advisory `flock` while it is
+//! (`.<final name>.<6 random>.part`), locked with an advisory `flock` while it is
 //! written. [`StagedFile::commit`] fsyncs it, renames it to its final name
 //! and fsyncs the folder; dropping a [`StagedFile`] that was not committed
 //! (error, cancellation, panic unwinding) removes it. The only other removal
@@ -37,7 +37,7 @@ pub struct StagedFile {
 }
 
 impl StagedFile {
-    /// Creates `.<name>.part` beside `target`, locked. Fails with
+    /// Creates `.<name>.<random>.part` beside `target`, locked. Fails with
     /// [`Error::UnwritableExportDir`] or [`Error::DiskFull`].
     pub fn create(target: &Path) -> Result<StagedFile> {
         let dir = target.parent().unwrap_or(Path::new("."));
@@ -45,7 +45,9 @@ impl StagedFile {
             .file_name()
             .map(|n| n.to_string_lossy().into_owned())
             .unwrap_or_default();
-        let temp = dir.join(format!(".{name}.part"));
+        // Unique per export: two exports that want the same final name (or a
+        // retry after a crash left a temporary file) never share one.
+        let temp = dir.join(format!(".{name}.{}.part", crate::export::random_suffix()));
         let file = OpenOptions::new()
             .write(true)
             .create_new(true)
@@ -70,7 +72,20 @@ impl StagedFile {
         File::open(&self.temp)
             .and_then(|f| f.sync_all())
             .map_err(|e| classify_write_error(&dir, e))?;
-        fs::rename(&self.temp, &self.target).map_err(|e| Error::io(&self.target, e))?;
+        // Never replace: another export may have taken the name since the
+        // "already exists" check (same camera, range and id suffix).
+        sys::rename_no_replace(&self.temp, &self.target).map_err(|e| {
+            if e.kind() == std::io::ErrorKind::AlreadyExists {
+                Error::InvalidName {
+                    what: "export file",
+                    value: self.target.display().to_string(),
+                    reason:
+                        "was created by another export while this one ran; nothing was replaced",
+                }
+            } else {
+                Error::io(&self.target, e)
+            }
+        })?;
         // Durability of the rename itself; failure here is not data loss.
         if let Ok(d) = File::open(&dir) {
             let _ = d.sync_all();
@@ -158,13 +173,21 @@ pub fn export_file_name(
     zone: Zone,
 ) -> String {
     let f = "%Y%m%d_%H%M%S";
-    let suffix = export_id.rsplit('_').next().unwrap_or(export_id);
+    // The id after its last '_' (the NVR's rule); an id ending in '_' keeps
+    // all of it, so that `abc_` and `_` do not share one name.
+    let suffix = match export_id.rsplit('_').next() {
+        Some(s) if !s.is_empty() => s,
+        _ => export_id,
+    };
     format!(
         "{camera}_{}-{}_{suffix}.mp4",
         zone.format(start_s, f),
         zone.format(end_s, f)
     )
 }
+
+/// Longest export id: the catalogue's `export.id` is a 30-character field.
+pub const MAX_ID_CHARS: usize = 30;
 
 /// Camera names and export ids become path components: only
 /// `[A-Za-z0-9_-]`, 1 to 100 characters (the NVR's camera-name rule).
@@ -202,6 +225,9 @@ pub fn validate_display_name(name: &str) -> Result<()> {
     if name.trim().is_empty() {
         return Err(bad("must not be empty"));
     }
+    if name.trim() != name {
+        return Err(bad("must not begin or end with spaces"));
+    }
     if name.chars().count() > 100 {
         return Err(bad("must be at most 100 characters"));
     }
@@ -210,6 +236,14 @@ pub fn validate_display_name(name: &str) -> Result<()> {
     }
     if name.chars().any(|c| c.is_control()) {
         return Err(bad("must not contain control characters"));
+    }
+    // Bidirectional overrides and isolates make a name display as something
+    // else than it is (U+202A-202E, U+2066-2069).
+    if name
+        .chars()
+        .any(|c| matches!(c, '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}'))
+    {
+        return Err(bad("must not contain bidirectional override characters"));
     }
     Ok(())
 }
@@ -245,5 +279,28 @@ mod tests {
         assert!(validate_component("camera", "front-door_2").is_ok());
         assert!(validate_display_name("a/b").is_err());
         assert!(validate_display_name("Front door, morning").is_ok());
+        assert!(validate_display_name(" Front door").is_err());
+        assert!(validate_display_name("Front door\u{202e}gpj.exe").is_err());
+        // Ids ending in '_' keep all of it: no two share a name.
+        let n = |id| export_file_name("c", 0.0, 60.0, id, Zone::Utc);
+        assert_eq!(n("abc_"), "c_19700101_000000-19700101_000100_abc_.mp4");
+        assert_ne!(n("abc_"), n("xyz_"));
+        assert_ne!(n("_"), n("__"));
+    }
+
+    #[test]
+    fn commit_never_replaces() {
+        let dir = tempfile::tempdir().unwrap();
+        let target = dir.path().join("a.mp4");
+        let first = StagedFile::create(&target).unwrap();
+        let second = StagedFile::create(&target).unwrap();
+        fs::write(first.temp_path(), b"first").unwrap();
+        fs::write(second.temp_path(), b"second").unwrap();
+        first.commit().unwrap();
+        let e = second.commit().unwrap_err();
+        assert_eq!(e.kind(), crate::ErrorKind::InvalidName, "{e}");
+        assert_eq!(fs::read(&target).unwrap(), b"first");
+        // The loser's temporary file is gone too.
+        assert_eq!(fs::read_dir(dir.path()).unwrap().count(), 1);
     }
 }

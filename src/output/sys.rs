@@ -1,5 +1,5 @@
 //! The libc calls the output needs (free space, advisory lock, in-kernel
-//! copy), in one small unsafe module.
+//! copy, rename without replacing), in one small unsafe module.
 
 use std::ffi::CString;
 use std::fs::File;
@@ -64,4 +64,34 @@ pub fn copy_file_range(
     }
     *src_offset = off;
     Ok(r as usize)
+}
+
+/// Renames `from` to `to` unless `to` exists (`renameat2(RENAME_NOREPLACE)`;
+/// where the filesystem does not support it, `link` + `unlink`, which fails
+/// the same way on an existing name). `Err` with `EEXIST` when it exists.
+pub fn rename_no_replace(from: &Path, to: &Path) -> io::Result<()> {
+    let c = |p: &Path| {
+        CString::new(p.as_os_str().as_bytes())
+            .map_err(|_| io::Error::new(io::ErrorKind::InvalidInput, "path contains NUL"))
+    };
+    let (cf, ct) = (c(from)?, c(to)?);
+    // SAFETY: both are valid NUL-terminated paths for the duration of the call.
+    let r = unsafe {
+        libc::renameat2(
+            libc::AT_FDCWD,
+            cf.as_ptr(),
+            libc::AT_FDCWD,
+            ct.as_ptr(),
+            libc::RENAME_NOREPLACE,
+        )
+    };
+    if r == 0 {
+        return Ok(());
+    }
+    let e = io::Error::last_os_error();
+    if !matches!(e.raw_os_error(), Some(libc::EINVAL) | Some(libc::ENOSYS)) {
+        return Err(e);
+    }
+    std::fs::hard_link(from, to)?;
+    std::fs::remove_file(from)
 }

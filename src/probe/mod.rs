@@ -95,6 +95,10 @@ pub struct SegmentProbe {
     pub file_size: u64,
     /// Device and inode: the same file listed twice has the same identity.
     pub file_id: (u64, u64),
+    /// Modification time (ns since the epoch) when probed: with the inode
+    /// and size, what tells that the file was not replaced or rewritten
+    /// before its bytes are copied under this probe's index.
+    pub modified_ns: i128,
     pub video: VideoStream,
     pub audio: Option<AudioStream>,
     /// Sample descriptions read from the segment's own `moov`, one per
@@ -103,7 +107,33 @@ pub struct SegmentProbe {
     pub traks: Option<Vec<Option<TrakSummary>>>,
 }
 
+/// (device, inode) and modification time in ns of a file's metadata.
+fn identity(meta: &std::fs::Metadata) -> ((u64, u64), i128) {
+    use std::os::unix::fs::MetadataExt;
+    (
+        (meta.dev(), meta.ino()),
+        meta.mtime() as i128 * 1_000_000_000 + meta.mtime_nsec() as i128,
+    )
+}
+
 impl SegmentProbe {
+    /// `Err` says how the file described by `meta` differs from the one
+    /// probed (another inode, size or modification time).
+    pub fn check_unchanged(&self, meta: &std::fs::Metadata) -> Result<(), String> {
+        let (id, modified) = identity(meta);
+        if id != self.file_id {
+            return Err("replaced since it was probed (another file now has its name)".into());
+        }
+        if meta.len() != self.file_size || modified != self.modified_ns {
+            return Err(format!(
+                "changed since it was probed ({} bytes then, {} now; modified again)",
+                self.file_size,
+                meta.len()
+            ));
+        }
+        Ok(())
+    }
+
     /// Samples of the video and audio streams.
     pub fn sample_count(&self) -> u64 {
         (self.video.timing.samples.len() + self.audio.as_ref().map_or(0, |a| a.samples.len()))
@@ -166,10 +196,7 @@ pub fn probe(path: &Path, cancel: &CancelToken) -> Result<SegmentProbe, SkippedS
         return Err(skip(path, "not a regular file"));
     }
     let file_size = meta.len();
-    let file_id = {
-        use std::os::unix::fs::MetadataExt;
-        (meta.dev(), meta.ino())
-    };
+    let (file_id, modified_ns) = identity(&meta);
     if file_size == 0 {
         return Err(skip(path, "empty file"));
     }
@@ -275,6 +302,7 @@ pub fn probe(path: &Path, cancel: &CancelToken) -> Result<SegmentProbe, SkippedS
         path: path.to_path_buf(),
         file_size,
         file_id,
+        modified_ns,
         video,
         audio,
         traks,

@@ -157,6 +157,9 @@ fn entry<'p>(
 /// lands in the `mdat` payload.
 struct Run<'a> {
     path: &'a Path,
+    /// The segment as probed: its bytes are copied under that index only if
+    /// the file is still the same.
+    probe: &'a SegmentProbe,
     start: i64,
     len: u64,
     /// Offset of `start` in the `mdat` payload.
@@ -275,6 +278,7 @@ pub fn write(
         let Locator::File(path) = job.locator(clip);
         runs.push(Run {
             path,
+            probe: job.probe(clip),
             start,
             len: (end - start) as u64,
             payload_at: payload_len,
@@ -488,6 +492,10 @@ impl Copier {
     ) -> Result<()> {
         let cancel = fail.cancel;
         let src = File::open(run.path).map_err(|e| fail.read(run.path, "open", e))?;
+        let meta = src.metadata().map_err(|e| fail.read(run.path, "stat", e))?;
+        run.probe
+            .check_unchanged(&meta)
+            .map_err(|why| fail.read(run.path, "copy", Failure::Found(why)))?;
         let mut off = run.start;
         let mut done = 0u64;
         while done < run.len {

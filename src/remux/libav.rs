@@ -24,7 +24,7 @@ use super::cut::{self, Cut, AUDIO, VIDEO};
 use super::select::Selection;
 use super::tracks::{self, InbandNeed};
 use super::{Failures, RemuxJob, RemuxStats, WriterKind};
-use crate::error::Result;
+use crate::error::{Failure, Result};
 use crate::media::ffi;
 use crate::media::mux::{self, StreamSpec};
 use crate::media::params;
@@ -106,6 +106,12 @@ pub fn write(
         let mut keyframes_seen = 0u64;
         let Locator::File(path) = job.locator(clip);
         let mut input = ffi::open_input(path, &cancel).map_err(|e| fail.read(path, "open", e))?;
+        // The file opened must be the one probed (checked after opening: a
+        // replacement after this point does not change what is read).
+        let meta = std::fs::metadata(path).map_err(|e| fail.read(path, "stat", e))?;
+        probe
+            .check_unchanged(&meta)
+            .map_err(|why| fail.read(path, "open", Failure::Found(why)))?;
         if clip.starts_mid_segment {
             ffi::seek_backward(&mut input, probe.video.index, clip.first_dts)
                 .map_err(|e| fail.read(path, "seek", e))?;
