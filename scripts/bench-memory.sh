@@ -10,7 +10,7 @@ base=$( { /usr/bin/time -f "%M" "$BIN" info > /dev/null; } 2>&1 | tail -n 1)
 echo "process with libav loaded (nvr-export info): $((base / 1024)) MiB"
 for dir in "$@"; do
   . "$dir/corpus.env"
-  /usr/bin/time -f "%M %e" -o "$OUT/rss" "$BIN" export --db "$dir/frigate.db" --media-dir "$OUT/media" \
+  /usr/bin/time -f "%M %e" -o "$OUT/rss" "$BIN" export --db "$dir/frigate.db" --media-dir "$OUT/media" --recordings-root "$dir/media" \
       --camera "$CAMERA" --start "$START" --end "$END" --json > "$OUT/out.jsonl"
   read -r rss wall < "$OUT/rss"
   done=$(tail -n 1 "$OUT/out.jsonl")

@@ -35,7 +35,7 @@ measure() { # name command...
   echo "$name $wall $rss" >> "$OUT/results.txt"
 }
 
-export_args=(export --db "$CORPUS/frigate.db" --media-dir "$OUT/media" --camera "$CAMERA"
+export_args=(export --db "$CORPUS/frigate.db" --media-dir "$OUT/media" --recordings-root "$CORPUS/media" --camera "$CAMERA"
   --start "$START" --end "$END" --chapters review-items --json)
 run_cp() { measure cp sh -c 'xargs -d "\n" cat < "$1" > "$2" && sync "$2"' _ "$OUT/segments.txt" "$OUT/cp.bin"; rm -f "$OUT/cp.bin"; }
 run_ffmpeg() {

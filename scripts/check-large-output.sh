@@ -10,7 +10,7 @@ mkdir -p "$WORK"
 [ -f "$WORK/big/corpus.env" ] || "$BIN" bench-corpus --dir "$WORK/big" --minutes 45 --bitrate 14000000 >/dev/null
 . "$WORK/big/corpus.env"
 rm -rf "$WORK/out"
-"$BIN" export --db "$WORK/big/frigate.db" --media-dir "$WORK/out" --camera "$CAMERA" --start "$START" --end "$END" --json | tail -n 1 > "$WORK/done.json"
+"$BIN" export --db "$WORK/big/frigate.db" --media-dir "$WORK/out" --recordings-root "$WORK/big/media" --camera "$CAMERA" --start "$START" --end "$END" --json | tail -n 1 > "$WORK/done.json"
 f=$(ls "$WORK"/out/exports/*.mp4)
 size=$(stat -c %s "$f")
 echo "output: $size bytes ($(( size / 1024 / 1024 )) MiB), writer $(grep -o '"writer":"[a-z]*"' "$WORK/done.json")"

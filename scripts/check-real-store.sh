@@ -32,7 +32,7 @@ for cam in $(sqlite3 "$DB" "select distinct camera from recordings order by came
     for writer in auto libav; do
       rm -rf "$OUT/media"; mkdir -p "$OUT/media"
       flag=""; [ $writer = libav ] && flag="--writer libav"
-      "$BIN" export --db "$DB" --media-dir "$OUT/media" --camera "$cam" --start "$s" --end "$e" --json $flag > "$OUT/ev.json"
+      "$BIN" export --db "$DB" --media-dir "$OUT/media" --recordings-root "$ROOT/media" --camera "$cam" --start "$s" --end "$e" --json $flag > "$OUT/ev.json"
       f=$(ls "$OUT"/media/exports/*.mp4)
       used=$(grep '"event":"done"' "$OUT/ev.json" | python3 -c 'import json,sys; print(json.load(sys.stdin)["writer"])')
       hashes "$f" > "$OUT/out.md5"

@@ -87,9 +87,13 @@ struct ExportArgs {
     /// The NVR's catalogue (frigate.db).
     #[arg(long)]
     db: PathBuf,
-    /// The NVR's media root: exports go to <media-dir>/exports.
+    /// The NVR's media root: exports go to <media-dir>/exports; recordings
+    /// are read only from under it (or a --recordings-root).
     #[arg(long)]
     media_dir: PathBuf,
+    /// Another folder recordings may be read from (repeatable).
+    #[arg(long = "recordings-root")]
+    recordings_roots: Vec<PathBuf>,
     #[arg(long)]
     camera: String,
     /// Start of the range, unix seconds.
@@ -130,7 +134,8 @@ fn main() -> ExitCode {
 }
 
 fn run_export(args: ExportArgs) -> ExitCode {
-    let layout = Layout::new(&args.db, &args.media_dir);
+    let mut layout = Layout::new(&args.db, &args.media_dir);
+    layout.recording_roots = args.recordings_roots.clone();
     let req = ExportRequest {
         camera: args.camera.clone(),
         start_s: args.start,

@@ -792,3 +792,51 @@ fn hostile_ranges_names_and_zones_are_refused_with_their_reason() {
     check(zone, ErrorKind::InvalidName, "IANA");
     assert_nothing_left(&s);
 }
+
+#[test]
+fn catalogue_paths_outside_the_media_folder_and_non_mp4_segments_are_not_read() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = back_to_back(dir.path(), 2.0, 3);
+    // Row 1 points outside the media folder (a real MP4 there), row 2 is an
+    // HLS playlist that lists an outside file.
+    let outside = dir.path().join("elsewhere.mp4");
+    std::fs::copy(&s.recordings[1].path, &outside).unwrap();
+    let playlist = s.recordings[2].path.clone();
+    std::fs::write(
+        &playlist,
+        format!(
+            "#EXTM3U\n#EXT-X-TARGETDURATION:2\n#EXTINF:2.0,\n{}\n#EXT-X-ENDLIST\n",
+            outside.display()
+        ),
+    )
+    .unwrap();
+    let conn = rusqlite::Connection::open(&s.db_path).unwrap();
+    conn.execute(
+        "UPDATE recordings SET path = ?1 WHERE id = ?2",
+        rusqlite::params![outside.to_str().unwrap(), s.recordings[1].id],
+    )
+    .unwrap();
+    let o = export(&s, &request(&s, s.start_s(), s.end_s())).unwrap();
+    assert!((o.duration_s - 2.0).abs() < 0.01, "{}", o.duration_s);
+    let reasons: Vec<&str> = o.skipped.iter().map(|k| k.reason.as_str()).collect();
+    assert_eq!(o.skipped.len(), 2, "{reasons:?}");
+    assert!(
+        reasons[0].contains("outside the media folder"),
+        "{reasons:?}"
+    );
+    assert!(reasons[1].contains("cannot open as media"), "{reasons:?}");
+    // A configured root lets the outside file in.
+    let mut ex = exporter(&s);
+    ex = nvr_export::Exporter::new(nvr_export::Layout {
+        recording_roots: vec![dir.path().to_path_buf()],
+        ..ex.layout().clone()
+    });
+    let o = ex
+        .export(
+            &request(&s, s.start_s(), s.end_s()),
+            &CancelToken::new(),
+            |_| {},
+        )
+        .unwrap();
+    assert!((o.duration_s - 4.0).abs() < 0.01, "{}", o.duration_s);
+}

@@ -45,6 +45,10 @@ pub struct Layout {
     pub db_path: PathBuf,
     /// The media root (`/media/frigate`): exports go to `<media>/exports`.
     pub media_dir: PathBuf,
+    /// Folders besides `media_dir` that recordings may be read from
+    /// (recordings on another disk). A catalogue path outside all of them
+    /// is not read.
+    pub recording_roots: Vec<PathBuf>,
 }
 
 impl Layout {
@@ -52,6 +56,7 @@ impl Layout {
         Layout {
             db_path: db_path.into(),
             media_dir: media_dir.into(),
+            recording_roots: Vec::new(),
         }
     }
 
@@ -349,8 +354,11 @@ impl Exporter {
     ) -> Result<ExportOutcome> {
         let cancel = reporter.cancel_token().clone();
         // Probe every segment's header (parallel), keep the readable ones.
-        let segments = source::recordings::segments(&p.recordings, &self.layout.media_dir);
-        let mut skipped = Vec::new();
+        let (segments, mut skipped) = source::recordings::segments(
+            &p.recordings,
+            &self.layout.media_dir,
+            &self.layout.recording_roots,
+        );
         let mut readable: Vec<ProbedSegment> = Vec::new();
         // Probed a batch at a time, counting samples, so that a range too
         // long for the memory bound is refused before it is all held.

@@ -56,10 +56,16 @@ pub struct Input {
     _flag: Arc<AtomicBool>,
 }
 
-/// Opens `path` for demuxing without probing stream info.
+/// Opens the MP4 file `path` for demuxing without probing stream info.
+///
+/// The MP4/MOV demuxer is named explicitly: libav does not guess the format
+/// from the content, so a "segment" that holds an HLS playlist, a concat
+/// list or anything else that makes libav open other files is refused
+/// instead of followed.
 pub fn open_input(path: &Path, cancel: &CancelToken) -> Result<Input, ffmpeg::Error> {
     let cpath = c_path(path)?;
     let flag = cancel.flag().clone();
+    let demuxer = CString::new("mov").map_err(|_| ffmpeg::Error::Bug)?;
     // SAFETY: standard libav open sequence. On failure avformat_open_input
     // frees the context it was given, so nothing leaks; on success the
     // context is owned by `Input::wrap`, which closes it on drop.
@@ -71,7 +77,12 @@ pub fn open_input(path: &Path, cancel: &CancelToken) -> Result<Input, ffmpeg::Er
             });
         }
         (*ctx).interrupt_callback = interrupt_for(&flag);
-        match sys::avformat_open_input(&mut ctx, cpath.as_ptr(), ptr::null(), ptr::null_mut()) {
+        let fmt = sys::av_find_input_format(demuxer.as_ptr());
+        if fmt.is_null() {
+            sys::avformat_free_context(ctx);
+            return Err(ffmpeg::Error::DemuxerNotFound);
+        }
+        match sys::avformat_open_input(&mut ctx, cpath.as_ptr(), fmt, ptr::null_mut()) {
             0 => Ok(Input {
                 ctx: ffmpeg::format::context::Input::wrap(ctx),
                 _flag: flag,
