@@ -34,6 +34,13 @@ pub enum Warning {
     AudioDropped { reason: String },
     /// Recordings in range that were left out.
     SegmentsSkipped { skipped: Vec<SkippedSegment> },
+    /// A catalogue row's span disagrees with its file's content.
+    CatalogueMismatch {
+        id: String,
+        location: String,
+        row_s: f64,
+        file_s: f64,
+    },
     /// Two rows held the same footage; it was exported once.
     DuplicateFootage {
         id: String,
@@ -56,6 +63,17 @@ impl fmt::Display for Warning {
                     .map(|s| s.to_string())
                     .collect::<Vec<_>>()
                     .join("; ")
+            ),
+            Warning::CatalogueMismatch {
+                id,
+                location,
+                row_s,
+                file_s,
+            } => write!(
+                f,
+                "recording {id} ({location}): the catalogue says {row_s:.1} s, the file holds \
+                 {file_s:.1} s; its footage is exported whole, chapters and cuts placed by \
+                 the catalogue may be off"
             ),
             Warning::DuplicateFootage {
                 id,
@@ -228,7 +246,12 @@ pub enum Error {
         source: std::io::Error,
     },
 
-    #[error("disk full under {}: {needed_bytes} bytes needed, {available_bytes} available; free some space and retry", path.display())]
+    #[error("disk full under {}: {}; free some space and retry", path.display(),
+        if *needed_bytes == 0 {
+            format!("it filled up while the export was written ({available_bytes} bytes available now)")
+        } else {
+            format!("{needed_bytes} bytes needed, {available_bytes} available")
+        })]
     DiskFull {
         path: PathBuf,
         needed_bytes: u64,

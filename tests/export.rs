@@ -840,3 +840,44 @@ fn catalogue_paths_outside_the_media_folder_and_non_mp4_segments_are_not_read() 
         .unwrap();
     assert!((o.duration_s - 4.0).abs() < 0.01, "{}", o.duration_s);
 }
+
+#[test]
+fn unclear_messages_now_say_what_is_wrong() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = back_to_back(dir.path(), 2.0, 2);
+    let req = request(&s, s.start_s(), s.end_s());
+    // The export folder is a regular file, or a dangling symlink.
+    let exports = s.media_dir.join("exports");
+    std::fs::write(&exports, b"x").unwrap();
+    let e = export(&s, &req).unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::UnwritableExportDir);
+    assert!(e.to_string().contains("not a folder"), "{e}");
+    std::fs::remove_file(&exports).unwrap();
+    std::os::unix::fs::symlink(dir.path().join("nowhere"), &exports).unwrap();
+    let e = export(&s, &req).unwrap_err();
+    assert!(e.to_string().contains("does not exist"), "{e}");
+    std::fs::remove_file(&exports).unwrap();
+    // --db pointing at a folder.
+    let e = nvr_export::Exporter::new(nvr_export::Layout::new(dir.path(), &s.media_dir))
+        .export(&req, &CancelToken::new(), |_| {})
+        .unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::Database);
+    assert!(e.to_string().contains("is a directory"), "{e}");
+    // A row whose start disagrees with its file (100 s earlier, end kept):
+    // the footage is whole and the disagreement is named.
+    let conn = rusqlite::Connection::open(&s.db_path).unwrap();
+    conn.execute(
+        "UPDATE recordings SET start_time = start_time - 100 WHERE id = ?1",
+        [&s.recordings[1].id],
+    )
+    .unwrap();
+    let o = export(&s, &request(&s, s.start_s() - 200.0, s.end_s())).unwrap();
+    assert!((o.duration_s - 4.0).abs() < 0.01, "{}", o.duration_s);
+    assert!(
+        o.warnings
+            .iter()
+            .any(|w| matches!(w, Warning::CatalogueMismatch { .. })),
+        "{:?}",
+        o.warnings
+    );
+}

@@ -44,11 +44,26 @@ impl Catalogue {
     /// Opens an existing catalogue read-write. A missing file or one that is
     /// not an SQLite database is an [`Error::Database`] naming the path.
     pub fn open(path: &Path) -> Result<Catalogue> {
-        if !path.is_file() {
-            return Err(Error::database(
-                path,
-                "no such database file; pass the NVR's frigate.db with --db",
-            ));
+        match std::fs::metadata(path) {
+            Err(_) => {
+                return Err(Error::database(
+                    path,
+                    "no such database file; pass the NVR's frigate.db with --db",
+                ))
+            }
+            Ok(m) if m.is_dir() => {
+                return Err(Error::database(
+                    path,
+                    "is a directory; pass the NVR's frigate.db file inside it with --db",
+                ))
+            }
+            Ok(m) if !m.is_file() => {
+                return Err(Error::database(
+                    path,
+                    "is not a regular file (a FIFO, device or socket); pass the NVR's frigate.db with --db",
+                ))
+            }
+            Ok(_) => {}
         }
         let conn = Connection::open_with_flags(
             path,
@@ -212,7 +227,16 @@ impl Catalogue {
                     ":case": row.export_case_id,
                 },
             )
-            .map_err(|e| self.err(e))?;
+            .map_err(|e| match e.sqlite_error_code() {
+                // Two exports with one id started at once: the second one's
+                // row hits the primary key.
+                Some(rusqlite::ErrorCode::ConstraintViolation) => Error::InvalidName {
+                    what: "export id",
+                    value: row.id.clone(),
+                    reason: "an export with this id already exists",
+                },
+                _ => self.err(e),
+            })?;
         Ok(())
     }
 
@@ -318,5 +342,30 @@ impl Catalogue {
                 Err(e)
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_second_row_with_one_id_is_a_named_refusal_not_raw_sql() {
+        let dir = tempfile::tempdir().unwrap();
+        let cat = Catalogue::create(&dir.path().join("frigate.db")).unwrap();
+        let row = ExportRow {
+            id: "front_door_abc123".into(),
+            camera: "front_door".into(),
+            name: "n".into(),
+            date_s: 1.0,
+            video_path: "/m/exports/x.mp4".into(),
+            thumb_path: String::new(),
+            in_progress: true,
+            export_case_id: None,
+        };
+        cat.insert_export(&row).unwrap();
+        let e = cat.insert_export(&row).unwrap_err();
+        assert_eq!(e.kind(), crate::ErrorKind::InvalidName);
+        assert!(e.to_string().contains("already exists"), "{e}");
     }
 }

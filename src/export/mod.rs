@@ -415,6 +415,20 @@ impl Exporter {
                 None => unique.push(ps),
             }
         }
+        // Rows whose span disagrees with their file (frame-count durations
+        // differ from the content by a frame or two; more is a wrong row).
+        for ps in &unique {
+            let row_s = ps.segment.end_s - ps.segment.start_s;
+            let file_s = ps.probe.video.duration_s();
+            if (row_s - file_s).abs() > (0.2 * file_s).max(2.0) {
+                warnings.push(Warning::CatalogueMismatch {
+                    id: ps.segment.id.clone(),
+                    location: ps.segment.locator.to_string(),
+                    row_s,
+                    file_s,
+                });
+            }
+        }
         let keep = {
             let probes: Vec<&SegmentProbe> = unique.iter().map(|u| &u.probe).collect();
             let (keep, incompatible) = tracks::compatible_video(&probes);

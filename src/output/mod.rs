@@ -152,6 +152,22 @@ pub fn ensure_space(dir: &Path, needed: u64) -> Result<()> {
 
 /// Makes sure the export folder exists and is writable.
 pub fn ensure_dir(dir: &Path) -> Result<()> {
+    let not_a_folder = |what: &str| Error::UnwritableExportDir {
+        path: dir.to_path_buf(),
+        source: io::Error::other(what.to_string()),
+    };
+    match fs::metadata(dir) {
+        Ok(m) if !m.is_dir() => return Err(not_a_folder("it exists but is not a folder")),
+        Err(e) if e.raw_os_error() == Some(libc::ELOOP) => {
+            return Err(not_a_folder("it is a loop of symbolic links"))
+        }
+        Err(_) if fs::symlink_metadata(dir).is_ok() => {
+            return Err(not_a_folder(
+                "it is a symbolic link to something that does not exist",
+            ))
+        }
+        _ => {}
+    }
     fs::create_dir_all(dir).map_err(|e| classify_write_error(dir, e))?;
     let meta = fs::metadata(dir).map_err(|e| classify_write_error(dir, e))?;
     if !meta.is_dir() {

@@ -77,6 +77,21 @@ pub struct VideoStream {
     pub timing: VideoTiming,
 }
 
+impl VideoStream {
+    /// Presentation span of the video (first presented frame to the end of
+    /// the last), seconds.
+    pub fn duration_s(&self) -> f64 {
+        let s = &self.timing.samples;
+        let start = s.iter().map(|x| x.pts()).min().unwrap_or(0);
+        let end = s
+            .iter()
+            .map(|x| x.pts() + x.duration.max(0))
+            .max()
+            .unwrap_or(start);
+        crate::time::seconds(end - start, self.timing.time_base)
+    }
+}
+
 /// The first audio stream of a segment.
 pub struct AudioStream {
     pub index: usize,
