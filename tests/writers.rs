@@ -149,3 +149,40 @@ fn hevc_and_recording_segment_chapters() {
         "hvc1"
     );
 }
+
+#[test]
+fn fragmented_segments_with_b_frames_keep_their_presentation_order() {
+    let dir = tempfile::tempdir().unwrap();
+    let f = SegmentSpec {
+        b_frames: 2,
+        fragmented: true,
+        audio: None,
+        ..small(3.0, 0)
+    };
+    let s = store(dir.path(), &[(f, 0.0), (SegmentSpec { seed: 1, ..f }, 0.0)]);
+    let req = request(&s, s.start_s(), s.end_s());
+    for w in [WriterChoice::Auto, WriterChoice::Libav] {
+        let o = exporter(&s)
+            .with_writer(w)
+            .export(&req, &CancelToken::new(), |_| {})
+            .unwrap();
+        let mut pts: Vec<i64> = ffprobe_csv(
+            &o.video_path,
+            &["-select_streams", "v:0", "-show_entries", "packet=pts"],
+        )
+        .iter()
+        .map(|l| l.trim().parse().unwrap())
+        .collect();
+        let n = pts.len();
+        assert_eq!(n, 90, "{:?}", o.stats.writer);
+        pts.sort_unstable();
+        pts.dedup();
+        assert_eq!(
+            pts.len(),
+            n,
+            "{:?}: duplicate presentation times",
+            o.stats.writer
+        );
+        assert_eq!(decode_errors(&o.video_path), "");
+    }
+}

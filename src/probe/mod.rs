@@ -264,11 +264,16 @@ pub fn probe(path: &Path, cancel: &CancelToken) -> Result<SegmentProbe, SkippedS
             .map(|t| &t.timing)
     };
     let vindex = vstream.index();
-    let offsets = match trak_timing(vindex).and_then(|t| t.offsets(entries.len())) {
+    let from_moov = trak_timing(vindex)
+        // The moov's tables describe exactly the indexed samples (not so in a
+        // fragmented MP4, whose samples are in `moof`s).
+        .filter(|t| t.sample_count == entries.len() as u64)
+        .and_then(|t| t.offsets(entries.len()));
+    let offsets = match from_moov {
         Some(o) => o,
-        // Composition offsets the header does not give us 1:1 (an edit list
-        // that drops samples, a file we could not parse): read them from the
-        // packets themselves. Slow, but only for such files.
+        // Composition offsets the header does not give us 1:1 (fragments, an
+        // edit list that drops samples, a file we could not parse): read them
+        // from the packets themselves. Slower, but only for such files.
         None => packet_offsets(path, vindex, &entries, cancel)?,
     };
     let samples = SampleTable::from_samples(&sample_times(&entries, &offsets, trak_timing(vindex)))

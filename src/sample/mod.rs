@@ -64,6 +64,9 @@ pub struct SegmentSpec {
     /// Amplitude of per-frame luma noise (0 = none): makes the encoder spend
     /// its bit rate like a real camera picture does.
     pub noise: u8,
+    /// Fragmented MP4 (`moof` per keyframe, empty `moov`) instead of one
+    /// `moov` first.
+    pub fragmented: bool,
 }
 
 impl SegmentSpec {
@@ -81,6 +84,7 @@ impl SegmentSpec {
             bitrate: 0,
             seed: 0,
             noise: 0,
+            fragmented: false,
         }
     }
 
@@ -99,6 +103,7 @@ impl SegmentSpec {
             bitrate: 2_000_000,
             seed,
             noise: 24,
+            fragmented: false,
         }
     }
 
