@@ -881,3 +881,42 @@ fn unclear_messages_now_say_what_is_wrong() {
         o.warnings
     );
 }
+
+#[test]
+fn unreadable_catalogue_rows_are_skipped_and_named() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = back_to_back(dir.path(), 2.0, 4);
+    let conn = rusqlite::Connection::open(&s.db_path).unwrap();
+    let id = |i: usize| s.recordings[i].id.clone();
+    conn.execute(
+        "UPDATE recordings SET duration = 'long' WHERE id = ?1",
+        [id(1)],
+    )
+    .unwrap();
+    conn.execute(
+        "UPDATE recordings SET path = X'2f6574' WHERE id = ?1",
+        [id(2)],
+    )
+    .unwrap();
+    // A non-UTF-8 path (as bytes of text): kept losslessly, so it is simply missing.
+    conn.execute(
+        "UPDATE recordings SET path = CAST(X'2f746d702f66ff2e6d7034' AS TEXT) WHERE id = ?1",
+        [id(3)],
+    )
+    .unwrap();
+    let o = export(&s, &request(&s, s.start_s(), s.end_s())).unwrap();
+    assert!((o.duration_s - 2.0).abs() < 0.01, "{}", o.duration_s);
+    let reasons: Vec<String> = o.skipped.iter().map(|k| k.to_string()).collect();
+    assert_eq!(reasons.len(), 3, "{reasons:?}");
+    assert!(
+        reasons
+            .iter()
+            .any(|r| r.contains("duration is not a number")),
+        "{reasons:?}"
+    );
+    assert!(
+        reasons.iter().any(|r| r.contains("path is not text")),
+        "{reasons:?}"
+    );
+    assert!(reasons.iter().any(|r| r.contains("missing")), "{reasons:?}");
+}

@@ -20,7 +20,7 @@ use rusqlite::{named_params, Connection, OpenFlags, OptionalExtension};
 
 pub use rows::{ExportRow, Recording, ReviewSegment};
 
-use crate::error::{Error, NearbyRecording, Result};
+use crate::error::{Error, NearbyRecording, Result, SkippedSegment};
 
 /// How long a statement waits for the NVR's write lock.
 pub const BUSY_TIMEOUT: Duration = Duration::from_secs(30);
@@ -38,6 +38,9 @@ const OVERLAP: &str = "((start_time BETWEEN :start AND :end) \
 pub struct Catalogue {
     conn: Connection,
     path: PathBuf,
+    /// The `export` table has `export_case_id` (NVR 0.16+; older catalogues
+    /// do not, and are written without it).
+    has_case_id: bool,
 }
 
 impl Catalogue {
@@ -103,9 +106,13 @@ impl Catalogue {
     fn with_conn(conn: Connection, path: &Path) -> Result<Catalogue> {
         conn.busy_timeout(BUSY_TIMEOUT)
             .map_err(|e| Error::sqlite(path, e))?;
+        let has_case_id = conn
+            .prepare("SELECT export_case_id FROM export LIMIT 0")
+            .is_ok();
         Ok(Catalogue {
             conn,
             path: path.to_path_buf(),
+            has_case_id,
         })
     }
 
@@ -134,18 +141,31 @@ impl Catalogue {
             .map_err(|e| self.err(e))
     }
 
-    /// Recordings of `camera` overlapping `[start_s, end_s]`, by start time.
+    /// Recordings of `camera` overlapping `[start_s, end_s]`, by start time,
+    /// and the rows that could not be read (named, with why).
     pub fn recordings_overlapping(
         &self,
         camera: &str,
         start_s: f64,
         end_s: f64,
-    ) -> Result<Vec<Recording>> {
+    ) -> Result<(Vec<Recording>, Vec<SkippedSegment>)> {
         let sql = format!(
             "SELECT id, camera, path, start_time, end_time, duration FROM recordings \
              WHERE camera = :camera AND {OVERLAP} ORDER BY start_time ASC"
         );
-        self.overlapping(&sql, camera, start_s, end_s, Recording::from_row)
+        let rows = self.overlapping(&sql, camera, start_s, end_s, Recording::from_row)?;
+        let mut good = Vec::with_capacity(rows.len());
+        let mut bad = Vec::new();
+        for row in rows {
+            match row {
+                Ok(r) => good.push(r),
+                Err((what, reason)) => bad.push(SkippedSegment {
+                    path: what.into(),
+                    reason,
+                }),
+            }
+        }
+        Ok((good, bad))
     }
 
     /// Review segments of `camera` overlapping `[start_s, end_s]`, by start time.
@@ -212,21 +232,39 @@ impl Catalogue {
 
     /// Inserts an export row (the NVR shows it as in progress while `in_progress = 1`).
     pub fn insert_export(&self, row: &ExportRow) -> Result<()> {
+        if !self.has_case_id && row.export_case_id.is_some() {
+            return Err(Error::database(
+                &self.path,
+                "this catalogue's export table has no export_case_id column (an NVR older \
+                 than 0.16): export without a case, or upgrade the NVR",
+            ));
+        }
+        let sql = if self.has_case_id {
+            "INSERT INTO export (id, camera, name, date, video_path, thumb_path, in_progress, export_case_id) \
+             VALUES (:id, :camera, :name, :date, :video_path, :thumb_path, :in_progress, :case)"
+        } else {
+            "INSERT INTO export (id, camera, name, date, video_path, thumb_path, in_progress) \
+             VALUES (:id, :camera, :name, :date, :video_path, :thumb_path, :in_progress)"
+        };
+        let case = row.export_case_id.as_deref();
+        let in_progress = row.in_progress as i64;
+        let all = named_params! {
+            ":id": row.id,
+            ":camera": row.camera,
+            ":name": row.name,
+            ":date": row.date_s,
+            ":video_path": row.video_path,
+            ":thumb_path": row.thumb_path,
+            ":in_progress": in_progress,
+            ":case": case,
+        };
+        let params = if self.has_case_id {
+            &all[..]
+        } else {
+            &all[..7]
+        };
         self.conn
-            .execute(
-                "INSERT INTO export (id, camera, name, date, video_path, thumb_path, in_progress, export_case_id) \
-                 VALUES (:id, :camera, :name, :date, :video_path, :thumb_path, :in_progress, :case)",
-                named_params! {
-                    ":id": row.id,
-                    ":camera": row.camera,
-                    ":name": row.name,
-                    ":date": row.date_s,
-                    ":video_path": row.video_path,
-                    ":thumb_path": row.thumb_path,
-                    ":in_progress": row.in_progress as i64,
-                    ":case": row.export_case_id,
-                },
-            )
+            .execute(sql, params)
             .map_err(|e| match e.sqlite_error_code() {
                 // Two exports with one id started at once: the second one's
                 // row hits the primary key.
@@ -273,8 +311,13 @@ impl Catalogue {
     pub fn export(&self, id: &str) -> Result<Option<ExportRow>> {
         self.conn
             .query_row(
-                "SELECT id, camera, name, date, video_path, thumb_path, in_progress, export_case_id \
-                 FROM export WHERE id = :id",
+                if self.has_case_id {
+                    "SELECT id, camera, name, date, video_path, thumb_path, in_progress, export_case_id \
+                     FROM export WHERE id = :id"
+                } else {
+                    "SELECT id, camera, name, date, video_path, thumb_path, in_progress, NULL \
+                     FROM export WHERE id = :id"
+                },
                 named_params! {":id": id},
                 ExportRow::from_row,
             )
@@ -367,5 +410,33 @@ mod tests {
         let e = cat.insert_export(&row).unwrap_err();
         assert_eq!(e.kind(), crate::ErrorKind::InvalidName);
         assert!(e.to_string().contains("already exists"), "{e}");
+    }
+
+    #[test]
+    fn an_older_catalogue_without_export_case_id_still_takes_exports() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("frigate.db");
+        drop(Catalogue::create(&path).unwrap());
+        let conn = Connection::open(&path).unwrap();
+        conn.execute_batch("DROP INDEX IF EXISTS export_export_case_id; ALTER TABLE export DROP COLUMN export_case_id")
+            .unwrap();
+        drop(conn);
+        let cat = Catalogue::open(&path).unwrap();
+        let mut row = ExportRow {
+            id: "front_door_abc123".into(),
+            camera: "front_door".into(),
+            name: "n".into(),
+            date_s: 1.0,
+            video_path: "/m/exports/x.mp4".into(),
+            thumb_path: String::new(),
+            in_progress: true,
+            export_case_id: None,
+        };
+        cat.insert_export(&row).unwrap();
+        assert!(cat.export_exists(&row.id).unwrap());
+        row.id = "front_door_def456".into();
+        row.export_case_id = Some("case1".into());
+        let e = cat.insert_export(&row).unwrap_err();
+        assert!(e.to_string().contains("no export_case_id column"), "{e}");
     }
 }

@@ -16,15 +16,50 @@ pub struct Recording {
 }
 
 impl Recording {
-    pub(crate) fn from_row(r: &Row<'_>) -> rusqlite::Result<Recording> {
-        Ok(Recording {
-            id: r.get(0)?,
+    /// A row as the NVR wrote it, or why it cannot be used (a BLOB or
+    /// empty path, a start, end or duration that is not a number): such a
+    /// row is skipped and named, it does not fail the export. The path is
+    /// taken as the bytes stored, so a non-UTF-8 path is kept as it is.
+    pub(crate) fn from_row(r: &Row<'_>) -> rusqlite::Result<Result<Recording, (String, String)>> {
+        use rusqlite::types::ValueRef;
+        let id = match r.get_ref(0)? {
+            ValueRef::Text(t) => String::from_utf8_lossy(t).into_owned(),
+            other => format!("{other:?}"),
+        };
+        let path = match r.get_ref(2)? {
+            ValueRef::Text(t) if !t.is_empty() => {
+                use std::os::unix::ffi::OsStrExt;
+                PathBuf::from(std::ffi::OsStr::from_bytes(t))
+            }
+            ValueRef::Text(_) => {
+                return Ok(Err((id, "the catalogue row has an empty path".into())))
+            }
+            _ => return Ok(Err((id, "the catalogue row's path is not text".into()))),
+        };
+        let number = |i: usize, what: &str| match r.get_ref(i) {
+            Ok(ValueRef::Real(v)) => Ok(v),
+            Ok(ValueRef::Integer(v)) => Ok(v as f64),
+            _ => Err(format!("the catalogue row's {what} is not a number")),
+        };
+        let fields = (|| {
+            Ok::<_, String>((
+                number(3, "start_time")?,
+                number(4, "end_time")?,
+                number(5, "duration")?,
+            ))
+        })();
+        let (start_s, end_s, duration_s) = match fields {
+            Ok(f) => f,
+            Err(why) => return Ok(Err((path.display().to_string(), why))),
+        };
+        Ok(Ok(Recording {
+            id,
             camera: r.get(1)?,
-            path: PathBuf::from(r.get::<_, String>(2)?),
-            start_s: r.get(3)?,
-            end_s: r.get(4)?,
-            duration_s: r.get(5)?,
-        })
+            path,
+            start_s,
+            end_s,
+            duration_s,
+        }))
     }
 }
 

@@ -252,7 +252,11 @@ impl Exporter {
         }
 
         let catalogue = Catalogue::open(&self.layout.db_path)?;
-        let recordings = catalogue.recordings_overlapping(&req.camera, req.start_s, req.end_s)?;
+        let (recordings, bad_rows) =
+            catalogue.recordings_overlapping(&req.camera, req.start_s, req.end_s)?;
+        if recordings.is_empty() && !bad_rows.is_empty() {
+            return Err(Error::UnreadableSegments { skipped: bad_rows });
+        }
         if recordings.is_empty() {
             let known = catalogue.cameras()?;
             if !known.iter().any(|c| c == &req.camera) {
@@ -339,6 +343,7 @@ impl Exporter {
         Ok(Prepared {
             catalogue,
             recordings,
+            bad_rows,
             row,
             video_path,
             title,
@@ -354,11 +359,13 @@ impl Exporter {
     ) -> Result<ExportOutcome> {
         let cancel = reporter.cancel_token().clone();
         // Probe every segment's header (parallel), keep the readable ones.
-        let (segments, mut skipped) = source::recordings::segments(
+        let (segments, refused) = source::recordings::segments(
             &p.recordings,
             &self.layout.media_dir,
             &self.layout.recording_roots,
         );
+        let mut skipped: Vec<SkippedSegment> = p.bad_rows.clone();
+        skipped.extend(refused);
         let mut readable: Vec<ProbedSegment> = Vec::new();
         // Probed a batch at a time, counting samples, so that a range too
         // long for the memory bound is refused before it is all held.
@@ -560,6 +567,8 @@ impl Exporter {
 struct Prepared {
     catalogue: Catalogue,
     recordings: Vec<Recording>,
+    /// Catalogue rows in range that could not be read.
+    bad_rows: Vec<SkippedSegment>,
     row: ExportRow,
     video_path: PathBuf,
     title: String,

@@ -425,7 +425,7 @@ pub fn open_store(root: &Path) -> Result<SampleStore> {
         .into_iter()
         .next()
         .unwrap_or_else(|| "front_door".into());
-    let recordings = cat.recordings_overlapping(&camera, 0.0, 1e12)?;
+    let (recordings, _) = cat.recordings_overlapping(&camera, 0.0, 1e12)?;
     Ok(SampleStore::new(root, &camera, recordings))
 }
 
