@@ -258,11 +258,7 @@ impl Catalogue {
             ":in_progress": in_progress,
             ":case": case,
         };
-        let params = if self.has_case_id {
-            &all[..]
-        } else {
-            &all[..7]
-        };
+        let params = &all[..if self.has_case_id { 8 } else { 7 }];
         self.conn
             .execute(sql, params)
             .map_err(|e| match e.sqlite_error_code() {
