@@ -5,6 +5,7 @@
 pub mod encode;
 #[allow(unsafe_code)]
 pub mod ffi;
+mod fuzz;
 pub mod isobmff;
 pub mod mux;
 pub mod params;
