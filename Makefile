@@ -13,7 +13,7 @@ DEMO_DIR ?= demo-store
 TARGET_DIR = $(shell $(CARGO) metadata --format-version 1 --no-deps 2>/dev/null | sed -n 's/.*"target_directory":"\([^"]*\)".*/\1/p')
 BIN = $(or $(TARGET_DIR),target)/release/nvr-export
 
-.PHONY: all deps demo test build bench-corpus bench clean-demo
+.PHONY: all deps demo test build bench-corpus bench memcheck soak clean-demo
 
 all: demo
 
@@ -54,6 +54,17 @@ bench: bench-corpus
 	@command -v /usr/bin/time >/dev/null || $(SUDO) apt-get install -y -qq time
 	@for v in $(VARIANTS); do NVR_EXPORT=$(BIN) scripts/bench.sh $(BENCH_DIR)/$$v $(RUNS) || exit 1; echo; done
 	NVR_EXPORT=$(BIN) scripts/bench-memory.sh $(BENCH_DIR)/audio $(BENCH_DIR)/day
+
+# The FFI under valgrind: short, cancelled and failed exports (no invalid
+# access, no definite leak).
+memcheck: build
+	@command -v valgrind >/dev/null || $(SUDO) apt-get install -y -qq valgrind
+	scripts/memcheck.sh $(BIN)
+
+# A minute of concurrent exports and cancellations against a busy catalogue.
+SOAK_SECONDS ?= 60
+soak: deps
+	NVR_SOAK_SECONDS=$(SOAK_SECONDS) $(CARGO) test --release --locked --test soak -- --nocapture
 
 clean-demo:
 	rm -rf $(DEMO_DIR)
