@@ -920,3 +920,29 @@ fn unreadable_catalogue_rows_are_skipped_and_named() {
     );
     assert!(reasons.iter().any(|r| r.contains("missing")), "{reasons:?}");
 }
+
+#[test]
+fn export_folder_renamed_mid_export_leaves_nothing_anywhere() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = back_to_back(dir.path(), 2.0, 3);
+    let exports = s.media_dir.join("exports");
+    let moved = s.media_dir.join("moved-away");
+    let mut renamed = false;
+    let e = exporter(&s)
+        .export(
+            &request(&s, s.start_s(), s.end_s()),
+            &CancelToken::new(),
+            |p| {
+                if p.step == Step::Copying && !renamed {
+                    std::fs::rename(&exports, &moved).unwrap();
+                    renamed = true;
+                }
+            },
+        )
+        .unwrap_err();
+    assert!(renamed);
+    assert!(!e.to_string().is_empty());
+    assert_eq!(files_under(&moved), Vec::<std::path::PathBuf>::new());
+    assert_eq!(files_under(&exports), Vec::<std::path::PathBuf>::new());
+    assert_eq!(export_rows(&s), vec![]);
+}

@@ -34,6 +34,10 @@ pub struct StagedFile {
     temp: PathBuf,
     target: PathBuf,
     lock: Option<File>,
+    /// The export folder itself, held open: cleanup removes the temporary
+    /// file relative to it, so it goes even if the folder was renamed or
+    /// moved while the export ran.
+    dir: Option<File>,
 }
 
 impl StagedFile {
@@ -58,6 +62,7 @@ impl StagedFile {
             temp,
             target: target.to_path_buf(),
             lock: Some(file),
+            dir: File::open(dir).ok(),
         })
     }
 
@@ -98,7 +103,13 @@ impl StagedFile {
 impl Drop for StagedFile {
     fn drop(&mut self) {
         if self.lock.take().is_some() {
-            let _ = fs::remove_file(&self.temp);
+            let by_dir = match (&self.dir, self.temp.file_name()) {
+                (Some(d), Some(name)) => sys::unlink_in(d, Path::new(name)).is_ok(),
+                _ => false,
+            };
+            if !by_dir {
+                let _ = fs::remove_file(&self.temp);
+            }
         }
     }
 }

@@ -95,3 +95,17 @@ pub fn rename_no_replace(from: &Path, to: &Path) -> io::Result<()> {
     std::fs::hard_link(from, to)?;
     std::fs::remove_file(from)
 }
+
+/// Removes the entry `name` of the open folder `dir` (`unlinkat`), wherever
+/// that folder is now.
+pub fn unlink_in(dir: &File, name: &Path) -> io::Result<()> {
+    let c = CString::new(name.as_os_str().as_bytes())
+        .map_err(|_| io::Error::new(io::ErrorKind::InvalidInput, "path contains NUL"))?;
+    // SAFETY: a valid open directory descriptor and a NUL-terminated name.
+    let r = unsafe { libc::unlinkat(dir.as_raw_fd(), c.as_ptr(), 0) };
+    if r == 0 {
+        Ok(())
+    } else {
+        Err(io::Error::last_os_error())
+    }
+}
