@@ -946,3 +946,32 @@ fn export_folder_renamed_mid_export_leaves_nothing_anywhere() {
     assert_eq!(files_under(&exports), Vec::<std::path::PathBuf>::new());
     assert_eq!(export_rows(&s), vec![]);
 }
+
+#[test]
+fn one_file_listed_twice_is_exported_once_and_named() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = back_to_back(dir.path(), 2.0, 2);
+    let conn = rusqlite::Connection::open(&s.db_path).unwrap();
+    let r = &s.recordings[1];
+    // The schema keeps paths unique; the same file under another spelling.
+    let same_file = r
+        .path
+        .to_str()
+        .unwrap()
+        .replacen("/recordings/", "/./recordings/", 1);
+    conn.execute(
+        "INSERT INTO recordings (id, camera, path, start_time, end_time, duration, objects, motion, segment_size, dBFS, regions) \
+         VALUES ('dup', 'front_door', ?1, ?2, ?3, 2.0, 0, 0, 0, 0, 0)",
+        rusqlite::params![same_file, r.start_s + 0.5, r.end_s + 0.5],
+    )
+    .unwrap();
+    let o = export(&s, &request(&s, s.start_s(), s.end_s() + 1.0)).unwrap();
+    assert!((o.duration_s - 4.0).abs() < 0.01, "{}", o.duration_s);
+    assert!(
+        o.warnings
+            .iter()
+            .any(|w| matches!(w, Warning::DuplicateFootage { id, .. } if id == "dup")),
+        "{:?}",
+        o.warnings
+    );
+}
