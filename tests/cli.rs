@@ -19,20 +19,18 @@ fn json_lines(out: &[u8]) -> Vec<Value> {
 }
 
 fn export_cmd(s: &nvr_export::sample::SampleStore, start: f64, end: f64) -> Command {
+    export_cmd_raw(s, &start.to_string(), &end.to_string())
+}
+
+/// `export` with the range as typed (values that are not numbers too).
+fn export_cmd_raw(s: &nvr_export::sample::SampleStore, start: &str, end: &str) -> Command {
     let mut c = bin();
     c.arg("export")
         .arg("--db")
         .arg(&s.db_path)
         .arg("--media-dir")
         .arg(&s.media_dir)
-        .args([
-            "--camera",
-            &s.camera,
-            "--start",
-            &start.to_string(),
-            "--end",
-            &end.to_string(),
-        ]);
+        .args(["--camera", &s.camera, "--start", start, "--end", end]);
     c
 }
 
