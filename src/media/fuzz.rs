@@ -6,81 +6,82 @@
 //! panic, no hang, and results stay within the input (offsets in range).
 //! `NVR_FUZZ_CASES` raises the count for a longer run.
 
-#![cfg(test)]
+#[cfg(test)]
+mod cases {
+    use super::super::{isobmff, params};
+    use crate::sample::{self, SegmentSpec, VideoCodec};
 
-use super::{isobmff, params};
-use crate::sample::{self, SegmentSpec, VideoCodec};
-
-fn cases() -> usize {
-    std::env::var("NVR_FUZZ_CASES")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(3000)
-}
-
-fn mutate(rng: &mut fastrand::Rng, seed: &[u8]) -> Vec<u8> {
-    let mut v = seed.to_vec();
-    for _ in 0..rng.usize(1..8) {
-        if v.is_empty() {
-            break;
-        }
-        let at = rng.usize(..v.len());
-        match rng.u8(..5) {
-            0 => v[at] ^= 1 << rng.u8(..8),
-            1 => v[at] = rng.u8(..),
-            2 => v.truncate(at),
-            3 => {
-                // A box size or count field set to an extreme.
-                let x = [0u8, 1, 7, 8, 0xff][rng.usize(..5)];
-                let end = (at + 4).min(v.len());
-                v[at..end].fill(x);
-            }
-            _ => {
-                let n = rng.usize(..16);
-                let junk: Vec<u8> = (0..n).map(|_| rng.u8(..)).collect();
-                v.splice(at..at, junk);
-            }
-        }
+    fn cases() -> usize {
+        std::env::var("NVR_FUZZ_CASES")
+            .ok()
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(3000)
     }
-    v
-}
 
-#[test]
-fn parsers_survive_mutated_real_headers() {
-    let dir = tempfile::tempdir().unwrap();
-    let mut seeds = Vec::new();
-    for codec in [VideoCodec::H264, VideoCodec::Hevc] {
-        let path = dir.path().join(format!("{codec:?}.mp4"));
-        let spec = SegmentSpec {
-            codec,
-            b_frames: 2,
-            ..SegmentSpec::small(1.0)
-        };
-        sample::write_segment(&path, &spec).unwrap();
-        seeds.push(isobmff::read_moov(&path).unwrap());
-    }
-    let mut rng = fastrand::Rng::with_seed(0x5eed_f022);
-    for i in 0..cases() {
-        let moov = mutate(&mut rng, &seeds[i % seeds.len()]);
-        for t in isobmff::traks(&moov).into_iter().flatten() {
-            let e = &t.sample_entry;
-            if let Some(at) = t.esds_rates_at {
-                assert!(at + isobmff::ESDS_RATES_LEN <= e.len(), "case {i}");
+    fn mutate(rng: &mut fastrand::Rng, seed: &[u8]) -> Vec<u8> {
+        let mut v = seed.to_vec();
+        for _ in 0..rng.usize(1..8) {
+            if v.is_empty() {
+                break;
             }
-            let _ = t.decoder_view();
-            let _ = t.timing.offsets(1000);
-            let _ = isobmff::without_btrt(e, &t.handler);
-            // The codec record inside the entry, and the entry as a sample.
-            if e.len() > 86 + 8 {
-                let rec = &e[86 + 8..];
-                let _ = params::h264_inband(rec);
-                let _ = params::hevc_inband(rec);
-                if let Some(c) = params::hvcc_complete(rec) {
-                    assert_eq!(c.len(), rec.len(), "case {i}");
+            let at = rng.usize(..v.len());
+            match rng.u8(..5) {
+                0 => v[at] ^= 1 << rng.u8(..8),
+                1 => v[at] = rng.u8(..),
+                2 => v.truncate(at),
+                3 => {
+                    // A box size or count field set to an extreme.
+                    let x = [0u8, 1, 7, 8, 0xff][rng.usize(..5)];
+                    let end = (at + 4).min(v.len());
+                    v[at..end].fill(x);
+                }
+                _ => {
+                    let n = rng.usize(..16);
+                    let junk: Vec<u8> = (0..n).map(|_| rng.u8(..)).collect();
+                    v.splice(at..at, junk);
                 }
             }
-            let _ = params::carries_parameter_sets(true, e);
-            let _ = params::carries_parameter_sets(false, e);
+        }
+        v
+    }
+
+    #[test]
+    fn parsers_survive_mutated_real_headers() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut seeds = Vec::new();
+        for codec in [VideoCodec::H264, VideoCodec::Hevc] {
+            let path = dir.path().join(format!("{codec:?}.mp4"));
+            let spec = SegmentSpec {
+                codec,
+                b_frames: 2,
+                ..SegmentSpec::small(1.0)
+            };
+            sample::write_segment(&path, &spec).unwrap();
+            seeds.push(isobmff::read_moov(&path).unwrap());
+        }
+        let mut rng = fastrand::Rng::with_seed(0x5eed_f022);
+        for i in 0..cases() {
+            let moov = mutate(&mut rng, &seeds[i % seeds.len()]);
+            for t in isobmff::traks(&moov).into_iter().flatten() {
+                let e = &t.sample_entry;
+                if let Some(at) = t.esds_rates_at {
+                    assert!(at + isobmff::ESDS_RATES_LEN <= e.len(), "case {i}");
+                }
+                let _ = t.decoder_view();
+                let _ = t.timing.offsets(1000);
+                let _ = isobmff::without_btrt(e, &t.handler);
+                // The codec record inside the entry, and the entry as a sample.
+                if e.len() > 86 + 8 {
+                    let rec = &e[86 + 8..];
+                    let _ = params::h264_inband(rec);
+                    let _ = params::hevc_inband(rec);
+                    if let Some(c) = params::hvcc_complete(rec) {
+                        assert_eq!(c.len(), rec.len(), "case {i}");
+                    }
+                }
+                let _ = params::carries_parameter_sets(true, e);
+                let _ = params::carries_parameter_sets(false, e);
+            }
         }
     }
 }
