@@ -388,11 +388,8 @@ impl Catalogue {
 mod tests {
     use super::*;
 
-    #[test]
-    fn a_second_row_with_one_id_is_a_named_refusal_not_raw_sql() {
-        let dir = tempfile::tempdir().unwrap();
-        let cat = Catalogue::create(&dir.path().join("frigate.db")).unwrap();
-        let row = ExportRow {
+    fn row() -> ExportRow {
+        ExportRow {
             id: "front_door_abc123".into(),
             camera: "front_door".into(),
             name: "n".into(),
@@ -401,7 +398,14 @@ mod tests {
             thumb_path: String::new(),
             in_progress: true,
             export_case_id: None,
-        };
+        }
+    }
+
+    #[test]
+    fn a_second_row_with_one_id_is_a_named_refusal_not_raw_sql() {
+        let dir = tempfile::tempdir().unwrap();
+        let cat = Catalogue::create(&dir.path().join("frigate.db")).unwrap();
+        let row = row();
         cat.insert_export(&row).unwrap();
         let e = cat.insert_export(&row).unwrap_err();
         assert_eq!(e.kind(), crate::ErrorKind::InvalidName);
@@ -418,16 +422,7 @@ mod tests {
             .unwrap();
         drop(conn);
         let cat = Catalogue::open(&path).unwrap();
-        let mut row = ExportRow {
-            id: "front_door_abc123".into(),
-            camera: "front_door".into(),
-            name: "n".into(),
-            date_s: 1.0,
-            video_path: "/m/exports/x.mp4".into(),
-            thumb_path: String::new(),
-            in_progress: true,
-            export_case_id: None,
-        };
+        let mut row = row();
         cat.insert_export(&row).unwrap();
         assert!(cat.export_exists(&row.id).unwrap());
         row.id = "front_door_def456".into();
