@@ -18,6 +18,16 @@ fn json_lines(out: &[u8]) -> Vec<Value> {
         .collect()
 }
 
+/// The JSON lines of a run that must have succeeded (stderr shown if not).
+fn succeeded_json(out: &std::process::Output) -> Vec<Value> {
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    json_lines(&out.stdout)
+}
+
 fn export_cmd(s: &nvr_export::sample::SampleStore, start: f64, end: f64) -> Command {
     export_cmd_raw(s, &start.to_string(), &end.to_string())
 }
@@ -53,12 +63,7 @@ fn json_success_stream() {
         ])
         .output()
         .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let ev = json_lines(&out.stdout);
+    let ev = succeeded_json(&out);
     assert!(ev.len() >= 3);
     assert_eq!(ev[0]["event"], "progress");
     assert_eq!(ev[0]["step"], "preparing");
@@ -253,12 +258,7 @@ fn logs_go_to_stderr_and_the_done_event_says_why_a_writer_was_declined() {
         .args(["--json", "-vv", "--writer", "libav"])
         .output()
         .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let ev = json_lines(&out.stdout);
+    let ev = succeeded_json(&out);
     let done = ev.last().unwrap();
     assert_eq!(done["writer"], "libav");
     assert_eq!(done["fast_declined"], "libav writer requested");

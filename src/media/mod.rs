@@ -25,5 +25,3 @@ pub fn init() {
         ffi::route_logs_to_tracing();
     });
 }
-
-pub use crate::time::{rescale, seconds as ts_seconds};

@@ -46,10 +46,9 @@ pub mod chapters;
 
 use ffmpeg_next::Rational;
 
-use crate::media::ts_seconds;
 use crate::probe::VideoTiming;
 use crate::source::ProbedSegment;
-use crate::time::{OutTicks, Ts};
+use crate::time::{self, OutTicks, Ts};
 
 /// A last clip shorter than this (100 ms), cut short by the requested end,
 /// is left out.
@@ -196,7 +195,7 @@ fn plan_clip(
     let samples = &t.samples;
     // The segment's first presented instant is the row's start time.
     let origin = samples.iter().map(|s| s.pts()).min()?;
-    let wall = |pts: i64| seg.start_s + ts_seconds(pts - origin, tb);
+    let wall = |pts: i64| seg.start_s + time::seconds(pts - origin, tb);
     let seg_end = samples.iter().map(|s| s.pts() + s.duration.max(1)).max()?;
     if first && wall(seg_end) <= start_s + EPS_S {
         // Nothing of this segment is presented at or after the start (it

@@ -276,8 +276,9 @@ pub fn probe(path: &Path, cancel: &CancelToken) -> Result<SegmentProbe, SkippedS
         // from the packets themselves. Slower, but only for such files.
         None => packet_offsets(path, vindex, &entries, cancel)?,
     };
-    let samples = SampleTable::from_samples(&sample_times(&entries, &offsets, trak_timing(vindex)))
-        .map_err(|e| skip(path, format!("video index: {e}")))?;
+    let samples =
+        SampleTable::from_samples(&sample_times(&entries, Some(&offsets), trak_timing(vindex)))
+            .map_err(|e| skip(path, format!("video index: {e}")))?;
 
     let vpar = vstream.parameters();
     // SAFETY-free reads through ffmpeg-next's accessors.
@@ -299,10 +300,9 @@ pub fn probe(path: &Path, cancel: &CancelToken) -> Result<SegmentProbe, SkippedS
         .map(|a| {
             let par = a.parameters();
             let (sample_rate, channels) = ffi::audio_format(&par);
-            let zeros = vec![0; audio_entries.len()];
             let samples = SampleTable::from_samples(&sample_times(
                 &audio_entries,
-                &zeros,
+                None,
                 trak_timing(a.index()),
             ))
             .map_err(|e| skip(path, format!("audio index: {e}")))?;
@@ -329,14 +329,15 @@ pub fn probe(path: &Path, cancel: &CancelToken) -> Result<SegmentProbe, SkippedS
     })
 }
 
-/// Sample timing from the index: durations from consecutive DTS, the last
+/// Sample timing from the index (`offsets`: composition offsets, none for
+/// audio): durations from consecutive DTS, the last
 /// one from the file's own `stts` (when it describes the same samples), else
 /// as long as the one before. Decode time only: the presentation end of a
 /// B-frame stream is later than its last DTS, and mixing the two would give
 /// the last sample the reorder delay as extra duration.
 fn sample_times(
     entries: &[ffi::IndexEntry],
-    offsets: &[i32],
+    offsets: Option<&[i32]>,
     timing: Option<&isobmff::TrakTiming>,
 ) -> Vec<SampleTime> {
     let last_delta = timing
@@ -356,7 +357,7 @@ fn sample_times(
         out.push(SampleTime {
             dts: e.dts,
             duration: dur.max(0),
-            cts: offsets.get(i).copied().unwrap_or(0),
+            cts: offsets.and_then(|o| o.get(i)).copied().unwrap_or(0),
             keyframe: e.keyframe,
             pos: e.pos,
             size: e.size,
@@ -428,7 +429,7 @@ mod tests {
             ctts: vec![(1, 1024), (1, 2048), (1, 0)],
         };
         let offsets = t.offsets(3).unwrap();
-        let s = sample_times(&entries, &offsets, Some(&t));
+        let s = sample_times(&entries, Some(&offsets), Some(&t));
         assert_eq!(
             s.iter().map(|x| x.duration).collect::<Vec<_>>(),
             vec![1024, 1024, 1024]
@@ -438,7 +439,7 @@ mod tests {
             vec![0, 2048, 1024]
         );
         // No stts for these samples: repeat the previous duration.
-        let s = sample_times(&entries, &[0, 0, 0], None);
+        let s = sample_times(&entries, None, None);
         assert_eq!(s[2].duration, 1024);
         // A ctts that does not cover the index is not used.
         assert_eq!(t.offsets(4), None);

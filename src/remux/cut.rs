@@ -27,8 +27,8 @@
 
 use ffmpeg_next::Rational;
 
-use crate::media::rescale;
 use crate::plan::Clip;
+use crate::time::rescale;
 use crate::time::OutTicks;
 
 /// Output time base of the video track (the mov muxer keeps 90 kHz).

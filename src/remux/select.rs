@@ -84,6 +84,6 @@ impl<'a> Selection<'a> {
     /// Output end (seconds) of the video and audio tracks so far.
     pub fn ends_s(&self) -> [f64; 2] {
         let tl = &self.timeline;
-        [VIDEO, AUDIO].map(|t| crate::media::ts_seconds(tl.end[t], tl.tb[t]))
+        [VIDEO, AUDIO].map(|t| crate::time::seconds(tl.end[t], tl.tb[t]))
     }
 }
