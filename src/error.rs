@@ -41,6 +41,10 @@ pub enum Warning {
         row_s: f64,
         file_s: f64,
     },
+    /// The file is finished but its catalogue row could not be marked done
+    /// (the catalogue stayed locked, or its disk is full): the NVR shows
+    /// the export as in progress until recovery marks it done.
+    CatalogueNotUpdated { id: String, reason: String },
     /// Two rows held the same footage; it was exported once.
     DuplicateFootage {
         id: String,
@@ -74,6 +78,12 @@ impl fmt::Display for Warning {
                 "recording {id} ({location}): the catalogue says {row_s:.1} s, the file holds \
                  {file_s:.1} s; its footage is exported whole, chapters and cuts placed by \
                  the catalogue may be off"
+            ),
+            Warning::CatalogueNotUpdated { id, reason } => write!(
+                f,
+                "the file is complete, but export row {id} could not be marked done ({reason}); \
+                 it is kept, and the next recovery (any later command, or the queue's start-up) \
+                 marks the row done"
             ),
             Warning::DuplicateFootage {
                 id,
@@ -248,7 +258,7 @@ pub enum Error {
 
     #[error("disk full under {}: {}; free some space and retry", path.display(),
         if *needed_bytes == 0 {
-            format!("it filled up while the export was written ({available_bytes} bytes available now)")
+            format!("it filled up during the export ({available_bytes} bytes available now)")
         } else {
             format!("{needed_bytes} bytes needed, {available_bytes} available")
         })]
@@ -332,14 +342,37 @@ impl Error {
         }
     }
 
-    /// An SQLite error; busy and locked are marked (a retry may work).
+    /// A catalogue lock held by another connection past the busy timeout.
+    pub(crate) fn catalogue_busy(
+        path: impl Into<PathBuf>,
+        what: &str,
+        waited: std::time::Duration,
+    ) -> Error {
+        Error::Database {
+            path: path.into(),
+            message: format!(
+                "{what}: gave up after {:.1} s waiting for its lock (SQLite's write lock, \
+                 or an exclusive lock during a checkpoint), held by another connection: \
+                 the NVR, another export, or a tool with the file open",
+                waited.as_secs_f64()
+            ),
+            busy: true,
+        }
+    }
+
+    /// An SQLite error; busy and locked are marked (a retry may work), a
+    /// full filesystem is [`Error::DiskFull`] naming the catalogue's folder.
     pub(crate) fn sqlite(path: impl Into<PathBuf>, err: rusqlite::Error) -> Error {
+        let path = path.into();
+        if err.sqlite_error_code() == Some(rusqlite::ErrorCode::DiskFull) {
+            return crate::output::disk_full_at(&path);
+        }
         let busy = matches!(
             err.sqlite_error_code(),
             Some(rusqlite::ErrorCode::DatabaseBusy | rusqlite::ErrorCode::DatabaseLocked)
         );
         Error::Database {
-            path: path.into(),
+            path,
             message: err.to_string(),
             busy,
         }

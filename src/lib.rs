@@ -68,6 +68,7 @@ pub(crate) mod catalogue;
 pub(crate) mod error;
 pub(crate) mod export;
 pub mod hw;
+pub mod job;
 pub(crate) mod media;
 pub(crate) mod output;
 pub(crate) mod plan;
@@ -80,6 +81,7 @@ pub(crate) mod time;
 pub(crate) mod timefmt;
 
 pub use error::{Error, ErrorKind, Result, SkippedSegment, Warning};
+pub use job::recovery::{RecoveredExport, RecoveryOptions, RecoveryReport};
 pub use export::{ExportOutcome, ExportRequest, Exporter, Layout, Timings, MAX_SAMPLES};
 pub use plan::chapters::ChapterMode;
 pub use progress::{CancelToken, Progress, ProgressThrottle, Step};

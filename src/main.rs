@@ -27,7 +27,7 @@ use clap::{Parser, Subcommand, ValueEnum};
 use cli::events::Event;
 use nvr_export::{
     CancelToken, ChapterMode, ExportRequest, Exporter, Layout, Progress, ProgressThrottle,
-    WriterChoice,
+    RecoveryOptions, WriterChoice,
 };
 
 #[derive(Parser)]
@@ -57,6 +57,9 @@ enum Command {
         #[arg(long, default_value = "demo-store")]
         dir: PathBuf,
     },
+    /// Finish what dead exports left (rows in progress, partial files);
+    /// `export` does this by itself first. Live exports are never touched.
+    Recover(RecoverArgs),
     /// Show the linked libav and the hardware encoders it offers.
     Info,
     /// Record a benchmark corpus the way the NVR records (segment muxer, real rows).
@@ -82,8 +85,9 @@ impl From<WriterArg> for WriterChoice {
     }
 }
 
+/// Where the NVR keeps things.
 #[derive(clap::Args)]
-struct ExportArgs {
+struct LayoutArgs {
     /// The NVR's catalogue (frigate.db).
     #[arg(long)]
     db: PathBuf,
@@ -94,6 +98,34 @@ struct ExportArgs {
     /// Another folder recordings may be read from (repeatable).
     #[arg(long = "recordings-root")]
     recordings_roots: Vec<PathBuf>,
+}
+
+impl LayoutArgs {
+    fn layout(&self) -> Layout {
+        let mut layout = Layout::new(&self.db, &self.media_dir);
+        layout.recording_roots = self.recordings_roots.clone();
+        layout
+    }
+}
+
+#[derive(clap::Args)]
+struct RecoverArgs {
+    #[command(flatten)]
+    layout: LayoutArgs,
+    /// Also treat in-progress rows that no lock file owns (another
+    /// exporter's) as abandoned once their file is unchanged for SECS:
+    /// a complete MP4 is kept and marked done, anything else removed.
+    #[arg(long, value_name = "SECS")]
+    foreign_after: Option<u64>,
+    /// Machine-readable output: one JSON object.
+    #[arg(long)]
+    json: bool,
+}
+
+#[derive(clap::Args)]
+struct ExportArgs {
+    #[command(flatten)]
+    layout: LayoutArgs,
     #[arg(long)]
     camera: String,
     /// Start of the range, unix seconds.
@@ -117,6 +149,10 @@ struct ExportArgs {
     /// Machine-readable output: one JSON object per line.
     #[arg(long)]
     json: bool,
+    /// Most bytes a second the export writes (e.g. 20M, 500k; default: no
+    /// limit), leaving disk bandwidth to the recorder.
+    #[arg(long, value_name = "RATE", value_parser = parse_rate)]
+    max_rate: Option<u64>,
     /// Which writer (a debugging and benchmarking aid).
     #[arg(long, hide = true, value_enum, default_value_t = WriterArg::Auto)]
     writer: WriterArg,
@@ -129,13 +165,41 @@ fn main() -> ExitCode {
         Command::Export(args) => run_export(args),
         Command::Demo { dir } => cli::samples::demo(dir),
         Command::BenchCorpus(args) => cli::samples::bench_corpus(args),
+        Command::Recover(args) => run_recover(args),
         Command::Info => cli::info(),
     }
 }
 
+fn run_recover(args: RecoverArgs) -> ExitCode {
+    let exporter = Exporter::new(args.layout.layout());
+    let options = RecoveryOptions {
+        requeue: false,
+        foreign_stale_after: args.foreign_after.map(Duration::from_secs),
+    };
+    match exporter.recover(&options) {
+        Ok(report) => {
+            if args.json {
+                Event::Recovered(&report).emit();
+            } else if report.acted() || !report.foreign.is_empty() {
+                cli::human::print_recovery(&report);
+            } else {
+                eprintln!("nothing to recover ({} live export(s) untouched)", report.live.len());
+            }
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            if args.json {
+                Event::error(&e).emit();
+            } else {
+                eprintln!("error ({}): {e}", e.kind());
+            }
+            ExitCode::FAILURE
+        }
+    }
+}
+
 fn run_export(args: ExportArgs) -> ExitCode {
-    let mut layout = Layout::new(&args.db, &args.media_dir);
-    layout.recording_roots = args.recordings_roots.clone();
+    let layout = args.layout.layout();
     let req = ExportRequest {
         camera: args.camera.clone(),
         start_s: args.start,
@@ -147,8 +211,11 @@ fn run_export(args: ExportArgs) -> ExitCode {
         chapters: args.chapters,
     };
     let cancel = CancelToken::new();
-    cli::install_ctrlc(&cancel);
-    let exporter = Exporter::new(layout).with_writer(args.writer.into());
+    cli::install_signal_handlers(&cancel);
+    let exporter = Exporter::new(layout)
+        .with_writer(args.writer.into())
+        .with_max_rate(args.max_rate.unwrap_or(0));
+    cli::recover_before(&exporter, args.json);
     if args.json {
         let result = exporter.export(&req, &cancel, |p: Progress| {
             Event::progress(p).emit();
@@ -177,5 +244,22 @@ fn run_export(args: ExportArgs) -> ExitCode {
                 ExitCode::FAILURE
             }
         }
+    }
+}
+
+/// `--max-rate`: bytes a second, with an optional k/M/G suffix (powers of 1000).
+fn parse_rate(s: &str) -> Result<u64, String> {
+    let t = s.trim();
+    let (num, mul) = match t.chars().last() {
+        Some('k' | 'K') => (&t[..t.len() - 1], 1e3),
+        Some('m' | 'M') => (&t[..t.len() - 1], 1e6),
+        Some('g' | 'G') => (&t[..t.len() - 1], 1e9),
+        _ => (t, 1.0),
+    };
+    match num.parse::<f64>() {
+        Ok(v) if v.is_finite() && v > 0.0 => Ok((v * mul).round() as u64),
+        _ => Err(format!(
+            "{s:?} is not a rate: give bytes a second, e.g. 500k or 20M"
+        )),
     }
 }

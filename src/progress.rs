@@ -107,6 +107,8 @@ pub struct Reporter<'a> {
     percent: f64,
     last_sent: Option<Instant>,
     last_sent_percent: f64,
+    /// Write-rate limit: (when the step began, the least time it may take).
+    pace: Option<(Instant, Duration)>,
 }
 
 impl<'a> Reporter<'a> {
@@ -123,7 +125,18 @@ impl<'a> Reporter<'a> {
             percent: 0.0,
             last_sent: None,
             last_sent_percent: -1.0,
+            pace: None,
         }
+    }
+
+    /// Limits the current step to `rate` bytes a second for `total` bytes:
+    /// [`Reporter::update`] then waits (cancellably) until `percent` % of
+    /// `total / rate` has passed, so a writer reporting by media time
+    /// writes at about `rate` on average. Keeps an export from starving the
+    /// recorder's disk.
+    pub fn pace(&mut self, rate: u64, total: u64) {
+        let least = Duration::from_secs_f64(total as f64 / rate.max(1) as f64);
+        self.pace = Some((Instant::now(), least));
     }
 
     pub fn cancel_token(&self) -> &CancelToken {
@@ -133,6 +146,7 @@ impl<'a> Reporter<'a> {
     /// Enters `step` at `percent` (always delivered).
     pub fn step(&mut self, step: Step, percent: f64) -> Result<()> {
         self.cancel.check()?;
+        self.pace = None;
         self.step = Some(step);
         self.percent = clamp(percent);
         self.send();
@@ -143,6 +157,17 @@ impl<'a> Reporter<'a> {
     pub fn update(&mut self, percent: f64) -> Result<()> {
         self.cancel.check()?;
         let p = clamp(percent).max(self.percent);
+        if let Some((began, least)) = self.pace {
+            let due = began + least.mul_f64(p / 100.0);
+            loop {
+                let now = Instant::now();
+                if now >= due {
+                    break;
+                }
+                std::thread::sleep((due - now).min(Duration::from_millis(20)));
+                self.cancel.check()?;
+            }
+        }
         self.percent = p;
         let due = match self.last_sent {
             None => true,
@@ -205,6 +230,28 @@ mod tests {
         drop(r);
         let ps: Vec<f64> = seen.iter().map(|p| p.percent).collect();
         assert_eq!(ps, vec![0.0, 40.0, 100.0]);
+    }
+
+    #[test]
+    fn paced_updates_wait_for_their_share_of_the_time_and_stay_cancellable() {
+        let mut sink = |_p: Progress| {};
+        let token = CancelToken::new();
+        let mut r = Reporter::new(&mut sink, token.clone(), ProgressThrottle::default());
+        r.step(Step::Copying, 0.0).unwrap();
+        // 1000 bytes at 5000 B/s: at least 200 ms for the whole step.
+        r.pace(5000, 1000);
+        let t = Instant::now();
+        r.update(50.0).unwrap();
+        assert!(t.elapsed() >= Duration::from_millis(100), "{:?}", t.elapsed());
+        let t2 = std::thread::spawn(move || {
+            std::thread::sleep(Duration::from_millis(30));
+            token.cancel();
+        });
+        // 10 s at this rate, but the cancel ends the wait.
+        r.pace(100, 1000);
+        assert!(matches!(r.update(100.0), Err(Error::Cancelled)));
+        assert!(t.elapsed() < Duration::from_secs(5));
+        t2.join().unwrap();
     }
 
     #[test]

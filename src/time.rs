@@ -18,6 +18,14 @@ use std::ops::{Add, Sub};
 
 use ffmpeg_next::Rational;
 
+/// Now, in unix seconds (wall clock).
+pub fn unix_now_s() -> f64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs_f64())
+        .unwrap_or(0.0)
+}
+
 /// Rescales `value` from time base `from` to `to`, rounding to nearest.
 pub fn rescale(value: i64, from: Rational, to: Rational) -> i64 {
     use ffmpeg_next::Rescale;

@@ -4,8 +4,13 @@
 //! (`schema.sql`, produced by its 35 migrations). Times are unix seconds
 //! stored as REAL. The NVR writes the same file concurrently in WAL mode, so:
 //!
-//! * the connection waits up to [`BUSY_TIMEOUT`] for a lock instead of failing;
-//! * every write is one short statement (its own transaction);
+//! * a statement that meets a lock is retried with backoff for up to
+//!   [`BUSY_TIMEOUT`] (configurable) instead of failing, and the wait stops
+//!   at once when the export is cancelled ([`Catalogue::with_cancel`]): a
+//!   busy catalogue never makes Ctrl-C wait. SQLite itself only waits
+//!   [`STATEMENT_WAIT`] per try, so the loop here stays in control;
+//! * every write is one short statement (its own transaction), so a busy
+//!   failure means nothing was applied and the retry is safe;
 //! * the journal mode is never changed (a fresh store made by
 //!   [`Catalogue::create`] is switched to WAL once, like the NVR's).
 //!
@@ -14,16 +19,26 @@
 mod rows;
 
 use std::path::{Path, PathBuf};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use rusqlite::{named_params, Connection, OpenFlags, OptionalExtension};
 
 pub use rows::{ExportRow, Recording, ReviewSegment};
 
 use crate::error::{Error, NearbyRecording, Result, SkippedSegment};
+use crate::progress::CancelToken;
 
-/// How long a statement waits for the NVR's write lock.
+/// How long a statement is retried while another connection holds a lock.
 pub const BUSY_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// How long SQLite waits for a lock within one try.
+pub const STATEMENT_WAIT: Duration = Duration::from_millis(25);
+
+/// How long removing a failed export's row may wait for a lock.
+pub const CLEANUP_WAIT: Duration = Duration::from_secs(5);
+
+/// Longest pause between two tries.
+const MAX_BACKOFF: Duration = Duration::from_millis(400);
 
 /// The NVR's schema, as its migrations create it.
 pub const SCHEMA_SQL: &str = include_str!("schema.sql");
@@ -41,12 +56,25 @@ pub struct Catalogue {
     /// The `export` table has `export_case_id` (NVR 0.16+; older catalogues
     /// do not, and are written without it).
     has_case_id: bool,
+    /// Stops a wait for a lock.
+    cancel: CancelToken,
+    busy_timeout: Duration,
 }
 
 impl Catalogue {
     /// Opens an existing catalogue read-write. A missing file or one that is
     /// not an SQLite database is an [`Error::Database`] naming the path.
     pub fn open(path: &Path) -> Result<Catalogue> {
+        Catalogue::open_with(path, &CancelToken::new(), BUSY_TIMEOUT)
+    }
+
+    /// [`Catalogue::open`] whose lock waits (from the first one) stop on
+    /// `cancel` and give up after `busy_timeout`.
+    pub fn open_with(
+        path: &Path,
+        cancel: &CancelToken,
+        busy_timeout: Duration,
+    ) -> Result<Catalogue> {
         match std::fs::metadata(path) {
             Err(_) => {
                 return Err(Error::database(
@@ -75,15 +103,70 @@ impl Catalogue {
                 | OpenFlags::SQLITE_OPEN_URI,
         )
         .map_err(|e| Error::sqlite(path, e))?;
-        let cat = Catalogue::with_conn(conn, path)?;
-        // Touch the tables we need, so an unreadable or foreign file fails
-        // here with a clear message rather than half-way through an export.
-        for table in ["recordings", "reviewsegment", "export", "previews"] {
-            cat.conn
-                .prepare(&format!("SELECT 1 FROM \"{table}\" LIMIT 0"))
-                .map_err(|e| Error::database(path, format!("not an NVR catalogue ({e})")))?;
-        }
+        let cat = Catalogue::with_conn(conn, path, cancel.clone(), busy_timeout)?;
+        cat.check_schema()?;
         Ok(cat)
+    }
+
+    /// Checks that the tables the exporter needs are there, so that an
+    /// unreadable or foreign file fails here with a clear message rather
+    /// than half-way through an export.
+    pub fn check_schema(&self) -> Result<()> {
+        for table in ["recordings", "reviewsegment", "export", "previews"] {
+            let sql = format!("SELECT 1 FROM \"{table}\" LIMIT 0");
+            match self.retry("reading the schema", |c| c.prepare(&sql).map(|_| ())) {
+                Err(Error::Database { message, busy: false, .. }) => {
+                    return Err(Error::database(
+                        &self.path,
+                        format!("not an NVR catalogue ({message})"),
+                    ))
+                }
+                other => other?,
+            }
+        }
+        Ok(())
+    }
+
+    /// Runs `op`, retrying while another connection holds a lock, for up to
+    /// the busy timeout; the wait stops at once on cancellation. `what`
+    /// names the operation in the error.
+    fn retry<T>(
+        &self,
+        what: &str,
+        op: impl FnMut(&Connection) -> rusqlite::Result<T>,
+    ) -> Result<T> {
+        self.retry_with(what, &self.cancel, self.busy_timeout, op)
+    }
+
+    fn retry_with<T>(
+        &self,
+        what: &str,
+        cancel: &CancelToken,
+        busy_timeout: Duration,
+        mut op: impl FnMut(&Connection) -> rusqlite::Result<T>,
+    ) -> Result<T> {
+        let started = Instant::now();
+        let mut pause = Duration::from_millis(10);
+        loop {
+            match op(&self.conn) {
+                Ok(v) => return Ok(v),
+                Err(e) if is_busy(&e) => {
+                    cancel.check()?;
+                    let waited = started.elapsed();
+                    if waited >= busy_timeout {
+                        return Err(Error::catalogue_busy(&self.path, what, waited));
+                    }
+                    // Sleep in short slices so that a cancel is seen quickly.
+                    let until = Instant::now() + pause.min(busy_timeout - waited);
+                    while Instant::now() < until {
+                        cancel.check()?;
+                        std::thread::sleep(Duration::from_millis(10));
+                    }
+                    pause = (pause * 2).min(MAX_BACKOFF);
+                }
+                Err(e) => return Err(self.err(e)),
+            }
+        }
     }
 
     /// Creates a fresh store with the NVR's schema (demo, tests). Fails if
@@ -100,20 +183,38 @@ impl Catalogue {
             .map_err(|e| Error::sqlite(path, e))?;
         conn.execute_batch(SCHEMA_SQL)
             .map_err(|e| Error::sqlite(path, e))?;
-        Catalogue::with_conn(conn, path)
+        Catalogue::with_conn(conn, path, CancelToken::new(), BUSY_TIMEOUT)
     }
 
-    fn with_conn(conn: Connection, path: &Path) -> Result<Catalogue> {
-        conn.busy_timeout(BUSY_TIMEOUT)
+    fn with_conn(
+        conn: Connection,
+        path: &Path,
+        cancel: CancelToken,
+        busy_timeout: Duration,
+    ) -> Result<Catalogue> {
+        conn.busy_timeout(STATEMENT_WAIT)
             .map_err(|e| Error::sqlite(path, e))?;
-        let has_case_id = conn
-            .prepare("SELECT export_case_id FROM export LIMIT 0")
-            .is_ok();
-        Ok(Catalogue {
+        let mut cat = Catalogue {
             conn,
             path: path.to_path_buf(),
-            has_case_id,
-        })
+            has_case_id: false,
+            cancel,
+            busy_timeout,
+        };
+        cat.has_case_id = cat
+            .retry("reading the schema", |c| {
+                match c.prepare("SELECT export_case_id FROM export LIMIT 0") {
+                    Ok(_) => Ok(true),
+                    Err(e) if is_busy(&e) => Err(e),
+                    Err(_) => Ok(false),
+                }
+            })?;
+        Ok(cat)
+    }
+
+    /// The catalogue file.
+    pub fn path(&self) -> &Path {
+        &self.path
     }
 
     fn err(&self, e: rusqlite::Error) -> Error {
@@ -130,15 +231,14 @@ impl Catalogue {
         end_s: f64,
         from_row: fn(&rusqlite::Row<'_>) -> rusqlite::Result<T>,
     ) -> Result<Vec<T>> {
-        let mut stmt = self.conn.prepare_cached(sql).map_err(|e| self.err(e))?;
-        let rows = stmt
-            .query_map(
+        self.retry("reading rows", |c| {
+            let mut stmt = c.prepare_cached(sql)?;
+            let rows = stmt.query_map(
                 named_params! {":camera": camera, ":start": start_s, ":end": end_s},
                 from_row,
-            )
-            .map_err(|e| self.err(e))?;
-        rows.collect::<rusqlite::Result<Vec<_>>>()
-            .map_err(|e| self.err(e))
+            )?;
+            rows.collect::<rusqlite::Result<Vec<_>>>()
+        })
     }
 
     /// Recordings of `camera` overlapping `[start_s, end_s]`, by start time,
@@ -187,15 +287,11 @@ impl Catalogue {
 
     /// Distinct cameras that have recordings.
     pub fn cameras(&self) -> Result<Vec<String>> {
-        let mut stmt = self
-            .conn
-            .prepare_cached("SELECT DISTINCT camera FROM recordings ORDER BY camera")
-            .map_err(|e| self.err(e))?;
-        let rows = stmt
-            .query_map([], |r| r.get::<_, String>(0))
-            .map_err(|e| self.err(e))?;
-        rows.collect::<rusqlite::Result<Vec<_>>>()
-            .map_err(|e| self.err(e))
+        self.retry("listing cameras", |c| {
+            let mut stmt = c.prepare_cached("SELECT DISTINCT camera FROM recordings ORDER BY camera")?;
+            let rows = stmt.query_map([], |r| r.get::<_, String>(0))?;
+            rows.collect::<rusqlite::Result<Vec<_>>>()
+        })
     }
 
     /// The last recording ending before `start_s` and the first starting
@@ -207,15 +303,15 @@ impl Catalogue {
         end_s: f64,
     ) -> Result<(Option<NearbyRecording>, Option<NearbyRecording>)> {
         let get = |sql: &str, t: f64| -> Result<Option<NearbyRecording>> {
-            self.conn
-                .query_row(sql, named_params! {":camera": camera, ":t": t}, |r| {
+            self.retry("reading nearby recordings", |c| {
+                c.query_row(sql, named_params! {":camera": camera, ":t": t}, |r| {
                     Ok(NearbyRecording {
                         start_s: r.get(0)?,
                         end_s: r.get(1)?,
                     })
                 })
                 .optional()
-                .map_err(|e| self.err(e))
+            })
         };
         let before = get(
             "SELECT start_time, end_time FROM recordings WHERE camera = :camera \
@@ -259,30 +355,30 @@ impl Catalogue {
             ":case": case,
         };
         let params = &all[..if self.has_case_id { 8 } else { 7 }];
-        self.conn
-            .execute(sql, params)
-            .map_err(|e| match e.sqlite_error_code() {
+        self.retry("inserting the export row", |c| c.execute(sql, params))
+            .map_err(|e| match e {
                 // Two exports with one id started at once: the second one's
                 // row hits the primary key.
-                Some(rusqlite::ErrorCode::ConstraintViolation) => Error::InvalidName {
-                    what: "export id",
-                    value: row.id.clone(),
-                    reason: "an export with this id already exists",
-                },
-                _ => self.err(e),
+                Error::Database { ref message, .. } if message.contains("UNIQUE constraint") => {
+                    Error::InvalidName {
+                        what: "export id",
+                        value: row.id.clone(),
+                        reason: "an export with this id already exists",
+                    }
+                }
+                e => e,
             })?;
         Ok(())
     }
 
     /// Marks an export finished (`in_progress = 0`) and records its thumbnail.
     pub fn finish_export(&self, id: &str, thumb_path: &str) -> Result<()> {
-        let n = self
-            .conn
-            .execute(
+        let n = self.retry("marking the export done", |c| {
+            c.execute(
                 "UPDATE export SET in_progress = 0, thumb_path = :thumb WHERE id = :id",
                 named_params! {":id": id, ":thumb": thumb_path},
             )
-            .map_err(|e| self.err(e))?;
+        })?;
         if n == 0 {
             return Err(Error::database(
                 &self.path,
@@ -292,33 +388,46 @@ impl Catalogue {
         Ok(())
     }
 
-    /// Removes an export row (failure, cancellation).
+    /// Removes an export row (failure, cancellation). This wait is not
+    /// cancellable (it is the cleanup of a cancel) but bounded by
+    /// [`CLEANUP_WAIT`]: past it the row is left for recovery.
     pub fn delete_export(&self, id: &str) -> Result<()> {
-        self.conn
-            .execute(
-                "DELETE FROM export WHERE id = :id",
-                named_params! {":id": id},
-            )
-            .map_err(|e| self.err(e))?;
+        let wait = CLEANUP_WAIT.min(self.busy_timeout);
+        self.retry_with("deleting the export row", &CancelToken::new(), wait, |c| {
+            c.execute("DELETE FROM export WHERE id = :id", named_params! {":id": id})
+        })?;
         Ok(())
     }
 
     /// One export row, if present.
     pub fn export(&self, id: &str) -> Result<Option<ExportRow>> {
-        self.conn
-            .query_row(
-                if self.has_case_id {
+        let sql = if self.has_case_id {
                     "SELECT id, camera, name, date, video_path, thumb_path, in_progress, export_case_id \
                      FROM export WHERE id = :id"
                 } else {
                     "SELECT id, camera, name, date, video_path, thumb_path, in_progress, NULL \
                      FROM export WHERE id = :id"
-                },
-                named_params! {":id": id},
-                ExportRow::from_row,
-            )
-            .optional()
-            .map_err(|e| self.err(e))
+                };
+        self.retry("reading the export row", |c| {
+            c.query_row(sql, named_params! {":id": id}, ExportRow::from_row)
+                .optional()
+        })
+    }
+
+    /// Export rows still marked in progress.
+    pub fn exports_in_progress(&self) -> Result<Vec<ExportRow>> {
+        let sql = if self.has_case_id {
+            "SELECT id, camera, name, date, video_path, thumb_path, in_progress, export_case_id \
+             FROM export WHERE in_progress = 1 ORDER BY id"
+        } else {
+            "SELECT id, camera, name, date, video_path, thumb_path, in_progress, NULL \
+             FROM export WHERE in_progress = 1 ORDER BY id"
+        };
+        self.retry("listing exports in progress", |c| {
+            let mut stmt = c.prepare_cached(sql)?;
+            let rows = stmt.query_map([], ExportRow::from_row)?;
+            rows.collect::<rusqlite::Result<Vec<_>>>()
+        })
     }
 
     /// Whether an export row with this id exists.
@@ -328,7 +437,7 @@ impl Catalogue {
 
     /// Adds a recording row (sample stores and tests; the NVR writes its own).
     pub fn insert_recording(&self, rec: &Recording, segment_size_mb: f64) -> Result<()> {
-        self.conn
+        self.retry("inserting a recording", |c| c
             .execute(
                 "INSERT INTO recordings (id, camera, path, start_time, end_time, duration, \
                  objects, motion, segment_size, dBFS, regions) \
@@ -342,14 +451,13 @@ impl Catalogue {
                     ":duration": rec.duration_s,
                     ":size": segment_size_mb,
                 },
-            )
-            .map_err(|e| self.err(e))?;
+            ))?;
         Ok(())
     }
 
     /// Adds a review segment row (sample stores and tests).
     pub fn insert_review(&self, r: &ReviewSegment, data_json: &str) -> Result<()> {
-        self.conn
+        self.retry("inserting a review segment", |c| c
             .execute(
                 "INSERT INTO reviewsegment (id, camera, start_time, end_time, severity, thumb_path, data) \
                  VALUES (:id, :camera, :start, :end, :severity, '', :data)",
@@ -361,19 +469,16 @@ impl Catalogue {
                     ":severity": r.severity,
                     ":data": data_json,
                 },
-            )
-            .map_err(|e| self.err(e))?;
+            ))?;
         Ok(())
     }
 
     /// Runs many inserts in one transaction (sample stores).
     pub fn in_transaction<T>(&mut self, f: impl FnOnce(&Catalogue) -> Result<T>) -> Result<T> {
-        self.conn
-            .execute_batch("BEGIN IMMEDIATE")
-            .map_err(|e| self.err(e))?;
+        self.retry("starting a transaction", |c| c.execute_batch("BEGIN IMMEDIATE"))?;
         match f(self) {
             Ok(v) => {
-                self.conn.execute_batch("COMMIT").map_err(|e| self.err(e))?;
+                self.retry("committing", |c| c.execute_batch("COMMIT"))?;
                 Ok(v)
             }
             Err(e) => {
@@ -382,6 +487,14 @@ impl Catalogue {
             }
         }
     }
+}
+
+/// SQLite's "another connection holds a lock".
+fn is_busy(e: &rusqlite::Error) -> bool {
+    matches!(
+        e.sqlite_error_code(),
+        Some(rusqlite::ErrorCode::DatabaseBusy | rusqlite::ErrorCode::DatabaseLocked)
+    )
 }
 
 #[cfg(test)]

@@ -3,7 +3,9 @@
 
 use std::io::Write;
 
-use nvr_export::{Error, ExportOutcome, Progress, SkippedSegment, Step, Warning, WriterKind};
+use nvr_export::{
+    Error, ExportOutcome, Progress, RecoveryReport, SkippedSegment, Step, Warning, WriterKind,
+};
 use serde::Serialize;
 
 /// One line of `--json` output.
@@ -21,6 +23,8 @@ pub enum Event<'a> {
         /// Whether running the same export again may succeed.
         retryable: bool,
     },
+    /// What crash recovery did before the command ran (only when it acted).
+    Recovered(&'a RecoveryReport),
 }
 
 #[derive(Serialize)]

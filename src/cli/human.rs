@@ -3,7 +3,9 @@
 use std::io::Write;
 
 use indicatif::{ProgressBar, ProgressStyle};
-use nvr_export::{CancelToken, Error, ExportOutcome, ExportRequest, Exporter, Progress};
+use nvr_export::{
+    CancelToken, Error, ExportOutcome, ExportRequest, Exporter, Progress, RecoveryReport,
+};
 
 pub fn export_with_bar(
     exporter: &Exporter,
@@ -53,4 +55,23 @@ pub fn print_outcome(o: &ExportOutcome) {
     }
     let mut out = std::io::stdout().lock();
     let _ = out.write_all(text.as_bytes()).and_then(|_| out.flush());
+}
+
+/// What recovery did, on stderr (it is not the command's result).
+pub fn print_recovery(r: &RecoveryReport) {
+    for x in &r.registered {
+        eprintln!("recovered: export {} marked done ({}): {}", x.id, x.video_path, x.reason);
+    }
+    for x in &r.removed {
+        eprintln!("recovered: export {} removed: {}", x.id, x.reason);
+    }
+    for f in &r.files_removed {
+        eprintln!("recovered: removed {}", f.display());
+    }
+    for id in &r.foreign {
+        eprintln!(
+            "note: export {id} is in progress without an owner this tool knows \
+             (another exporter?); left alone (see `recover --foreign-after`)"
+        );
+    }
 }

@@ -30,10 +30,38 @@ pub fn init_logging(verbose: u8, level: Option<&str>) {
         .try_init();
 }
 
-/// Ctrl-C (SIGINT) cancels the export at the next packet.
-pub fn install_ctrlc(token: &CancelToken) {
+/// Exit status after a second signal: 128 + SIGINT, as shells report it.
+const EXIT_SECOND_SIGNAL: i32 = 130;
+
+/// `SIGINT`, `SIGTERM` and `SIGHUP` (Ctrl-C, `docker stop`, systemd, a
+/// closed terminal) cancel the export at the next packet; it then removes
+/// its partial file and row. A second signal exits at once; what it leaves
+/// is removed by the next command's recovery.
+pub fn install_signal_handlers(token: &CancelToken) {
     let t = token.clone();
-    let _ = ctrlc::set_handler(move || t.cancel());
+    let _ = ctrlc::set_handler(move || {
+        if t.is_cancelled() {
+            std::process::exit(EXIT_SECOND_SIGNAL);
+        }
+        t.cancel();
+    });
+}
+
+/// Runs crash recovery before a command that writes, and reports what it
+/// did (a JSON `recovered` event, or lines on stderr). A failure is only
+/// logged: the command itself then meets, and reports, the same problem.
+pub fn recover_before(exporter: &nvr_export::Exporter, json: bool) {
+    match exporter.recover(&nvr_export::RecoveryOptions::default()) {
+        Ok(report) if report.acted() => {
+            if json {
+                events::Event::Recovered(&report).emit();
+            } else {
+                human::print_recovery(&report);
+            }
+        }
+        Ok(_) => {}
+        Err(e) => tracing::warn!(error = %e, "recovery before the export failed"),
+    }
 }
 
 /// `info`: the linked libav and the hardware encoders.

@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 use nvr_export::{sample, CancelToken, ExportRequest, Exporter, Layout, ProgressThrottle};
 
 use super::human::{export_with_bar, print_outcome};
-use super::install_ctrlc;
+use super::install_signal_handlers;
 
 /// `bench-corpus`: what to record.
 #[derive(clap::Args)]
@@ -179,7 +179,7 @@ pub fn demo(dir: PathBuf) -> ExitCode {
         ..ExportRequest::new(&store.camera, store.start_s(), store.end_s())
     };
     let cancel = CancelToken::new();
-    install_ctrlc(&cancel);
+    install_signal_handlers(&cancel);
     let t = Instant::now();
     let outcome = match export_with_bar(&exporter, &req, &cancel) {
         Ok(o) => o,

@@ -1,17 +1,23 @@
 //! The export job: request -> catalogue -> plan -> writer -> output -> row.
 //!
 //! [`Exporter::export`] is the one entry point. It validates the request,
-//! reads the catalogue, inserts the `export` row (`in_progress = 1`), probes
+//! reads the catalogue, takes ownership of the export id (a lock file, see
+//! `job::owner`), inserts the `export` row (`in_progress = 1`), probes
 //! the segments, builds the clip plan and chapters, writes the MP4 under a
 //! temporary name and renames it, then marks the row done. On any failure,
 //! including cancellation, the row and the partial file are removed before
-//! the error is returned. (Thumbnails are not made yet: `thumb_path` stays
-//! empty, the catalogue's convention for "none".)
+//! the error is returned. A finished file is never removed: if its row
+//! cannot be marked done (the catalogue stays locked, its disk is full),
+//! the export succeeds with [`Warning::CatalogueNotUpdated`] and recovery
+//! ([`Exporter::recover`]) marks the row later. (Thumbnails are not made
+//! yet: `thumb_path` stays empty, the catalogue's convention for "none".)
 
 use std::path::PathBuf;
 use std::time::Instant;
 
-use crate::catalogue::{Catalogue, ExportRow, Recording};
+use crate::catalogue::{Catalogue, ExportRow, Recording, BUSY_TIMEOUT};
+use crate::job::owner::{ExportOwner, OwnerRecord};
+use crate::job::recovery::{self, RecoveryOptions, RecoveryReport};
 use crate::error::{Error, Result, SkippedSegment, Warning};
 use crate::output::{self, StagedFile};
 use crate::plan::chapters::{self, ChapterMode};
@@ -66,19 +72,24 @@ impl Layout {
 }
 
 /// One export to run.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
 pub struct ExportRequest {
     pub camera: String,
     /// Requested range, unix seconds.
     pub start_s: f64,
     pub end_s: f64,
     /// Display name; default `"<camera with _ as space> <start> <end>"`.
+    #[serde(default)]
     pub name: Option<String>,
     /// Export id; default `<camera>_<6 random [a-z0-9]>`.
+    #[serde(default)]
     pub id: Option<String>,
     /// IANA timezone for names, titles and chapter titles.
+    #[serde(default)]
     pub timezone: Option<String>,
+    #[serde(default)]
     pub export_case_id: Option<String>,
+    #[serde(default)]
     pub chapters: ChapterMode,
 }
 
@@ -140,6 +151,10 @@ pub struct Exporter {
     /// 13 bytes a sample, so the default bounds an export near 200 MiB.
     max_samples: u64,
     writer: WriterChoice,
+    /// How long a catalogue statement waits for another connection's lock.
+    busy_timeout: std::time::Duration,
+    /// Most bytes a second an export writes (`None`: unlimited).
+    max_rate: Option<u64>,
 }
 
 impl Exporter {
@@ -150,7 +165,35 @@ impl Exporter {
             min_free_bytes: 0,
             max_samples: MAX_SAMPLES,
             writer: WriterChoice::Auto,
+            busy_timeout: BUSY_TIMEOUT,
+            max_rate: None,
         }
+    }
+
+    /// Limits how fast an export writes, in bytes a second (default: no
+    /// limit), so that a long export leaves disk bandwidth to the recorder.
+    /// Zero means no limit.
+    pub fn with_max_rate(mut self, bytes_per_s: u64) -> Exporter {
+        self.max_rate = (bytes_per_s > 0).then_some(bytes_per_s);
+        self
+    }
+
+    /// Sets how long a catalogue statement waits while another connection
+    /// holds a lock (default 30 s); the wait always stops on cancel.
+    pub fn with_busy_timeout(mut self, timeout: std::time::Duration) -> Exporter {
+        self.busy_timeout = timeout;
+        self
+    }
+
+    /// Finishes what dead exports left (see `job::recovery`): rows still in
+    /// progress whose owner is gone, partial files, stale lock files. Live
+    /// exports, in this process or another, are never touched.
+    pub fn recover(&self, options: &RecoveryOptions) -> Result<RecoveryReport> {
+        let catalogue =
+            Catalogue::open_with(&self.layout.db_path, &CancelToken::new(), self.busy_timeout)?;
+        let export_dir = self.layout.export_dir();
+        let export_dir = std::path::absolute(&export_dir).unwrap_or(export_dir);
+        recovery::recover(&catalogue, &export_dir, &self.layout.media_dir, options)
     }
 
     /// Chooses the writer (default: the index-driven one when it accepts the job).
@@ -188,26 +231,58 @@ impl Exporter {
         reporter.step(Step::Preparing, 0.0)?;
         let span = tracing::info_span!("export", camera = %req.camera, id = tracing::field::Empty);
         let _enter = span.enter();
-        let prepared = self.prepare(req)?;
-        span.record("id", prepared.row.id.as_str());
+        let prepared = self.prepare(req, cancel)?;
+        let id = prepared.row.id.as_str();
+        span.record("id", id);
         let cat = &prepared.catalogue;
-        cat.insert_export(&prepared.row)?;
+        // Own the id before the row exists, so that recovery (in any
+        // process) can tell this export from a dead one at every moment.
+        let mut request = req.clone();
+        request.id = Some(id.to_string());
+        let record = OwnerRecord {
+            pid: std::process::id(),
+            started_s: crate::time::unix_now_s(),
+            request,
+        };
+        let owner = ExportOwner::acquire(&prepared.export_dir, id, &record)?;
+        let inserted = match cat.export_exists(id) {
+            Ok(true) => Err(Error::InvalidName {
+                what: "export id",
+                value: id.to_string(),
+                reason: "an export with this id already exists",
+            }),
+            Ok(false) => cat.insert_export(&prepared.row),
+            Err(e) => Err(e),
+        };
+        if let Err(e) = inserted {
+            owner.finish();
+            return Err(e);
+        }
         match self.run(req, &prepared, &mut reporter, started) {
-            Ok(mut outcome) => {
+            Ok((mut outcome, row_final)) => {
+                if row_final {
+                    owner.finish();
+                } else {
+                    owner.abandon();
+                }
                 reporter.complete();
                 outcome.timings.total_s = started.elapsed().as_secs_f64();
                 Ok(outcome)
             }
             Err(e) => {
-                // The staged file is already gone (dropped inside `run`).
-                let _ = cat.delete_export(&prepared.row.id);
+                // The staged file is already gone (dropped inside `run`). If
+                // the row cannot be removed now, recovery removes it.
+                match cat.delete_export(id) {
+                    Ok(()) => owner.finish(),
+                    Err(_) => owner.abandon(),
+                }
                 Err(e)
             }
         }
     }
 
     /// Validation and catalogue reads; nothing is written yet.
-    fn prepare(&self, req: &ExportRequest) -> Result<Prepared> {
+    fn prepare(&self, req: &ExportRequest, cancel: &CancelToken) -> Result<Prepared> {
         let bad_range = |reason| Error::InvalidRange {
             start_s: req.start_s,
             end_s: req.end_s,
@@ -251,7 +326,7 @@ impl Exporter {
             output::validate_component("export case id", case)?;
         }
 
-        let catalogue = Catalogue::open(&self.layout.db_path)?;
+        let catalogue = Catalogue::open_with(&self.layout.db_path, cancel, self.busy_timeout)?;
         let (recordings, bad_rows) =
             catalogue.recordings_overlapping(&req.camera, req.start_s, req.end_s)?;
         if recordings.is_empty() && !bad_rows.is_empty() {
@@ -285,13 +360,6 @@ impl Exporter {
             Some(id) => id.clone(),
             None => format!("{}_{}", req.camera, random_suffix()),
         };
-        if catalogue.export_exists(&id)? {
-            return Err(Error::InvalidName {
-                what: "export id",
-                value: id,
-                reason: "an export with this id already exists",
-            });
-        }
         let zone = Zone::or_local(req.timezone.as_deref());
         let fmt = "%Y-%m-%d %H:%M:%S";
         let name = req.name.clone().unwrap_or_else(|| {
@@ -345,6 +413,7 @@ impl Exporter {
             recordings,
             bad_rows,
             row,
+            export_dir,
             video_path,
             title,
         })
@@ -356,7 +425,7 @@ impl Exporter {
         p: &Prepared,
         reporter: &mut Reporter<'_>,
         started: Instant,
-    ) -> Result<ExportOutcome> {
+    ) -> Result<(ExportOutcome, bool)> {
         let cancel = reporter.cancel_token().clone();
         // Probe every segment's header (parallel), keep the readable ones.
         let (segments, refused) = source::recordings::segments(
@@ -508,8 +577,11 @@ impl Exporter {
         let export_dir = self.layout.export_dir();
         output::ensure_space(&export_dir, needed)?;
 
-        let staged = StagedFile::create(&p.video_path)?;
+        let staged = StagedFile::create(&p.video_path, &p.row.id)?;
         reporter.step(Step::Copying, 0.0)?;
+        if let Some(rate) = self.max_rate {
+            reporter.pace(rate, needed.saturating_sub(self.min_free_bytes));
+        }
         let metadata = [
             ("title", p.title.clone()),
             ("creation_time", timefmt::creation_time(req.start_s)),
@@ -522,6 +594,7 @@ impl Exporter {
             chapters: &chapter_list,
             metadata: &metadata,
             creation_s: req.start_s,
+            max_rate: self.max_rate,
         };
         let stats = remux::remux(&job, self.writer, staged.temp_path(), reporter)?;
         tracing::info!(
@@ -538,11 +611,20 @@ impl Exporter {
         reporter.step(Step::Finalizing, 100.0)?;
         let video_path = staged.commit()?;
         tracing::info!(stage = "commit", path = %video_path.display(), "committed");
-        if let Err(e) = p.catalogue.finish_export(&p.row.id, &p.row.thumb_path) {
-            let _ = std::fs::remove_file(&video_path);
-            return Err(e);
-        }
-        Ok(ExportOutcome {
+        // The file is complete and durable: whatever happens to the row now,
+        // it stays. An unfinished row is left for recovery to mark done.
+        let row_final = match p.catalogue.finish_export(&p.row.id, &p.row.thumb_path) {
+            Ok(()) => true,
+            Err(e) => {
+                tracing::warn!(error = %e, "export row not marked done; recovery will");
+                warnings.push(Warning::CatalogueNotUpdated {
+                    id: p.row.id.clone(),
+                    reason: e.to_string(),
+                });
+                false
+            }
+        };
+        let outcome = ExportOutcome {
             id: p.row.id.clone(),
             name: p.row.name.clone(),
             video_path,
@@ -560,7 +642,8 @@ impl Exporter {
                 total_s: 0.0,
             },
             stats,
-        })
+        };
+        Ok((outcome, row_final))
     }
 }
 
@@ -570,6 +653,8 @@ struct Prepared {
     /// Catalogue rows in range that could not be read.
     bad_rows: Vec<SkippedSegment>,
     row: ExportRow,
+    /// Absolute.
+    export_dir: PathBuf,
     video_path: PathBuf,
     title: String,
 }

@@ -120,6 +120,37 @@ fn header(buf: &[u8]) -> Option<(u64, [u8; 4], usize)> {
     }
 }
 
+/// Whether the file at `path` is a finished MP4: its top-level boxes tile
+/// the file exactly (none runs past the end) and one of them is `moov`. A
+/// writer that died before its trailer leaves either no `moov` or an
+/// `mdat` whose size was never patched.
+pub fn is_complete(path: &Path) -> io::Result<bool> {
+    let mut f = File::open(path)?;
+    let len = f.metadata()?.len();
+    let (mut pos, mut moov) = (0u64, false);
+    let mut hdr = [0u8; 16];
+    while pos < len {
+        if pos + 8 > len {
+            return Ok(false);
+        }
+        f.seek(SeekFrom::Start(pos))?;
+        let n = f.read(&mut hdr)?;
+        let Some((size, kind, hlen)) = header(&hdr[..n]) else {
+            return Ok(false);
+        };
+        // Size 0 ("to the end of the file") is what an unfinished mdat says.
+        if hdr[..4] == [0; 4] {
+            return Ok(false);
+        }
+        if size < hlen as u64 || pos.saturating_add(size) > len {
+            return Ok(false);
+        }
+        moov |= &kind == b"moov";
+        pos += size;
+    }
+    Ok(moov && pos == len)
+}
+
 /// Reads the `moov` box (payload only) of the file at `path`.
 pub fn read_moov(path: &Path) -> io::Result<Vec<u8>> {
     let mut f = File::open(path)?;

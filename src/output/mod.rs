@@ -1,7 +1,7 @@
 //! The output file's whole life, in one place.
 //!
 //! An export is written to a hidden temporary name in the export folder
-//! (`.<final name>.<6 random>.part`), locked with an advisory `flock` while it is
+//! (`.<export id>.<6 random>.part`, tied to its owner: see `job::owner`), locked with an advisory `flock` while it is
 //! written. [`StagedFile::commit`] fsyncs it, renames it to its final name
 //! and fsyncs the folder; dropping a [`StagedFile`] that was not committed
 //! (error, cancellation, panic unwinding) removes it. The only other removal
@@ -23,7 +23,7 @@ use crate::timefmt::Zone;
 
 pub use sys::available_bytes;
 
-pub(crate) use sys::copy_file_range;
+pub(crate) use sys::{copy_file_range, lock_exclusive, unlink_in};
 
 /// Space kept free beyond the estimated output size (16 MiB).
 pub const FREE_SPACE_MARGIN_BYTES: u64 = 16 << 20;
@@ -41,17 +41,14 @@ pub struct StagedFile {
 }
 
 impl StagedFile {
-    /// Creates `.<name>.<random>.part` beside `target`, locked. Fails with
+    /// Creates `.<owner>.<random>.part` beside `target`, locked (`owner`
+    /// is the export id, without dots). Fails with
     /// [`Error::UnwritableExportDir`] or [`Error::DiskFull`].
-    pub fn create(target: &Path) -> Result<StagedFile> {
+    pub fn create(target: &Path, owner: &str) -> Result<StagedFile> {
         let dir = target.parent().unwrap_or(Path::new("."));
-        let name = target
-            .file_name()
-            .map(|n| n.to_string_lossy().into_owned())
-            .unwrap_or_default();
         // Unique per export: two exports that want the same final name (or a
         // retry after a crash left a temporary file) never share one.
-        let temp = dir.join(format!(".{name}.{}.part", crate::export::random_suffix()));
+        let temp = dir.join(format!(".{owner}.{}.part", crate::export::random_suffix()));
         let file = OpenOptions::new()
             .write(true)
             .create_new(true)
@@ -283,13 +280,13 @@ mod tests {
     fn staged_file_is_removed_unless_committed() {
         let dir = tempfile::tempdir().unwrap();
         let target = dir.path().join("a.mp4");
-        let s = StagedFile::create(&target).unwrap();
+        let s = StagedFile::create(&target, "t").unwrap();
         let temp = s.temp_path().to_path_buf();
         fs::write(&temp, b"x").unwrap();
         drop(s);
         assert!(!temp.exists() && !target.exists());
 
-        let s = StagedFile::create(&target).unwrap();
+        let s = StagedFile::create(&target, "t").unwrap();
         fs::write(s.temp_path(), b"y").unwrap();
         let done = s.commit().unwrap();
         assert_eq!(fs::read(done).unwrap(), b"y");
@@ -319,8 +316,8 @@ mod tests {
     fn commit_never_replaces() {
         let dir = tempfile::tempdir().unwrap();
         let target = dir.path().join("a.mp4");
-        let first = StagedFile::create(&target).unwrap();
-        let second = StagedFile::create(&target).unwrap();
+        let first = StagedFile::create(&target, "t").unwrap();
+        let second = StagedFile::create(&target, "t").unwrap();
         fs::write(first.temp_path(), b"first").unwrap();
         fs::write(second.temp_path(), b"second").unwrap();
         first.commit().unwrap();

@@ -49,6 +49,30 @@ pub enum ChapterMode {
     RecordingSegments,
 }
 
+impl ChapterMode {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ChapterMode::None => "none",
+            ChapterMode::ReviewItems => "review_items",
+            ChapterMode::RecordingSegments => "recording_segments",
+        }
+    }
+}
+
+impl serde::Serialize for ChapterMode {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(self.as_str())
+    }
+}
+
+/// Accepts the NVR's spelling (`review_items`) and the CLI's (`review-items`).
+impl<'de> serde::Deserialize<'de> for ChapterMode {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let s = String::deserialize(d)?;
+        s.parse().map_err(serde::de::Error::custom)
+    }
+}
+
 impl std::str::FromStr for ChapterMode {
     type Err = String;
     fn from_str(s: &str) -> Result<Self, Self::Err> {

@@ -399,7 +399,7 @@ pub fn write(
     drop(tracks);
 
     let total = job.plan.duration();
-    let mut copier = Copier::new();
+    let mut copier = Copier::new(job.max_rate);
     for run in &runs {
         cancel.check()?;
         if stats.first_sample_at.is_none() {
@@ -473,13 +473,21 @@ fn tb_den(tb: ffmpeg_next::Rational) -> u32 {
 struct Copier {
     in_kernel: bool,
     buf: Vec<u8>,
+    /// Bytes per piece: [`COPY_PIECE_BYTES`], or a twentieth of a second's
+    /// worth under a rate limit, so the pacing is smooth.
+    piece: usize,
 }
 
 impl Copier {
-    fn new() -> Copier {
+    fn new(max_rate: Option<u64>) -> Copier {
+        let piece = match max_rate {
+            Some(r) => ((r / 20) as usize).clamp(16 << 10, COPY_PIECE_BYTES),
+            None => COPY_PIECE_BYTES,
+        };
         Copier {
             in_kernel: true,
             buf: Vec::new(),
+            piece,
         }
     }
 
@@ -500,7 +508,7 @@ impl Copier {
         let mut done = 0u64;
         while done < run.len {
             cancel.check()?;
-            let want = (run.len - done).min(COPY_PIECE_BYTES as u64) as usize;
+            let want = (run.len - done).min(self.piece as u64) as usize;
             let n = if self.in_kernel {
                 match output::copy_file_range(&src, &mut off, out, want) {
                     Ok(n) => n,

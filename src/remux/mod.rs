@@ -42,6 +42,8 @@ pub struct RemuxJob<'a> {
     pub metadata: &'a [(&'a str, String)],
     /// Start of the export, unix seconds (MP4 creation times).
     pub creation_s: f64,
+    /// Bytes a second the copy may write at most (`None`: as fast as it goes).
+    pub max_rate: Option<u64>,
 }
 
 impl RemuxJob<'_> {

@@ -1,0 +1,225 @@
+//! Crash recovery: finish what dead exports left, never touch a live one.
+//!
+//! An export that dies (`SIGKILL`, power loss, a panic) leaves at most: its
+//! lock file `.<id>.lock` (unlocked, since the kernel dropped the lock), an
+//! `export` row with `in_progress = 1`, and a partial `.<id>.<random>.part`.
+//! [`recover`] looks at each:
+//!
+//! * a row in progress whose lock is held: a live export, left alone;
+//! * a row in progress whose lock file is there but free: its export died.
+//!   If its final file exists, the export had finished (files only get their
+//!   final name after `fsync`) and only the row update was lost: the row is
+//!   marked done ("registered"). Otherwise the row, its thumbnail and its
+//!   partial files are removed (or, with [`RecoveryOptions::requeue`], the
+//!   request from the lock file is handed back to be run again);
+//! * a row in progress with no lock file at all was not written by this
+//!   engine (the NVR's own exporter, an older tool): left alone, unless
+//!   [`RecoveryOptions::foreign_stale_after`] says how long its file must
+//!   have been unchanged to count as abandoned; then a complete MP4 is
+//!   registered and anything else removed with its row;
+//! * partial files and lock files whose owner is dead are removed.
+//!
+//! Whatever was done is returned as a [`RecoveryReport`].
+
+use std::path::{Path, PathBuf};
+use std::time::{Duration, SystemTime};
+
+use crate::catalogue::{Catalogue, ExportRow};
+use crate::error::{Error, Result};
+use crate::export::ExportRequest;
+use crate::job::owner;
+use crate::media::isobmff;
+
+/// What recovery may do beyond the safe default.
+#[derive(Debug, Clone, Default)]
+pub struct RecoveryOptions {
+    /// Hand dead exports back to be run again instead of only removing them.
+    pub requeue: bool,
+    /// Treat an in-progress row that no lock file owns as abandoned once
+    /// its file has not changed for this long (`None`: never touch it).
+    pub foreign_stale_after: Option<Duration>,
+}
+
+/// One export recovery acted on.
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct RecoveredExport {
+    pub id: String,
+    pub video_path: String,
+    pub reason: String,
+}
+
+/// What [`recover`] did.
+#[derive(Debug, Clone, Default, serde::Serialize)]
+pub struct RecoveryReport {
+    /// Finished files whose row was still in progress: marked done.
+    pub registered: Vec<RecoveredExport>,
+    /// Dead exports whose row (and partial files, thumbnail) were removed.
+    pub removed: Vec<RecoveredExport>,
+    /// With `requeue`: the requests of removed exports, to run again.
+    #[serde(skip)]
+    pub requeue: Vec<ExportRequest>,
+    /// Partial and lock files removed.
+    pub files_removed: Vec<PathBuf>,
+    /// Exports in progress in a live process: untouched.
+    pub live: Vec<String>,
+    /// Rows in progress no lock file owns: untouched.
+    pub foreign: Vec<String>,
+}
+
+impl RecoveryReport {
+    /// Whether recovery changed anything.
+    pub fn acted(&self) -> bool {
+        !(self.registered.is_empty() && self.removed.is_empty() && self.files_removed.is_empty())
+    }
+}
+
+/// Recovers dead exports of `catalogue` whose files are in `export_dir`.
+pub fn recover(
+    catalogue: &Catalogue,
+    export_dir: &Path,
+    media_dir: &Path,
+    options: &RecoveryOptions,
+) -> Result<RecoveryReport> {
+    let mut report = RecoveryReport::default();
+    let io = |path: &Path| {
+        let path = path.to_path_buf();
+        move |e| Error::io(path, e)
+    };
+    for row in catalogue.exports_in_progress()? {
+        let lock_path = owner::lock_path(export_dir, &row.id);
+        if std::fs::symlink_metadata(&lock_path).is_err() {
+            foreign(catalogue, &row, media_dir, options, &mut report)?;
+            continue;
+        }
+        let Some(mut lock) = owner::claim(export_dir, &row.id).map_err(io(&lock_path))? else {
+            report.live.push(row.id.clone());
+            continue;
+        };
+        let record = lock.record();
+        if Path::new(&row.video_path).is_file() {
+            catalogue.finish_export(&row.id, &row.thumb_path)?;
+            report.registered.push(recovered(
+                &row,
+                "the file was complete; its row was still in progress",
+            ));
+        } else {
+            remove_thumb(&row, media_dir, &mut report);
+            catalogue.delete_export(&row.id)?;
+            report.removed.push(recovered(
+                &row,
+                "its export died before the file was finished",
+            ));
+            if options.requeue {
+                if let Some(r) = record {
+                    let mut req = r.request;
+                    req.id = Some(row.id.clone());
+                    report.requeue.push(req);
+                }
+            }
+        }
+        let _ = lock.remove();
+        report.files_removed.push(lock_path);
+    }
+    sweep_files(export_dir, &mut report)?;
+    Ok(report)
+}
+
+/// Partial files and lock files whose owner is dead.
+fn sweep_files(export_dir: &Path, report: &mut RecoveryReport) -> Result<()> {
+    let entries = match std::fs::read_dir(export_dir) {
+        Ok(e) => e,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
+        Err(e) => return Err(Error::io(export_dir, e)),
+    };
+    let mut names: Vec<String> = entries
+        .filter_map(|e| e.ok())
+        .filter_map(|e| e.file_name().into_string().ok())
+        .collect();
+    names.sort();
+    for name in names {
+        let (id, is_part) = match (owner::part_owner(&name), owner::lock_owner(&name)) {
+            (Some(id), _) => (id.to_string(), true),
+            (None, Some(id)) => (id.to_string(), false),
+            _ => continue,
+        };
+        let path = export_dir.join(&name);
+        // A lock file already handled above, or removed by its owner since.
+        if !is_part && !path.exists() {
+            continue;
+        }
+        let claimed = owner::claim(export_dir, &id).map_err(|e| Error::io(&path, e))?;
+        let Some(lock) = claimed else {
+            continue; // a live export's
+        };
+        if is_part && std::fs::remove_file(&path).is_ok() {
+            report.files_removed.push(path);
+        }
+        // Report lock files that were there before (not one the claim made).
+        let (lock_path, existed) = (lock.path().to_path_buf(), lock.existed);
+        if lock.remove().is_ok() && existed {
+            report.files_removed.push(lock_path);
+        }
+    }
+    Ok(())
+}
+
+/// A row in progress with no lock file: see the module docs.
+fn foreign(
+    catalogue: &Catalogue,
+    row: &ExportRow,
+    media_dir: &Path,
+    options: &RecoveryOptions,
+    report: &mut RecoveryReport,
+) -> Result<()> {
+    let video = Path::new(&row.video_path);
+    let stale = options.foreign_stale_after.and_then(|after| {
+        let modified = std::fs::metadata(video).ok()?.modified().ok()?;
+        let age = SystemTime::now().duration_since(modified).ok()?;
+        Some(age >= after)
+    });
+    if stale != Some(true) {
+        report.foreign.push(row.id.clone());
+        return Ok(());
+    }
+    if isobmff::is_complete(video).unwrap_or(false) {
+        catalogue.finish_export(&row.id, &row.thumb_path)?;
+        report.registered.push(recovered(
+            row,
+            "a complete MP4 (moov written) whose writer left its row in progress",
+        ));
+    } else {
+        if std::fs::remove_file(video).is_ok() {
+            report.files_removed.push(video.to_path_buf());
+        }
+        remove_thumb(row, media_dir, report);
+        catalogue.delete_export(&row.id)?;
+        report.removed.push(recovered(
+            row,
+            "an unfinished file (no moov, or an mdat never closed) abandoned by its writer",
+        ));
+    }
+    Ok(())
+}
+
+/// Removes a dead export's thumbnail if it lies under the media folder.
+fn remove_thumb(row: &ExportRow, media_dir: &Path, report: &mut RecoveryReport) {
+    if row.thumb_path.is_empty() {
+        return;
+    }
+    let thumb = Path::new(&row.thumb_path);
+    let inside = match (thumb.canonicalize(), media_dir.canonicalize()) {
+        (Ok(t), Ok(m)) => t.starts_with(m),
+        _ => false,
+    };
+    if inside && std::fs::remove_file(thumb).is_ok() {
+        report.files_removed.push(thumb.to_path_buf());
+    }
+}
+
+fn recovered(row: &ExportRow, reason: &str) -> RecoveredExport {
+    RecoveredExport {
+        id: row.id.clone(),
+        video_path: row.video_path.clone(),
+        reason: reason.to_string(),
+    }
+}
