@@ -130,6 +130,7 @@ pub enum ErrorKind {
     Io,
     ForbiddenArgument,
     RangeTooLong,
+    QueueFull,
 }
 
 impl ErrorKind {
@@ -150,6 +151,7 @@ impl ErrorKind {
             ErrorKind::Io => "io",
             ErrorKind::ForbiddenArgument => "forbidden_argument",
             ErrorKind::RangeTooLong => "range_too_long",
+            ErrorKind::QueueFull => "queue_full",
         }
     }
 }
@@ -288,6 +290,9 @@ pub enum Error {
 
     #[error("range too long: it holds more than {limit} samples ({samples} counted so far), the most one export holds within its memory bound; export it in parts")]
     RangeTooLong { samples: u64, limit: u64 },
+
+    #[error("export queue full: {reason} (at most {limit}); retry when some have finished")]
+    QueueFull { limit: usize, reason: &'static str },
 }
 
 impl Error {
@@ -308,6 +313,7 @@ impl Error {
             Error::Io { .. } => ErrorKind::Io,
             Error::ForbiddenArgument { .. } => ErrorKind::ForbiddenArgument,
             Error::RangeTooLong { .. } => ErrorKind::RangeTooLong,
+            Error::QueueFull { .. } => ErrorKind::QueueFull,
         }
     }
 
@@ -384,7 +390,9 @@ impl Error {
     pub fn retryable(&self) -> bool {
         matches!(
             self,
-            Error::Database { busy: true, .. } | Error::SegmentRead { .. }
+            Error::Database { busy: true, .. }
+                | Error::SegmentRead { .. }
+                | Error::QueueFull { .. }
         )
     }
 }

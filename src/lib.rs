@@ -81,6 +81,10 @@ pub(crate) mod time;
 pub(crate) mod timefmt;
 
 pub use error::{Error, ErrorKind, Result, SkippedSegment, Warning};
+pub use job::queue::{
+    Clock, ExportQueue, JobError, JobEvent, JobInfo, JobState, ManualClock, QueueConfig,
+    SystemClock,
+};
 pub use job::recovery::{RecoveredExport, RecoveryOptions, RecoveryReport};
 pub use export::{ExportOutcome, ExportRequest, Exporter, Layout, Timings, MAX_SAMPLES};
 pub use plan::chapters::ChapterMode;

@@ -3,3 +3,4 @@
 
 pub mod owner;
 pub mod recovery;
+pub mod queue;
