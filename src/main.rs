@@ -6,6 +6,8 @@
 //! nvr-export export --db FILE --media-dir DIR --camera NAME --start UNIX --end UNIX
 //!     [--name TEXT] [--id ID] [--timezone IANA] [--json]
 //!     [--chapters none|review-items|recording-segments]
+//! nvr-export batch FILE.json --db FILE --media-dir DIR [--max-concurrent N] [--json]
+//! nvr-export recover --db FILE --media-dir DIR [--foreign-after SECS] [--json]
 //! nvr-export demo [--dir DIR]
 //! nvr-export info
 //! ```
@@ -57,6 +59,8 @@ enum Command {
         #[arg(long, default_value = "demo-store")]
         dir: PathBuf,
     },
+    /// Run many exports (a JSON array of requests) through the job queue.
+    Batch(BatchArgs),
     /// Finish what dead exports left (rows in progress, partial files);
     /// `export` does this by itself first. Live exports are never touched.
     Recover(RecoverArgs),
@@ -106,6 +110,23 @@ impl LayoutArgs {
         layout.recording_roots = self.recordings_roots.clone();
         layout
     }
+}
+
+#[derive(clap::Args)]
+struct BatchArgs {
+    /// A JSON array of requests: [{"camera": "front_door", "start": UNIX, "end": UNIX, ...}].
+    file: PathBuf,
+    #[command(flatten)]
+    layout: LayoutArgs,
+    /// Exports running at once.
+    #[arg(long, default_value_t = 3)]
+    max_concurrent: usize,
+    /// Most bytes a second each export writes (e.g. 20M).
+    #[arg(long, value_name = "RATE", value_parser = parse_rate)]
+    max_rate: Option<u64>,
+    /// Machine-readable output: JSON lines tagged by job id.
+    #[arg(long)]
+    json: bool,
 }
 
 #[derive(clap::Args)]
@@ -166,6 +187,11 @@ fn main() -> ExitCode {
         Command::Demo { dir } => cli::samples::demo(dir),
         Command::BenchCorpus(args) => cli::samples::bench_corpus(args),
         Command::Recover(args) => run_recover(args),
+        Command::Batch(args) => {
+            let exporter =
+                Exporter::new(args.layout.layout()).with_max_rate(args.max_rate.unwrap_or(0));
+            cli::batch::run(exporter, &args.file, args.max_concurrent, args.json)
+        }
         Command::Info => cli::info(),
     }
 }

@@ -338,3 +338,86 @@ fn a_gone_stdout_does_not_panic_and_the_exit_code_says_the_export_is_done() {
     let ev = json_lines(&out.stdout);
     assert_eq!(ev.last().unwrap()["kind"], "invalid_range");
 }
+
+#[test]
+fn batch_runs_requests_through_the_queue_with_events_tagged_by_job() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = back_to_back(dir.path(), 2.0, 3);
+    let file = dir.path().join("batch.json");
+    let (a, b) = (s.start_s(), s.end_s());
+    std::fs::write(
+        &file,
+        serde_json::json!([
+            {"camera": "front_door", "start": a, "end": b, "id": "front_door_b1"},
+            {"camera": "front_door", "start": a + 1.0, "end": b, "id": "front_door_b2",
+             "chapters": "recording-segments"},
+            {"camera": "front_door", "start": a, "end": b - 1.0, "id": "front_door_b3"},
+            {"camera": "nope", "start": a, "end": b, "id": "nope_b4"}
+        ])
+        .to_string(),
+    )
+    .unwrap();
+    let out = bin()
+        .arg("batch")
+        .arg(&file)
+        .arg("--db")
+        .arg(&s.db_path)
+        .arg("--media-dir")
+        .arg(&s.media_dir)
+        .args(["--max-concurrent", "2", "--json"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1), "one request fails");
+    let ev = json_lines(&out.stdout);
+    let of = |job: &str, event: &str| {
+        ev.iter()
+            .filter(|e| e["job"] == job && e["event"] == event)
+            .count()
+    };
+    for id in ["front_door_b1", "front_door_b2", "front_door_b3"] {
+        assert_eq!(of(id, "queued"), 1, "{id}");
+        assert_eq!(of(id, "success"), 1, "{id}");
+    }
+    assert_eq!(of("nope_b4", "failed"), 1);
+    let failed = ev.iter().find(|e| e["event"] == "failed").unwrap();
+    assert_eq!(failed["error"]["kind"], "unknown_camera");
+    // Never more than two running at once, measured from the events.
+    let (mut running, mut peak) = (0, 0);
+    for e in &ev {
+        match e["event"].as_str().unwrap() {
+            "running" => running += 1,
+            "success" | "failed" | "cancelled" => running -= 1,
+            _ => {}
+        }
+        peak = peak.max(running);
+    }
+    assert!(peak <= 2 && peak >= 1, "{peak}");
+    let b2 = ev
+        .iter()
+        .find(|e| e["job"] == "front_door_b2" && e["event"] == "success")
+        .unwrap();
+    assert_eq!(b2["result"]["chapters"], 3);
+    let mut rows = export_rows(&s);
+    rows.sort();
+    assert_eq!(
+        rows,
+        vec![
+            ("front_door_b1".to_string(), 0),
+            ("front_door_b2".to_string(), 0),
+            ("front_door_b3".to_string(), 0)
+        ]
+    );
+    // A file that is not a list of requests: exit 2, a clear message.
+    std::fs::write(&file, "{\"camera\": 1}").unwrap();
+    let out = bin()
+        .arg("batch")
+        .arg(&file)
+        .arg("--db")
+        .arg(&s.db_path)
+        .arg("--media-dir")
+        .arg(&s.media_dir)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("not a JSON array of export requests"));
+}

@@ -1,5 +1,6 @@
 //! What the binary prints and the commands beside `export`.
 
+pub mod batch;
 pub mod events;
 pub mod human;
 pub mod samples;

@@ -75,8 +75,10 @@ impl Layout {
 #[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
 pub struct ExportRequest {
     pub camera: String,
-    /// Requested range, unix seconds.
+    /// Requested range, unix seconds (`start` and `end` in JSON too).
+    #[serde(alias = "start")]
     pub start_s: f64,
+    #[serde(alias = "end")]
     pub end_s: f64,
     /// Display name; default `"<camera with _ as space> <start> <end>"`.
     #[serde(default)]
