@@ -373,6 +373,21 @@ impl Error {
         if err.sqlite_error_code() == Some(rusqlite::ErrorCode::DiskFull) {
             return crate::output::disk_full_at(&path);
         }
+        if matches!(
+            err.sqlite_error_code(),
+            Some(rusqlite::ErrorCode::ReadOnly | rusqlite::ErrorCode::CannotOpen)
+        ) {
+            return Error::Database {
+                message: format!(
+                    "cannot be written ({err}): an export writes its row there, and a catalogue \
+                     in WAL mode (the NVR's) also needs its folder writable for the -wal and \
+                     -shm files; run as a user who may write both, or check that the folder \
+                     is not mounted read-only"
+                ),
+                path,
+                busy: false,
+            };
+        }
         let busy = matches!(
             err.sqlite_error_code(),
             Some(rusqlite::ErrorCode::DatabaseBusy | rusqlite::ErrorCode::DatabaseLocked)

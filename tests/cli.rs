@@ -391,7 +391,7 @@ fn batch_runs_requests_through_the_queue_with_events_tagged_by_job() {
         }
         peak = peak.max(running);
     }
-    assert!(peak <= 2 && peak >= 1, "{peak}");
+    assert!((1..=2).contains(&peak), "{peak}");
     let b2 = ev
         .iter()
         .find(|e| e["job"] == "front_door_b2" && e["event"] == "success")
@@ -420,4 +420,52 @@ fn batch_runs_requests_through_the_queue_with_events_tagged_by_job() {
         .unwrap();
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("not a JSON array of export requests"));
+}
+
+#[test]
+fn a_wal_catalogue_in_a_read_only_folder_is_named_as_such() {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = tempfile::tempdir().unwrap();
+    let s = back_to_back(dir.path(), 2.0, 1);
+    // Root ignores folder permissions: run the binary as `nobody` then (a
+    // copy, so that the build folder's permissions do not matter).
+    // SAFETY: geteuid has no preconditions.
+    let root = unsafe { libc::geteuid() } == 0;
+    let exe = dir.path().join("nvr-export");
+    std::fs::copy(env!("CARGO_BIN_EXE_nvr-export"), &exe).unwrap();
+    let mode = |p: &std::path::Path, m: u32| {
+        std::fs::set_permissions(p, std::fs::Permissions::from_mode(m)).unwrap()
+    };
+    mode(dir.path(), 0o755);
+    mode(&exe, 0o755);
+    mode(&s.db_path, 0o666);
+    let db_dir = s.db_path.parent().unwrap().to_path_buf();
+    mode(&db_dir, 0o555);
+    let mut cmd = if root {
+        let mut c = Command::new("setpriv");
+        c.args(["--reuid=nobody", "--regid=nogroup", "--clear-groups"]).arg(&exe);
+        c
+    } else {
+        Command::new(&exe)
+    };
+    let out = cmd
+        .arg("export")
+        .arg("--db")
+        .arg(&s.db_path)
+        .arg("--media-dir")
+        .arg(dir.path().join("elsewhere"))
+        .args(["--camera", &s.camera, "--json"])
+        .args(["--start", &s.start_s().to_string(), "--end", &s.end_s().to_string()])
+        .output()
+        .unwrap();
+    mode(&db_dir, 0o755);
+    let ev = json_lines(&out.stdout);
+    let last = ev.last().expect("an error event");
+    assert_eq!(last["kind"], "database", "{last}");
+    let msg = last["message"].as_str().unwrap();
+    assert!(
+        msg.contains("cannot be written") && msg.contains("folder writable"),
+        "{msg}"
+    );
+    assert!(!msg.contains("not an NVR catalogue"), "{msg}");
 }

@@ -115,7 +115,10 @@ impl Catalogue {
         for table in ["recordings", "reviewsegment", "export", "previews"] {
             let sql = format!("SELECT 1 FROM \"{table}\" LIMIT 0");
             match self.retry("reading the schema", |c| c.prepare(&sql).map(|_| ())) {
-                Err(Error::Database { message, busy: false, .. }) => {
+                Err(Error::Database { message, busy: false, .. })
+                    if message.contains("no such table")
+                        || message.contains("not a database") =>
+                {
                     return Err(Error::database(
                         &self.path,
                         format!("not an NVR catalogue ({message})"),

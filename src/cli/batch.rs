@@ -72,7 +72,7 @@ pub fn run(exporter: Exporter, file: &Path, max_concurrent: usize, json: bool) -
         }
     }
     if json {
-        queue.subscribe(|e| emit_json(e));
+        queue.subscribe(emit_json);
     } else {
         let bars = Bars::new();
         queue.subscribe(move |e| bars.show(e));
@@ -92,7 +92,7 @@ pub fn run(exporter: Exporter, file: &Path, max_concurrent: usize, json: bool) -
             }
         }
     }
-    while !queue.wait_idle(Duration::from_millis(50)) {
+    while !queue.wait_idle(Duration::from_millis(10)) {
         if cancel.is_cancelled() {
             for id in &ids {
                 queue.cancel(id);
@@ -120,6 +120,8 @@ fn emit_json(e: &JobEvent) {
         }),
         JobEvent::State { job } => json!({
             "event": job.state, "job": job.id, "camera": job.camera,
+            // When this state began, unix seconds.
+            "at": job.finished_at_s.or(job.started_at_s).unwrap_or(job.queued_at_s),
             "error": job.error, "result": job.result,
         }),
     };

@@ -274,10 +274,12 @@ impl Exporter {
             Err(e) => {
                 // The staged file is already gone (dropped inside `run`). If
                 // the row cannot be removed now, recovery removes it.
+                tracing::debug!(error = %e, "export failed; removing its row");
                 match cat.delete_export(id) {
                     Ok(()) => owner.finish(),
                     Err(_) => owner.abandon(),
                 }
+                tracing::debug!("export cleaned up");
                 Err(e)
             }
         }

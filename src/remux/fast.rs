@@ -31,7 +31,7 @@ use crate::media::params;
 use crate::output;
 use crate::plan::Clip;
 use crate::probe::SegmentProbe;
-use crate::progress::Reporter;
+use crate::progress::{CancelToken, Reporter};
 use crate::source::Locator;
 use crate::time::OutTicks;
 use ffmpeg_next::Rational;
@@ -175,12 +175,17 @@ struct ClipSamples<'a> {
     runs: &'a [Run<'a>],
     tbs: [Rational; 2],
     track: usize,
+    /// Checked at every clip: a day's tables take a while to replay, and a
+    /// cancel must not wait for the end (a cut-short replay is then
+    /// reported as the cancel, never written).
+    cancel: &'a CancelToken,
 }
 
 impl ClipSamples<'_> {
     /// Calls `f(clip index, track, out sample, source byte offset)` for
     /// every kept sample of the tracks in `tracks`, clip by clip; returns
-    /// the selection's final state (ends, audio trims).
+    /// the selection's final state (ends, audio trims). Stops early when
+    /// cancelled.
     fn replay(
         &self,
         tracks: &[usize],
@@ -188,6 +193,9 @@ impl ClipSamples<'_> {
     ) -> Selection<'_> {
         let mut sel = Selection::new(self.job, self.tbs);
         for ci in 0..self.job.plan.clips.len() {
+            if self.cancel.is_cancelled() {
+                break;
+            }
             let c = sel.clip(ci);
             if tracks.contains(&VIDEO) {
                 for s in c.probe.video.timing.samples.iter() {
@@ -261,6 +269,7 @@ pub fn write(
         runs: &[],
         tbs,
         track: VIDEO,
+        cancel: &cancel,
     };
     let sel = layout.replay(&[VIDEO, AUDIO], &mut |ci, track, s, pos| {
         let b = &mut bounds[ci];
@@ -307,6 +316,7 @@ pub fn write(
         runs: &runs,
         tbs,
         track: VIDEO,
+        cancel: &cancel,
     };
     let asrc = ClipSamples {
         track: AUDIO,
@@ -337,6 +347,8 @@ pub fn write(
         }
         tracks.push(t);
     }
+    // The sizing passes stop early on a cancel: their sizes are not used then.
+    cancel.check()?;
     if has_chapters {
         tracks.push(mp4::Track::new(
             TrackKind::Chapters,
