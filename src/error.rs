@@ -512,6 +512,15 @@ mod tests {
         );
         assert!(!Error::sqlite("/c/frigate.db", corrupt).retryable());
         assert!(!Error::Cancelled.retryable());
+        // A full catalogue filesystem is a full disk, naming its folder.
+        let full = rusqlite::Error::SqliteFailure(
+            rusqlite::ffi::Error::new(rusqlite::ffi::SQLITE_FULL),
+            None,
+        );
+        match Error::sqlite("/c/frigate.db", full) {
+            Error::DiskFull { path, .. } => assert_eq!(path, std::path::Path::new("/c")),
+            other => panic!("not disk_full: {other}"),
+        }
         assert_eq!(
             Warning::AudioDropped {
                 reason: "x has no audio track".into()

@@ -30,7 +30,11 @@
 //!    │
 //!    ▼
 //! export ───── orchestrates the above, owns the export row's lifecycle,
-//!              pushes Progress to one closure and obeys a CancelToken
+//!    │            pushes Progress to one closure and obeys a CancelToken
+//!    ▼
+//! job ──────── many exports: who owns which (a lock file per export id,
+//!                 across processes), crash recovery, and ExportQueue
+//!                 (workers, job states, cancel by id, subscribers)
 //! ```
 //!
 //! Time has three clocks, each with its type (`time`): wall-clock unix
