@@ -45,6 +45,13 @@ pub enum Warning {
     /// (the catalogue stayed locked, or its disk is full): the NVR shows
     /// the export as in progress until recovery marks it done.
     CatalogueNotUpdated { id: String, reason: String },
+    /// HLS: fragments that do not decode with the playlist's single init
+    /// segment (the NVR's `/vod/` path takes it from the last clip, so a
+    /// camera restart with new parameters breaks the clips before it).
+    InitMismatch { fragments: Vec<String> },
+    /// HLS: the room reserved for the `moov` was too small; it was written
+    /// after the media (the file plays, but not before it is fully loaded).
+    MoovAtEnd { reserved: u64, needed: u64 },
     /// Two rows held the same footage; it was exported once.
     DuplicateFootage {
         id: String,
@@ -84,6 +91,21 @@ impl fmt::Display for Warning {
                 "the file is complete, but export row {id} could not be marked done ({reason}); \
                  it is kept, and the next recovery (any later command, or the queue's start-up) \
                  marks the row done"
+            ),
+            Warning::InitMismatch { fragments } => write!(
+                f,
+                "{} fragment(s) do not decode with the playlist's only init segment (its \
+                 parameters are the last clip's; the camera changed resolution or codec \
+                 settings): {}; export with --vod-base (the /vod/clip/ form, an init per \
+                 clip) or from the files",
+                fragments.len(),
+                fragments.join(", ")
+            ),
+            Warning::MoovAtEnd { reserved, needed } => write!(
+                f,
+                "the index (moov, {needed} bytes) did not fit the {reserved} bytes reserved \
+                 for it and was written after the media: the file is valid but players \
+                 must load it whole before playing"
             ),
             Warning::DuplicateFootage {
                 id,
@@ -131,6 +153,7 @@ pub enum ErrorKind {
     ForbiddenArgument,
     RangeTooLong,
     QueueFull,
+    Vod,
 }
 
 impl ErrorKind {
@@ -152,6 +175,7 @@ impl ErrorKind {
             ErrorKind::ForbiddenArgument => "forbidden_argument",
             ErrorKind::RangeTooLong => "range_too_long",
             ErrorKind::QueueFull => "queue_full",
+            ErrorKind::Vod => "vod",
         }
     }
 }
@@ -291,6 +315,14 @@ pub enum Error {
     #[error("range too long: it holds more than {limit} samples ({samples} counted so far), the most one export holds within its memory bound; export it in parts")]
     RangeTooLong { samples: u64, limit: u64 },
 
+    #[error("VOD server {url}: {reason}")]
+    Vod {
+        url: String,
+        reason: String,
+        /// A timeout, a connection failure or a 5xx: may work later.
+        retryable: bool,
+    },
+
     #[error("export queue full: {reason} (at most {limit}); retry when some have finished")]
     QueueFull { limit: usize, reason: &'static str },
 }
@@ -314,6 +346,7 @@ impl Error {
             Error::ForbiddenArgument { .. } => ErrorKind::ForbiddenArgument,
             Error::RangeTooLong { .. } => ErrorKind::RangeTooLong,
             Error::QueueFull { .. } => ErrorKind::QueueFull,
+            Error::Vod { .. } => ErrorKind::Vod,
         }
     }
 
@@ -408,6 +441,10 @@ impl Error {
             Error::Database { busy: true, .. }
                 | Error::SegmentRead { .. }
                 | Error::QueueFull { .. }
+                | Error::Vod {
+                    retryable: true,
+                    ..
+                }
         )
     }
 }

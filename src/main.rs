@@ -6,6 +6,7 @@
 //! nvr-export export --db FILE --media-dir DIR --camera NAME --start UNIX --end UNIX
 //!     [--name TEXT] [--id ID] [--timezone IANA] [--json]
 //!     [--chapters none|review-items|recording-segments]
+//!     [--source hls --vod-url URL | --vod-base URL [--allow-host HOST]]
 //! nvr-export batch FILE.json --db FILE --media-dir DIR [--max-concurrent N] [--json]
 //! nvr-export recover --db FILE --media-dir DIR [--foreign-after SECS] [--json]
 //! nvr-export demo [--dir DIR]
@@ -29,7 +30,7 @@ use clap::{Parser, Subcommand, ValueEnum};
 use cli::events::Event;
 use nvr_export::{
     CancelToken, ChapterMode, ExportRequest, Exporter, Layout, Progress, ProgressThrottle,
-    RecoveryOptions, WriterChoice,
+    HlsSource, RecoveryOptions, Source, WriterChoice,
 };
 
 #[derive(Parser)]
@@ -69,6 +70,15 @@ enum Command {
     /// Record a benchmark corpus the way the NVR records (segment muxer, real rows).
     #[command(hide = true)]
     BenchCorpus(cli::samples::CorpusArgs),
+}
+
+/// `--source`.
+#[derive(Clone, Copy, PartialEq, Eq, ValueEnum)]
+enum SourceArg {
+    /// The catalogue's recording files.
+    Recordings,
+    /// The NVR's HLS VOD server.
+    Hls,
 }
 
 /// `--writer`: which stream-copy writer.
@@ -170,6 +180,20 @@ struct ExportArgs {
     /// Machine-readable output: one JSON object per line.
     #[arg(long)]
     json: bool,
+    /// Where the media comes from: the recording files (default), or the
+    /// NVR's HLS VOD server (with --vod-url or --vod-base).
+    #[arg(long, value_enum, default_value_t = SourceArg::Recordings)]
+    source: SourceArg,
+    /// HLS: a master or media playlist URL.
+    #[arg(long, value_name = "URL")]
+    vod_url: Option<String>,
+    /// HLS: the NVR's address (e.g. http://127.0.0.1:5000); the playlist is
+    /// /vod/clip/<camera>/start/<start>/end/<end>/index.m3u8 (an init per clip).
+    #[arg(long, value_name = "URL")]
+    vod_base: Option<String>,
+    /// HLS: a host (name or IP) besides loopback that may be contacted (repeatable).
+    #[arg(long = "allow-host", value_name = "HOST")]
+    allow_hosts: Vec<String>,
     /// Most bytes a second the export writes (e.g. 20M, 500k; default: no
     /// limit), leaving disk bandwidth to the recorder.
     #[arg(long, value_name = "RATE", value_parser = parse_rate)]
@@ -235,6 +259,15 @@ fn run_export(args: ExportArgs) -> ExitCode {
         timezone: args.timezone.clone(),
         export_case_id: None,
         chapters: args.chapters,
+        source: if args.source == SourceArg::Hls || args.vod_url.is_some() || args.vod_base.is_some() {
+            Source::Hls(HlsSource {
+                url: args.vod_url.clone(),
+                base: args.vod_base.clone(),
+                allow_hosts: args.allow_hosts.clone(),
+            })
+        } else {
+            Source::Recordings
+        },
     };
     let cancel = CancelToken::new();
     cli::install_signal_handlers(&cancel);

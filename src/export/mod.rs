@@ -29,6 +29,8 @@ use crate::remux::{self, RemuxJob, RemuxStats, WriterChoice};
 use crate::source::{self, ProbedSegment};
 use crate::timefmt::{self, Zone};
 
+mod hls;
+
 /// Default bound on the samples of one export: 16 million, some 60 hours
 /// of a 1080p30 camera with 48 kHz AAC (6.6 million samples a day); an
 /// export peaks near 200 MiB there. Longer ranges are refused with
@@ -93,6 +95,35 @@ pub struct ExportRequest {
     pub export_case_id: Option<String>,
     #[serde(default)]
     pub chapters: ChapterMode,
+    /// Where the media comes from (default: the NVR's recording files).
+    #[serde(default)]
+    pub source: Source,
+}
+
+/// Where an export's media comes from.
+#[derive(Debug, Clone, Default, PartialEq, serde::Serialize, serde::Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum Source {
+    /// The catalogue's recordings, read from the media folder.
+    #[default]
+    Recordings,
+    /// The NVR's HLS VOD server (see `source::hls`).
+    Hls(HlsSource),
+}
+
+/// An HLS source: a playlist URL, or the NVR's base URL from which the
+/// `/vod/clip/<camera>/start/<s>/end/<e>/index.m3u8` path is built.
+#[derive(Debug, Clone, Default, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct HlsSource {
+    /// A master or media playlist.
+    #[serde(default)]
+    pub url: Option<String>,
+    /// The NVR's address, e.g. `http://127.0.0.1:5000`.
+    #[serde(default)]
+    pub base: Option<String>,
+    /// Hosts besides loopback that may be contacted.
+    #[serde(default)]
+    pub allow_hosts: Vec<String>,
 }
 
 impl ExportRequest {
@@ -106,6 +137,7 @@ impl ExportRequest {
             timezone: None,
             export_case_id: None,
             chapters: ChapterMode::default(),
+            source: Source::Recordings,
         }
     }
 }
@@ -157,6 +189,11 @@ pub struct Exporter {
     busy_timeout: std::time::Duration,
     /// Most bytes a second an export writes (`None`: unlimited).
     max_rate: Option<u64>,
+    /// HLS source: HTTP timeouts and retries.
+    hls_limits: crate::source::hls::http::HttpLimits,
+    /// HLS source: when set, the only addresses that may be contacted
+    /// (tests narrow loopback to 127.0.0.1 with it).
+    hls_only_hosts: Option<Vec<std::net::IpAddr>>,
 }
 
 impl Exporter {
@@ -169,7 +206,32 @@ impl Exporter {
             writer: WriterChoice::Auto,
             busy_timeout: BUSY_TIMEOUT,
             max_rate: None,
+            hls_limits: Default::default(),
+            hls_only_hosts: None,
         }
+    }
+
+    /// HLS source: connect and request timeouts, attempts and backoff.
+    pub fn with_http_limits(
+        mut self,
+        connect_timeout: std::time::Duration,
+        request_timeout: std::time::Duration,
+        attempts: u32,
+    ) -> Exporter {
+        self.hls_limits = crate::source::hls::http::HttpLimits {
+            connect_timeout,
+            request_timeout,
+            attempts,
+            ..Default::default()
+        };
+        self
+    }
+
+    /// HLS source: contact only these addresses (instead of loopback plus
+    /// the request's `allow_hosts`).
+    pub fn with_only_hosts(mut self, hosts: Vec<std::net::IpAddr>) -> Exporter {
+        self.hls_only_hosts = Some(hosts);
+        self
     }
 
     /// Limits how fast an export writes, in bytes a second (default: no
@@ -331,12 +393,17 @@ impl Exporter {
         }
 
         let catalogue = Catalogue::open_with(&self.layout.db_path, cancel, self.busy_timeout)?;
-        let (recordings, bad_rows) =
-            catalogue.recordings_overlapping(&req.camera, req.start_s, req.end_s)?;
+        let (recordings, bad_rows) = match &req.source {
+            Source::Recordings => {
+                catalogue.recordings_overlapping(&req.camera, req.start_s, req.end_s)?
+            }
+            // The VOD server says what it has; the catalogue takes the row.
+            Source::Hls(_) => (Vec::new(), Vec::new()),
+        };
         if recordings.is_empty() && !bad_rows.is_empty() {
             return Err(Error::UnreadableSegments { skipped: bad_rows });
         }
-        if recordings.is_empty() {
+        if recordings.is_empty() && req.source == Source::Recordings {
             let known = catalogue.cameras()?;
             if !known.iter().any(|c| c == &req.camera) {
                 return Err(Error::UnknownCamera {
@@ -430,6 +497,9 @@ impl Exporter {
         reporter: &mut Reporter<'_>,
         started: Instant,
     ) -> Result<(ExportOutcome, bool)> {
+        if let Source::Hls(hls) = &req.source {
+            return self.run_hls(req, hls, p, reporter, started);
+        }
         let cancel = reporter.cancel_token().clone();
         // Probe every segment's header (parallel), keep the readable ones.
         let (segments, refused) = source::recordings::segments(
@@ -611,23 +681,7 @@ impl Exporter {
             seconds = started.elapsed().as_secs_f64() - probed_s,
             "written"
         );
-        reporter.complete();
-        reporter.step(Step::Finalizing, 100.0)?;
-        let video_path = staged.commit()?;
-        tracing::info!(stage = "commit", path = %video_path.display(), "committed");
-        // The file is complete and durable: whatever happens to the row now,
-        // it stays. An unfinished row is left for recovery to mark done.
-        let row_final = match p.catalogue.finish_export(&p.row.id, &p.row.thumb_path) {
-            Ok(()) => true,
-            Err(e) => {
-                tracing::warn!(error = %e, "export row not marked done; recovery will");
-                warnings.push(Warning::CatalogueNotUpdated {
-                    id: p.row.id.clone(),
-                    reason: e.to_string(),
-                });
-                false
-            }
-        };
+        let (video_path, row_final) = finish(p, staged, reporter, &mut warnings)?;
         let outcome = ExportOutcome {
             id: p.row.id.clone(),
             name: p.row.name.clone(),
@@ -649,6 +703,33 @@ impl Exporter {
         };
         Ok((outcome, row_final))
     }
+}
+
+/// Commits the written file and marks the row done. The file is complete
+/// and durable once committed: whatever happens to the row then, it stays;
+/// an unfinished row (`false`) is left for recovery to mark done.
+fn finish(
+    p: &Prepared,
+    staged: StagedFile,
+    reporter: &mut Reporter<'_>,
+    warnings: &mut Vec<Warning>,
+) -> Result<(PathBuf, bool)> {
+    reporter.complete();
+    reporter.step(Step::Finalizing, 100.0)?;
+    let video_path = staged.commit()?;
+    tracing::info!(stage = "commit", path = %video_path.display(), "committed");
+    let row_final = match p.catalogue.finish_export(&p.row.id, &p.row.thumb_path) {
+        Ok(()) => true,
+        Err(e) => {
+            tracing::warn!(error = %e, "export row not marked done; recovery will");
+            warnings.push(Warning::CatalogueNotUpdated {
+                id: p.row.id.clone(),
+                reason: e.to_string(),
+            });
+            false
+        }
+    };
+    Ok((video_path, row_final))
 }
 
 struct Prepared {

@@ -8,6 +8,9 @@
 //! * Installing an interrupt callback on input and output contexts, so that a
 //!   [`CancelToken`] also aborts libav I/O in progress (including the
 //!   faststart pass inside `av_write_trailer`).
+//! * Demuxing bytes that are not a file ([`open_reader_input`]): a custom
+//!   AVIO context whose read callback pulls from a Rust reader (an HLS
+//!   fragment fetched over HTTP), so no temporary file is written.
 //! * Reading a stream's sample index (`avformat_index_get_entry`): the MP4
 //!   demuxer loads every sample's offset, size, decode timestamp and keyframe
 //!   flag when it opens the file, which is all a clip plan needs.
@@ -88,6 +91,140 @@ pub fn open_input(path: &Path, cancel: &CancelToken) -> Result<Input, ffmpeg::Er
                 _flag: flag,
             }),
             e => Err(ffmpeg::Error::from(e)),
+        }
+    }
+}
+
+/// The Rust side of a custom AVIO context: the reader libav pulls from.
+struct ReaderBox {
+    reader: Box<dyn std::io::Read + Send>,
+}
+
+/// AVIO's read callback: fills `buf` from the reader.
+///
+/// # Safety
+///
+/// `opaque` is the `ReaderBox` pointer given to `avio_alloc_context`, alive
+/// until the context is freed (see [`ReaderInput`]'s drop order); `buf` is
+/// libav's buffer of `size` bytes.
+unsafe extern "C" fn read_from_reader(opaque: *mut c_void, buf: *mut u8, size: c_int) -> c_int {
+    if opaque.is_null() || buf.is_null() || size <= 0 {
+        return sys::AVERROR(libc::EINVAL);
+    }
+    let rb = &mut *(opaque as *mut ReaderBox);
+    let out = std::slice::from_raw_parts_mut(buf, size as usize);
+    // A panic must not unwind into C.
+    match std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| rb.reader.read(out))) {
+        Ok(Ok(0)) => sys::AVERROR_EOF,
+        Ok(Ok(n)) => n as c_int,
+        Ok(Err(e)) if e.kind() == std::io::ErrorKind::Interrupted => sys::AVERROR_EXIT,
+        Ok(Err(e)) => sys::AVERROR(e.raw_os_error().unwrap_or(libc::EIO)),
+        Err(_) => sys::AVERROR(libc::EIO),
+    }
+}
+
+/// An input demuxed from a Rust reader. Drop order matters and is explicit:
+/// the format context is closed first, then the AVIO context and its buffer
+/// are freed (libav does not free a custom `pb`), then the reader.
+pub struct ReaderInput {
+    ctx: std::mem::ManuallyDrop<ffmpeg::format::context::Input>,
+    avio: *mut sys::AVIOContext,
+    _reader: Box<ReaderBox>,
+    _flag: Arc<AtomicBool>,
+}
+
+// SAFETY: the raw AVIO pointer is owned by this value alone and only used
+// from the thread that holds it (the reader is `Send`).
+unsafe impl Send for ReaderInput {}
+
+impl ReaderInput {
+    pub fn ctx(&mut self) -> &mut ffmpeg::format::context::Input {
+        &mut self.ctx
+    }
+}
+
+impl Drop for ReaderInput {
+    fn drop(&mut self) {
+        // SAFETY: `ctx` is dropped exactly once, here, and never used after.
+        // Then, the format context that used `avio` being closed, the buffer
+        // (which libav may have reallocated, so it is read back from the
+        // context) and the context are freed.
+        unsafe {
+            std::mem::ManuallyDrop::drop(&mut self.ctx);
+            if !self.avio.is_null() {
+                sys::av_freep(&mut (*self.avio).buffer as *mut *mut u8 as *mut c_void);
+                sys::avio_context_free(&mut self.avio);
+            }
+        }
+    }
+}
+
+/// Size of the AVIO read buffer.
+const READER_BUFFER: usize = 64 << 10;
+
+/// Opens an MP4 (fragmented or not) read from `reader`, with the demuxer
+/// named (`mov`) and no stream-info probing, like [`open_input`]. The
+/// reader is read forward only (no seeking), which the MP4 demuxer accepts
+/// for fragmented files: `moov`, then `moof`+`mdat` pairs.
+pub fn open_reader_input(
+    reader: Box<dyn std::io::Read + Send>,
+    cancel: &CancelToken,
+) -> Result<ReaderInput, ffmpeg::Error> {
+    let flag = cancel.flag().clone();
+    let mut rb = Box::new(ReaderBox { reader });
+    let demuxer = CString::new("mov").map_err(|_| ffmpeg::Error::Bug)?;
+    // SAFETY: libav's documented custom-I/O sequence. Every allocation is
+    // freed on each error path; on success `ReaderInput` owns them all and
+    // frees them in the right order.
+    unsafe {
+        let buffer = sys::av_malloc(READER_BUFFER) as *mut u8;
+        if buffer.is_null() {
+            return Err(ffmpeg::Error::Other { errno: libc::ENOMEM });
+        }
+        let mut avio = sys::avio_alloc_context(
+            buffer,
+            READER_BUFFER as c_int,
+            0,
+            &mut *rb as *mut ReaderBox as *mut c_void,
+            Some(read_from_reader),
+            None,
+            None,
+        );
+        if avio.is_null() {
+            sys::av_free(buffer as *mut c_void);
+            return Err(ffmpeg::Error::Other { errno: libc::ENOMEM });
+        }
+        (*avio).seekable = 0;
+        let free_avio = |avio: &mut *mut sys::AVIOContext| {
+            sys::av_freep(&mut (**avio).buffer as *mut *mut u8 as *mut c_void);
+            sys::avio_context_free(avio);
+        };
+        let mut ctx = sys::avformat_alloc_context();
+        if ctx.is_null() {
+            free_avio(&mut avio);
+            return Err(ffmpeg::Error::Other { errno: libc::ENOMEM });
+        }
+        (*ctx).pb = avio;
+        (*ctx).flags |= sys::AVFMT_FLAG_CUSTOM_IO as c_int;
+        (*ctx).interrupt_callback = interrupt_for(&flag);
+        let fmt = sys::av_find_input_format(demuxer.as_ptr());
+        if fmt.is_null() {
+            sys::avformat_free_context(ctx);
+            free_avio(&mut avio);
+            return Err(ffmpeg::Error::DemuxerNotFound);
+        }
+        // On failure avformat_open_input frees `ctx` (not the custom pb).
+        match sys::avformat_open_input(&mut ctx, ptr::null(), fmt, ptr::null_mut()) {
+            0 => Ok(ReaderInput {
+                ctx: std::mem::ManuallyDrop::new(ffmpeg::format::context::Input::wrap(ctx)),
+                avio,
+                _reader: rb,
+                _flag: flag,
+            }),
+            e => {
+                free_avio(&mut avio);
+                Err(ffmpeg::Error::from(e))
+            }
         }
     }
 }
@@ -202,6 +339,19 @@ fn flags_and_size(e: &sys::AVIndexEntry) -> (c_int, u32) {
     (e.flags(), e.size().max(0) as u32)
 }
 
+thread_local! {
+    /// libav error messages logged on this thread (see [`libav_errors`]).
+    static LIBAV_ERRORS: std::cell::Cell<u64> = const { std::cell::Cell::new(0) };
+}
+
+/// How many error messages libav has logged on this thread so far
+/// (whatever the log level shown): a decoder that conceals damage still
+/// returns frames, and only says so in its log. (Counted only where the
+/// log callback is installed: x86_64.)
+pub fn libav_errors() -> u64 {
+    LIBAV_ERRORS.with(|n| n.get())
+}
+
 /// Routes libav's log messages into `tracing` (target `libav`), at the
 /// matching level, instead of libav printing to stderr: the library never
 /// prints; the application's subscriber decides what is shown.
@@ -251,6 +401,9 @@ unsafe extern "C" fn log_to_tracing(
     fmt: *const std::ffi::c_char,
     vl: *mut sys::__va_list_tag,
 ) {
+    if level <= sys::AV_LOG_ERROR {
+        LIBAV_ERRORS.with(|n| n.set(n.get() + 1));
+    }
     if level > sys::av_log_get_level() {
         return;
     }

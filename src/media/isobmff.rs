@@ -187,6 +187,11 @@ pub fn read_moov(path: &Path) -> io::Result<Vec<u8>> {
     Err(io::Error::new(io::ErrorKind::InvalidData, "no moov box"))
 }
 
+/// The `moov` payload of an MP4 held in memory (an fMP4 init segment).
+pub fn moov_in(file: &[u8]) -> Option<&[u8]> {
+    child(file, b"moov")
+}
+
 /// Children of a container payload: (type, payload).
 pub fn children(buf: &[u8]) -> Vec<([u8; 4], &[u8])> {
     let mut out = Vec::new();

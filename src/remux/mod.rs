@@ -17,6 +17,7 @@
 
 pub mod cut;
 pub mod fast;
+pub mod hls;
 pub mod libav;
 pub mod mp4;
 pub mod select;
@@ -85,6 +86,8 @@ pub enum WriterKind {
     Fast,
     /// The libav packet loop.
     Libav,
+    /// The HLS writer (fragments demuxed by libav, `moov` from their samples).
+    Hls,
 }
 
 impl WriterKind {
@@ -92,6 +95,7 @@ impl WriterKind {
         match self {
             WriterKind::Fast => "fast",
             WriterKind::Libav => "libav",
+            WriterKind::Hls => "hls",
         }
     }
 }

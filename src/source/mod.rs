@@ -11,6 +11,7 @@
 //! After probing, each segment travels with what its header said, as one
 //! [`ProbedSegment`]; `plan::Clip::segment` indexes a slice of those.
 
+pub mod hls;
 pub mod recordings;
 
 use std::fmt;

@@ -1,0 +1,158 @@
+//! An export from the NVR's HLS VOD server (`Source::Hls`): the playlist is
+//! fetched and parsed, the fragments written by `remux::hls`, and the
+//! result committed like any export (same row, same temporary file, same
+//! cleanup). The server has already done what the file source's plan does:
+//! the start snapped back to a keyframe, gaps collapsed. Chapters are not
+//! made for this source (the fragments carry no wall-clock times).
+
+use std::time::Instant;
+
+use reqwest::Url;
+
+use super::{finish, Exporter, ExportOutcome, ExportRequest, HlsSource, Prepared, Timings};
+use crate::error::{Error, Result};
+use crate::output::StagedFile;
+use crate::progress::{Reporter, Step};
+use crate::remux::hls::{self, HlsJob};
+use crate::source::hls::http::{HostAllowlist, HttpClient};
+use crate::source::hls::playlist::{self, Parsed, VodPlaylist, MAX_PLAYLIST_BYTES};
+use crate::timefmt;
+
+/// The playlist's URL for `req`.
+fn playlist_url(req: &ExportRequest, hls: &HlsSource) -> Result<Url> {
+    let bad = |value: &str, reason: String| Error::Vod {
+        url: value.to_string(),
+        reason,
+        retryable: false,
+    };
+    match (&hls.url, &hls.base) {
+        (Some(u), None) => Url::parse(u).map_err(|e| bad(u, format!("not a URL: {e}"))),
+        (None, Some(b)) => {
+            let base = Url::parse(b).map_err(|e| bad(b, format!("not a URL: {e}")))?;
+            playlist::vod_url(&base, &req.camera, req.start_s, req.end_s).map_err(|r| bad(b, r))
+        }
+        _ => Err(bad(
+            "",
+            "give exactly one of a playlist URL (--vod-url) or the NVR's address (--vod-base)".into(),
+        )),
+    }
+}
+
+/// Fetches and parses the media playlist (following a master playlist once).
+pub(crate) fn fetch_playlist(
+    client: &HttpClient,
+    url: &Url,
+    cancel: &crate::progress::CancelToken,
+) -> Result<VodPlaylist> {
+    let mut url = url.clone();
+    for _ in 0..2 {
+        let body = client.get(&url, MAX_PLAYLIST_BYTES, cancel).map_err(|e| {
+            if cancel.is_cancelled() {
+                return Error::Cancelled;
+            }
+            let reason = if e.reason.contains("404") {
+                format!(
+                    "{}: the VOD server has no such playlist (an unknown camera, or no \
+                     recordings in the range)",
+                    e.reason
+                )
+            } else {
+                e.reason
+            };
+            Error::Vod {
+                url: e.url,
+                reason,
+                retryable: e.transient,
+            }
+        })?;
+        match playlist::parse(&body, &url).map_err(|reason| Error::Vod {
+            url: url.to_string(),
+            reason,
+            retryable: false,
+        })? {
+            Parsed::Media(p) => return Ok(p),
+            Parsed::Master(next) => url = next,
+        }
+    }
+    Err(Error::Vod {
+        url: url.to_string(),
+        reason: "a master playlist that points to another master playlist".into(),
+        retryable: false,
+    })
+}
+
+impl Exporter {
+    pub(super) fn run_hls(
+        &self,
+        req: &ExportRequest,
+        source: &HlsSource,
+        p: &Prepared,
+        reporter: &mut Reporter<'_>,
+        started: Instant,
+    ) -> Result<(ExportOutcome, bool)> {
+        let cancel = reporter.cancel_token().clone();
+        let url = playlist_url(req, source)?;
+        let allow = HostAllowlist {
+            extra: source.allow_hosts.clone(),
+            only: self.hls_only_hosts.clone(),
+        };
+        let client = HttpClient::new(allow, self.hls_limits.clone()).map_err(|reason| Error::Vod {
+            url: url.to_string(),
+            reason,
+            retryable: false,
+        })?;
+        let list = fetch_playlist(&client, &url, &cancel)?;
+        let probed_s = started.elapsed().as_secs_f64();
+        tracing::info!(
+            stage = "playlist",
+            url = %url,
+            groups = list.groups.len(),
+            fragments = list.fragment_count(),
+            duration_s = list.duration_s(),
+            "playlist read"
+        );
+        let staged = StagedFile::create(&p.video_path, &p.row.id)?;
+        reporter.step(Step::Copying, 0.0)?;
+        let metadata = [
+            ("title", p.title.clone()),
+            ("creation_time", timefmt::creation_time(req.start_s)),
+            ("comment", format!("Camera: {}", req.camera)),
+        ];
+        let job = HlsJob {
+            playlist: &list,
+            client,
+            metadata: &metadata,
+            creation_s: req.start_s,
+            max_samples: self.max_samples,
+        };
+        let written = hls::write(&job, staged.temp_path(), reporter)?;
+        let mut warnings = written.warnings;
+        if !written.skipped.is_empty() {
+            warnings.push(crate::error::Warning::SegmentsSkipped {
+                skipped: written.skipped.clone(),
+            });
+        }
+        let (video_path, row_final) = finish(p, staged, reporter, &mut warnings)?;
+        let stats = written.stats;
+        let outcome = ExportOutcome {
+            id: p.row.id.clone(),
+            name: p.row.name.clone(),
+            video_path,
+            thumb_path: p.row.thumb_path.clone(),
+            duration_s: written.duration_s,
+            skipped: written.skipped,
+            warnings,
+            chapters: 0,
+            timings: Timings {
+                probed_s,
+                first_sample_s: stats
+                    .first_sample_at
+                    .map(|t| t.duration_since(started).as_secs_f64())
+                    .unwrap_or(0.0),
+                total_s: 0.0,
+            },
+            stats,
+        };
+        Ok((outcome, row_final))
+    }
+}

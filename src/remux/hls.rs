@@ -1,0 +1,616 @@
+//! The HLS writer: fMP4 fragments in, one MP4 with `moov` first out, in one
+//! pass and without rewriting the file.
+//!
+//! Each fragment is demuxed by libav's MP4 demuxer from memory (its group's
+//! init segment followed by the fragment, through a custom AVIO context).
+//! Its packets' bytes are appended to the output's `mdat` as they come;
+//! their timing, sizes and offsets go into sample tables from which the
+//! `moov` is built at the end (the same box writer as the index-driven file
+//! writer, `mp4.rs`).
+//!
+//! `moov` first without a second pass: the output starts with `ftyp`, then
+//! a reserved region, then `mdat`. The region is sized from the first
+//! fragment (samples a second, times the playlist's duration, at most 24
+//! bytes of tables a sample, with margin); at the end the `moov` is written
+//! into it and a `free` box covers the rest (a sparse hole on disk). Should
+//! the estimate be short, the `moov` goes after the `mdat` instead (a valid
+//! file, not fast-start) and a warning says so.
+//!
+//! Timelines: each group (a new init, or a discontinuity) and each fragment
+//! after a skipped one is rebased to start where the output ends, so gaps
+//! collapse as with the file source. Keyframes of a group whose video
+//! parameter sets differ from the first group's carry that group's sets in
+//! band (as the file source does for a camera restart).
+
+use std::fs::OpenOptions;
+use std::io::{BufWriter, Read, Seek, SeekFrom, Write};
+use std::path::Path;
+use std::sync::Arc;
+
+use ffmpeg_next as ffmpeg;
+use ffmpeg_next::codec::Id;
+use ffmpeg_next::media::Type;
+use ffmpeg_next::Rational;
+
+use super::mp4::{self, OutSample, TrackKind};
+use super::{RemuxStats, WriterKind};
+use crate::error::{Error, Result, SkippedSegment, Warning};
+use crate::media::{ffi, isobmff, params};
+use crate::progress::{CancelToken, Reporter};
+use crate::source::hls::fetch::Prefetch;
+use crate::source::hls::http::HttpClient;
+use crate::source::hls::playlist::VodPlaylist;
+
+const VIDEO_TRACK_ID: u32 = 1;
+const AUDIO_TRACK_ID: u32 = 2;
+/// Most bytes of sample tables one sample can need (stts, ctts, stsz, stss).
+const TABLE_BYTES_PER_SAMPLE: u64 = 24;
+/// A group or fragment starting within this of where the output ends
+/// continues its timeline; further away it is rebased.
+const CONTINUITY_S: f64 = 1.0;
+/// At most this many fragments of a single-init group are test-decoded.
+const CHECKED_FRAGMENTS: usize = 16;
+
+/// An HLS export to write.
+pub struct HlsJob<'a> {
+    pub playlist: &'a VodPlaylist,
+    pub client: HttpClient,
+    /// Container metadata (`title`, `creation_time`, `comment`).
+    pub metadata: &'a [(&'a str, String)],
+    pub creation_s: f64,
+    /// Most samples the tables may hold.
+    pub max_samples: u64,
+}
+
+/// What the HLS writer did.
+pub struct HlsOutcome {
+    pub stats: RemuxStats,
+    pub skipped: Vec<SkippedSegment>,
+    pub warnings: Vec<Warning>,
+    /// Output duration (the longer track), seconds.
+    pub duration_s: f64,
+}
+
+/// A group's init segment, parsed.
+struct Init {
+    bytes: Arc<Vec<u8>>,
+    video_entry: Vec<u8>,
+    audio_entry: Option<Vec<u8>>,
+}
+
+/// The first fragment's video and audio sample entries, video geometry and
+/// extradata: the output's.
+type FirstEntries = (Vec<u8>, Option<Vec<u8>>, (u32, u32, Id), Vec<u8>);
+
+/// One packet of a fragment, held until the fragment demuxed cleanly.
+struct Pkt {
+    audio: bool,
+    dts: i64,
+    pts: i64,
+    duration: i64,
+    key: bool,
+    data: Vec<u8>,
+}
+
+/// A fragment demuxed: its packets in file order and its streams' time bases.
+struct Demuxed {
+    packets: Vec<Pkt>,
+    video_tb: Rational,
+    audio_tb: Option<Rational>,
+    /// (width, height, codec) of the video stream.
+    video: (u32, u32, Id),
+    /// Video extradata (avcC / hvcC) as the init states it.
+    extradata: Vec<u8>,
+    /// libav errors while test-decoding its first keyframe, if it was checked.
+    decode_errors: Option<u64>,
+}
+
+/// Reads the init segment then the fragment, forward only.
+struct InitThenFragment {
+    init: Arc<Vec<u8>>,
+    frag: Vec<u8>,
+    pos: usize,
+}
+
+impl Read for InitThenFragment {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let il = self.init.len();
+        let (src, at) = if self.pos < il {
+            (&self.init[..], self.pos)
+        } else {
+            (&self.frag[..], self.pos - il)
+        };
+        let n = buf.len().min(src.len().saturating_sub(at));
+        buf[..n].copy_from_slice(&src[at..at + n]);
+        self.pos += n;
+        Ok(n)
+    }
+}
+
+fn parse_init(bytes: Vec<u8>) -> std::result::Result<Init, String> {
+    let moov = isobmff::moov_in(&bytes).ok_or("the init segment has no moov")?;
+    let traks = isobmff::traks(moov);
+    let video = traks
+        .iter()
+        .flatten()
+        .find(|t| &t.handler == b"vide")
+        .ok_or("the init segment has no video track")?;
+    let audio = traks.iter().flatten().find(|t| &t.handler == b"soun");
+    Ok(Init {
+        video_entry: video.sample_entry.clone(),
+        audio_entry: audio.map(|a| a.sample_entry.clone()),
+        bytes: Arc::new(bytes),
+    })
+}
+
+/// Demuxes `init` + `frag`; with `check`, test-decodes the first video
+/// keyframe with the init's parameters and counts libav's error messages.
+fn demux(init: &Init, frag: Vec<u8>, check: bool, cancel: &CancelToken) -> std::result::Result<Demuxed, String> {
+    let reader = InitThenFragment {
+        init: init.bytes.clone(),
+        frag,
+        pos: 0,
+    };
+    let mut input = ffi::open_reader_input(Box::new(reader), cancel)
+        .map_err(|e| format!("not an fMP4 fragment for its init: {e}"))?;
+    let ctx = input.ctx();
+    let mut vindex = None;
+    let mut aindex = None;
+    let (mut video_tb, mut audio_tb) = (Rational::new(1, 90000), None);
+    let mut video = (0, 0, Id::None);
+    let mut extradata = Vec::new();
+    let mut decoder = None;
+    for st in ctx.streams() {
+        let par = st.parameters();
+        match par.medium() {
+            Type::Video if vindex.is_none() => {
+                vindex = Some(st.index());
+                video_tb = st.time_base();
+                let (w, h, extra) = ffi::video_geometry(&par);
+                video = (w, h, par.id());
+                extradata = extra;
+                if check {
+                    decoder = ffmpeg::codec::context::Context::from_parameters(par)
+                        .and_then(|c| c.decoder().video())
+                        .ok();
+                }
+            }
+            Type::Audio if aindex.is_none() => {
+                aindex = Some(st.index());
+                audio_tb = Some(st.time_base());
+            }
+            _ => {}
+        }
+    }
+    let vindex = vindex.ok_or("no video stream")?;
+    let mut packets = Vec::new();
+    let mut decode_errors = None;
+    loop {
+        let mut pkt = ffmpeg::Packet::empty();
+        match pkt.read(ctx) {
+            Ok(()) => {}
+            Err(ffmpeg::Error::Eof) => break,
+            Err(e) => return Err(format!("truncated or damaged fragment: {e}")),
+        }
+        let index = pkt.stream();
+        let audio = Some(index) == aindex;
+        if index != vindex && !audio {
+            continue;
+        }
+        let (Some(dts), Some(pts)) = (pkt.dts().or(pkt.pts()), pkt.pts().or(pkt.dts())) else {
+            continue;
+        };
+        if pkt.is_corrupt() {
+            return Err("a packet is marked corrupt (truncated fragment)".into());
+        }
+        if let (Some(dec), false, true, None) = (decoder.as_mut(), audio, pkt.is_key(), decode_errors) {
+            let before = ffi::libav_errors();
+            let _ = dec.send_packet(&pkt);
+            let _ = dec.send_eof();
+            let mut frame = ffmpeg::frame::Video::empty();
+            while dec.receive_frame(&mut frame).is_ok() {}
+            decode_errors = Some(ffi::libav_errors() - before);
+        }
+        packets.push(Pkt {
+            audio,
+            dts,
+            pts,
+            duration: pkt.duration(),
+            key: pkt.is_key(),
+            data: pkt.data().unwrap_or(&[]).to_vec(),
+        });
+    }
+    if packets.is_empty() {
+        return Err("no media samples".into());
+    }
+    Ok(Demuxed {
+        packets,
+        video_tb,
+        audio_tb,
+        video,
+        extradata,
+        decode_errors,
+    })
+}
+
+/// The output being built.
+struct Out {
+    file: BufWriter<std::fs::File>,
+    /// Offset of the mdat payload in the file.
+    payload_at: u64,
+    written: u64,
+    video: Vec<OutSample>,
+    audio: Vec<OutSample>,
+    /// Output time bases (the first fragment's stream time bases).
+    video_tb: Rational,
+    audio_tb: Option<Rational>,
+    /// End of each track so far, in its time base.
+    video_end: i64,
+    audio_end: i64,
+}
+
+impl Out {
+    fn end_s(&self) -> f64 {
+        let v = self.video_end as f64 * f64::from(self.video_tb);
+        let a = self
+            .audio_tb
+            .map_or(0.0, |tb| self.audio_end as f64 * f64::from(tb));
+        v.max(a)
+    }
+}
+
+/// Writes the playlist to `out_path` (a staged file the caller owns).
+pub fn write(job: &HlsJob<'_>, out_path: &Path, reporter: &mut Reporter<'_>) -> Result<HlsOutcome> {
+    crate::media::init();
+    let cancel = reporter.cancel_token().clone();
+    let io_err = |e: std::io::Error| {
+        if cancel.is_cancelled() {
+            Error::Cancelled
+        } else if e.raw_os_error().is_some_and(crate::output::is_disk_full) {
+            crate::output::disk_full_at(out_path)
+        } else {
+            Error::io(out_path, e)
+        }
+    };
+    let total_s = job.playlist.duration_s().max(0.001);
+    let total_fragments = job.playlist.fragment_count();
+    let single_init = job.playlist.groups.len() == 1 && total_fragments > 1;
+    let check_every = (total_fragments / CHECKED_FRAGMENTS).max(1);
+    let prefetch = Prefetch::start(job.client.clone(), job.playlist, &cancel);
+
+    let mut skipped = Vec::new();
+    let mut warnings = Vec::new();
+    let mut inits: Vec<Option<Init>> = (0..job.playlist.groups.len()).map(|_| None).collect();
+    let mut out: Option<Out> = None;
+    let mut first_entries: Option<FirstEntries> = None;
+    let mut reserve = 0u64;
+    let mut rebase_next = true;
+    // Seconds added to every timestamp of the current fragment.
+    let mut shift_s = 0.0f64;
+    let mut seen = 0usize;
+    let mut contradicted = Vec::new();
+    let mut stats = RemuxStats {
+        writer: WriterKind::Hls,
+        ..RemuxStats::default()
+    };
+
+    while let Some(item) = prefetch.next(&cancel)? {
+        let group = &job.playlist.groups[item.group];
+        let Some(fi) = item.fragment else {
+            // An init segment.
+            match item.body.map_err(|e| e.to_string()).and_then(parse_init) {
+                Ok(init) => inits[item.group] = Some(init),
+                Err(why) => {
+                    for f in &group.fragments {
+                        skipped.push(SkippedSegment {
+                            path: f.url.as_str().into(),
+                            reason: format!("its init segment {} failed: {why}", group.init),
+                        });
+                    }
+                }
+            }
+            rebase_next = true;
+            continue;
+        };
+        let url = group.fragments[fi].url.as_str();
+        let skip = |reason: String| SkippedSegment {
+            path: url.into(),
+            reason,
+        };
+        seen += 1;
+        let Some(init) = inits[item.group].as_ref() else {
+            continue; // named with its init
+        };
+        let body = match item.body {
+            Ok(b) => b,
+            Err(e) => {
+                if cancel.is_cancelled() {
+                    return Err(Error::Cancelled);
+                }
+                skipped.push(skip(e.reason));
+                rebase_next = true;
+                continue;
+            }
+        };
+        let check = single_init && (seen - 1).is_multiple_of(check_every);
+        let d = match demux(init, body, check, &cancel) {
+            Ok(d) => d,
+            Err(why) => {
+                cancel.check()?;
+                skipped.push(skip(why));
+                rebase_next = true;
+                continue;
+            }
+        };
+        if d.decode_errors.is_some_and(|n| n > 0) {
+            contradicted.push(url.to_string());
+        }
+        // The first fragment fixes the output's entries and the reserve.
+        if out.is_none() {
+            let samples = d.packets.len() as f64;
+            let span_s = d
+                .packets
+                .iter()
+                .filter(|p| !p.audio)
+                .map(|p| (p.dts + p.duration) as f64 * f64::from(d.video_tb))
+                .fold(0.0f64, f64::max)
+                - d.packets
+                    .iter()
+                    .filter(|p| !p.audio)
+                    .map(|p| p.dts as f64 * f64::from(d.video_tb))
+                    .fold(f64::MAX, f64::min);
+            let rate = samples / span_s.max(group.fragments[fi].duration_s).max(0.5);
+            let expected = rate * total_s * 1.25 + 1000.0;
+            reserve = (expected as u64).saturating_mul(TABLE_BYTES_PER_SAMPLE) + (64 << 10);
+            let ftyp = mp4::ftyp(d.video.2 == Id::HEVC);
+            let mut file = OpenOptions::new()
+                .write(true)
+                .open(out_path)
+                .map_err(io_err)?;
+            file.write_all(&ftyp).map_err(io_err)?;
+            let mdat_at = ftyp.len() as u64 + reserve;
+            file.seek(SeekFrom::Start(mdat_at + 16)).map_err(io_err)?;
+            first_entries = Some((
+                init.video_entry.clone(),
+                init.audio_entry.clone(),
+                d.video,
+                d.extradata.clone(),
+            ));
+            out = Some(Out {
+                file: BufWriter::with_capacity(1 << 20, file),
+                payload_at: mdat_at + 16,
+                written: 0,
+                video: Vec::new(),
+                audio: Vec::new(),
+                video_tb: d.video_tb,
+                audio_tb: d.audio_tb,
+                video_end: 0,
+                audio_end: 0,
+            });
+        }
+        let Some(o) = out.as_mut() else { continue };
+        let Some((_, _, first_video, first_extra)) = first_entries.as_ref() else {
+            continue;
+        };
+        if d.video.2 != first_video.2 {
+            skipped.push(skip(format!(
+                "video codec {:?}, not the export's {:?}",
+                d.video.2, first_video.2
+            )));
+            rebase_next = true;
+            continue;
+        }
+        // In-band parameter sets where this fragment's differ from the output's.
+        let inband = if &d.extradata != first_extra {
+            let p = if d.video.2 == Id::HEVC {
+                params::hevc_inband(&d.extradata)
+            } else {
+                params::h264_inband(&d.extradata)
+            };
+            p.ok().map(|p| p.nals)
+        } else {
+            None
+        };
+        // Rebase: this fragment starts where the output ends.
+        let first_dts_s = d
+            .packets
+            .iter()
+            .map(|p| {
+                let tb = if p.audio { d.audio_tb.unwrap_or(d.video_tb) } else { d.video_tb };
+                p.dts as f64 * f64::from(tb)
+            })
+            .fold(f64::MAX, f64::min);
+        // Keep the server's timeline where it continues (the NVR's
+        // `/vod/clip/` groups do: exact timing kept); rebase where it jumps
+        // (a reset after a discontinuity, a gap left by a skipped fragment).
+        if rebase_next {
+            let continues = (first_dts_s + shift_s - o.end_s()).abs() <= CONTINUITY_S;
+            if !continues {
+                shift_s = o.end_s() - first_dts_s;
+            }
+        }
+        rebase_next = false;
+        for p in &d.packets {
+            let (tb, out_tb) = if p.audio {
+                match (d.audio_tb, o.audio_tb) {
+                    (Some(a), Some(b)) => (a, b),
+                    _ => continue,
+                }
+            } else {
+                (d.video_tb, o.video_tb)
+            };
+            let shift = (shift_s / f64::from(out_tb)).round() as i64;
+            let dts = crate::time::rescale(p.dts, tb, out_tb) + shift;
+            let pts = crate::time::rescale(p.pts, tb, out_tb) + shift;
+            let duration = crate::time::rescale(p.duration, tb, out_tb).max(0);
+            let prefix = match (&inband, p.audio, p.key) {
+                (Some(nals), false, true) if !params::carries_parameter_sets(d.video.2 == Id::HEVC, &p.data) => {
+                    Some(nals.as_slice())
+                }
+                _ => None,
+            };
+            let size = p.data.len() + prefix.map_or(0, |n| n.len());
+            if let Some(n) = prefix {
+                o.file.write_all(n).map_err(io_err)?;
+            }
+            o.file.write_all(&p.data).map_err(io_err)?;
+            let sample = OutSample {
+                dts,
+                duration,
+                cts: (pts - dts).clamp(i32::MIN as i64, i32::MAX as i64) as i32,
+                size: size as u32,
+                keyframe: p.key || p.audio,
+                offset: o.written,
+            };
+            o.written += size as u64;
+            if p.audio {
+                o.audio.push(sample);
+                o.audio_end = o.audio_end.max(dts + duration);
+            } else {
+                o.video.push(sample);
+                o.video_end = o.video_end.max(dts + duration);
+            }
+        }
+        if stats.first_sample_at.is_none() {
+            stats.first_sample_at = Some(std::time::Instant::now());
+        }
+        if (o.video.len() + o.audio.len()) as u64 > job.max_samples {
+            return Err(Error::RangeTooLong {
+                samples: (o.video.len() + o.audio.len()) as u64,
+                limit: job.max_samples,
+            });
+        }
+        reporter.update(o.end_s() / total_s * 100.0)?;
+    }
+    drop(prefetch);
+
+    let (Some(mut o), Some((ventry, aentry, video, _))) = (out, first_entries) else {
+        if skipped.is_empty() {
+            return Err(Error::NoRecordings {
+                camera: String::new(),
+                start_s: 0.0,
+                end_s: 0.0,
+                before: None,
+                after: None,
+            });
+        }
+        return Err(Error::UnreadableSegments { skipped });
+    };
+    if !contradicted.is_empty() {
+        warnings.push(Warning::InitMismatch {
+            fragments: contradicted,
+        });
+    }
+    o.file.flush().map_err(io_err)?;
+
+    // Durations follow the timestamps: each sample lasts until the next one
+    // starts (the stts table stores durations only; a fragment's last
+    // sample may be stated shorter than the gap to the next fragment).
+    for samples in [&mut o.video, &mut o.audio] {
+        for i in 1..samples.len() {
+            let gap = samples[i].dts - samples[i - 1].dts;
+            if gap > 0 {
+                samples[i - 1].duration = gap;
+            }
+        }
+    }
+    // The moov, from the sample tables.
+    let mut ventry = ventry;
+    let needs_inband = !o.video.is_empty() && job.playlist.groups.len() > 1;
+    if video.2 == Id::HEVC && needs_inband && ventry.get(4..8) == Some(b"hvc1") {
+        ventry[4..8].copy_from_slice(b"hev1");
+    }
+    let den = |tb: Rational| tb.denominator().max(1) as u32;
+    let mut tracks = vec![mp4::Track::new(
+        TrackKind::Video {
+            width: video.0,
+            height: video.1,
+        },
+        VIDEO_TRACK_ID,
+        den(o.video_tb),
+        ventry,
+        &o.video,
+        None,
+    )];
+    if let (Some(entry), Some(tb), false) = (aentry, o.audio_tb, o.audio.is_empty()) {
+        tracks.push(mp4::Track::new(
+            TrackKind::Audio,
+            AUDIO_TRACK_ID,
+            den(tb),
+            entry,
+            &o.audio,
+            None,
+        ));
+    }
+    let meta = |k: &str| {
+        job.metadata
+            .iter()
+            .find(|(key, _)| *key == k)
+            .map(|(_, v)| v.as_str())
+    };
+    let movie = mp4::Movie {
+        creation_unix_s: job.creation_s,
+        tracks: &tracks,
+        title: meta("title"),
+        comment: meta("comment"),
+        chapters: &[],
+    };
+    let co64 = o.payload_at + o.written > u32::MAX as u64;
+    let moov = mp4::moov(&movie, co64);
+    let duration_s = o.end_s();
+    let mut file = o.file.into_inner().map_err(|e| io_err(e.into_error()))?;
+    let ftyp_len = o.payload_at - 16 - reserve;
+    let mdat_at = o.payload_at - 16;
+    let mut mdat = Vec::with_capacity(16);
+    mdat.extend_from_slice(&1u32.to_be_bytes());
+    mdat.extend_from_slice(b"mdat");
+    mdat.extend_from_slice(&(16 + o.written).to_be_bytes());
+    let check_cancel = || {
+        if cancel.is_cancelled() {
+            Err(std::io::Error::from(std::io::ErrorKind::Interrupted))
+        } else {
+            Ok(())
+        }
+    };
+    let free = |at: u64, len: u64, file: &mut std::fs::File| -> std::io::Result<()> {
+        file.seek(SeekFrom::Start(at))?;
+        file.write_all(&(len as u32).to_be_bytes())?;
+        file.write_all(b"free")
+    };
+    if moov.len + 8 <= reserve {
+        file.seek(SeekFrom::Start(ftyp_len)).map_err(io_err)?;
+        let mut w = BufWriter::with_capacity(1 << 20, &mut file);
+        let mut check = check_cancel;
+        mp4::write_moov(&moov, &tracks, o.payload_at, &mut w, &mut check).map_err(io_err)?;
+        w.flush().map_err(io_err)?;
+        drop(w);
+        free(ftyp_len + moov.len, reserve - moov.len, &mut file).map_err(io_err)?;
+    } else {
+        // The estimate was short: moov after mdat (valid, not fast-start).
+        free(ftyp_len, reserve, &mut file).map_err(io_err)?;
+        file.seek(SeekFrom::Start(o.payload_at + o.written)).map_err(io_err)?;
+        let mut w = BufWriter::with_capacity(1 << 20, &mut file);
+        let mut check = check_cancel;
+        mp4::write_moov(&moov, &tracks, o.payload_at, &mut w, &mut check).map_err(io_err)?;
+        w.flush().map_err(io_err)?;
+        warnings.push(Warning::MoovAtEnd {
+            reserved: reserve,
+            needed: moov.len,
+        });
+    }
+    file.seek(SeekFrom::Start(mdat_at)).map_err(io_err)?;
+    file.write_all(&mdat).map_err(io_err)?;
+    file.flush().map_err(io_err)?;
+
+    stats.video_packets = o.video.len() as u64;
+    stats.audio_packets = o.audio.len() as u64;
+    stats.video_duration_s = o.video_end as f64 * f64::from(o.video_tb);
+    stats.audio_duration_s = o.audio_tb.map_or(0.0, |tb| o.audio_end as f64 * f64::from(tb));
+    stats.bytes_written = o.payload_at + o.written + if moov.len + 8 <= reserve { 0 } else { moov.len };
+    Ok(HlsOutcome {
+        duration_s,
+        stats,
+        skipped,
+        warnings,
+    })
+}
