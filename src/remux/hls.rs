@@ -170,8 +170,18 @@ fn demux(init: &Init, frag: Vec<u8>, check: bool, cancel: &CancelToken) -> std::
                 video = (w, h, par.id());
                 extradata = extra;
                 if check {
+                    // One thread: the error count is per thread (see
+                    // `ffi::libav_errors`), and frame threads would log
+                    // elsewhere.
                     decoder = ffmpeg::codec::context::Context::from_parameters(par)
-                        .and_then(|c| c.decoder().video())
+                        .and_then(|mut c| {
+                            c.set_threading(ffmpeg::codec::threading::Config {
+                                kind: ffmpeg::codec::threading::Type::None,
+                                count: 1,
+                                safe: true,
+                            });
+                            c.decoder().video()
+                        })
                         .ok();
                 }
             }
@@ -449,6 +459,13 @@ pub fn write(job: &HlsJob<'_>, out_path: &Path, reporter: &mut Reporter<'_>) -> 
                 }
                 _ => None,
             };
+            // Audio that overlaps what is already written (a clip's audio
+            // running a little past its video, the next clip's starting at
+            // its video start) is dropped: decode times must increase.
+            if p.audio && o.audio.last().is_some_and(|last| dts <= last.dts) {
+                stats.audio_packets_trimmed += 1;
+                continue;
+            }
             let size = p.data.len() + prefix.map_or(0, |n| n.len());
             if let Some(n) = prefix {
                 o.file.write_all(n).map_err(io_err)?;

@@ -21,6 +21,7 @@ use crate::error::{Error, Result};
 use crate::media::encode::{self, Route, VideoSettings};
 use crate::media::{self, mux, mux::StreamSpec};
 
+pub mod hls;
 pub mod nvr;
 
 pub use crate::media::encode::VideoCodec;

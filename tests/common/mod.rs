@@ -2,6 +2,8 @@
 //! independent oracle of what the library wrote.
 #![allow(dead_code)]
 
+pub mod http;
+
 use std::path::{Path, PathBuf};
 use std::process::Command;
 

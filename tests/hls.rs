@@ -1,0 +1,299 @@
+//! The HLS source: exports read from a VOD server (an in-process one on
+//! 127.0.0.1 serving fixtures made the way the NVR's server makes them,
+//! and the captured responses of the real server when `../shared` is
+//! there), and the faults a network source meets.
+
+mod common;
+
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use common::http::{Route, Server};
+use common::*;
+use nvr_export::sample::hls::{vod_responses, VodForm};
+use nvr_export::sample::nvr::{self, Session};
+use nvr_export::sample::{SampleStore, SegmentSpec};
+use nvr_export::{
+    CancelToken, ErrorKind, ExportOutcome, ExportRequest, Exporter, HlsSource, Layout, Source,
+    Warning, WriterKind,
+};
+
+/// A camera recorded the NVR's way: 25 s at 320x180, then, after a 20 s
+/// gap, a restart at 640x360 (new SPS) for 12 s.
+fn restart_store(dir: &Path) -> SampleStore {
+    let spec = |w, h, secs: f64, seed| SegmentSpec {
+        width: w,
+        height: h,
+        fps: 15,
+        gop: 30,
+        bitrate: 300_000,
+        seed,
+        ..SegmentSpec::camera_1080p(secs, seed)
+    };
+    let first = Session::new(spec(320, 180, 25.0, 1));
+    let restart = Session {
+        gap_before_s: 20.0,
+        ..Session::new(spec(640, 360, 12.0, 2))
+    };
+    nvr::record_store(dir, "test_cam", T0 + 0.37, &[first, restart]).unwrap()
+}
+
+fn hls_request(s: &SampleStore, url: String) -> ExportRequest {
+    ExportRequest {
+        source: Source::Hls(HlsSource {
+            url: Some(url),
+            ..Default::default()
+        }),
+        timezone: Some("UTC".into()),
+        ..ExportRequest::new(&s.camera, s.start_s(), s.end_s())
+    }
+}
+
+fn hls_export(s: &SampleStore, exporter: &Exporter, url: String) -> nvr_export::Result<ExportOutcome> {
+    exporter.export(&hls_request(s, url), &CancelToken::new(), |_| {})
+}
+
+/// Serves `files` under `/vod/…/` and returns the playlist URL.
+fn serve(server: &Server, name: &str, files: &BTreeMap<String, Vec<u8>>) -> String {
+    let prefix = format!("/vod/{name}/");
+    server.serve(&prefix, files);
+    server.url(&format!("{prefix}index.m3u8"))
+}
+
+fn quick(s: &SampleStore) -> Exporter {
+    exporter(s).with_http_limits(Duration::from_secs(2), Duration::from_secs(2), 2)
+}
+
+#[test]
+fn vod_clip_form_exports_a_restart_cleanly_and_matches_the_file_source() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = restart_store(dir.path());
+    let server = Server::start();
+    let files = vod_responses(&s, VodForm::VodClip).unwrap();
+    let url = serve(&server, "clip", &files);
+    let o = hls_export(&s, &exporter(&s), url).unwrap();
+    assert_eq!(o.stats.writer, WriterKind::Hls);
+    assert!(o.warnings.is_empty(), "{:?}", o.warnings);
+    assert_eq!(decode_errors(&o.video_path), "");
+    assert_moov_first(&o.video_path);
+    let p = probe(&o.video_path);
+    assert_eq!(streams_of(&p, "audio").len(), 1);
+    // The same frames as the file source's export of the whole range.
+    let file = export(&s, &request(&s, s.start_s(), s.end_s())).unwrap();
+    assert_eq!(o.stats.video_packets, file.stats.video_packets);
+    assert_eq!(video_packet_hashes(&o.video_path).len(), video_packet_hashes(&file.video_path).len());
+    let frame = 1.0 / 15.0;
+    assert!(
+        (o.stats.video_duration_s - file.stats.video_duration_s).abs() <= frame + 1e-6,
+        "hls {} s, files {} s",
+        o.stats.video_duration_s,
+        file.stats.video_duration_s
+    );
+    // The restart's parameters travel in band: the 640x360 part decodes.
+    assert_eq!(export_rows(&s).len(), 2);
+}
+
+#[test]
+fn vod_form_with_one_init_warns_about_the_fragments_it_cannot_describe() {
+    // Recordings without in-band parameter sets (as the capture's), the
+    // camera restarting at another resolution after a gap: the server's
+    // single init (the last recording's) cannot describe the first ones.
+    let dir = tempfile::tempdir().unwrap();
+    let at = |w, h, seed| SegmentSpec {
+        width: w,
+        height: h,
+        ..small(4.0, seed)
+    };
+    let s = store(
+        dir.path(),
+        &[(at(320, 180, 1), 0.0), (at(320, 180, 2), 0.0), (at(640, 360, 3), 20.0)],
+    );
+    let server = Server::start();
+    let url = serve(&server, "one", &vod_responses(&s, VodForm::Vod).unwrap());
+    let o = hls_export(&s, &exporter(&s), url).unwrap();
+    let mismatch = o
+        .warnings
+        .iter()
+        .find_map(|w| match w {
+            Warning::InitMismatch { fragments } => Some(fragments.clone()),
+            _ => None,
+        })
+        .expect("a warning naming the fragments");
+    assert_eq!(mismatch.len(), 2, "{mismatch:?}");
+    assert!(mismatch[0].ends_with("seg-1-v1-a1.m4s") && mismatch[1].ends_with("seg-2-v1-a1.m4s"));
+    // The /vod/clip/ form of the same recordings: an init each, no warning,
+    // and the output decodes.
+    let url = serve(&server, "clip", &vod_responses(&s, VodForm::VodClip).unwrap());
+    let o = hls_export(&s, &exporter(&s), url).unwrap();
+    assert!(o.warnings.is_empty(), "{:?}", o.warnings);
+    assert_eq!(decode_errors(&o.video_path), "");
+}
+
+#[test]
+fn one_init_with_parameter_sets_in_band_needs_no_warning() {
+    // NVR cameras repeat SPS/PPS before every keyframe: decoders follow
+    // them, so even the single-init form decodes across the restart.
+    let dir = tempfile::tempdir().unwrap();
+    let s = restart_store(dir.path());
+    let server = Server::start();
+    let url = serve(&server, "inband", &vod_responses(&s, VodForm::Vod).unwrap());
+    let o = hls_export(&s, &exporter(&s), url).unwrap();
+    assert!(o.warnings.is_empty(), "{:?}", o.warnings);
+    assert_eq!(decode_errors(&o.video_path), "");
+}
+
+#[test]
+fn captured_responses_of_the_real_server() {
+    let capture = Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/fixtures/nginx-vod-capture");
+    if !capture.join("full/index.m3u8").exists() {
+        eprintln!("SKIPPED: no capture at {} (the in-process fixtures above cover the same properties)", capture.display());
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let s = back_to_back(dir.path(), 2.0, 1); // a catalogue for the rows
+    let server = Server::start();
+    let mut results = Vec::new();
+    for (name, video_s, errors_expected) in [("full", 70.071, true), ("clip_full", 70.071, false), ("mid", 31.227, false)] {
+        let mut files = BTreeMap::new();
+        for e in std::fs::read_dir(capture.join(name)).unwrap().flatten() {
+            if e.path().is_file() {
+                files.insert(e.file_name().into_string().unwrap(), std::fs::read(e.path()).unwrap());
+            }
+        }
+        let url = serve(&server, name, &files);
+        let o = hls_export(&s, &exporter(&s), url).unwrap();
+        assert!((o.stats.video_duration_s - video_s).abs() < 0.002, "{name}: {}", o.stats.video_duration_s);
+        assert!(o.stats.audio_packets > 0);
+        assert_moov_first(&o.video_path);
+        let mismatch = o.warnings.iter().any(|w| matches!(w, Warning::InitMismatch { .. }));
+        assert_eq!(mismatch, errors_expected, "{name}: {:?}", o.warnings);
+        if !errors_expected {
+            assert_eq!(decode_errors(&o.video_path), "", "{name}");
+        }
+        results.push((name, o.stats.video_packets));
+    }
+    assert_eq!(results, vec![("full", 1050), ("clip_full", 1050), ("mid", 468)]);
+}
+
+#[test]
+fn a_missing_playlist_or_a_malformed_one_is_a_named_error_and_leaves_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = back_to_back(dir.path(), 2.0, 1);
+    let server = Server::start();
+    let e = hls_export(&s, &quick(&s), server.url("/vod/nope/index.m3u8")).unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::Vod);
+    let msg = e.to_string();
+    assert!(msg.contains("404") && msg.contains("/vod/nope/index.m3u8"), "{msg}");
+    server.set("/bad.m3u8", Route::Body(b"<html>hello</html>".to_vec()));
+    let e = hls_export(&s, &quick(&s), server.url("/bad.m3u8")).unwrap_err();
+    assert!(e.to_string().contains("not an HLS playlist"), "{e}");
+    assert_nothing_left(&s);
+}
+
+#[test]
+fn fragment_faults_are_skipped_and_named() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = back_to_back(dir.path(), 2.0, 4);
+    let server = Server::start();
+    let files = vod_responses(&s, VodForm::VodClip).unwrap();
+    let url = serve(&server, "faults", &files);
+    // seg-2: 404; seg-3: slower than the request timeout; seg-4: cut short.
+    server.set("/vod/faults/seg-2-v1-a1.m4s", Route::Status(404));
+    server.set(
+        "/vod/faults/seg-3-v1-a1.m4s",
+        Route::Slow(Duration::from_secs(5), files["seg-3-v1-a1.m4s"].clone()),
+    );
+    server.set("/vod/faults/seg-4-v1-a1.m4s", Route::Truncated(files["seg-4-v1-a1.m4s"].clone()));
+    let exporter = exporter(&s).with_http_limits(Duration::from_secs(2), Duration::from_millis(700), 2);
+    let o = hls_export(&s, &exporter, url).unwrap();
+    let why: Vec<String> = o.skipped.iter().map(|k| k.to_string()).collect();
+    assert_eq!(why.len(), 3, "{why:?}");
+    assert!(why[0].contains("seg-2") && why[0].contains("404"), "{why:?}");
+    assert!(why[1].contains("seg-3"), "{why:?}");
+    assert!(why[2].contains("seg-4"), "{why:?}");
+    // What remains is the first recording, whole and decodable.
+    assert!((o.duration_s - 2.0).abs() < 0.1, "{}", o.duration_s);
+    assert_eq!(decode_errors(&o.video_path), "");
+}
+
+#[test]
+fn a_redirect_outside_the_allowlist_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = back_to_back(dir.path(), 2.0, 1);
+    let server = Server::start();
+    // Only 127.0.0.1 is allowed; the redirect points at 127.0.0.2 (loopback
+    // too, so nothing ever leaves this machine), which must be refused.
+    let port = server.base.rsplit(':').next().unwrap().to_string();
+    server.set(
+        "/vod/r/index.m3u8",
+        Route::Redirect(format!("http://127.0.0.2:{port}/vod/r/index.m3u8")),
+    );
+    let exporter = quick(&s).with_only_hosts(vec!["127.0.0.1".parse().unwrap()]);
+    let e = hls_export(&s, &exporter, server.url("/vod/r/index.m3u8")).unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::Vod);
+    assert!(e.to_string().contains("not allowed"), "{e}");
+    assert_eq!(server.hits.lock().unwrap().len(), 1, "the redirect was not followed");
+    assert_nothing_left(&s);
+}
+
+#[test]
+fn cancel_while_blocked_on_a_fragment() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = back_to_back(dir.path(), 2.0, 2);
+    let server = Server::start();
+    let files = vod_responses(&s, VodForm::VodClip).unwrap();
+    let url = serve(&server, "slow", &files);
+    server.set(
+        "/vod/slow/seg-1-v1-a1.m4s",
+        Route::Slow(Duration::from_secs(20), files["seg-1-v1-a1.m4s"].clone()),
+    );
+    let token = CancelToken::new();
+    let t = token.clone();
+    let canceller = std::thread::spawn(move || {
+        std::thread::sleep(Duration::from_millis(300));
+        t.cancel();
+    });
+    let started = Instant::now();
+    let e = exporter(&s)
+        .export(&hls_request(&s, url), &token, |_| {})
+        .unwrap_err();
+    canceller.join().unwrap();
+    assert_eq!(e.kind(), ErrorKind::Cancelled, "{e}");
+    let took = started.elapsed();
+    assert!(took < Duration::from_secs(5), "{took:?}");
+    assert_nothing_left(&s);
+}
+
+#[test]
+fn cli_vod_base_asks_for_the_clip_form() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = back_to_back(dir.path(), 2.0, 2);
+    let server = Server::start();
+    let files = vod_responses(&s, VodForm::VodClip).unwrap();
+    let prefix = format!(
+        "/vod/clip/{}/start/{}/end/{}/",
+        s.camera,
+        s.start_s() as i64,
+        s.end_s() as i64
+    );
+    server.serve(&prefix, &files);
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_nvr-export"))
+        .arg("export")
+        .arg("--db")
+        .arg(&s.db_path)
+        .arg("--media-dir")
+        .arg(&s.media_dir)
+        .args(["--camera", &s.camera, "--json", "--vod-base", &server.base])
+        .args(["--start", &(s.start_s() as i64).to_string()])
+        .args(["--end", &(s.end_s() as i64).to_string()])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stdout));
+    let last: serde_json::Value =
+        serde_json::from_str(String::from_utf8_lossy(&out.stdout).lines().last().unwrap()).unwrap();
+    assert_eq!(last["writer"], "hls");
+    assert!((last["duration_s"].as_f64().unwrap() - 4.0).abs() < 0.1, "{last}");
+    assert!(server.hits.lock().unwrap()[0].starts_with("/vod/clip/"));
+    let _ = Layout::new("", "");
+}
