@@ -109,3 +109,24 @@ pub fn unlink_in(dir: &File, name: &Path) -> io::Result<()> {
         Err(io::Error::last_os_error())
     }
 }
+
+/// Starts writeback of `len` bytes of `file` from `offset` without waiting
+/// (`sync_file_range(SYNC_FILE_RANGE_WRITE)`): a writer that streams a
+/// large file calls it as it goes, so the final `fsync` has little left.
+/// Advisory: errors are ignored by callers (the fsync reports them).
+pub fn start_writeback(file: &File, offset: u64, len: u64) -> io::Result<()> {
+    // SAFETY: a valid owned descriptor; plain integers.
+    let r = unsafe {
+        libc::sync_file_range(
+            file.as_raw_fd(),
+            offset as libc::off64_t,
+            len as libc::off64_t,
+            libc::SYNC_FILE_RANGE_WRITE,
+        )
+    };
+    if r == 0 {
+        Ok(())
+    } else {
+        Err(io::Error::last_os_error())
+    }
+}

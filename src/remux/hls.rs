@@ -45,6 +45,8 @@ const VIDEO_TRACK_ID: u32 = 1;
 const AUDIO_TRACK_ID: u32 = 2;
 /// Most bytes of sample tables one sample can need (stts, ctts, stsz, stss).
 const TABLE_BYTES_PER_SAMPLE: u64 = 24;
+/// Bytes written between two writeback kicks.
+const WRITEBACK_BYTES: u64 = 16 << 20;
 /// A group or fragment starting within this of where the output ends
 /// continues its timeline; further away it is rebased.
 const CONTINUITY_S: f64 = 1.0;
@@ -89,11 +91,21 @@ struct Pkt {
     pts: i64,
     duration: i64,
     key: bool,
-    data: Vec<u8>,
+    data: PktData,
+}
+
+/// Where a packet's bytes are: a range of the fragment (no copy: the MP4
+/// demuxer reports each sample's byte position), or a copy when it cannot
+/// say.
+enum PktData {
+    InFragment(usize, usize),
+    Owned(Vec<u8>),
 }
 
 /// A fragment demuxed: its packets in file order and its streams' time bases.
 struct Demuxed {
+    /// The fragment's bytes, which `PktData::InFragment` ranges index.
+    fragment: Arc<Vec<u8>>,
     packets: Vec<Pkt>,
     video_tb: Rational,
     audio_tb: Option<Rational>,
@@ -108,8 +120,17 @@ struct Demuxed {
 /// Reads the init segment then the fragment, forward only.
 struct InitThenFragment {
     init: Arc<Vec<u8>>,
-    frag: Vec<u8>,
+    frag: Arc<Vec<u8>>,
     pos: usize,
+}
+
+impl Demuxed {
+    fn data<'a>(&'a self, p: &'a Pkt) -> &'a [u8] {
+        match &p.data {
+            PktData::InFragment(at, len) => &self.fragment[*at..*at + *len],
+            PktData::Owned(v) => v,
+        }
+    }
 }
 
 impl Read for InitThenFragment {
@@ -146,9 +167,11 @@ fn parse_init(bytes: Vec<u8>) -> std::result::Result<Init, String> {
 /// Demuxes `init` + `frag`; with `check`, test-decodes the first video
 /// keyframe with the init's parameters and counts libav's error messages.
 fn demux(init: &Init, frag: Vec<u8>, check: bool, cancel: &CancelToken) -> std::result::Result<Demuxed, String> {
+    let fragment = Arc::new(frag);
+    let init_len = init.bytes.len();
     let reader = InitThenFragment {
         init: init.bytes.clone(),
-        frag,
+        frag: fragment.clone(),
         pos: 0,
     };
     let mut input = ffi::open_reader_input(Box::new(reader), cancel)
@@ -227,13 +250,25 @@ fn demux(init: &Init, frag: Vec<u8>, check: bool, cancel: &CancelToken) -> std::
             pts,
             duration: pkt.duration(),
             key: pkt.is_key(),
-            data: pkt.data().unwrap_or(&[]).to_vec(),
+            data: {
+                let bytes = pkt.data().unwrap_or(&[]);
+                // The sample's bytes as they lie in the fragment, if the
+                // demuxer's position says where (checked, not trusted).
+                let at = usize::try_from(pkt.position()).ok().and_then(|p| p.checked_sub(init_len));
+                match at {
+                    Some(at) if fragment.get(at..at + bytes.len()) == Some(bytes) => {
+                        PktData::InFragment(at, bytes.len())
+                    }
+                    _ => PktData::Owned(bytes.to_vec()),
+                }
+            },
         });
     }
     if packets.is_empty() {
         return Err("no media samples".into());
     }
     Ok(Demuxed {
+        fragment,
         packets,
         video_tb,
         audio_tb,
@@ -249,6 +284,8 @@ struct Out {
     /// Offset of the mdat payload in the file.
     payload_at: u64,
     written: u64,
+    /// Payload bytes already handed to writeback.
+    flushed: u64,
     video: Vec<OutSample>,
     audio: Vec<OutSample>,
     /// Output time bases (the first fragment's stream time bases).
@@ -390,6 +427,7 @@ pub fn write(job: &HlsJob<'_>, out_path: &Path, reporter: &mut Reporter<'_>) -> 
                 file: BufWriter::with_capacity(1 << 20, file),
                 payload_at: mdat_at + 16,
                 written: 0,
+                flushed: 0,
                 video: Vec::new(),
                 audio: Vec::new(),
                 video_tb: d.video_tb,
@@ -454,7 +492,7 @@ pub fn write(job: &HlsJob<'_>, out_path: &Path, reporter: &mut Reporter<'_>) -> 
             let pts = crate::time::rescale(p.pts, tb, out_tb) + shift;
             let duration = crate::time::rescale(p.duration, tb, out_tb).max(0);
             let prefix = match (&inband, p.audio, p.key) {
-                (Some(nals), false, true) if !params::carries_parameter_sets(d.video.2 == Id::HEVC, &p.data) => {
+                (Some(nals), false, true) if !params::carries_parameter_sets(d.video.2 == Id::HEVC, d.data(p)) => {
                     Some(nals.as_slice())
                 }
                 _ => None,
@@ -466,11 +504,12 @@ pub fn write(job: &HlsJob<'_>, out_path: &Path, reporter: &mut Reporter<'_>) -> 
                 stats.audio_packets_trimmed += 1;
                 continue;
             }
-            let size = p.data.len() + prefix.map_or(0, |n| n.len());
+            let data = d.data(p);
+            let size = data.len() + prefix.map_or(0, |n| n.len());
             if let Some(n) = prefix {
                 o.file.write_all(n).map_err(io_err)?;
             }
-            o.file.write_all(&p.data).map_err(io_err)?;
+            o.file.write_all(data).map_err(io_err)?;
             let sample = OutSample {
                 dts,
                 duration,
@@ -490,6 +529,13 @@ pub fn write(job: &HlsJob<'_>, out_path: &Path, reporter: &mut Reporter<'_>) -> 
         }
         if stats.first_sample_at.is_none() {
             stats.first_sample_at = Some(std::time::Instant::now());
+        }
+        // Start writing back what is written so far, so the commit's fsync
+        // does not wait for the whole file at the end.
+        if o.written - o.flushed >= WRITEBACK_BYTES {
+            o.file.flush().map_err(io_err)?;
+            let _ = crate::output::start_writeback(o.file.get_ref(), o.payload_at + o.flushed, o.written - o.flushed);
+            o.flushed = o.written;
         }
         if (o.video.len() + o.audio.len()) as u64 > job.max_samples {
             return Err(Error::RangeTooLong {
