@@ -408,6 +408,9 @@ pub fn write(job: &HlsJob<'_>, out_path: &Path, reporter: &mut Reporter<'_>) -> 
                     .fold(f64::MAX, f64::min);
             let rate = samples / span_s.max(group.fragments[fi].duration_s).max(0.5);
             let expected = rate * total_s * 1.25 + 1000.0;
+            let video_share = d.packets.iter().filter(|p| !p.audio).count() as f64 / samples.max(1.0);
+            let bound = job.max_samples as f64;
+            let cap = |share: f64| (expected.min(bound) * share / 1.2) as usize + 64;
             reserve = (expected as u64).saturating_mul(TABLE_BYTES_PER_SAMPLE) + (64 << 10);
             let ftyp = mp4::ftyp(d.video.2 == Id::HEVC);
             let mut file = OpenOptions::new()
@@ -428,8 +431,9 @@ pub fn write(job: &HlsJob<'_>, out_path: &Path, reporter: &mut Reporter<'_>) -> 
                 payload_at: mdat_at + 16,
                 written: 0,
                 flushed: 0,
-                video: Vec::new(),
-                audio: Vec::new(),
+                // Sized once from the estimate (no doubling as they grow).
+                video: Vec::with_capacity(cap(video_share)),
+                audio: Vec::with_capacity(cap(1.0 - video_share)),
                 video_tb: d.video_tb,
                 audio_tb: d.audio_tb,
                 video_end: 0,
