@@ -13,7 +13,7 @@ DEMO_DIR ?= demo-store
 TARGET_DIR = $(shell $(CARGO) metadata --format-version 1 --no-deps 2>/dev/null | sed -n 's/.*"target_directory":"\([^"]*\)".*/\1/p')
 BIN = $(or $(TARGET_DIR),target)/release/nvr-export
 
-.PHONY: all deps demo test build bench-corpus bench memcheck soak clean-demo
+.PHONY: all deps demo test test-vod build bench-corpus bench memcheck soak clean-demo
 
 all: demo
 
@@ -68,3 +68,18 @@ soak: deps
 
 clean-demo:
 	rm -rf $(DEMO_DIR)
+
+# The HLS source against the NVR's own VOD server (nginx + nginx-vod-module,
+# built from ../shared/peers/nginx-vod into ~/.cache), serving a store
+# recorded with the NVR's record arguments (~75 s to record, once).
+VOD_PEER_DIR ?= ../shared/peers/nginx-vod
+VOD_STORE ?= target/vod-teststore
+VOD_PORT ?= 18180
+test-vod: deps
+	@if [ ! -f $(VOD_PEER_DIR)/serve.py ]; then echo "SKIPPED test-vod: no VOD peer at $(VOD_PEER_DIR)"; exit 0; fi; \
+	bash $(VOD_PEER_DIR)/build.sh >/dev/null && \
+	{ [ -f $(VOD_STORE)/frigate.db ] || python3 $(VOD_PEER_DIR)/make_teststore.py $(VOD_STORE); } && \
+	python3 $(VOD_PEER_DIR)/serve.py start $(VOD_STORE)/frigate.db $(VOD_PORT) && \
+	{ NVR_VOD_PEER=http://127.0.0.1:$(VOD_PORT) NVR_VOD_STORE=$(abspath $(VOD_STORE)) \
+	  $(CARGO) test --locked --test vod_peer -- --nocapture; rc=$$?; \
+	  python3 $(VOD_PEER_DIR)/serve.py stop $(VOD_PORT) >/dev/null; exit $$rc; }

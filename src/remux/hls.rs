@@ -16,11 +16,14 @@
 //! the estimate be short, the `moov` goes after the `mdat` instead (a valid
 //! file, not fast-start) and a warning says so.
 //!
-//! Timelines: each group (a new init, or a discontinuity) and each fragment
-//! after a skipped one is rebased to start where the output ends, so gaps
-//! collapse as with the file source. Keyframes of a group whose video
-//! parameter sets differ from the first group's carry that group's sets in
-//! band (as the file source does for a camera restart).
+//! Timelines: every fragment's video is placed right where the output's
+//! video ends, so gaps collapse as with the file source (a camera offline,
+//! a skipped fragment, a reset after a discontinuity) and so does the
+//! server's padding of each clip's last frame; against the NVR's own server
+//! the result has the file source's packets and duration (`make test-vod`).
+//! Keyframes of a group whose video parameter sets differ from the first
+//! group's carry that group's sets in band (as the file source does for a
+//! camera restart).
 
 use std::fs::OpenOptions;
 use std::io::{BufWriter, Read, Seek, SeekFrom, Write};
@@ -47,9 +50,6 @@ const AUDIO_TRACK_ID: u32 = 2;
 const TABLE_BYTES_PER_SAMPLE: u64 = 24;
 /// Bytes written between two writeback kicks.
 const WRITEBACK_BYTES: u64 = 16 << 20;
-/// A group or fragment starting within this of where the output ends
-/// continues its timeline; further away it is rebased.
-const CONTINUITY_S: f64 = 1.0;
 /// At most this many fragments of a single-init group are test-decoded.
 const CHECKED_FRAGMENTS: usize = 16;
 
@@ -331,9 +331,6 @@ pub fn write(job: &HlsJob<'_>, out_path: &Path, reporter: &mut Reporter<'_>) -> 
     let mut out: Option<Out> = None;
     let mut first_entries: Option<FirstEntries> = None;
     let mut reserve = 0u64;
-    let mut rebase_next = true;
-    // Seconds added to every timestamp of the current fragment.
-    let mut shift_s = 0.0f64;
     let mut seen = 0usize;
     let mut contradicted = Vec::new();
     let mut stats = RemuxStats {
@@ -356,7 +353,6 @@ pub fn write(job: &HlsJob<'_>, out_path: &Path, reporter: &mut Reporter<'_>) -> 
                     }
                 }
             }
-            rebase_next = true;
             continue;
         };
         let url = group.fragments[fi].url.as_str();
@@ -375,7 +371,6 @@ pub fn write(job: &HlsJob<'_>, out_path: &Path, reporter: &mut Reporter<'_>) -> 
                     return Err(Error::Cancelled);
                 }
                 skipped.push(skip(e.reason));
-                rebase_next = true;
                 continue;
             }
         };
@@ -385,7 +380,6 @@ pub fn write(job: &HlsJob<'_>, out_path: &Path, reporter: &mut Reporter<'_>) -> 
             Err(why) => {
                 cancel.check()?;
                 skipped.push(skip(why));
-                rebase_next = true;
                 continue;
             }
         };
@@ -449,7 +443,6 @@ pub fn write(job: &HlsJob<'_>, out_path: &Path, reporter: &mut Reporter<'_>) -> 
                 "video codec {:?}, not the export's {:?}",
                 d.video.2, first_video.2
             )));
-            rebase_next = true;
             continue;
         }
         // In-band parameter sets where this fragment's differ from the output's.
@@ -463,25 +456,21 @@ pub fn write(job: &HlsJob<'_>, out_path: &Path, reporter: &mut Reporter<'_>) -> 
         } else {
             None
         };
-        // Rebase: this fragment starts where the output ends.
-        let first_dts_s = d
+        // Every fragment's video continues exactly where the output's video
+        // ends: gaps collapse (a camera offline, a skipped fragment, a
+        // timeline reset after a discontinuity), and so does the server's
+        // own padding (the NVR's server stretches each clip's last frame to
+        // the catalogue's duration, which counts the audio: ~16 ms a clip).
+        // The audio moves by the same amount; what then overlaps is dropped.
+        let first_video = d
             .packets
             .iter()
-            .map(|p| {
-                let tb = if p.audio { d.audio_tb.unwrap_or(d.video_tb) } else { d.video_tb };
-                p.dts as f64 * f64::from(tb)
-            })
-            .fold(f64::MAX, f64::min);
-        // Keep the server's timeline where it continues (the NVR's
-        // `/vod/clip/` groups do: exact timing kept); rebase where it jumps
-        // (a reset after a discontinuity, a gap left by a skipped fragment).
-        if rebase_next {
-            let continues = (first_dts_s + shift_s - o.end_s()).abs() <= CONTINUITY_S;
-            if !continues {
-                shift_s = o.end_s() - first_dts_s;
-            }
-        }
-        rebase_next = false;
+            .filter(|p| !p.audio)
+            .map(|p| crate::time::rescale(p.dts, d.video_tb, o.video_tb))
+            .min()
+            .unwrap_or(0);
+        let video_shift = o.video_end - first_video;
+        let shift_s = video_shift as f64 * f64::from(o.video_tb);
         for p in &d.packets {
             let (tb, out_tb) = if p.audio {
                 match (d.audio_tb, o.audio_tb) {
@@ -491,7 +480,11 @@ pub fn write(job: &HlsJob<'_>, out_path: &Path, reporter: &mut Reporter<'_>) -> 
             } else {
                 (d.video_tb, o.video_tb)
             };
-            let shift = (shift_s / f64::from(out_tb)).round() as i64;
+            let shift = if p.audio {
+                (shift_s / f64::from(out_tb)).round() as i64
+            } else {
+                video_shift
+            };
             let dts = crate::time::rescale(p.dts, tb, out_tb) + shift;
             let pts = crate::time::rescale(p.pts, tb, out_tb) + shift;
             let duration = crate::time::rescale(p.duration, tb, out_tb).max(0);
