@@ -2,7 +2,9 @@
 //! headers, codec configuration records), run by `make test` for a fixed
 //! number of cases from a fixed seed: random mutations (bit flips, byte
 //! overwrites, truncations, size fields set to extremes) of a real segment's
-//! `moov` and of real `avcC`/`hvcC`/`esds` records. The promise checked: no
+//! `moov` and of real `avcC`/`hvcC`/`esds` records, of the NVR's VOD
+//! playlists (as captured from its server) and of whole MP4 files read from
+//! memory (the HLS source's init segments). The promise checked: no
 //! panic, no hang, and results stay within the input (offsets in range).
 //! `NVR_FUZZ_CASES` raises the count for a longer run.
 
@@ -81,6 +83,39 @@ mod cases {
                 }
                 let _ = params::carries_parameter_sets(true, e);
                 let _ = params::carries_parameter_sets(false, e);
+            }
+        }
+    }
+
+    #[test]
+    fn playlists_and_in_memory_inits_survive_mutation() {
+        use crate::source::hls::playlist::{self, tests as captured};
+        let base = reqwest::Url::parse("http://127.0.0.1:5000/vod/cam/start/1/end/2/index.m3u8").unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("seg.mp4");
+        sample::write_segment(&path, &SegmentSpec::small(1.0)).unwrap();
+        let file = std::fs::read(&path).unwrap();
+        let seeds: Vec<Vec<u8>> = vec![
+            captured::FULL.into(),
+            captured::CLIP.into(),
+            captured::MASTER.into(),
+            file[..file.len().min(64 << 10)].to_vec(),
+        ];
+        let mut rng = fastrand::Rng::with_seed(0x0915_7a11);
+        for i in 0..cases() {
+            let k = i % seeds.len();
+            let bytes = mutate(&mut rng, &seeds[k]);
+            if k < 3 {
+                // Parsed or refused with a reason; every URL stays http(s).
+                if let Ok(playlist::Parsed::Media(p)) = playlist::parse(&bytes, &base) {
+                    for g in &p.groups {
+                        assert!(!g.fragments.is_empty(), "case {i}");
+                        assert!(p.duration_s().is_finite(), "case {i}");
+                    }
+                }
+            } else if let Some(moov) = isobmff::moov_in(&bytes) {
+                assert!(moov.len() <= bytes.len());
+                let _ = isobmff::traks(moov);
             }
         }
     }

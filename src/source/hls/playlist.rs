@@ -168,11 +168,11 @@ fn fmt_time(s: f64) -> String {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
 
     // As the NVR's VOD server sent them (`nginx-vod-capture/full`, `clip_full`).
-    const FULL: &str = r#"#EXTM3U
+    pub(crate) const FULL: &str = r#"#EXTM3U
 #EXT-X-TARGETDURATION:10
 #EXT-X-ALLOW-CACHE:YES
 #EXT-X-PLAYLIST-TYPE:VOD
@@ -195,7 +195,7 @@ seg-6-v1-a1.m4s
 seg-7-v1-a1.m4s
 #EXT-X-ENDLIST
 "#;
-    const CLIP: &str = r#"#EXTM3U
+    pub(crate) const CLIP: &str = r#"#EXTM3U
 #EXT-X-TARGETDURATION:10
 #EXT-X-ALLOW-CACHE:YES
 #EXT-X-PLAYLIST-TYPE:VOD
@@ -230,7 +230,7 @@ seg-10-v1-a1.m4s
 seg-12-v1-a1.m4s
 #EXT-X-ENDLIST
 "#;
-    const MASTER: &str = r#"#EXTM3U
+    pub(crate) const MASTER: &str = r#"#EXTM3U
 #EXT-X-STREAM-INF:PROGRAM-ID=1,BANDWIDTH=603740,RESOLUTION=640x360,FRAME-RATE=21.913,CODECS="avc1.4d4016,mp4a.40.2"
 index-v1-a1.m3u8
 
