@@ -65,3 +65,14 @@ for n, v in rows.items():
     print(f"  {n:7} median {med[n]:6.2f} s  (min {min(w for w, _ in v):.2f})  peak RSS {max(r for _, r in v)/1024:6.1f} MiB")
 print(f"  ffmpeg/vod {med['ffmpeg']/med['vod']:.2f}x   ffmpeg/clip {med['ffmpeg']/med['clip']:.2f}x   vod/fetch {med['vod']/med['fetch']:.2f}x")
 PY
+
+# Cancellation: SIGINT half a second into the export, time to process exit
+# (its partial file and row removed).
+for i in 1 2 3; do
+  "$BIN" export "${nvr_args[@]}" --vod-url "$VOD/master.m3u8" > /dev/null 2>&1 &
+  pid=$!; sleep 0.5
+  t0=$(date +%s%N); kill -INT "$pid"; wait "$pid" || true; t1=$(date +%s%N)
+  left=$(find "$OUT/media/exports" -type f 2>/dev/null | wc -l)
+  echo "  cancel: SIGINT to exit $(( (t1 - t0) / 1000000 )) ms, files left: $left"
+  rm -rf "$OUT/media"
+done

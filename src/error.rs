@@ -49,6 +49,8 @@ pub enum Warning {
     /// segment (the NVR's `/vod/` path takes it from the last clip, so a
     /// camera restart with new parameters breaks the clips before it).
     InitMismatch { fragments: Vec<String> },
+    /// Chapters were asked for but could not be placed.
+    ChaptersNotMade { reason: String },
     /// HLS: the room reserved for the `moov` was too small; it was written
     /// after the media (the file plays, but not before it is fully loaded).
     MoovAtEnd { reserved: u64, needed: u64 },
@@ -101,6 +103,7 @@ impl fmt::Display for Warning {
                 fragments.len(),
                 fragments.join(", ")
             ),
+            Warning::ChaptersNotMade { reason } => write!(f, "no chapters: {reason}"),
             Warning::MoovAtEnd { reserved, needed } => write!(
                 f,
                 "the index (moov, {needed} bytes) did not fit the {reserved} bytes reserved \

@@ -302,3 +302,47 @@ fn cli_vod_base_asks_for_the_clip_form() {
     assert!(server.hits.lock().unwrap()[0].starts_with("/vod/clip/"));
     let _ = Layout::new("", "");
 }
+
+fn chapter_list(path: &Path) -> Vec<(f64, f64, String)> {
+    probe(path)["chapters"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| {
+            (
+                f(&c["start_time"]),
+                f(&c["end_time"]),
+                c["tags"]["title"].as_str().unwrap_or("").to_string(),
+            )
+        })
+        .collect()
+}
+
+#[test]
+fn chapters_from_the_catalogue_land_where_the_file_source_puts_them() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = restart_store(dir.path());
+    let r = &s.recordings;
+    // One review in the first session, one across the restart's start.
+    nvr_export::sample::add_review(&s, "rev1", r[0].start_s + 3.0, Some(r[1].start_s + 2.0), "alert", r#"{"objects":["person"]}"#).unwrap();
+    let last = r.len() - 1;
+    nvr_export::sample::add_review(&s, "rev2", r[last].start_s + 1.0, Some(r[last].start_s + 5.0), "detection", r#"{"objects":["car"]}"#).unwrap();
+    let server = Server::start();
+    let url = serve(&server, "chapters", &vod_responses(&s, VodForm::VodClip).unwrap());
+    for mode in [nvr_export::ChapterMode::ReviewItems, nvr_export::ChapterMode::RecordingSegments] {
+        let req = ExportRequest {
+            chapters: mode,
+            ..hls_request(&s, url.clone())
+        };
+        let hls = exporter(&s).export(&req, &CancelToken::new(), |_| {}).unwrap();
+        let file = export(&s, &ExportRequest { source: Source::Recordings, ..req.clone() }).unwrap();
+        let (h, f) = (chapter_list(&hls.video_path), chapter_list(&file.video_path));
+        assert!(!h.is_empty(), "{mode:?}");
+        assert_eq!(h.len(), f.len(), "{mode:?}: {h:?} vs {f:?}");
+        for (a, b) in h.iter().zip(&f) {
+            assert_eq!(a.2, b.2, "{mode:?}");
+            assert!((a.0 - b.0).abs() < 0.1 && (a.1 - b.1).abs() < 0.1, "{mode:?}: {h:?} vs {f:?}");
+        }
+        assert_eq!(hls.chapters, h.len());
+    }
+}

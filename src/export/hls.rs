@@ -2,8 +2,13 @@
 //! fetched and parsed, the fragments written by `remux::hls`, and the
 //! result committed like any export (same row, same temporary file, same
 //! cleanup). The server has already done what the file source's plan does:
-//! the start snapped back to a keyframe, gaps collapsed. Chapters are not
-//! made for this source (the fragments carry no wall-clock times).
+//! the start snapped back to a keyframe, gaps collapsed. Chapters come from
+//! the catalogue: the server makes one clip per recording row in the range
+//! (a group of the `/vod/clip/` form, a fragment of the `/vod/` form), so
+//! once the writer knows where each clip landed in the output, rows map
+//! wall-clock times to output times as the file source's plan does. When
+//! the clips and rows do not pair up, no chapters are made and a warning
+//! says why.
 
 use std::time::Instant;
 
@@ -13,7 +18,12 @@ use super::{finish, Exporter, ExportOutcome, ExportRequest, HlsSource, Prepared,
 use crate::error::{Error, Result};
 use crate::output::StagedFile;
 use crate::progress::{Reporter, Step};
-use crate::remux::hls::{self, HlsJob};
+use crate::plan::chapters::{self, Chapter, ChapterMode};
+use crate::plan::{Clip, Plan};
+use crate::remux::hls::{self, FragmentSpan, HlsJob};
+use crate::time::OutTicks;
+use crate::timefmt::Zone;
+use ffmpeg_next::Rational;
 use crate::source::hls::http::{HostAllowlist, HttpClient};
 use crate::source::hls::playlist::{self, Parsed, VodPlaylist, MAX_PLAYLIST_BYTES};
 use crate::timefmt;
@@ -118,15 +128,95 @@ impl Exporter {
             ("creation_time", timefmt::creation_time(req.start_s)),
             ("comment", format!("Camera: {}", req.camera)),
         ];
+        let (rows, reviews) = match req.chapters {
+            ChapterMode::None => (Vec::new(), Vec::new()),
+            mode => (
+                p.catalogue
+                    .recordings_overlapping(&req.camera, req.start_s, req.end_s)?
+                    .0,
+                if mode == ChapterMode::ReviewItems {
+                    p.catalogue
+                        .reviews_overlapping(&req.camera, req.start_s, req.end_s)?
+                } else {
+                    Vec::new()
+                },
+            ),
+        };
+        let unpaired = std::cell::Cell::new(None);
+        let by_group = list.groups.len() > 1;
+        let make_chapters = |spans: &[FragmentSpan]| -> Vec<Chapter> {
+            // One unit per clip: a group, or (one init) a fragment.
+            let mut units: Vec<(OutTicks, OutTicks)> = Vec::new();
+            let mut last_group = None;
+            for sp in spans {
+                match units.last_mut() {
+                    Some(u) if by_group && last_group == Some(sp.group) => u.1 = sp.end,
+                    _ => units.push((sp.start, sp.end)),
+                }
+                last_group = Some(sp.group);
+            }
+            if units.len() != rows.len() {
+                if req.chapters == ChapterMode::RecordingSegments || !reviews.is_empty() {
+                    unpaired.set(Some((units.len(), rows.len())));
+                }
+                return Vec::new();
+            }
+            let clips = units
+                .iter()
+                .zip(&rows)
+                .enumerate()
+                .map(|(i, (&(start, end), row))| {
+                    let dur = end - start;
+                    // A first clip cut at the requested start (snapped back
+                    // to a keyframe) ends where its row ends; any other clip
+                    // starts where its row starts.
+                    let wall_start_s = if i == 0 && req.start_s > row.start_s {
+                        row.end_s.min(req.end_s) - dur.seconds()
+                    } else {
+                        row.start_s
+                    };
+                    Clip {
+                        segment: i,
+                        segment_id: row.id.clone(),
+                        time_base: Rational::new(1, 90_000),
+                        first_dts: 0,
+                        end_dts: 0,
+                        origin_pts: 0,
+                        end_pts: 0,
+                        wall_start_s,
+                        wall_end_s: wall_start_s + dur.seconds(),
+                        offset: start,
+                        duration: dur,
+                        starts_mid_segment: false,
+                        cut_at_end: false,
+                    }
+                })
+                .collect();
+            let plan = Plan {
+                start_s: req.start_s,
+                end_s: req.end_s,
+                clips,
+            };
+            chapters::build(req.chapters, &plan, &reviews, Zone::or_utc(req.timezone.as_deref()))
+        };
         let job = HlsJob {
             playlist: &list,
             client,
             metadata: &metadata,
             creation_s: req.start_s,
             max_samples: self.max_samples,
+            chapters: (req.chapters != ChapterMode::None).then_some(&make_chapters as _),
         };
         let written = hls::write(&job, staged.temp_path(), reporter)?;
         let mut warnings = written.warnings;
+        if let Some((clips, rows)) = unpaired.get() {
+            warnings.push(crate::error::Warning::ChaptersNotMade {
+                reason: format!(
+                    "the playlist has {clips} clip(s) and the catalogue {rows} recording(s) in \
+                     the range: they cannot be paired to place the chapters"
+                ),
+            });
+        }
         if !written.skipped.is_empty() {
             warnings.push(crate::error::Warning::SegmentsSkipped {
                 skipped: written.skipped.clone(),
@@ -142,7 +232,7 @@ impl Exporter {
             duration_s: written.duration_s,
             skipped: written.skipped,
             warnings,
-            chapters: 0,
+            chapters: written.chapters,
             timings: Timings {
                 probed_s,
                 first_sample_s: stats

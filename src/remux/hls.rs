@@ -39,6 +39,7 @@ use super::mp4::{self, OutSample, TrackKind};
 use super::{RemuxStats, WriterKind};
 use crate::error::{Error, Result, SkippedSegment, Warning};
 use crate::media::{ffi, isobmff, params};
+use crate::plan::chapters::Chapter;
 use crate::progress::{CancelToken, Reporter};
 use crate::source::hls::fetch::Prefetch;
 use crate::source::hls::http::HttpClient;
@@ -46,6 +47,7 @@ use crate::source::hls::playlist::VodPlaylist;
 
 const VIDEO_TRACK_ID: u32 = 1;
 const AUDIO_TRACK_ID: u32 = 2;
+const CHAPTER_TRACK_ID: u32 = 3;
 /// Most bytes of sample tables one sample can need (stts, ctts, stsz, stss).
 const TABLE_BYTES_PER_SAMPLE: u64 = 24;
 /// Bytes written between two writeback kicks.
@@ -62,6 +64,21 @@ pub struct HlsJob<'a> {
     pub creation_s: f64,
     /// Most samples the tables may hold.
     pub max_samples: u64,
+    /// Makes the chapters once every fragment's place in the output is
+    /// known (see [`FragmentSpan`]); `None`: no chapters.
+    pub chapters: Option<&'a ChapterMaker>,
+}
+
+/// Makes the chapters from where each fragment landed.
+pub type ChapterMaker = dyn Fn(&[FragmentSpan]) -> Vec<Chapter>;
+
+/// Where one written fragment's video lies in the output.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct FragmentSpan {
+    pub group: usize,
+    pub fragment: usize,
+    pub start: crate::time::OutTicks,
+    pub end: crate::time::OutTicks,
 }
 
 /// What the HLS writer did.
@@ -71,6 +88,7 @@ pub struct HlsOutcome {
     pub warnings: Vec<Warning>,
     /// Output duration (the longer track), seconds.
     pub duration_s: f64,
+    pub chapters: usize,
 }
 
 /// A group's init segment, parsed.
@@ -327,6 +345,7 @@ pub fn write(job: &HlsJob<'_>, out_path: &Path, reporter: &mut Reporter<'_>) -> 
 
     let mut skipped = Vec::new();
     let mut warnings = Vec::new();
+    let mut spans: Vec<FragmentSpan> = Vec::new();
     let mut inits: Vec<Option<Init>> = (0..job.playlist.groups.len()).map(|_| None).collect();
     let mut out: Option<Out> = None;
     let mut first_entries: Option<FirstEntries> = None;
@@ -470,6 +489,7 @@ pub fn write(job: &HlsJob<'_>, out_path: &Path, reporter: &mut Reporter<'_>) -> 
             .min()
             .unwrap_or(0);
         let video_shift = o.video_end - first_video;
+        let span_start = o.video_end;
         let shift_s = video_shift as f64 * f64::from(o.video_tb);
         for p in &d.packets {
             let (tb, out_tb) = if p.audio {
@@ -527,6 +547,12 @@ pub fn write(job: &HlsJob<'_>, out_path: &Path, reporter: &mut Reporter<'_>) -> 
         if stats.first_sample_at.is_none() {
             stats.first_sample_at = Some(std::time::Instant::now());
         }
+        spans.push(FragmentSpan {
+            group: item.group,
+            fragment: fi,
+            start: crate::time::OutTicks::from_ts(crate::time::Ts::new(span_start, o.video_tb)),
+            end: crate::time::OutTicks::from_ts(crate::time::Ts::new(o.video_end, o.video_tb)),
+        });
         // Start writing back what is written so far, so the commit's fsync
         // does not wait for the whole file at the end.
         if o.written - o.flushed >= WRITEBACK_BYTES {
@@ -574,6 +600,15 @@ pub fn write(job: &HlsJob<'_>, out_path: &Path, reporter: &mut Reporter<'_>) -> 
             }
         }
     }
+    // Chapters: their text samples go at the end of the payload.
+    let chapter_list = job.chapters.map(|f| f(&spans)).unwrap_or_default();
+    let (chapter_samples, chapter_bytes) = mp4::chapter_samples(&chapter_list, o.written);
+    if !chapter_list.is_empty() {
+        o.file.write_all(&chapter_bytes).map_err(io_err)?;
+        o.written += chapter_bytes.len() as u64;
+        o.file.flush().map_err(io_err)?;
+    }
+    let chap = (!chapter_list.is_empty()).then_some(CHAPTER_TRACK_ID);
     // The moov, from the sample tables.
     let mut ventry = ventry;
     let needs_inband = !o.video.is_empty() && job.playlist.groups.len() > 1;
@@ -590,7 +625,7 @@ pub fn write(job: &HlsJob<'_>, out_path: &Path, reporter: &mut Reporter<'_>) -> 
         den(o.video_tb),
         ventry,
         &o.video,
-        None,
+        chap,
     )];
     if let (Some(entry), Some(tb), false) = (aentry, o.audio_tb, o.audio.is_empty()) {
         tracks.push(mp4::Track::new(
@@ -599,6 +634,16 @@ pub fn write(job: &HlsJob<'_>, out_path: &Path, reporter: &mut Reporter<'_>) -> 
             den(tb),
             entry,
             &o.audio,
+            chap,
+        ));
+    }
+    if chap.is_some() {
+        tracks.push(mp4::Track::new(
+            TrackKind::Chapters,
+            CHAPTER_TRACK_ID,
+            mp4::MOVIE_TIMESCALE,
+            mp4::text_sample_entry(),
+            &chapter_samples,
             None,
         ));
     }
@@ -613,7 +658,7 @@ pub fn write(job: &HlsJob<'_>, out_path: &Path, reporter: &mut Reporter<'_>) -> 
         tracks: &tracks,
         title: meta("title"),
         comment: meta("comment"),
-        chapters: &[],
+        chapters: &chapter_list,
     };
     let co64 = o.payload_at + o.written > u32::MAX as u64;
     let moov = mp4::moov(&movie, co64);
@@ -669,6 +714,7 @@ pub fn write(job: &HlsJob<'_>, out_path: &Path, reporter: &mut Reporter<'_>) -> 
     stats.bytes_written = o.payload_at + o.written + if moov.len + 8 <= reserve { 0 } else { moov.len };
     Ok(HlsOutcome {
         duration_s,
+        chapters: chapter_list.len(),
         stats,
         skipped,
         warnings,

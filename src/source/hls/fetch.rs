@@ -12,7 +12,7 @@ use super::playlist::VodPlaylist;
 use crate::progress::CancelToken;
 
 /// Bodies fetched ahead of the one being written.
-pub const AHEAD: usize = 3;
+pub const AHEAD: usize = 2;
 /// Largest init segment accepted.
 pub const MAX_INIT_BYTES: u64 = 16 << 20;
 /// Largest fragment accepted (a 10 s fragment of a 50 Mbit/s 4K camera is ~60 MB).
