@@ -66,11 +66,11 @@ pub struct HlsJob<'a> {
     pub max_samples: u64,
     /// Makes the chapters once every fragment's place in the output is
     /// known (see [`FragmentSpan`]); `None`: no chapters.
-    pub chapters: Option<&'a ChapterMaker>,
+    pub chapters: Option<&'a ChapterMaker<'a>>,
 }
 
 /// Makes the chapters from where each fragment landed.
-pub type ChapterMaker = dyn Fn(&[FragmentSpan]) -> Vec<Chapter>;
+pub type ChapterMaker<'a> = dyn Fn(&[FragmentSpan]) -> Vec<Chapter> + 'a;
 
 /// Where one written fragment's video lies in the output.
 #[derive(Debug, Clone, Copy, PartialEq)]
