@@ -296,6 +296,76 @@ fn demux(init: &Init, frag: Vec<u8>, check: bool, cancel: &CancelToken) -> std::
     })
 }
 
+/// Top bit of `Stored::size_key`: a keyframe (sync sample).
+const KEY_BIT: u32 = 1 << 31;
+const SIZE_MASK: u32 = KEY_BIT - 1;
+
+/// One written sample, compactly (24 bytes): an hour of 30 fps video with
+/// AAC is ~280 000 of them.
+#[derive(Clone, Copy)]
+struct Stored {
+    dts: i64,
+    /// Offset in the `mdat` payload.
+    offset: u64,
+    size_key: u32,
+    cts: i32,
+}
+
+/// A track's written samples. Durations are not stored: each sample lasts
+/// until the next one starts (the `stts` table stores durations only, and a
+/// fragment's last sample may be stated shorter than the gap to the next
+/// fragment); the last one keeps its own.
+struct Samples {
+    s: Vec<Stored>,
+    last_duration: i64,
+}
+
+impl Samples {
+    fn with_capacity(n: usize) -> Samples {
+        Samples {
+            s: Vec::with_capacity(n),
+            last_duration: 0,
+        }
+    }
+    fn push(&mut self, s: Stored, duration: i64) {
+        self.s.push(s);
+        self.last_duration = duration;
+    }
+    fn last_dts(&self) -> Option<i64> {
+        self.s.last().map(|s| s.dts)
+    }
+    fn len(&self) -> usize {
+        self.s.len()
+    }
+    fn is_empty(&self) -> bool {
+        self.s.is_empty()
+    }
+}
+
+impl mp4::SampleSource for Samples {
+    fn for_each(&self, f: &mut dyn FnMut(OutSample)) {
+        let mut last_positive = self.last_duration;
+        for (i, x) in self.s.iter().enumerate() {
+            let duration = match self.s.get(i + 1) {
+                Some(next) if next.dts > x.dts => next.dts - x.dts,
+                Some(_) => last_positive,
+                None => self.last_duration,
+            };
+            if duration > 0 {
+                last_positive = duration;
+            }
+            f(OutSample {
+                dts: x.dts,
+                duration,
+                cts: x.cts,
+                size: x.size_key & SIZE_MASK,
+                keyframe: x.size_key & KEY_BIT != 0,
+                offset: x.offset,
+            });
+        }
+    }
+}
+
 /// The output being built.
 struct Out {
     file: BufWriter<std::fs::File>,
@@ -304,8 +374,8 @@ struct Out {
     written: u64,
     /// Payload bytes already handed to writeback.
     flushed: u64,
-    video: Vec<OutSample>,
-    audio: Vec<OutSample>,
+    video: Samples,
+    audio: Samples,
     /// Output time bases (the first fragment's stream time bases).
     video_tb: Rational,
     audio_tb: Option<Rational>,
@@ -445,8 +515,8 @@ pub fn write(job: &HlsJob<'_>, out_path: &Path, reporter: &mut Reporter<'_>) -> 
                 written: 0,
                 flushed: 0,
                 // Sized once from the estimate (no doubling as they grow).
-                video: Vec::with_capacity(cap(video_share)),
-                audio: Vec::with_capacity(cap(1.0 - video_share)),
+                video: Samples::with_capacity(cap(video_share)),
+                audio: Samples::with_capacity(cap(1.0 - video_share)),
                 video_tb: d.video_tb,
                 audio_tb: d.audio_tb,
                 video_end: 0,
@@ -517,7 +587,7 @@ pub fn write(job: &HlsJob<'_>, out_path: &Path, reporter: &mut Reporter<'_>) -> 
             // Audio that overlaps what is already written (a clip's audio
             // running a little past its video, the next clip's starting at
             // its video start) is dropped: decode times must increase.
-            if p.audio && o.audio.last().is_some_and(|last| dts <= last.dts) {
+            if p.audio && o.audio.last_dts().is_some_and(|last| dts <= last) {
                 stats.audio_packets_trimmed += 1;
                 continue;
             }
@@ -527,20 +597,21 @@ pub fn write(job: &HlsJob<'_>, out_path: &Path, reporter: &mut Reporter<'_>) -> 
                 o.file.write_all(n).map_err(io_err)?;
             }
             o.file.write_all(data).map_err(io_err)?;
-            let sample = OutSample {
+            let sample = Stored {
                 dts,
-                duration,
-                cts: (pts - dts).clamp(i32::MIN as i64, i32::MAX as i64) as i32,
-                size: size as u32,
-                keyframe: p.key || p.audio,
                 offset: o.written,
+                size_key: (size as u32 & SIZE_MASK) | if p.key || p.audio { KEY_BIT } else { 0 },
+                cts: (pts - dts).clamp(i32::MIN as i64, i32::MAX as i64) as i32,
             };
+            if size as u64 > SIZE_MASK as u64 {
+                return Err(Error::media_state("hls", format!("a sample of {size} bytes")));
+            }
             o.written += size as u64;
             if p.audio {
-                o.audio.push(sample);
+                o.audio.push(sample, duration);
                 o.audio_end = o.audio_end.max(dts + duration);
             } else {
-                o.video.push(sample);
+                o.video.push(sample, duration);
                 o.video_end = o.video_end.max(dts + duration);
             }
         }
@@ -553,6 +624,10 @@ pub fn write(job: &HlsJob<'_>, out_path: &Path, reporter: &mut Reporter<'_>) -> 
             start: crate::time::OutTicks::from_ts(crate::time::Ts::new(span_start, o.video_tb)),
             end: crate::time::OutTicks::from_ts(crate::time::Ts::new(o.video_end, o.video_tb)),
         });
+        // The fragment's buffer goes back to the fetchers.
+        if let Ok(buf) = Arc::try_unwrap(d.fragment) {
+            prefetch.recycle(buf);
+        }
         // Start writing back what is written so far, so the commit's fsync
         // does not wait for the whole file at the end.
         if o.written - o.flushed >= WRITEBACK_BYTES {
@@ -589,17 +664,6 @@ pub fn write(job: &HlsJob<'_>, out_path: &Path, reporter: &mut Reporter<'_>) -> 
     }
     o.file.flush().map_err(io_err)?;
 
-    // Durations follow the timestamps: each sample lasts until the next one
-    // starts (the stts table stores durations only; a fragment's last
-    // sample may be stated shorter than the gap to the next fragment).
-    for samples in [&mut o.video, &mut o.audio] {
-        for i in 1..samples.len() {
-            let gap = samples[i].dts - samples[i - 1].dts;
-            if gap > 0 {
-                samples[i - 1].duration = gap;
-            }
-        }
-    }
     // Chapters: their text samples go at the end of the payload.
     let chapter_list = job.chapters.map(|f| f(&spans)).unwrap_or_default();
     let (chapter_samples, chapter_bytes) = mp4::chapter_samples(&chapter_list, o.written);

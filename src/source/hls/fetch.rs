@@ -41,6 +41,8 @@ pub struct Prefetch {
     next: std::cell::Cell<usize>,
     /// The consumer's position, for the window.
     taken: Arc<(Mutex<usize>, Condvar)>,
+    /// Buffers handed back by the writer, reused by the fetchers.
+    pool: Arc<Mutex<Vec<Vec<u8>>>>,
 }
 
 impl Prefetch {
@@ -67,7 +69,9 @@ impl Prefetch {
         let jobs = Arc::new(jobs);
         let next_job = Arc::new(AtomicUsize::new(0));
         let taken = Arc::new((Mutex::new(0usize), Condvar::new()));
+        let pool: Arc<Mutex<Vec<Vec<u8>>>> = Arc::default();
         for _ in 0..CONNECTIONS {
+            let pool = pool.clone();
             let (tx, stop, cancel, jobs, next_job, taken, client) = (
                 tx.clone(),
                 stop.clone(),
@@ -99,7 +103,8 @@ impl Prefetch {
                 if stop.load(Ordering::Relaxed) || cancel.is_cancelled() {
                     return;
                 }
-                let body = client.get(&url, cap, &cancel);
+                let buf = pool.lock().unwrap_or_else(|e| e.into_inner()).pop().unwrap_or_default();
+                let body = client.get_into(&url, cap, &cancel, buf);
                 let item = Fetched {
                     group,
                     fragment,
@@ -116,6 +121,16 @@ impl Prefetch {
             waiting: Default::default(),
             next: std::cell::Cell::new(0),
             taken,
+            pool,
+        }
+    }
+
+    /// Hands a body's buffer back for reuse (at most as many as can be in
+    /// flight are kept).
+    pub fn recycle(&self, buf: Vec<u8>) {
+        let mut pool = self.pool.lock().unwrap_or_else(|e| e.into_inner());
+        if pool.len() < AHEAD + CONNECTIONS {
+            pool.push(buf);
         }
     }
 

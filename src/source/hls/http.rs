@@ -147,6 +147,20 @@ impl HttpClient {
     /// GETs `url` into memory, at most `cap` bytes, retrying transient
     /// failures; `Err` names the URL and why.
     pub fn get(&self, url: &Url, cap: u64, cancel: &CancelToken) -> Result<Vec<u8>, FetchError> {
+        self.get_into(url, cap, cancel, Vec::new())
+    }
+
+    /// [`HttpClient::get`] into `buf` (cleared first), reusing its
+    /// allocation: a writer that recycles its fragment buffers keeps the
+    /// allocator from growing the heap with every fragment.
+    pub fn get_into(
+        &self,
+        url: &Url,
+        cap: u64,
+        cancel: &CancelToken,
+        buf: Vec<u8>,
+    ) -> Result<Vec<u8>, FetchError> {
+        let mut buf = Some(buf);
         let fail = |reason: String, transient: bool| FetchError {
             url: url.to_string(),
             reason,
@@ -161,7 +175,7 @@ impl HttpClient {
             if attempt > 0 {
                 sleep_cancellable(self.limits.backoff * (1 << (attempt - 1)), cancel);
             }
-            match self.get_once(url, cap, cancel) {
+            match self.get_once(url, cap, cancel, buf.take().unwrap_or_default()) {
                 Ok(body) => return Ok(body),
                 Err(e) if e.transient => last = Some(e),
                 Err(e) => return Err(e),
@@ -170,7 +184,13 @@ impl HttpClient {
         Err(last.unwrap_or_else(|| fail("no attempt made".into(), false)))
     }
 
-    fn get_once(&self, url: &Url, cap: u64, cancel: &CancelToken) -> Result<Vec<u8>, FetchError> {
+    fn get_once(
+        &self,
+        url: &Url,
+        cap: u64,
+        cancel: &CancelToken,
+        mut body: Vec<u8>,
+    ) -> Result<Vec<u8>, FetchError> {
         let fail = |reason: String, transient: bool| FetchError {
             url: url.to_string(),
             reason,
@@ -190,7 +210,8 @@ impl HttpClient {
         if resp.content_length().is_some_and(|n| n > cap) {
             return Err(fail(format!("larger than the {cap}-byte limit"), false));
         }
-        let mut body = Vec::with_capacity(resp.content_length().unwrap_or(0).min(cap) as usize);
+        body.clear();
+        body.reserve(resp.content_length().unwrap_or(0).min(cap) as usize);
         let mut reader = resp.take(cap + 1);
         let mut piece = [0u8; 64 << 10];
         loop {
