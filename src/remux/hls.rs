@@ -166,7 +166,9 @@ impl Read for InitThenFragment {
     }
 }
 
-fn parse_init(bytes: Vec<u8>) -> std::result::Result<Init, String> {
+fn parse_init(mut bytes: Vec<u8>) -> std::result::Result<Init, String> {
+    // Kept for the group's life (a `/vod/clip/` hour has 360 of them).
+    bytes.shrink_to_fit();
     let moov = isobmff::moov_in(&bytes).ok_or("the init segment has no moov")?;
     let traks = isobmff::traks(moov);
     let video = traks
