@@ -80,6 +80,7 @@ pub(crate) mod probe;
 pub(crate) mod progress;
 pub(crate) mod remux;
 pub mod sample;
+pub mod transcode;
 pub(crate) mod source;
 pub(crate) mod time;
 pub(crate) mod timefmt;

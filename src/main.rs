@@ -65,6 +65,13 @@ enum Command {
     /// Finish what dead exports left (rows in progress, partial files);
     /// `export` does this by itself first. Live exports are never touched.
     Recover(RecoverArgs),
+    /// Check NVR-style custom "ffmpeg args" against the allowlist: prints
+    /// `ok` (exit 0) or the refusal (exit 1).
+    ValidateArgs {
+        /// The argument string (values beginning with '-' are taken as they are).
+        #[arg(allow_hyphen_values = true, num_args = 0.., trailing_var_arg = true)]
+        args: Vec<String>,
+    },
     /// Show the linked libav and the hardware encoders it offers.
     Info,
     /// Record a benchmark corpus the way the NVR records (segment muxer, real rows).
@@ -215,6 +222,18 @@ fn main() -> ExitCode {
             let exporter =
                 Exporter::new(args.layout.layout()).with_max_rate(args.max_rate.unwrap_or(0));
             cli::batch::run(exporter, &args.file, args.max_concurrent, args.json)
+        }
+        Command::ValidateArgs { args } => {
+            match nvr_export::transcode::args::parse("", &args.join(" ")) {
+                Ok(_) => {
+                    println!("ok");
+                    ExitCode::SUCCESS
+                }
+                Err(e) => {
+                    println!("{e}");
+                    ExitCode::FAILURE
+                }
+            }
         }
         Command::Info => cli::info(),
     }

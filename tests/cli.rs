@@ -469,3 +469,19 @@ fn a_wal_catalogue_in_a_read_only_folder_is_named_as_such() {
     );
     assert!(!msg.contains("not an NVR catalogue"), "{msg}");
 }
+
+#[test]
+fn validate_args_says_ok_or_names_the_refused_token() {
+    let run = |args: &[&str]| {
+        let out = bin().arg("validate-args").args(args).output().unwrap();
+        (out.status.code(), String::from_utf8_lossy(&out.stdout).trim().to_string())
+    };
+    assert_eq!(run(&["-vf setpts=0.04*PTS -r 30"]), (Some(0), "ok".to_string()));
+    assert_eq!(run(&["-c:v", "libx264", "-crf", "23"]), (Some(0), "ok".to_string()));
+    let (code, text) = run(&["-i", "/etc/passwd"]);
+    assert_eq!(code, Some(1));
+    assert!(text.contains("\"-i\""), "{text}");
+    let (code, text) = run(&["-vf movie=/etc/passwd"]);
+    assert_eq!(code, Some(1));
+    assert!(text.contains("movie="), "{text}");
+}

@@ -119,4 +119,37 @@ mod cases {
             }
         }
     }
+
+    #[test]
+    fn the_argument_validator_never_panics_and_lets_nothing_unlisted_through() {
+        use crate::transcode::args;
+        const PIECES: &[&str] = &[
+            "-vf", "-af", "-filter", "-c:v", "-c:a", "-crf", "-r", "-b:v", "-preset", "-an", "-i",
+            "-f", "-filter_complex", "-map", "-skip_frame", "-g", "setpts=0.04*PTS", "PTS/25",
+            "scale=-2:720", "fps=30", "movie=x", "[in]", "..", "://", ";", ",", ":", "=", "/", "*",
+            "libx264", "nokey", "30", "2M", "x", "-", "--", "tee:", "file:", "%", "$", "\\", "\u{0}",
+            "é", "  ", "hflip", "crop=iw/2:ih/2", "transpose=9", "format=yuv420p", "1e999", "NaN",
+        ];
+        let mut rng = fastrand::Rng::with_seed(0xa11_0a11);
+        for i in 0..cases() {
+            let n = rng.usize(1..10);
+            let mut s = String::new();
+            for _ in 0..n {
+                s.push_str(PIECES[rng.usize(..PIECES.len())]);
+                if rng.bool() {
+                    s.push(' ');
+                }
+            }
+            if let Ok(o) = args::parse("", &s) {
+                let graph = o.video_graph();
+                for bad in ["movie", "[", "]", "..", "://", ";", "file", "tee"] {
+                    assert!(!graph.contains(bad), "case {i}: {s:?} -> {graph:?}");
+                }
+                assert!(o.time_factor().is_finite() && o.time_factor() > 0.0, "case {i}: {s:?}");
+                if let Some(c) = &o.video_codec {
+                    assert!(c.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_'));
+                }
+            }
+        }
+    }
 }
