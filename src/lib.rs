@@ -91,7 +91,7 @@ pub use job::queue::{
     SystemClock,
 };
 pub use job::recovery::{RecoveredExport, RecoveryOptions, RecoveryReport};
-pub use export::{ExportOutcome, ExportRequest, HlsSource, Source, Exporter, Layout, Timings, MAX_SAMPLES};
+pub use export::{EncodeArgs, ExportOutcome, ExportRequest, HlsSource, Source, Exporter, Layout, Timings, MAX_SAMPLES};
 pub use plan::chapters::ChapterMode;
 pub use progress::{CancelToken, Progress, ProgressThrottle, Step};
 pub use remux::{RemuxStats, WriterChoice, WriterKind};

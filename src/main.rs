@@ -7,6 +7,7 @@
 //!     [--name TEXT] [--id ID] [--timezone IANA] [--json]
 //!     [--chapters none|review-items|recording-segments]
 //!     [--source hls --vod-url URL | --vod-base URL [--allow-host HOST]]
+//!     [--timelapse | --input-args ARGS --output-args ARGS]
 //! nvr-export batch FILE.json --db FILE --media-dir DIR [--max-concurrent N] [--json]
 //! nvr-export recover --db FILE --media-dir DIR [--foreign-after SECS] [--json]
 //! nvr-export demo [--dir DIR]
@@ -30,7 +31,7 @@ use clap::{Parser, Subcommand, ValueEnum};
 use cli::events::Event;
 use nvr_export::{
     CancelToken, ChapterMode, ExportRequest, Exporter, Layout, Progress, ProgressThrottle,
-    HlsSource, RecoveryOptions, Source, WriterChoice,
+    EncodeArgs, HlsSource, RecoveryOptions, Source, WriterChoice,
 };
 
 #[derive(Parser)]
@@ -205,6 +206,15 @@ struct ExportArgs {
     /// limit), leaving disk bandwidth to the recorder.
     #[arg(long, value_name = "RATE", value_parser = parse_rate)]
     max_rate: Option<u64>,
+    /// Re-encode as a timelapse (the NVR's default: -vf setpts=0.04*PTS -r 30).
+    #[arg(long)]
+    timelapse: bool,
+    /// Re-encode: NVR-style input arguments (allowlisted; see validate-args).
+    #[arg(long, allow_hyphen_values = true, value_name = "ARGS")]
+    input_args: Option<String>,
+    /// Re-encode: NVR-style output arguments (allowlisted; see validate-args).
+    #[arg(long, allow_hyphen_values = true, value_name = "ARGS")]
+    output_args: Option<String>,
     /// Which writer (a debugging and benchmarking aid).
     #[arg(long, hide = true, value_enum, default_value_t = WriterArg::Auto)]
     writer: WriterArg,
@@ -286,6 +296,16 @@ fn run_export(args: ExportArgs) -> ExitCode {
             })
         } else {
             Source::Recordings
+        },
+        encode: match (&args.input_args, &args.output_args, args.timelapse) {
+            (None, None, false) => None,
+            (None, None, true) => Some(EncodeArgs::timelapse()),
+            (i, o, _) => Some(EncodeArgs {
+                input_args: i.clone().unwrap_or_default(),
+                output_args: o.clone().unwrap_or_else(|| {
+                    nvr_export::transcode::args::DEFAULT_TIMELAPSE_ARGS.to_string()
+                }),
+            }),
         },
     };
     let cancel = CancelToken::new();

@@ -27,6 +27,10 @@ use crate::error::{Error, Result};
 pub enum Step {
     Preparing,
     Copying,
+    /// Re-encoding (timelapse, custom encode).
+    Encoding,
+    /// Re-encoding again in software after the hardware failed.
+    EncodingRetry,
     Finalizing,
 }
 
@@ -35,6 +39,8 @@ impl Step {
         match self {
             Step::Preparing => "preparing",
             Step::Copying => "copying",
+            Step::Encoding => "encoding",
+            Step::EncodingRetry => "encoding_retry",
             Step::Finalizing => "finalizing",
         }
     }

@@ -98,6 +98,30 @@ pub struct ExportRequest {
     /// Where the media comes from (default: the NVR's recording files).
     #[serde(default)]
     pub source: Source,
+    /// Re-encode with these NVR-style arguments instead of copying (a
+    /// timelapse: [`EncodeArgs::timelapse`]).
+    #[serde(default)]
+    pub encode: Option<EncodeArgs>,
+}
+
+/// NVR-style "ffmpeg args" for a re-encoding export. Untrusted: parsed
+/// through the allowlist (`transcode::args`) before anything runs.
+#[derive(Debug, Clone, Default, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct EncodeArgs {
+    #[serde(default)]
+    pub input_args: String,
+    #[serde(default)]
+    pub output_args: String,
+}
+
+impl EncodeArgs {
+    /// The NVR's default timelapse: 25x faster, 30 frames a second.
+    pub fn timelapse() -> EncodeArgs {
+        EncodeArgs {
+            input_args: String::new(),
+            output_args: crate::transcode::args::DEFAULT_TIMELAPSE_ARGS.to_string(),
+        }
+    }
 }
 
 /// Where an export's media comes from.
@@ -138,6 +162,7 @@ impl ExportRequest {
             export_case_id: None,
             chapters: ChapterMode::default(),
             source: Source::Recordings,
+            encode: None,
         }
     }
 }
@@ -392,6 +417,18 @@ impl Exporter {
             output::validate_component("export case id", case)?;
         }
 
+        let encode = match &req.encode {
+            Some(a) => {
+                if req.source != Source::Recordings {
+                    return Err(Error::ForbiddenArgument {
+                        arg: "--input-args/--output-args".into(),
+                        reason: "re-encoding reads the recording files; it is not available with the HLS source".into(),
+                    });
+                }
+                Some(crate::transcode::args::parse(&a.input_args, &a.output_args)?)
+            }
+            None => None,
+        };
         let catalogue = Catalogue::open_with(&self.layout.db_path, cancel, self.busy_timeout)?;
         let (recordings, bad_rows) = match &req.source {
             Source::Recordings => {
@@ -480,6 +517,7 @@ impl Exporter {
             export_case_id: req.export_case_id.clone(),
         };
         Ok(Prepared {
+            encode,
             catalogue,
             recordings,
             bad_rows,
@@ -652,6 +690,9 @@ impl Exporter {
         output::ensure_space(&export_dir, needed)?;
 
         let staged = StagedFile::create(&p.video_path, &p.row.id)?;
+        if let Some(options) = &p.encode {
+            return self.run_transcode(req, p, options, &plan, &kept, &chapter_list, staged, reporter, started, probed_s, skipped, warnings);
+        }
         reporter.step(Step::Copying, 0.0)?;
         if let Some(rate) = self.max_rate {
             reporter.pace(rate, needed.saturating_sub(self.min_free_bytes));
@@ -705,6 +746,63 @@ impl Exporter {
     }
 }
 
+impl Exporter {
+    /// The re-encoding path of [`Exporter::run`]: same plan, same chapters
+    /// (scaled by the timelapse factor), the transcode writer.
+    #[allow(clippy::too_many_arguments)]
+    fn run_transcode(
+        &self,
+        req: &ExportRequest,
+        p: &Prepared,
+        options: &crate::transcode::args::EncodeOptions,
+        plan: &Plan,
+        kept: &[ProbedSegment],
+        chapter_list: &[chapters::Chapter],
+        staged: StagedFile,
+        reporter: &mut Reporter<'_>,
+        started: Instant,
+        probed_s: f64,
+        skipped: Vec<SkippedSegment>,
+        mut warnings: Vec<Warning>,
+    ) -> Result<(ExportOutcome, bool)> {
+        reporter.step(Step::Encoding, 0.0)?;
+        let metadata = [
+            ("title", p.title.clone()),
+            ("creation_time", timefmt::creation_time(req.start_s)),
+            ("comment", format!("Camera: {}", req.camera)),
+        ];
+        let job = crate::transcode::writer::TranscodeJob {
+            plan,
+            segments: kept,
+            options,
+            chapters: chapter_list,
+            metadata: &metadata,
+        };
+        let stats = crate::transcode::writer::write(&job, staged.temp_path(), reporter)?;
+        let (video_path, row_final) = finish(p, staged, reporter, &mut warnings)?;
+        let outcome = ExportOutcome {
+            id: p.row.id.clone(),
+            name: p.row.name.clone(),
+            video_path,
+            thumb_path: p.row.thumb_path.clone(),
+            duration_s: stats.video_duration_s,
+            skipped,
+            warnings,
+            chapters: chapter_list.len(),
+            timings: Timings {
+                probed_s,
+                first_sample_s: stats
+                    .first_sample_at
+                    .map(|t| t.duration_since(started).as_secs_f64())
+                    .unwrap_or(0.0),
+                total_s: 0.0,
+            },
+            stats,
+        };
+        Ok((outcome, row_final))
+    }
+}
+
 /// Commits the written file and marks the row done. The file is complete
 /// and durable once committed: whatever happens to the row then, it stays;
 /// an unfinished row (`false`) is left for recovery to mark done.
@@ -733,6 +831,8 @@ fn finish(
 }
 
 struct Prepared {
+    /// The typed options of a re-encoding export.
+    encode: Option<crate::transcode::args::EncodeOptions>,
     catalogue: Catalogue,
     recordings: Vec<Recording>,
     /// Catalogue rows in range that could not be read.

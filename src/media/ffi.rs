@@ -532,6 +532,20 @@ pub fn set_codec_tag(stream: &mut ffmpeg::format::stream::StreamMut<'_>, fourcc:
     }
 }
 
+/// Ends a filter graph's input at `pts` (in the buffer source's time base):
+/// filters that fill time (`fps`) then run to that instant instead of
+/// stopping at the last frame's start (`av_buffersrc_close`).
+pub fn close_source(ctx: &mut ffmpeg::filter::Context, pts: i64) -> Result<(), ffmpeg::Error> {
+    // SAFETY: `ctx` is a live buffer-source filter context owned by its
+    // graph, borrowed mutably for the call; no pointer is kept.
+    let r = unsafe { sys::av_buffersrc_close(ctx.as_mut_ptr(), pts, 0) };
+    if r < 0 {
+        Err(ffmpeg::Error::from(r))
+    } else {
+        Ok(())
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

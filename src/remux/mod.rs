@@ -88,6 +88,8 @@ pub enum WriterKind {
     Libav,
     /// The HLS writer (fragments demuxed by libav, `moov` from their samples).
     Hls,
+    /// Decode, filter, encode (timelapse, custom encode).
+    Transcode,
 }
 
 impl WriterKind {
@@ -96,6 +98,7 @@ impl WriterKind {
             WriterKind::Fast => "fast",
             WriterKind::Libav => "libav",
             WriterKind::Hls => "hls",
+            WriterKind::Transcode => "transcode",
         }
     }
 }

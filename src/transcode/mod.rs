@@ -5,3 +5,4 @@
 //!   allowlist into typed [`args::EncodeOptions`]; nothing else reaches libav.
 
 pub mod args;
+pub mod writer;

@@ -1,0 +1,400 @@
+//! The re-encoding writer: for each clip of the plan, demux -> decode ->
+//! libav filter graph (the typed options' filters, then the output rate and
+//! pixel format) -> encode -> mux, with progress from the encoded packets'
+//! timestamps against the plan's duration times the timelapse factor.
+//!
+//! Time: decoded frames are placed on the plan's output timeline (90 kHz,
+//! gaps collapsed, the clip's first presented frame at its offset) before
+//! the filters run, so `setpts` scales that timeline and chapters scale with
+//! it. Frames outside a clip's presentation span (before the cut keyframe's
+//! successors, past the end cut) are dropped. Audio is not kept (the NVR
+//! drops it for custom encodes).
+//!
+//! Rate control: without a rate option from the user, CRF 26 with a cap by
+//! output height (4 Mbit/s at 1080 lines and up, 2.5 at 720, 1.2 below), so
+//! a timelapse never comes out larger than its source.
+
+use std::path::Path;
+
+use ffmpeg_next as ffmpeg;
+use ffmpeg_next::{codec, filter, Dictionary, Rational};
+
+use super::args::EncodeOptions;
+use crate::error::{Error, Result};
+use crate::media::{ffi, mux};
+use crate::plan::chapters::Chapter;
+use crate::plan::Plan;
+use crate::progress::Reporter;
+use crate::remux::{RemuxStats, WriterKind};
+use crate::source::{Locator, ProbedSegment};
+use crate::time::{OutTicks, Ts};
+
+/// A re-encode to write.
+pub struct TranscodeJob<'a> {
+    pub plan: &'a Plan,
+    pub segments: &'a [ProbedSegment],
+    pub options: &'a EncodeOptions,
+    /// Chapters on the input timeline: scaled by the timelapse factor here.
+    pub chapters: &'a [Chapter],
+    pub metadata: &'a [(&'a str, String)],
+}
+
+/// The output timeline's time base (90 kHz).
+fn out_tb() -> Rational {
+    OutTicks::BASE
+}
+
+/// The encoder and its stream, opened on the first filtered frame.
+struct Encoding {
+    encoder: ffmpeg::encoder::Video,
+    stream_tb: Rational,
+    /// One frame period at the output rate, in the output time base.
+    frame_ticks: Option<i64>,
+}
+
+/// The filter chain handed to libav, built from typed values only.
+fn graph_spec(o: &EncodeOptions, first: (u32, u32), mixed_sizes: bool) -> String {
+    let mut parts = Vec::new();
+    if mixed_sizes {
+        // A camera restart at another size: everything at the first size.
+        parts.push(format!("scale={}:{}", first.0, first.1));
+    }
+    let user = o.video_graph();
+    if !user.is_empty() {
+        parts.push(user);
+    }
+    if let Some(r) = o.rate {
+        parts.push(format!("fps={r}"));
+    }
+    parts.push(format!("format={}", o.pix_fmt.as_deref().unwrap_or("yuv420p")));
+    // `fps` moves frames to its own time base: back to the output's.
+    parts.push(format!("settb={}/{}", out_tb().numerator(), out_tb().denominator()));
+    parts.join(",")
+}
+
+fn media(context: &str) -> impl Fn(ffmpeg::Error) -> Error + '_ {
+    move |e| Error::media(context, e)
+}
+
+/// Opens the encoder for frames like `frame`.
+fn open_encoder(o: &EncodeOptions, frame: &ffmpeg::frame::Video, rate: Option<f64>) -> Result<ffmpeg::encoder::Video> {
+    let name = o.video_codec.as_deref().unwrap_or("libx264");
+    let codec = ffmpeg::encoder::find_by_name(name).ok_or_else(|| Error::ForbiddenArgument {
+        arg: name.to_string(),
+        reason: "no such encoder in this libav".into(),
+    })?;
+    let mut ctx = codec::context::Context::new_with_codec(codec)
+        .encoder()
+        .video()
+        .map_err(media("encoder"))?;
+    ctx.set_width(frame.width());
+    ctx.set_height(frame.height());
+    ctx.set_format(frame.format());
+    ctx.set_time_base(out_tb());
+    if let Some(r) = rate {
+        let fr = Rational::from(r);
+        ctx.set_frame_rate(Some(fr));
+    }
+    ctx.set_flags(codec::Flags::GLOBAL_HEADER);
+    let mut d = Dictionary::new();
+    let x26x = name == "libx264" || name == "libx265";
+    if x26x {
+        d.set("preset", o.preset.as_deref().unwrap_or("ultrafast"));
+        d.set("tune", o.tune.as_deref().unwrap_or("zerolatency"));
+    } else if let Some(p) = &o.preset {
+        d.set("preset", p);
+    }
+    if let Some(p) = &o.profile {
+        d.set("profile", p);
+    }
+    if let Some(l) = &o.level {
+        d.set("level", l);
+    }
+    let user_rate = o.crf.is_some() || o.qp.is_some() || o.bitrate.is_some() || o.qscale.is_some();
+    if let Some(c) = o.crf {
+        d.set("crf", &c.to_string());
+    }
+    if let Some(q) = o.qp {
+        d.set("qp", &q.to_string());
+    }
+    if let Some(b) = o.bitrate {
+        d.set("b", &b.to_string());
+    }
+    if let Some(q) = o.qscale {
+        d.set("global_quality", &q.to_string());
+    }
+    let (maxrate, bufsize) = match (o.maxrate, user_rate) {
+        (Some(m), _) => (Some(m), o.bufsize.or(Some(m * 2))),
+        (None, false) => {
+            // The default: CRF with a cap by resolution.
+            if x26x {
+                d.set("crf", "26");
+            }
+            let cap: u64 = match frame.height() {
+                h if h >= 1080 => 4_000_000,
+                h if h >= 720 => 2_500_000,
+                _ => 1_200_000,
+            };
+            (Some(cap), Some(cap * 2))
+        }
+        (None, true) => (None, o.bufsize),
+    };
+    if let Some(m) = maxrate {
+        d.set("maxrate", &m.to_string());
+    }
+    if let Some(b) = bufsize {
+        d.set("bufsize", &b.to_string());
+    }
+    if let Some(m) = o.minrate {
+        d.set("minrate", &m.to_string());
+    }
+    let int_opts = [
+        ("g", o.gop.map(i64::from)),
+        ("keyint_min", o.keyint_min.map(i64::from)),
+        ("sc_threshold", o.sc_threshold.map(i64::from)),
+        ("bf", o.b_frames.map(i64::from)),
+        ("refs", o.refs.map(i64::from)),
+        ("qmin", o.qmin.map(i64::from)),
+        ("qmax", o.qmax.map(i64::from)),
+        ("threads", o.threads.map(i64::from)),
+    ];
+    for (k, v) in int_opts {
+        if let Some(v) = v {
+            d.set(k, &v.to_string());
+        }
+    }
+    ctx.open_with(d).map_err(|e| Error::media(format!("opening encoder {name}"), e))
+}
+
+/// Writes `job` to `out_path` (a staged file the caller owns).
+pub fn write(job: &TranscodeJob<'_>, out_path: &Path, reporter: &mut Reporter<'_>) -> Result<RemuxStats> {
+    crate::media::init();
+    let cancel = reporter.cancel_token().clone();
+    let o = job.options;
+    let factor = o.time_factor();
+    let total = (job.plan.duration().seconds() * factor).max(0.001);
+    let probes: Vec<_> = job.plan.clips.iter().map(|c| &job.segments[c.segment].probe).collect();
+    let first = probes.first().map(|p| (p.video.width, p.video.height)).unwrap_or((0, 0));
+    let mixed = probes.iter().any(|p| (p.video.width, p.video.height) != first);
+    let spec = graph_spec(o, first, mixed);
+
+    let mut out = ffi::open_output(out_path, "mp4", &cancel).map_err(media("creating the output"))?;
+    let scaled: Vec<Chapter> = job
+        .chapters
+        .iter()
+        .map(|c| Chapter {
+            start: OutTicks((c.start.0 as f64 * factor).round() as i64),
+            end: OutTicks((c.end.0 as f64 * factor).round() as i64),
+            title: c.title.clone(),
+        })
+        .collect();
+    mux::set_metadata_and_chapters(&mut out.ctx, job.metadata, &scaled).map_err(media("metadata"))?;
+
+    let mut stats = RemuxStats {
+        writer: WriterKind::Transcode,
+        ..RemuxStats::default()
+    };
+    let mut graph: Option<filter::Graph> = None;
+    let mut enc: Option<Encoding> = None;
+    let mut last_end = 0i64;
+
+    // Frames out of the graph into the encoder, packets into the muxer.
+    let pump = |graph: &mut filter::Graph,
+                    enc: &mut Option<Encoding>,
+                    out: &mut ffi::Output,
+                    stats: &mut RemuxStats,
+                    last_end: &mut i64,
+                    reporter: &mut Reporter<'_>,
+                    flush: bool|
+     -> Result<()> {
+        let mut filtered = ffmpeg::frame::Video::empty();
+        loop {
+            let got = graph
+                .get("out")
+                .ok_or_else(|| Error::media_state("filter graph", "no sink"))?
+                .sink()
+                .frame(&mut filtered);
+            if got.is_err() {
+                break;
+            }
+            if enc.is_none() {
+                let encoder = open_encoder(o, &filtered, o.rate)?;
+                let idx = mux::add_stream(
+                    &mut out.ctx,
+                    mux::StreamSpec {
+                        parameters: codec::Parameters::from(&encoder),
+                        time_base: out_tb(),
+                        tag: None,
+                    },
+                )
+                .map_err(media("output stream"))?;
+                let tbs = mux::write_header(&mut out.ctx, mux::faststart()).map_err(media("output header"))?;
+                *enc = Some(Encoding {
+                    encoder,
+                    stream_tb: tbs[idx],
+                    frame_ticks: o
+                        .rate
+                        .map(|r| (f64::from(out_tb().denominator()) / r).round() as i64),
+                });
+            }
+            if let Some(e) = enc.as_mut() {
+                e.encoder.send_frame(&filtered).map_err(media("encoding"))?;
+                drain(e, out, stats, last_end, reporter, total)?;
+            }
+        }
+        if flush {
+            if let Some(e) = enc.as_mut() {
+                e.encoder.send_eof().map_err(media("encoding"))?;
+                drain(e, out, stats, last_end, reporter, total)?;
+            }
+        }
+        Ok(())
+    };
+
+    for clip in &job.plan.clips {
+        cancel.check()?;
+        let seg = &job.segments[clip.segment];
+        let Locator::File(path) = &seg.segment.locator;
+        let probe = &seg.probe;
+        let read = |what: &str| {
+            let path = path.clone();
+            let what = what.to_string();
+            move |e: ffmpeg::Error| Error::SegmentRead {
+                path: path.clone(),
+                message: format!("{what}: {e}"),
+            }
+        };
+        let mut input = ffi::open_input(path, &cancel).map_err(read("open"))?;
+        if clip.starts_mid_segment {
+            ffi::seek_backward(&mut input, probe.video.index, clip.first_dts).map_err(read("seek"))?;
+        }
+        let vi = probe.video.index;
+        let tb = clip.time_base;
+        let mut dec = codec::context::Context::from_parameters(probe.video.parameters.clone())
+            .and_then(|c| c.decoder().video())
+            .map_err(read("decoder"))?;
+        if o.skip_frame.as_deref() == Some("nokey") {
+            dec.skip_frame(ffmpeg::Discard::NonKey);
+        }
+        let mut frame = ffmpeg::frame::Video::empty();
+        let mut eof = false;
+        let mut packets = input.ctx.packets();
+        while !eof {
+            cancel.check()?;
+            match packets.next() {
+                Some((st, pkt)) => {
+                    if st.index() != vi {
+                        continue;
+                    }
+                    if pkt.dts().is_some_and(|d| d >= clip.end_dts) {
+                        eof = true;
+                        dec.send_eof().map_err(read("decode"))?;
+                    } else {
+                        // A damaged packet is the decoder's to conceal.
+                        let _ = dec.send_packet(&pkt);
+                    }
+                }
+                None => {
+                    eof = true;
+                    dec.send_eof().map_err(read("decode"))?;
+                }
+            }
+            while dec.receive_frame(&mut frame).is_ok() {
+                let Some(pts) = frame.timestamp().or(frame.pts()) else {
+                    continue;
+                };
+                if pts < clip.origin_pts || pts >= clip.end_pts {
+                    continue;
+                }
+                let at = clip.offset + OutTicks::from_ts(Ts::new(pts - clip.origin_pts, tb));
+                frame.set_pts(Some(at.0));
+                if graph.is_none() {
+                    graph = Some(build_graph(&frame, &spec)?);
+                }
+                if let Some(g) = graph.as_mut() {
+                    g.get("in")
+                        .ok_or_else(|| Error::media_state("filter graph", "no source"))?
+                        .source()
+                        .add(&frame)
+                        .map_err(media("filtering"))?;
+                    pump(g, &mut enc, &mut out, &mut stats, &mut last_end, reporter, false)?;
+                }
+            }
+        }
+    }
+    let Some(mut g) = graph else {
+        return Err(Error::media_state("transcode", "no frame was decoded in the range"));
+    };
+    // The input ends where the plan ends (the last frame lasts until then).
+    let mut src = g
+        .get("in")
+        .ok_or_else(|| Error::media_state("filter graph", "no source"))?;
+    ffi::close_source(&mut src, job.plan.duration().0).map_err(media("filtering"))?;
+    pump(&mut g, &mut enc, &mut out, &mut stats, &mut last_end, reporter, true)?;
+    out.ctx.write_trailer().map_err(media("finishing the output"))?;
+    stats.video_duration_s = last_end as f64 * f64::from(out_tb());
+    stats.bytes_written = std::fs::metadata(out_path).map(|m| m.len()).unwrap_or(0);
+    Ok(stats)
+}
+
+/// The graph for frames like `frame`: buffer source -> `spec` -> sink.
+fn build_graph(frame: &ffmpeg::frame::Video, spec: &str) -> Result<filter::Graph> {
+    let fmt = frame
+        .format()
+        .descriptor()
+        .map(|d| d.name().to_string())
+        .unwrap_or_else(|| "yuv420p".into());
+    let sar = frame.aspect_ratio();
+    let sar = if sar.numerator() > 0 { sar } else { Rational(1, 1) };
+    let tb = out_tb();
+    let args = format!(
+        "video_size={}x{}:pix_fmt={fmt}:time_base={}/{}:pixel_aspect={}/{}",
+        frame.width(),
+        frame.height(),
+        tb.numerator(),
+        tb.denominator(),
+        sar.numerator(),
+        sar.denominator()
+    );
+    let mut g = filter::Graph::new();
+    let find = |n: &str| filter::find(n).ok_or_else(|| Error::media_state("filter graph", format!("no {n} filter")));
+    g.add(&find("buffer")?, "in", &args).map_err(media("filter source"))?;
+    g.add(&find("buffersink")?, "out", "").map_err(media("filter sink"))?;
+    g.output("in", 0)
+        .and_then(|p| p.input("out", 0))
+        .and_then(|p| p.parse(spec))
+        .map_err(|e| Error::media(format!("filter graph {spec:?}"), e))?;
+    g.validate().map_err(|e| Error::media(format!("filter graph {spec:?}"), e))?;
+    Ok(g)
+}
+
+/// Moves the encoder's ready packets into the muxer.
+fn drain(
+    e: &mut Encoding,
+    out: &mut ffi::Output,
+    stats: &mut RemuxStats,
+    last_end: &mut i64,
+    reporter: &mut Reporter<'_>,
+    total_s: f64,
+) -> Result<()> {
+    let mut pkt = ffmpeg::Packet::empty();
+    while e.encoder.receive_packet(&mut pkt).is_ok() {
+        // At a fixed output rate every frame lasts one period (the encoder
+        // does not say, and the last frame's duration would be lost).
+        if let (true, Some(t)) = (pkt.duration() <= 0, e.frame_ticks) {
+            pkt.set_duration(t);
+        }
+        if let Some(p) = pkt.pts() {
+            *last_end = (*last_end).max(p + pkt.duration().max(0));
+        }
+        pkt.set_stream(0);
+        pkt.rescale_ts(out_tb(), e.stream_tb);
+        pkt.write_interleaved(&mut out.ctx).map_err(media("writing"))?;
+        stats.video_packets += 1;
+        if stats.first_sample_at.is_none() {
+            stats.first_sample_at = Some(std::time::Instant::now());
+        }
+        reporter.update(*last_end as f64 * f64::from(out_tb()) / total_s * 100.0)?;
+    }
+    Ok(())
+}

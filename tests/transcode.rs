@@ -1,0 +1,114 @@
+//! Re-encoding exports (timelapse, custom encode), software path, checked
+//! with ffprobe/ffmpeg as the oracle.
+
+mod common;
+
+use common::*;
+use nvr_export::{CancelToken, ChapterMode, EncodeArgs, ErrorKind, ExportRequest, Step, WriterKind};
+use nvr_export::sample::{self, SegmentSpec};
+
+fn encode_req(s: &nvr_export::sample::SampleStore, input: &str, output: &str) -> ExportRequest {
+    ExportRequest {
+        encode: Some(EncodeArgs {
+            input_args: input.into(),
+            output_args: output.into(),
+        }),
+        ..request(s, s.start_s(), s.end_s())
+    }
+}
+
+fn chapter_times(path: &std::path::Path) -> Vec<(f64, f64)> {
+    probe(path)["chapters"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| (f(&c["start_time"]), f(&c["end_time"])))
+        .collect()
+}
+
+#[test]
+fn software_timelapse_end_to_end() {
+    let dir = tempfile::tempdir().unwrap();
+    // 3 x 4 s, a 10 s gap, 2 x 4 s: 20 s recorded.
+    let specs: Vec<_> = (0..5).map(|i| (small(4.0, i), if i == 3 { 10.0 } else { 0.0 })).collect();
+    let s = store(dir.path(), &specs);
+    sample::add_review(&s, "r1", s.start_s() + 2.0, Some(s.start_s() + 6.0), "alert", r#"{"objects":["person"]}"#).unwrap();
+    let mut steps = Vec::new();
+    let req = ExportRequest {
+        encode: Some(EncodeArgs::timelapse()),
+        ..request(&s, s.start_s(), s.end_s())
+    };
+    let o = exporter(&s)
+        .export(&req, &CancelToken::new(), |p| steps.push(p.step))
+        .unwrap();
+    assert_eq!(o.stats.writer, WriterKind::Transcode);
+    assert!(steps.contains(&Step::Encoding) && !steps.contains(&Step::Copying));
+    let p = probe(&o.video_path);
+    let v = streams_of(&p, "video");
+    assert_eq!(v.len(), 1);
+    assert_eq!(v[0]["codec_name"], "h264");
+    assert!(streams_of(&p, "audio").is_empty(), "audio is dropped");
+    // 20 s recorded x 0.04 = 0.8 s at 30 fps: 24 frames.
+    let dur = f(&v[0]["duration"]);
+    assert!((dur - 0.8).abs() <= 1.0 / 30.0 + 1e-6, "{dur}");
+    assert_eq!(v[0]["nb_frames"], "24");
+    assert_eq!(decode_errors(&o.video_path), "");
+    assert_moov_first(&o.video_path);
+    // Chapters: the copy export's, times 0.04.
+    let copy = export(&s, &ExportRequest { encode: None, ..req.clone() }).unwrap();
+    let (tl, cp) = (chapter_times(&o.video_path), chapter_times(&copy.video_path));
+    assert_eq!(tl.len(), cp.len());
+    assert!(tl.len() >= 2);
+    for (a, b) in tl.iter().zip(&cp) {
+        assert!((a.0 - b.0 * 0.04).abs() < 0.01 && (a.1 - b.1 * 0.04).abs() < 0.01, "{tl:?} vs {cp:?}");
+    }
+}
+
+#[test]
+fn custom_args_and_a_camera_restart_at_another_size() {
+    let dir = tempfile::tempdir().unwrap();
+    let big = SegmentSpec {
+        width: 640,
+        height: 360,
+        ..small(3.0, 7)
+    };
+    let s = store(dir.path(), &[(small(3.0, 1), 0.0), (big, 5.0)]);
+    let o = export(&s, &encode_req(&s, "", "-c:v libx264 -crf 30 -vf scale=160:-2 -r 10")).unwrap();
+    let p = probe(&o.video_path);
+    let v = &streams_of(&p, "video")[0];
+    assert_eq!((v["width"].as_u64(), v["height"].as_u64()), (Some(160), Some(90)));
+    assert_eq!(v["r_frame_rate"], "10/1");
+    // No setpts: the recorded 6 s, within one frame.
+    assert!((f(&v["duration"]) - 6.0).abs() <= 0.1 + 1e-6, "{}", f(&v["duration"]));
+    assert_eq!(decode_errors(&o.video_path), "");
+    // Keyframes only (-skip_frame nokey): one frame a second, still 6 s.
+    let o = export(&s, &encode_req(&s, "-skip_frame nokey", "-vf setpts=0.5*PTS -r 10")).unwrap();
+    let p = probe(&o.video_path);
+    let v = &streams_of(&p, "video")[0];
+    assert!((f(&v["duration"]) - 3.0).abs() <= 0.1 + 1e-6, "{}", f(&v["duration"]));
+    assert_eq!(decode_errors(&o.video_path), "");
+}
+
+#[test]
+fn forbidden_args_and_cancel_leave_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = back_to_back(dir.path(), 3.0, 3);
+    let e = export(&s, &encode_req(&s, "-i /etc/passwd", "")).unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::ForbiddenArgument);
+    assert!(e.to_string().contains("\"-i\""), "{e}");
+    let e = export(&s, &encode_req(&s, "", "-vf movie=/etc/passwd")).unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::ForbiddenArgument);
+    assert_nothing_left(&s);
+    let token = CancelToken::new();
+    let t = token.clone();
+    let e = exporter(&s)
+        .export(&encode_req(&s, "", "-r 30"), &token, move |p| {
+            if p.step == Step::Encoding {
+                t.cancel();
+            }
+        })
+        .unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::Cancelled);
+    assert_nothing_left(&s);
+    let _ = ChapterMode::None;
+}
