@@ -5,7 +5,7 @@
 SHELL := /bin/bash
 DEB_PACKAGES := pkg-config clang libclang-dev \
 	libavcodec-dev libavformat-dev libavutil-dev libavfilter-dev \
-	libavdevice-dev libswscale-dev libswresample-dev ffmpeg
+	libavdevice-dev libswscale-dev libswresample-dev ffmpeg mesa-vulkan-drivers
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 CARGO ?= cargo
 DEMO_DIR ?= demo-store

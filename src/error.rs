@@ -49,6 +49,8 @@ pub enum Warning {
     /// segment (the NVR's `/vod/` path takes it from the last clip, so a
     /// camera restart with new parameters breaks the clips before it).
     InitMismatch { fragments: Vec<String> },
+    /// The hardware preset failed; the export was encoded in software.
+    EncoderFallback { preset: String, reason: String },
     /// Chapters were asked for but could not be placed.
     ChaptersNotMade { reason: String },
     /// HLS: the room reserved for the `moov` was too small; it was written
@@ -102,6 +104,10 @@ impl fmt::Display for Warning {
                  clip) or from the files",
                 fragments.len(),
                 fragments.join(", ")
+            ),
+            Warning::EncoderFallback { preset, reason } => write!(
+                f,
+                "{preset} failed ({reason}); encoded in software instead"
             ),
             Warning::ChaptersNotMade { reason } => write!(f, "no chapters: {reason}"),
             Warning::MoovAtEnd { reserved, needed } => write!(

@@ -54,7 +54,7 @@ struct Cli {
 #[derive(Subcommand)]
 enum Command {
     /// Export a camera's recordings for a time range into one MP4 (stream copy).
-    Export(ExportArgs),
+    Export(Box<ExportArgs>),
     /// Build a small sample store (if missing) and export it with a progress bar.
     Demo {
         /// Where the sample store lives.
@@ -215,6 +215,13 @@ struct ExportArgs {
     /// Re-encode: NVR-style output arguments (allowlisted; see validate-args).
     #[arg(long, allow_hyphen_values = true, value_name = "ARGS")]
     output_args: Option<String>,
+    /// Re-encode on hardware: a preset (preset-vaapi, preset-nvidia, preset-intel-qsv-h264,
+    /// preset-vulkan, ...) or `auto` (the first that initialises here).
+    #[arg(long, value_name = "PRESET")]
+    hwaccel: Option<String>,
+    /// With --hwaccel: if the hardware fails, encode again in software.
+    #[arg(long)]
+    cpu_fallback: bool,
     /// Which writer (a debugging and benchmarking aid).
     #[arg(long, hide = true, value_enum, default_value_t = WriterArg::Auto)]
     writer: WriterArg,
@@ -224,7 +231,7 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     cli::init_logging(cli.verbose, cli.log_level.as_deref());
     match cli.command {
-        Command::Export(args) => run_export(args),
+        Command::Export(args) => run_export(*args),
         Command::Demo { dir } => cli::samples::demo(dir),
         Command::BenchCorpus(args) => cli::samples::bench_corpus(args),
         Command::Recover(args) => run_recover(args),
@@ -299,12 +306,18 @@ fn run_export(args: ExportArgs) -> ExitCode {
         },
         encode: match (&args.input_args, &args.output_args, args.timelapse) {
             (None, None, false) => None,
-            (None, None, true) => Some(EncodeArgs::timelapse()),
+            (None, None, true) => Some(EncodeArgs {
+                hwaccel: args.hwaccel.clone(),
+                cpu_fallback: args.cpu_fallback,
+                ..EncodeArgs::timelapse()
+            }),
             (i, o, _) => Some(EncodeArgs {
                 input_args: i.clone().unwrap_or_default(),
                 output_args: o.clone().unwrap_or_else(|| {
                     nvr_export::transcode::args::DEFAULT_TIMELAPSE_ARGS.to_string()
                 }),
+                hwaccel: args.hwaccel.clone(),
+                cpu_fallback: args.cpu_fallback,
             }),
         },
     };

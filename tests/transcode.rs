@@ -12,6 +12,7 @@ fn encode_req(s: &nvr_export::sample::SampleStore, input: &str, output: &str) ->
         encode: Some(EncodeArgs {
             input_args: input.into(),
             output_args: output.into(),
+            ..EncodeArgs::default()
         }),
         ..request(s, s.start_s(), s.end_s())
     }
@@ -111,4 +112,67 @@ fn forbidden_args_and_cancel_leave_nothing() {
     assert_eq!(e.kind(), ErrorKind::Cancelled);
     assert_nothing_left(&s);
     let _ = ChapterMode::None;
+}
+
+fn hw_req(s: &nvr_export::sample::SampleStore, preset: &str, fallback: bool) -> ExportRequest {
+    ExportRequest {
+        encode: Some(EncodeArgs {
+            output_args: "-vf setpts=0.25*PTS,scale=160:-2 -r 15".into(),
+            hwaccel: Some(preset.into()),
+            cpu_fallback: fallback,
+            ..EncodeArgs::default()
+        }),
+        ..request(s, s.start_s(), s.end_s())
+    }
+}
+
+#[test]
+fn vulkan_device_scale_then_software_encode() {
+    // Mesa's software Vulkan driver (installed by the Makefile) gives this
+    // machine a real device: frames go up, are scaled there, come down.
+    let dir = tempfile::tempdir().unwrap();
+    let s = back_to_back(dir.path(), 3.0, 2);
+    let mut steps = Vec::new();
+    let o = exporter(&s)
+        .export(&hw_req(&s, "preset-vulkan", false), &CancelToken::new(), |p| steps.push(p.step))
+        .unwrap();
+    assert!(o.warnings.is_empty(), "{:?}", o.warnings);
+    assert!(!steps.contains(&Step::EncodingRetry));
+    let p = probe(&o.video_path);
+    let v = &streams_of(&p, "video")[0];
+    assert_eq!((v["width"].as_u64(), v["height"].as_u64()), (Some(160), Some(90)));
+    assert!((f(&v["duration"]) - 1.5).abs() <= 1.0 / 15.0 + 1e-6, "{}", f(&v["duration"]));
+    assert_eq!(decode_errors(&o.video_path), "");
+}
+
+#[test]
+fn missing_hardware_fails_by_name_or_falls_back_to_software() {
+    for preset in ["preset-vaapi", "preset-nvidia"] {
+        let dir = tempfile::tempdir().unwrap();
+        let s = back_to_back(dir.path(), 3.0, 2);
+        let probe_says = nvr_export::transcode::preset::by_name(preset).probe();
+        if probe_says.is_ok() {
+            eprintln!("{preset} initialises on this machine: its failure path is not tested here");
+            continue;
+        }
+        // Without fallback: a clear error naming the preset, nothing left.
+        let e = export(&s, &hw_req(&s, preset, false)).unwrap_err();
+        let msg = e.to_string();
+        assert!(msg.contains(preset) && msg.contains("--cpu-fallback"), "{msg}");
+        assert_nothing_left(&s);
+        // With it: encoding_retry, a warning, a good file.
+        let mut steps = Vec::new();
+        let o = exporter(&s)
+            .export(&hw_req(&s, preset, true), &CancelToken::new(), |p| steps.push(p.step))
+            .unwrap();
+        assert!(steps.contains(&Step::EncodingRetry), "{steps:?}");
+        assert!(
+            o.warnings.iter().any(|w| matches!(w, nvr_export::Warning::EncoderFallback { .. })),
+            "{:?}",
+            o.warnings
+        );
+        let p = probe(&o.video_path);
+        assert_eq!(streams_of(&p, "video")[0]["width"].as_u64(), Some(160));
+        assert_eq!(decode_errors(&o.video_path), "");
+    }
 }

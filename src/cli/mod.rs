@@ -77,5 +77,14 @@ pub fn info() -> ExitCode {
         "hardware encoders registered (run time): {}",
         nonempty(nvr_export::hw::available_encoders().join(","))
     );
+    println!("presets (--hwaccel), on this machine:");
+    for p in nvr_export::transcode::preset::PRESETS {
+        match p.probe() {
+            Ok(_) => println!("  {:24} {:14} initialises", p.name, p.encoder),
+            Err(why) => println!("  {:24} {:14} no: {why}", p.name, p.encoder),
+        }
+    }
+    let (auto, _) = nvr_export::transcode::preset::auto();
+    println!("  auto -> {} ({})", auto.name, auto.encoder);
     ExitCode::SUCCESS
 }

@@ -112,14 +112,21 @@ pub struct EncodeArgs {
     pub input_args: String,
     #[serde(default)]
     pub output_args: String,
+    /// Hardware preset (`preset-vaapi`, `preset-nvidia`, ..., `auto`);
+    /// `None`: software.
+    #[serde(default)]
+    pub hwaccel: Option<String>,
+    /// On a hardware failure, encode again in software.
+    #[serde(default)]
+    pub cpu_fallback: bool,
 }
 
 impl EncodeArgs {
     /// The NVR's default timelapse: 25x faster, 30 frames a second.
     pub fn timelapse() -> EncodeArgs {
         EncodeArgs {
-            input_args: String::new(),
             output_args: crate::transcode::args::DEFAULT_TIMELAPSE_ARGS.to_string(),
+            ..EncodeArgs::default()
         }
     }
 }
@@ -771,14 +778,24 @@ impl Exporter {
             ("creation_time", timefmt::creation_time(req.start_s)),
             ("comment", format!("Camera: {}", req.camera)),
         ];
+        use crate::transcode::preset;
+        let args = req.encode.clone().unwrap_or_default();
+        let chosen = match args.hwaccel.as_deref() {
+            None => preset::SOFTWARE,
+            Some("auto") => preset::auto().0,
+            Some(name) => preset::by_name(name),
+        };
         let job = crate::transcode::writer::TranscodeJob {
             plan,
             segments: kept,
             options,
             chapters: chapter_list,
             metadata: &metadata,
+            preset: chosen,
+            cpu_fallback: args.cpu_fallback,
         };
-        let stats = crate::transcode::writer::write(&job, staged.temp_path(), reporter)?;
+        let (stats, fell_back) = crate::transcode::writer::write(&job, staged.temp_path(), reporter)?;
+        warnings.extend(fell_back);
         let (video_path, row_final) = finish(p, staged, reporter, &mut warnings)?;
         let outcome = ExportOutcome {
             id: p.row.id.clone(),

@@ -342,6 +342,14 @@ fn flags_and_size(e: &sys::AVIndexEntry) -> (c_int, u32) {
 thread_local! {
     /// libav error messages logged on this thread (see [`libav_errors`]).
     static LIBAV_ERRORS: std::cell::Cell<u64> = const { std::cell::Cell::new(0) };
+    /// The last of them (see [`last_libav_error`]).
+    static LAST_ERROR: std::cell::RefCell<String> = const { std::cell::RefCell::new(String::new()) };
+}
+
+/// The last error message libav logged on this thread: its reason is often
+/// only there (`Cannot load libcuda.so.1`), the return code says less.
+pub fn last_libav_error() -> String {
+    LAST_ERROR.with(|e| e.borrow().clone())
 }
 
 /// How many error messages libav has logged on this thread so far
@@ -401,12 +409,14 @@ unsafe extern "C" fn log_to_tracing(
     fmt: *const std::ffi::c_char,
     vl: *mut sys::__va_list_tag,
 ) {
-    if level <= sys::AV_LOG_ERROR {
+    let is_error = level <= sys::AV_LOG_ERROR;
+    if is_error {
         LIBAV_ERRORS.with(|n| n.set(n.get() + 1));
     }
-    if level > sys::av_log_get_level() {
+    if level > sys::av_log_get_level() && !is_error {
         return;
     }
+    let shown = level <= sys::av_log_get_level();
     let mut line = [0 as std::ffi::c_char; 1024];
     let mut prefix: c_int = 1;
     let n = sys::av_log_format_line2(
@@ -424,6 +434,12 @@ unsafe extern "C" fn log_to_tracing(
     let text = std::ffi::CStr::from_ptr(line.as_ptr()).to_string_lossy();
     let text = text.trim_end();
     if text.is_empty() {
+        return;
+    }
+    if is_error {
+        LAST_ERROR.with(|e| *e.borrow_mut() = text.to_string());
+    }
+    if !shown {
         return;
     }
     match level {

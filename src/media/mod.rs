@@ -5,6 +5,8 @@
 pub mod encode;
 #[allow(unsafe_code)]
 pub mod ffi;
+#[allow(unsafe_code)]
+pub mod hwctx;
 mod fuzz;
 pub mod isobmff;
 pub mod mux;

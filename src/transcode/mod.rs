@@ -6,3 +6,4 @@
 
 pub mod args;
 pub mod writer;
+pub mod preset;

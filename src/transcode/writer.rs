@@ -19,8 +19,10 @@ use std::path::Path;
 use ffmpeg_next as ffmpeg;
 use ffmpeg_next::{codec, filter, Dictionary, Rational};
 
-use super::args::EncodeOptions;
-use crate::error::{Error, Result};
+use super::args::{EncodeOptions, Filter};
+use super::preset::{Frames, Preset, SOFTWARE};
+use crate::media::hwctx::{self, HwDevice};
+use crate::error::{Error, Result, Warning};
 use crate::media::{ffi, mux};
 use crate::plan::chapters::Chapter;
 use crate::plan::Plan;
@@ -37,6 +39,10 @@ pub struct TranscodeJob<'a> {
     /// Chapters on the input timeline: scaled by the timelapse factor here.
     pub chapters: &'a [Chapter],
     pub metadata: &'a [(&'a str, String)],
+    /// The encoder and device to use.
+    pub preset: Preset,
+    /// On a hardware failure, start again in software (`encoding_retry`).
+    pub cpu_fallback: bool,
 }
 
 /// The output timeline's time base (90 kHz).
@@ -52,24 +58,58 @@ struct Encoding {
     frame_ticks: Option<i64>,
 }
 
-/// The filter chain handed to libav, built from typed values only.
-fn graph_spec(o: &EncodeOptions, first: (u32, u32), mixed_sizes: bool) -> String {
+/// The filter chain handed to libav, built from typed values only, for
+/// frames that reach the encoder as `frames` says.
+fn graph_spec(o: &EncodeOptions, first: (u32, u32), mixed_sizes: bool, frames: Frames) -> String {
     let mut parts = Vec::new();
     if mixed_sizes {
         // A camera restart at another size: everything at the first size.
         parts.push(format!("scale={}:{}", first.0, first.1));
     }
-    let user = o.video_graph();
-    if !user.is_empty() {
-        parts.push(user);
+    for f in &o.video_filters {
+        match (f, frames) {
+            // The scale step on the device (scale_vulkan takes sizes, not
+            // expressions: -1/-2 are resolved from the input here).
+            (Filter::Scale { width, height }, Frames::DeviceScale) => match device_size(width, height, first) {
+                Some((w, h)) => parts.push(format!(
+                    "format=yuv420p,hwupload,scale_vulkan=w={w}:h={h},hwdownload,format=yuv420p"
+                )),
+                None => parts.push(f.to_graph()),
+            },
+            _ => parts.push(f.to_graph()),
+        }
     }
     if let Some(r) = o.rate {
         parts.push(format!("fps={r}"));
     }
-    parts.push(format!("format={}", o.pix_fmt.as_deref().unwrap_or("yuv420p")));
+    let pix = o.pix_fmt.as_deref().unwrap_or("yuv420p");
+    match frames {
+        Frames::Device => parts.push("format=nv12".into()),
+        _ => parts.push(format!("format={pix}")),
+    }
     // `fps` moves frames to its own time base: back to the output's.
     parts.push(format!("settb={}/{}", out_tb().numerator(), out_tb().denominator()));
+    if frames == Frames::Device {
+        parts.push("hwupload".into());
+    }
     parts.join(",")
+}
+
+/// A scale's size in pixels from `first` (the input): numbers, or -1 / -2
+/// for "keep the aspect" (-2: even). `None` for expressions.
+fn device_size(w: &str, h: &str, first: (u32, u32)) -> Option<(u32, u32)> {
+    let (iw, ih) = (first.0 as f64, first.1 as f64);
+    let n = |s: &str| s.parse::<i64>().ok();
+    let (w, h) = (n(w)?, n(h)?);
+    let even = |x: f64| ((x / 2.0).round() * 2.0).max(2.0) as u32;
+    match (w, h) {
+        (w, h) if w > 0 && h > 0 => Some((w as u32, h as u32)),
+        (w, -1) if w > 0 => Some((w as u32, (ih * w as f64 / iw).round() as u32)),
+        (w, -2) if w > 0 => Some((w as u32, even(ih * w as f64 / iw))),
+        (-1, h) if h > 0 => Some(((iw * h as f64 / ih).round() as u32, h as u32)),
+        (-2, h) if h > 0 => Some((even(iw * h as f64 / ih), h as u32)),
+        _ => None,
+    }
 }
 
 fn media(context: &str) -> impl Fn(ffmpeg::Error) -> Error + '_ {
@@ -77,8 +117,19 @@ fn media(context: &str) -> impl Fn(ffmpeg::Error) -> Error + '_ {
 }
 
 /// Opens the encoder for frames like `frame`.
-fn open_encoder(o: &EncodeOptions, frame: &ffmpeg::frame::Video, rate: Option<f64>) -> Result<ffmpeg::encoder::Video> {
-    let name = o.video_codec.as_deref().unwrap_or("libx264");
+fn open_encoder(
+    o: &EncodeOptions,
+    preset: &Preset,
+    frame: &ffmpeg::frame::Video,
+    sink: &mut ffmpeg::filter::Context,
+) -> Result<ffmpeg::encoder::Video> {
+    let rate = o.rate;
+    // A hardware preset names its encoder; in software the user may.
+    let name = if preset.is_hardware() {
+        preset.encoder
+    } else {
+        o.video_codec.as_deref().unwrap_or(preset.encoder)
+    };
     let codec = ffmpeg::encoder::find_by_name(name).ok_or_else(|| Error::ForbiddenArgument {
         arg: name.to_string(),
         reason: "no such encoder in this libav".into(),
@@ -96,7 +147,13 @@ fn open_encoder(o: &EncodeOptions, frame: &ffmpeg::frame::Video, rate: Option<f6
         ctx.set_frame_rate(Some(fr));
     }
     ctx.set_flags(codec::Flags::GLOBAL_HEADER);
+    if preset.frames == Frames::Device {
+        hwctx::give_sink_frames_to_encoder(sink, &mut ctx);
+    }
     let mut d = Dictionary::new();
+    for (k, v) in preset.options {
+        d.set(k, v);
+    }
     let x26x = name == "libx264" || name == "libx265";
     if x26x {
         d.set("preset", o.preset.as_deref().unwrap_or("ultrafast"));
@@ -126,7 +183,8 @@ fn open_encoder(o: &EncodeOptions, frame: &ffmpeg::frame::Video, rate: Option<f6
     let (maxrate, bufsize) = match (o.maxrate, user_rate) {
         (Some(m), _) => (Some(m), o.bufsize.or(Some(m * 2))),
         (None, false) => {
-            // The default: CRF with a cap by resolution.
+            // The default: CRF with a cap by resolution (hardware encoders:
+            // an average under the cap).
             if x26x {
                 d.set("crf", "26");
             }
@@ -135,6 +193,9 @@ fn open_encoder(o: &EncodeOptions, frame: &ffmpeg::frame::Video, rate: Option<f6
                 h if h >= 720 => 2_500_000,
                 _ => 1_200_000,
             };
+            if !x26x {
+                d.set("b", &(cap / 2).to_string());
+            }
             (Some(cap), Some(cap * 2))
         }
         (None, true) => (None, o.bufsize),
@@ -166,9 +227,64 @@ fn open_encoder(o: &EncodeOptions, frame: &ffmpeg::frame::Video, rate: Option<f6
     ctx.open_with(d).map_err(|e| Error::media(format!("opening encoder {name}"), e))
 }
 
-/// Writes `job` to `out_path` (a staged file the caller owns).
-pub fn write(job: &TranscodeJob<'_>, out_path: &Path, reporter: &mut Reporter<'_>) -> Result<RemuxStats> {
+/// Writes `job` to `out_path` (a staged file the caller owns). A hardware
+/// failure is retried in software from the start when `cpu_fallback` is
+/// set (step `encoding_retry`; the returned warning says why), else it
+/// fails naming the preset, the device and libav's reason.
+pub fn write(
+    job: &TranscodeJob<'_>,
+    out_path: &Path,
+    reporter: &mut Reporter<'_>,
+) -> Result<(RemuxStats, Option<Warning>)> {
     crate::media::init();
+    let preset = job.preset;
+    match write_with(job, &preset, out_path, reporter) {
+        Ok(stats) => Ok((stats, None)),
+        Err(Error::Cancelled) => Err(Error::Cancelled),
+        Err(e) if preset.is_hardware() && job.cpu_fallback => {
+            let reason = hw_reason(&e);
+            tracing::warn!(preset = preset.name, %reason, "hardware encode failed; retrying in software");
+            // Start again: an empty file, step `encoding_retry` from 0.
+            std::fs::OpenOptions::new()
+                .write(true)
+                .open(out_path)
+                .and_then(|f| f.set_len(0))
+                .map_err(|e| Error::io(out_path, e))?;
+            reporter.step(crate::progress::Step::EncodingRetry, 0.0)?;
+            let stats = write_with(job, &SOFTWARE, out_path, reporter)?;
+            Ok((
+                stats,
+                Some(Warning::EncoderFallback {
+                    preset: preset.name.to_string(),
+                    reason,
+                }),
+            ))
+        }
+        Err(e) if preset.is_hardware() => Err(Error::media_state(
+            format!("preset {} (encoder {})", preset.name, preset.encoder),
+            format!("{}; pass --cpu-fallback to retry in software", hw_reason(&e)),
+        )),
+        Err(e) => Err(e),
+    }
+}
+
+/// What a hardware failure says, without the context the caller adds.
+fn hw_reason(e: &Error) -> String {
+    match e {
+        Error::Media { cause, .. } => cause.clone(),
+        other => other.to_string(),
+    }
+}
+
+fn write_with(
+    job: &TranscodeJob<'_>,
+    preset: &Preset,
+    out_path: &Path,
+    reporter: &mut Reporter<'_>,
+) -> Result<RemuxStats> {
+    let device: Option<HwDevice> = preset
+        .probe()
+        .map_err(|why| Error::media_state(format!("preset {}", preset.name), why))?;
     let cancel = reporter.cancel_token().clone();
     let o = job.options;
     let factor = o.time_factor();
@@ -176,7 +292,8 @@ pub fn write(job: &TranscodeJob<'_>, out_path: &Path, reporter: &mut Reporter<'_
     let probes: Vec<_> = job.plan.clips.iter().map(|c| &job.segments[c.segment].probe).collect();
     let first = probes.first().map(|p| (p.video.width, p.video.height)).unwrap_or((0, 0));
     let mixed = probes.iter().any(|p| (p.video.width, p.video.height) != first);
-    let spec = graph_spec(o, first, mixed);
+    let spec = graph_spec(o, first, mixed, preset.frames);
+    tracing::debug!(preset = preset.name, encoder = preset.encoder, graph = %spec, "transcode");
 
     let mut out = ffi::open_output(out_path, "mp4", &cancel).map_err(media("creating the output"))?;
     let scaled: Vec<Chapter> = job
@@ -218,7 +335,10 @@ pub fn write(job: &TranscodeJob<'_>, out_path: &Path, reporter: &mut Reporter<'_
                 break;
             }
             if enc.is_none() {
-                let encoder = open_encoder(o, &filtered, o.rate)?;
+                let mut sink = graph
+                    .get("out")
+                    .ok_or_else(|| Error::media_state("filter graph", "no sink"))?;
+                let encoder = open_encoder(o, preset, &filtered, &mut sink)?;
                 let idx = mux::add_stream(
                     &mut out.ctx,
                     mux::StreamSpec {
@@ -309,7 +429,7 @@ pub fn write(job: &TranscodeJob<'_>, out_path: &Path, reporter: &mut Reporter<'_
                 let at = clip.offset + OutTicks::from_ts(Ts::new(pts - clip.origin_pts, tb));
                 frame.set_pts(Some(at.0));
                 if graph.is_none() {
-                    graph = Some(build_graph(&frame, &spec)?);
+                    graph = Some(build_graph(&frame, &spec, device.as_ref())?);
                 }
                 if let Some(g) = graph.as_mut() {
                     g.get("in")
@@ -338,7 +458,7 @@ pub fn write(job: &TranscodeJob<'_>, out_path: &Path, reporter: &mut Reporter<'_
 }
 
 /// The graph for frames like `frame`: buffer source -> `spec` -> sink.
-fn build_graph(frame: &ffmpeg::frame::Video, spec: &str) -> Result<filter::Graph> {
+fn build_graph(frame: &ffmpeg::frame::Video, spec: &str, device: Option<&HwDevice>) -> Result<filter::Graph> {
     let fmt = frame
         .format()
         .descriptor()
@@ -364,6 +484,10 @@ fn build_graph(frame: &ffmpeg::frame::Video, spec: &str) -> Result<filter::Graph
         .and_then(|p| p.input("out", 0))
         .and_then(|p| p.parse(spec))
         .map_err(|e| Error::media(format!("filter graph {spec:?}"), e))?;
+    if let Some(d) = device {
+        d.attach_to_graph(&mut g)
+            .map_err(|why| Error::media_state(format!("{} device", d.kind), why))?;
+    }
     g.validate().map_err(|e| Error::media(format!("filter graph {spec:?}"), e))?;
     Ok(g)
 }
