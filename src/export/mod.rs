@@ -223,6 +223,8 @@ pub struct Exporter {
     max_rate: Option<u64>,
     /// HLS source: HTTP timeouts and retries.
     hls_limits: crate::source::hls::http::HttpLimits,
+    /// Timelapses: decode GOPs side by side.
+    parallel_decode: bool,
     /// HLS source: when set, the only addresses that may be contacted
     /// (tests narrow loopback to 127.0.0.1 with it).
     hls_only_hosts: Option<Vec<std::net::IpAddr>>,
@@ -240,7 +242,15 @@ impl Exporter {
             max_rate: None,
             hls_limits: Default::default(),
             hls_only_hosts: None,
+            parallel_decode: true,
         }
+    }
+
+    /// Timelapses: decode GOPs side by side on every core (default), or in
+    /// sequence (`false`: less CPU taken from the recorder, slower).
+    pub fn with_parallel_decode(mut self, on: bool) -> Exporter {
+        self.parallel_decode = on;
+        self
     }
 
     /// HLS source: connect and request timeouts, attempts and backoff.
@@ -793,6 +803,7 @@ impl Exporter {
             metadata: &metadata,
             preset: chosen,
             cpu_fallback: args.cpu_fallback,
+            parallel: self.parallel_decode,
         };
         let (stats, fell_back) = crate::transcode::writer::write(&job, staged.temp_path(), reporter)?;
         warnings.extend(fell_back);

@@ -7,3 +7,4 @@
 pub mod args;
 pub mod writer;
 pub mod preset;
+pub mod gops;

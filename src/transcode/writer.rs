@@ -28,8 +28,8 @@ use crate::plan::chapters::Chapter;
 use crate::plan::Plan;
 use crate::progress::Reporter;
 use crate::remux::{RemuxStats, WriterKind};
-use crate::source::{Locator, ProbedSegment};
-use crate::time::{OutTicks, Ts};
+use crate::source::ProbedSegment;
+use crate::time::OutTicks;
 
 /// A re-encode to write.
 pub struct TranscodeJob<'a> {
@@ -43,6 +43,8 @@ pub struct TranscodeJob<'a> {
     pub preset: Preset,
     /// On a hardware failure, start again in software (`encoding_retry`).
     pub cpu_fallback: bool,
+    /// Decode a timelapse's GOPs side by side (see `gops`).
+    pub parallel: bool,
 }
 
 /// The output timeline's time base (90 kHz).
@@ -296,6 +298,7 @@ fn write_with(
     tracing::debug!(preset = preset.name, encoder = preset.encoder, graph = %spec, "transcode");
 
     let mut out = ffi::open_output(out_path, "mp4", &cancel).map_err(media("creating the output"))?;
+    let o: &EncodeOptions = o;
     let scaled: Vec<Chapter> = job
         .chapters
         .iter()
@@ -307,40 +310,127 @@ fn write_with(
         .collect();
     mux::set_metadata_and_chapters(&mut out.ctx, job.metadata, &scaled).map_err(media("metadata"))?;
 
-    let mut stats = RemuxStats {
-        writer: WriterKind::Transcode,
-        ..RemuxStats::default()
+    let mut pipe = Pipeline {
+        o,
+        preset,
+        spec: &spec,
+        device: device.as_ref(),
+        out,
+        graph: None,
+        enc: None,
+        stats: RemuxStats {
+            writer: WriterKind::Transcode,
+            ..RemuxStats::default()
+        },
+        last_end: 0,
+        total,
     };
-    let mut graph: Option<filter::Graph> = None;
-    let mut enc: Option<Encoding> = None;
-    let mut last_end = 0i64;
+    let skip_nokey = o.skip_frame.as_deref() == Some("nokey");
+    match parallel_rate(o) {
+        // A timelapse: GOPs decoded side by side, only the frames the
+        // output rate keeps (see `gops`).
+        Some(out_fps) if !skip_nokey && job.parallel => {
+            let gops = super::gops::split(job.plan, job.segments);
+            let keep = super::gops::Thinning {
+                factor,
+                out_fps,
+            };
+            let window = rayon::current_num_threads().max(1) * 2;
+            for chunk in gops.chunks(window) {
+                cancel.check()?;
+                let jobs: Vec<super::gops::Job> = chunk
+                    .iter()
+                    .map(|g| super::gops::Job::new(*g, job.plan, job.segments))
+                    .collect();
+                let decoded: Vec<Result<Vec<ffmpeg::frame::Video>>> = {
+                    use rayon::prelude::*;
+                    jobs.into_par_iter()
+                        .map(|j| super::gops::decode(j, keep, &cancel))
+                        .collect()
+                };
+                for frames in decoded {
+                    for frame in frames? {
+                        pipe.feed(&frame, reporter)?;
+                    }
+                }
+            }
+        }
+        _ => {
+            for (ci, clip) in job.plan.clips.iter().enumerate() {
+                cancel.check()?;
+                let range = super::gops::Gop {
+                    clip: ci,
+                    start_dts: clip.first_dts,
+                    end_dts: clip.end_dts,
+                    seek: clip.starts_mid_segment,
+                };
+                let whole = super::gops::Job::new(range, job.plan, job.segments);
+                super::gops::decode_each(&whole, skip_nokey, &cancel, &mut |f| pipe.feed(&f, reporter))?;
+            }
+        }
+    }
+    pipe.finish(job.plan.duration().0, reporter, out_path)
+}
 
-    // Frames out of the graph into the encoder, packets into the muxer.
-    let pump = |graph: &mut filter::Graph,
-                    enc: &mut Option<Encoding>,
-                    out: &mut ffi::Output,
-                    stats: &mut RemuxStats,
-                    last_end: &mut i64,
-                    reporter: &mut Reporter<'_>,
-                    flush: bool|
-     -> Result<()> {
+/// `Some(output fps)` when frames can be thinned before the filters: a
+/// speed-up (`setpts` factor under 1) to a fixed output rate.
+fn parallel_rate(o: &EncodeOptions) -> Option<f64> {
+    let fps = o.rate.or_else(|| {
+        o.video_filters.iter().rev().find_map(|f| match f {
+            Filter::Fps { rate } => Some(*rate),
+            _ => None,
+        })
+    })?;
+    (o.time_factor() < 1.0).then_some(fps)
+}
+
+/// Filter graph, encoder and muxer, fed frames in output order.
+struct Pipeline<'a> {
+    o: &'a EncodeOptions,
+    preset: &'a Preset,
+    spec: &'a str,
+    device: Option<&'a HwDevice>,
+    out: ffi::Output,
+    graph: Option<filter::Graph>,
+    enc: Option<Encoding>,
+    stats: RemuxStats,
+    last_end: i64,
+    total: f64,
+}
+
+impl Pipeline<'_> {
+    /// One decoded frame, its pts on the output timeline (90 kHz).
+    fn feed(&mut self, frame: &ffmpeg::frame::Video, reporter: &mut Reporter<'_>) -> Result<()> {
+        if self.graph.is_none() {
+            self.graph = Some(build_graph(frame, self.spec, self.device)?);
+        }
+        if let Some(g) = self.graph.as_mut() {
+            g.get("in")
+                .ok_or_else(|| Error::media_state("filter graph", "no source"))?
+                .source()
+                .add(frame)
+                .map_err(media("filtering"))?;
+        }
+        self.pump(reporter, false)
+    }
+
+    /// Frames out of the graph into the encoder, packets into the muxer.
+    fn pump(&mut self, reporter: &mut Reporter<'_>, flush: bool) -> Result<()> {
+        let Some(graph) = self.graph.as_mut() else {
+            return Ok(());
+        };
         let mut filtered = ffmpeg::frame::Video::empty();
         loop {
-            let got = graph
+            let mut sink = graph
                 .get("out")
-                .ok_or_else(|| Error::media_state("filter graph", "no sink"))?
-                .sink()
-                .frame(&mut filtered);
-            if got.is_err() {
+                .ok_or_else(|| Error::media_state("filter graph", "no sink"))?;
+            if sink.sink().frame(&mut filtered).is_err() {
                 break;
             }
-            if enc.is_none() {
-                let mut sink = graph
-                    .get("out")
-                    .ok_or_else(|| Error::media_state("filter graph", "no sink"))?;
-                let encoder = open_encoder(o, preset, &filtered, &mut sink)?;
+            if self.enc.is_none() {
+                let encoder = open_encoder(self.o, self.preset, &filtered, &mut sink)?;
                 let idx = mux::add_stream(
-                    &mut out.ctx,
+                    &mut self.out.ctx,
                     mux::StreamSpec {
                         parameters: codec::Parameters::from(&encoder),
                         time_base: out_tb(),
@@ -348,113 +438,47 @@ fn write_with(
                     },
                 )
                 .map_err(media("output stream"))?;
-                let tbs = mux::write_header(&mut out.ctx, mux::faststart()).map_err(media("output header"))?;
-                *enc = Some(Encoding {
+                let tbs = mux::write_header(&mut self.out.ctx, mux::faststart())
+                    .map_err(media("output header"))?;
+                self.enc = Some(Encoding {
                     encoder,
                     stream_tb: tbs[idx],
-                    frame_ticks: o
+                    frame_ticks: self
+                        .o
                         .rate
                         .map(|r| (f64::from(out_tb().denominator()) / r).round() as i64),
                 });
             }
-            if let Some(e) = enc.as_mut() {
+            if let Some(e) = self.enc.as_mut() {
                 e.encoder.send_frame(&filtered).map_err(media("encoding"))?;
-                drain(e, out, stats, last_end, reporter, total)?;
+                drain(e, &mut self.out, &mut self.stats, &mut self.last_end, reporter, self.total)?;
             }
         }
         if flush {
-            if let Some(e) = enc.as_mut() {
+            if let Some(e) = self.enc.as_mut() {
                 e.encoder.send_eof().map_err(media("encoding"))?;
-                drain(e, out, stats, last_end, reporter, total)?;
+                drain(e, &mut self.out, &mut self.stats, &mut self.last_end, reporter, self.total)?;
             }
         }
         Ok(())
-    };
-
-    for clip in &job.plan.clips {
-        cancel.check()?;
-        let seg = &job.segments[clip.segment];
-        let Locator::File(path) = &seg.segment.locator;
-        let probe = &seg.probe;
-        let read = |what: &str| {
-            let path = path.clone();
-            let what = what.to_string();
-            move |e: ffmpeg::Error| Error::SegmentRead {
-                path: path.clone(),
-                message: format!("{what}: {e}"),
-            }
-        };
-        let mut input = ffi::open_input(path, &cancel).map_err(read("open"))?;
-        if clip.starts_mid_segment {
-            ffi::seek_backward(&mut input, probe.video.index, clip.first_dts).map_err(read("seek"))?;
-        }
-        let vi = probe.video.index;
-        let tb = clip.time_base;
-        let mut dec = codec::context::Context::from_parameters(probe.video.parameters.clone())
-            .and_then(|c| c.decoder().video())
-            .map_err(read("decoder"))?;
-        if o.skip_frame.as_deref() == Some("nokey") {
-            dec.skip_frame(ffmpeg::Discard::NonKey);
-        }
-        let mut frame = ffmpeg::frame::Video::empty();
-        let mut eof = false;
-        let mut packets = input.ctx.packets();
-        while !eof {
-            cancel.check()?;
-            match packets.next() {
-                Some((st, pkt)) => {
-                    if st.index() != vi {
-                        continue;
-                    }
-                    if pkt.dts().is_some_and(|d| d >= clip.end_dts) {
-                        eof = true;
-                        dec.send_eof().map_err(read("decode"))?;
-                    } else {
-                        // A damaged packet is the decoder's to conceal.
-                        let _ = dec.send_packet(&pkt);
-                    }
-                }
-                None => {
-                    eof = true;
-                    dec.send_eof().map_err(read("decode"))?;
-                }
-            }
-            while dec.receive_frame(&mut frame).is_ok() {
-                let Some(pts) = frame.timestamp().or(frame.pts()) else {
-                    continue;
-                };
-                if pts < clip.origin_pts || pts >= clip.end_pts {
-                    continue;
-                }
-                let at = clip.offset + OutTicks::from_ts(Ts::new(pts - clip.origin_pts, tb));
-                frame.set_pts(Some(at.0));
-                if graph.is_none() {
-                    graph = Some(build_graph(&frame, &spec, device.as_ref())?);
-                }
-                if let Some(g) = graph.as_mut() {
-                    g.get("in")
-                        .ok_or_else(|| Error::media_state("filter graph", "no source"))?
-                        .source()
-                        .add(&frame)
-                        .map_err(media("filtering"))?;
-                    pump(g, &mut enc, &mut out, &mut stats, &mut last_end, reporter, false)?;
-                }
-            }
-        }
     }
-    let Some(mut g) = graph else {
-        return Err(Error::media_state("transcode", "no frame was decoded in the range"));
-    };
-    // The input ends where the plan ends (the last frame lasts until then).
-    let mut src = g
-        .get("in")
-        .ok_or_else(|| Error::media_state("filter graph", "no source"))?;
-    ffi::close_source(&mut src, job.plan.duration().0).map_err(media("filtering"))?;
-    pump(&mut g, &mut enc, &mut out, &mut stats, &mut last_end, reporter, true)?;
-    out.ctx.write_trailer().map_err(media("finishing the output"))?;
-    stats.video_duration_s = last_end as f64 * f64::from(out_tb());
-    stats.bytes_written = std::fs::metadata(out_path).map(|m| m.len()).unwrap_or(0);
-    Ok(stats)
+
+    /// Ends the input at `end` (the plan's end: the last frame lasts until
+    /// then), flushes everything and finishes the file.
+    fn finish(mut self, end: i64, reporter: &mut Reporter<'_>, out_path: &Path) -> Result<RemuxStats> {
+        let Some(g) = self.graph.as_mut() else {
+            return Err(Error::media_state("transcode", "no frame was decoded in the range"));
+        };
+        let mut src = g
+            .get("in")
+            .ok_or_else(|| Error::media_state("filter graph", "no source"))?;
+        ffi::close_source(&mut src, end).map_err(media("filtering"))?;
+        self.pump(reporter, true)?;
+        self.out.ctx.write_trailer().map_err(media("finishing the output"))?;
+        self.stats.video_duration_s = self.last_end as f64 * f64::from(out_tb());
+        self.stats.bytes_written = std::fs::metadata(out_path).map(|m| m.len()).unwrap_or(0);
+        Ok(self.stats)
+    }
 }
 
 /// The graph for frames like `frame`: buffer source -> `spec` -> sink.
