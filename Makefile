@@ -13,7 +13,7 @@ DEMO_DIR ?= demo-store
 TARGET_DIR = $(shell $(CARGO) metadata --format-version 1 --no-deps 2>/dev/null | sed -n 's/.*"target_directory":"\([^"]*\)".*/\1/p')
 BIN = $(or $(TARGET_DIR),target)/release/nvr-export
 
-.PHONY: all deps demo test test-vod build bench-corpus bench memcheck soak clean-demo
+.PHONY: all deps demo test test-vod build bench-corpus bench bench-timelapse memcheck soak clean-demo
 
 all: demo
 
@@ -83,3 +83,9 @@ test-vod: deps
 	{ NVR_VOD_PEER=http://127.0.0.1:$(VOD_PORT) NVR_VOD_STORE=$(abspath $(VOD_STORE)) \
 	  $(CARGO) test --locked --test vod_peer -- --nocapture; rc=$$?; \
 	  python3 $(VOD_PEER_DIR)/serve.py stop $(VOD_PORT) >/dev/null; exit $$rc; }
+
+# Timelapse: ours vs the NVR's ffmpeg command on 10 minutes of 1080p30
+# (recorded once, NVR-style), in one run.
+bench-timelapse: build
+	@[ -f $(BENCH_DIR)/tl1080/corpus.env ] || $(BIN) bench-corpus --dir $(BENCH_DIR)/tl1080 --minutes 10 --width 1920 --height 1080 --bitrate 4000000
+	NVR_EXPORT=$(BIN) scripts/bench-timelapse.sh $(BENCH_DIR)/tl1080 $(RUNS)
