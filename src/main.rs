@@ -222,6 +222,10 @@ struct ExportArgs {
     /// With --hwaccel: if the hardware fails, encode again in software.
     #[arg(long)]
     cpu_fallback: bool,
+    /// Timelapse: decode in sequence instead of GOPs side by side (less CPU
+    /// taken from the recorder, slower).
+    #[arg(long)]
+    sequential_decode: bool,
     /// Which writer (a debugging and benchmarking aid).
     #[arg(long, hide = true, value_enum, default_value_t = WriterArg::Auto)]
     writer: WriterArg,
@@ -324,6 +328,7 @@ fn run_export(args: ExportArgs) -> ExitCode {
     let cancel = CancelToken::new();
     cli::install_signal_handlers(&cancel);
     let exporter = Exporter::new(layout)
+        .with_parallel_decode(!args.sequential_decode)
         .with_writer(args.writer.into())
         .with_max_rate(args.max_rate.unwrap_or(0));
     cli::recover_before(&exporter, args.json);

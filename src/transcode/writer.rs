@@ -419,8 +419,11 @@ impl Pipeline<'_> {
         let Some(graph) = self.graph.as_mut() else {
             return Ok(());
         };
-        let mut filtered = ffmpeg::frame::Video::empty();
         loop {
+            // A fresh frame each time: av_buffersink_get_frame moves into
+            // the frame without releasing what it held (reusing one leaked
+            // a frame's buffers per output frame: measured, ~3 MB each).
+            let mut filtered = ffmpeg::frame::Video::empty();
             let mut sink = graph
                 .get("out")
                 .ok_or_else(|| Error::media_state("filter graph", "no sink"))?;
