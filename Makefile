@@ -5,7 +5,8 @@
 SHELL := /bin/bash
 DEB_PACKAGES := pkg-config clang libclang-dev \
 	libavcodec-dev libavformat-dev libavutil-dev libavfilter-dev \
-	libavdevice-dev libswscale-dev libswresample-dev ffmpeg mesa-vulkan-drivers
+	libavdevice-dev libswscale-dev libswresample-dev ffmpeg mesa-vulkan-drivers \
+	xfsprogs btrfs-progs
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 CARGO ?= cargo
 DEMO_DIR ?= demo-store

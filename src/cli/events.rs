@@ -42,6 +42,14 @@ pub struct Done<'a> {
     fast_declined: Option<&'a str>,
     timings: nvr_export::Timings,
     packets: Packets,
+    bytes: Bytes,
+}
+
+/// Sample bytes the filesystem shared (extent sharing) and those written.
+#[derive(Serialize)]
+struct Bytes {
+    shared: u64,
+    copied: u64,
 }
 
 #[derive(Serialize)]
@@ -78,6 +86,10 @@ impl Event<'_> {
             packets: Packets {
                 video: o.stats.video_packets,
                 audio: o.stats.audio_packets,
+            },
+            bytes: Bytes {
+                shared: o.stats.shared_bytes,
+                copied: o.stats.copied_bytes,
             },
         })
     }

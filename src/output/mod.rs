@@ -21,7 +21,7 @@ use std::path::{Path, PathBuf};
 use crate::error::{Error, Result};
 use crate::timefmt::Zone;
 
-pub use sys::available_bytes;
+pub use sys::{available_bytes, extent_sharing_block};
 
 pub(crate) use sys::{copy_file_range, lock_exclusive, start_writeback, unlink_in};
 

@@ -130,3 +130,26 @@ pub fn start_writeback(file: &File, offset: u64, len: u64) -> io::Result<()> {
         Err(io::Error::last_os_error())
     }
 }
+
+/// The block size to align copies to when the filesystem holding `dir`
+/// shares extents between files (XFS with reflink, btrfs, bcachefs):
+/// `copy_file_range` then shares block-aligned ranges instead of copying
+/// them. `None` elsewhere (ext4, tmpfs, network mounts, ZFS: see
+/// `remux::fast`).
+pub fn extent_sharing_block(dir: &Path) -> Option<u64> {
+    const XFS: i64 = 0x5846_5342;
+    const BTRFS: i64 = 0x9123_683e;
+    const BCACHEFS: i64 = 0xca45_1a4e;
+    let c = CString::new(dir.as_os_str().as_bytes()).ok()?;
+    // SAFETY: `st` is a plain C struct fully written by statfs on success;
+    // `c` is a valid NUL-terminated path for the call.
+    let st = unsafe {
+        let mut st: libc::statfs = std::mem::zeroed();
+        if libc::statfs(c.as_ptr(), &mut st) != 0 {
+            return None;
+        }
+        st
+    };
+    let kind = st.f_type as i64;
+    ((kind == XFS || kind == BTRFS || kind == BCACHEFS) && st.f_bsize > 0).then_some(st.f_bsize as u64)
+}

@@ -164,6 +164,9 @@ struct Run<'a> {
     len: u64,
     /// Offset of `start` in the `mdat` payload.
     payload_at: u64,
+    /// Placed congruent to its source offset modulo this block size (the
+    /// filesystem shares aligned extents): copy head, aligned middle, tail.
+    align: Option<u64>,
     offset: OutTicks,
     duration: OutTicks,
 }
@@ -280,17 +283,32 @@ pub fn write(
     [stats.video_duration_s, stats.audio_duration_s] = sel.ends_s();
     stats.audio_packets_trimmed = sel.audio_trimmed;
     drop(sel);
+    // Extent sharing: on XFS / btrfs, a run placed at an offset congruent to
+    // its source offset (modulo the block size) is shared by the filesystem,
+    // not copied. The payload starts block-aligned (a `free` box before
+    // `mdat` sees to it), so each run only needs `payload_at ≡ start`; the
+    // padding (< one block a clip) is a hole the sample tables never point
+    // into. Only runs whose segment is on the output's filesystem.
+    let out_dir = out_path.parent().unwrap_or(Path::new("."));
+    let block = output::extent_sharing_block(out_dir);
+    let out_dev = std::fs::metadata(out_dir).map(|m| std::os::unix::fs::MetadataExt::dev(&m)).ok();
     let mut payload_len = chapter_bytes.len() as u64;
     let mut runs: Vec<Run<'_>> = Vec::with_capacity(job.plan.clips.len());
     for (clip, &(start, end)) in job.plan.clips.iter().zip(&bounds) {
         let (start, end) = if start <= end { (start, end) } else { (0, 0) };
         let Locator::File(path) = job.locator(clip);
+        let probe = job.probe(clip);
+        let align = block.filter(|_| Some(probe.file_id.0) == out_dev && end > start);
+        if let Some(b) = align {
+            payload_len += (start as u64 % b + b - payload_len % b) % b;
+        }
         runs.push(Run {
             path,
-            probe: job.probe(clip),
+            probe,
             start,
             len: (end - start) as u64,
             payload_at: payload_len,
+            align,
             offset: clip.offset,
             duration: clip.duration,
         });
@@ -379,7 +397,20 @@ pub fn write(
     if co64 {
         moov = mp4::moov(&movie, true);
     }
-    let data_base = ftyp.len() as u64 + moov.len + mdat_hdr.len() as u64;
+    // With extent sharing, a `free` box makes the payload start on a block.
+    let head = ftyp.len() as u64 + moov.len + mdat_hdr.len() as u64;
+    let free_len = match block {
+        Some(b) if runs.iter().any(|r| r.align.is_some()) => {
+            let f = (b - head % b) % b;
+            if f > 0 && f < 8 {
+                f + b
+            } else {
+                f
+            }
+        }
+        _ => 0,
+    };
+    let data_base = head + free_len;
 
     // 3. Bytes: the head (moov tables streamed from the samples), then the runs.
     // The staged file was just created empty: no O_TRUNC, which ext4 takes
@@ -403,6 +434,11 @@ pub fn write(
             }
         })
         .map_err(io)?;
+        if free_len > 0 {
+            w.write_all(&(free_len as u32).to_be_bytes()).map_err(io)?;
+            w.write_all(b"free").map_err(io)?;
+            w.write_all(&vec![0u8; (free_len - 8) as usize]).map_err(io)?;
+        }
         w.write_all(&mdat_hdr).map_err(io)?;
         w.write_all(&chapter_bytes).map_err(io)?;
         w.flush().map_err(io)?;
@@ -417,12 +453,21 @@ pub fn write(
         if stats.first_sample_at.is_none() {
             stats.first_sample_at = Some(std::time::Instant::now());
         }
-        copier.copy_run(run, &out, fail, |done, len| {
+        // Skip the padding before an aligned run (a hole).
+        (&out)
+            .seek(SeekFrom::Start(data_base + run.payload_at))
+            .map_err(|e| fail.write("seek", e))?;
+        copier.copy_run(run, &out, fail, &mut stats, |done, len| {
             let into = OutTicks((run.duration.0 as f64 * done as f64 / len.max(1) as f64) as i64);
             reporter.update((run.offset + into).ratio(total) * 100.0)
         })?;
     }
     stats.bytes_written = head_len + payload_len;
+    if free_len > 0 {
+        // A hole at the very end would leave the file short of its mdat.
+        out.set_len(data_base + payload_len)
+            .map_err(|e| fail.write("size", e))?;
+    }
     Ok(stats)
 }
 
@@ -508,6 +553,7 @@ impl Copier {
         run: &Run<'_>,
         out: &File,
         fail: Failures<'_>,
+        stats: &mut RemuxStats,
         mut progress: impl FnMut(u64, u64) -> Result<()>,
     ) -> Result<()> {
         let cancel = fail.cancel;
@@ -520,7 +566,19 @@ impl Copier {
         let mut done = 0u64;
         while done < run.len {
             cancel.check()?;
-            let want = (run.len - done).min(self.piece as u64) as usize;
+            // Aligned runs: the unaligned head alone first, then whole
+            // blocks (pieces are block multiples), then the tail.
+            let head = run.align.map_or(0, |b| (b - run.start as u64 % b) % b);
+            let piece = match run.align {
+                Some(b) => (self.piece as u64 / b).max(1) * b,
+                None => self.piece as u64,
+            };
+            let want = if done < head {
+                head - done
+            } else {
+                (run.len - done).min(piece)
+            } as usize;
+            let want = want.min((run.len - done) as usize);
             let n = if self.in_kernel {
                 match output::copy_file_range(&src, &mut off, out, want) {
                     Ok(n) => n,
@@ -561,6 +619,13 @@ impl Copier {
                     )),
                 ));
             }
+            // Whole blocks copied in kernel between aligned offsets: shared.
+            let shared = match run.align {
+                Some(b) if self.in_kernel && done >= head => (n as u64 / b) * b,
+                _ => 0,
+            };
+            stats.shared_bytes += shared;
+            stats.copied_bytes += n as u64 - shared;
             done += n as u64;
             progress(done, run.len)?;
         }

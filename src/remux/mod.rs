@@ -124,6 +124,11 @@ pub struct RemuxStats {
     /// End of the last audio sample, seconds.
     pub audio_duration_s: f64,
     pub bytes_written: u64,
+    /// Of the samples' bytes, those copied block-aligned on a filesystem
+    /// that shares extents (the filesystem shares them: no new space)...
+    pub shared_bytes: u64,
+    /// ...and those written out (everything, elsewhere).
+    pub copied_bytes: u64,
     /// When the first sample's bytes reached the output (start-up latency).
     #[serde(skip)]
     pub first_sample_at: Option<std::time::Instant>,
