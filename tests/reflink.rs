@@ -61,7 +61,7 @@ fn unshared_bytes(path: &Path) -> u64 {
         .filter_map(|l| {
             // "   0:        0..     538:     123..    661:    539:  ..."
             let cols: Vec<&str> = l.split(':').collect();
-            cols.get(3)?.trim().split_whitespace().next()?.parse::<u64>().ok()
+            cols.get(3)?.split_whitespace().next()?.parse::<u64>().ok()
         })
         .sum::<u64>()
         * 4096
