@@ -35,3 +35,18 @@ pid=$!; sleep 3; kill -INT $pid; wait $pid; rc=$?
 set -e
 if [ $rc -eq 99 ] || grep -q "Invalid \|definitely lost" "$WORK/vg.txt"; then echo "cancelled: MEMCHECK ERRORS"; cat "$WORK/vg.txt"; exit 1; fi
 echo "cancelled export: clean (exit $rc, last event: $(tail -n 1 "$WORK/out.json" | cut -c1-60))"
+# A timelapse (decode, filter graph, encoder, GOP-parallel decode).
+run "timelapse (transcode)" 0 "${VG[@]}" "$BIN" "${args[@]}" --start $START --end $END --timelapse
+# The HLS source (custom AVIO context, prefetch threads), from the captured
+# responses of the NVR's VOD server when ../shared has them.
+CAPTURE=$(dirname "$0")/../../shared/fixtures/nginx-vod-capture
+if [ -f "$CAPTURE/mid/index.m3u8" ] && command -v python3 > /dev/null; then
+  port=$((19000 + $$ % 500))
+  (cd "$CAPTURE" && exec python3 -m http.server "$port" --bind 127.0.0.1 > /dev/null 2>&1) &
+  srv=$!; sleep 1
+  run "HLS export (captured /vod/clip/)" 0 "${VG[@]}" "$BIN" "${args[@]}" --start $START --end $END \
+    --vod-url "http://127.0.0.1:$port/clip_full/index.m3u8"
+  kill $srv
+else
+  echo "HLS export: SKIPPED (no capture at $CAPTURE)"
+fi
