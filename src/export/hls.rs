@@ -14,7 +14,7 @@ use std::time::Instant;
 
 use reqwest::Url;
 
-use super::{finish, Exporter, ExportOutcome, ExportRequest, HlsSource, Prepared, Timings};
+use super::{finish, Exporter, ExportOutcome, ExportRequest, HlsSource, Prepared, Written};
 use crate::error::{Error, Result};
 use crate::output::StagedFile;
 use crate::progress::{Reporter, Step};
@@ -224,25 +224,15 @@ impl Exporter {
         }
         let (video_path, row_final) = finish(p, staged, reporter, &mut warnings)?;
         let stats = written.stats;
-        let outcome = ExportOutcome {
-            id: p.row.id.clone(),
-            name: p.row.name.clone(),
+        let written = Written {
             video_path,
-            thumb_path: p.row.thumb_path.clone(),
             duration_s: written.duration_s,
             skipped: written.skipped,
             warnings,
             chapters: written.chapters,
-            timings: Timings {
-                probed_s,
-                first_sample_s: stats
-                    .first_sample_at
-                    .map(|t| t.duration_since(started).as_secs_f64())
-                    .unwrap_or(0.0),
-                total_s: 0.0,
-            },
             stats,
         };
+        let outcome = p.outcome(written, started, probed_s);
         Ok((outcome, row_final))
     }
 }

@@ -740,25 +740,15 @@ impl Exporter {
             "written"
         );
         let (video_path, row_final) = finish(p, staged, reporter, &mut warnings)?;
-        let outcome = ExportOutcome {
-            id: p.row.id.clone(),
-            name: p.row.name.clone(),
+        let written = Written {
             video_path,
-            thumb_path: p.row.thumb_path.clone(),
             duration_s: plan.duration_s(),
             skipped,
             warnings,
             chapters: chapter_list.len(),
-            timings: Timings {
-                probed_s,
-                first_sample_s: stats
-                    .first_sample_at
-                    .map(|t| t.duration_since(started).as_secs_f64())
-                    .unwrap_or(0.0),
-                total_s: 0.0,
-            },
             stats,
         };
+        let outcome = p.outcome(written, started, probed_s);
         Ok((outcome, row_final))
     }
 }
@@ -808,26 +798,52 @@ impl Exporter {
         let (stats, fell_back) = crate::transcode::writer::write(&job, staged.temp_path(), reporter)?;
         warnings.extend(fell_back);
         let (video_path, row_final) = finish(p, staged, reporter, &mut warnings)?;
-        let outcome = ExportOutcome {
-            id: p.row.id.clone(),
-            name: p.row.name.clone(),
+        let written = Written {
             video_path,
-            thumb_path: p.row.thumb_path.clone(),
             duration_s: stats.video_duration_s,
             skipped,
             warnings,
             chapters: chapter_list.len(),
+            stats,
+        };
+        let outcome = p.outcome(written, started, probed_s);
+        Ok((outcome, row_final))
+    }
+}
+
+/// What a writer produced, for [`Prepared::outcome`].
+struct Written {
+    video_path: PathBuf,
+    duration_s: f64,
+    skipped: Vec<SkippedSegment>,
+    warnings: Vec<Warning>,
+    chapters: usize,
+    stats: RemuxStats,
+}
+
+impl Prepared {
+    /// The finished export's outcome (the caller sets `timings.total_s`).
+    fn outcome(&self, w: Written, started: Instant, probed_s: f64) -> ExportOutcome {
+        ExportOutcome {
+            id: self.row.id.clone(),
+            name: self.row.name.clone(),
+            video_path: w.video_path,
+            thumb_path: self.row.thumb_path.clone(),
+            duration_s: w.duration_s,
+            skipped: w.skipped,
+            warnings: w.warnings,
+            chapters: w.chapters,
             timings: Timings {
                 probed_s,
-                first_sample_s: stats
+                first_sample_s: w
+                    .stats
                     .first_sample_at
                     .map(|t| t.duration_since(started).as_secs_f64())
                     .unwrap_or(0.0),
                 total_s: 0.0,
             },
-            stats,
-        };
-        Ok((outcome, row_final))
+            stats: w.stats,
+        }
     }
 }
 

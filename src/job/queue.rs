@@ -371,47 +371,21 @@ impl ExportQueue {
     /// Waits until job `id` has finished (or `timeout` passes); its final
     /// snapshot, or `None` if it is unknown or still not finished.
     pub fn wait(&self, id: &str, timeout: Duration) -> Option<JobInfo> {
-        let deadline = Instant::now() + timeout;
-        let mut st = self.inner.lock_state();
-        loop {
-            match st.jobs.get(id) {
-                None => return None,
-                Some(j) if j.info.state.is_finished() => return Some(j.info.clone()),
-                Some(_) => {}
-            }
-            let now = Instant::now();
-            if now >= deadline {
-                return None;
-            }
-            st = self
-                .inner
-                .changed
-                .wait_timeout(st, deadline - now)
-                .map(|(g, _)| g)
-                .unwrap_or_else(|e| e.into_inner().0);
-        }
+        self.inner
+            .wait_for(timeout, |st| match st.jobs.get(id) {
+                None => Some(None),
+                Some(j) if j.info.state.is_finished() => Some(Some(j.info.clone())),
+                Some(_) => None,
+            })
+            .flatten()
     }
 
     /// Waits until nothing is queued or running (or `timeout` passes);
     /// `true` if idle.
     pub fn wait_idle(&self, timeout: Duration) -> bool {
-        let deadline = Instant::now() + timeout;
-        let mut st = self.inner.lock_state();
-        loop {
-            if st.waiting.is_empty() && st.running == 0 {
-                return true;
-            }
-            let now = Instant::now();
-            if now >= deadline {
-                return false;
-            }
-            st = self
-                .inner
-                .changed
-                .wait_timeout(st, deadline - now)
-                .map(|(g, _)| g)
-                .unwrap_or_else(|e| e.into_inner().0);
-        }
+        self.inner
+            .wait_for(timeout, |st| (st.waiting.is_empty() && st.running == 0).then_some(()))
+            .is_some()
     }
 
     /// Calls `f` with every state change and coalesced progress, on a
@@ -466,6 +440,26 @@ impl Drop for ExportQueue {
 impl Inner {
     fn lock_state(&self) -> MutexGuard<'_, State> {
         lock(&self.state)
+    }
+
+    /// Waits on state changes until `done` says something (or `timeout`).
+    fn wait_for<T>(&self, timeout: Duration, mut done: impl FnMut(&State) -> Option<T>) -> Option<T> {
+        let deadline = Instant::now() + timeout;
+        let mut st = self.lock_state();
+        loop {
+            if let Some(v) = done(&st) {
+                return Some(v);
+            }
+            let now = Instant::now();
+            if now >= deadline {
+                return None;
+            }
+            st = self
+                .changed
+                .wait_timeout(st, deadline - now)
+                .map(|(g, _)| g)
+                .unwrap_or_else(|e| e.into_inner().0);
+        }
     }
 
     /// Tells every subscriber's mailbox (never blocks on a subscriber).

@@ -368,28 +368,9 @@ pub fn write(
     // The sizing passes stop early on a cancel: their sizes are not used then.
     cancel.check()?;
     if has_chapters {
-        tracks.push(mp4::Track::new(
-            TrackKind::Chapters,
-            CHAPTER_TRACK_ID,
-            mp4::MOVIE_TIMESCALE,
-            mp4::text_sample_entry(),
-            &chapter_samples,
-            None,
-        ));
+        tracks.push(mp4::chapter_track(CHAPTER_TRACK_ID, &chapter_samples));
     }
-    let meta = |k: &str| {
-        job.metadata
-            .iter()
-            .find(|(key, _)| *key == k)
-            .map(|(_, v)| v.as_str())
-    };
-    let movie = mp4::Movie {
-        creation_unix_s: job.creation_s,
-        tracks: &tracks,
-        title: meta("title"),
-        comment: meta("comment"),
-        chapters: job.chapters,
-    };
+    let movie = mp4::Movie::new(job.creation_s, &tracks, job.metadata, job.chapters);
     let ftyp = mp4::ftyp(hevc);
     let mdat_hdr = mp4::mdat_header(payload_len);
     let mut moov = mp4::moov(&movie, false);

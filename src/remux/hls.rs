@@ -704,28 +704,9 @@ pub fn write(job: &HlsJob<'_>, out_path: &Path, reporter: &mut Reporter<'_>) -> 
         ));
     }
     if chap.is_some() {
-        tracks.push(mp4::Track::new(
-            TrackKind::Chapters,
-            CHAPTER_TRACK_ID,
-            mp4::MOVIE_TIMESCALE,
-            mp4::text_sample_entry(),
-            &chapter_samples,
-            None,
-        ));
+        tracks.push(mp4::chapter_track(CHAPTER_TRACK_ID, &chapter_samples));
     }
-    let meta = |k: &str| {
-        job.metadata
-            .iter()
-            .find(|(key, _)| *key == k)
-            .map(|(_, v)| v.as_str())
-    };
-    let movie = mp4::Movie {
-        creation_unix_s: job.creation_s,
-        tracks: &tracks,
-        title: meta("title"),
-        comment: meta("comment"),
-        chapters: &chapter_list,
-    };
+    let movie = mp4::Movie::new(job.creation_s, &tracks, job.metadata, &chapter_list);
     let co64 = o.payload_at + o.written > u32::MAX as u64;
     let moov = mp4::moov(&movie, co64);
     let duration_s = o.end_s();

@@ -449,6 +449,43 @@ pub struct Movie<'a> {
     pub chapters: &'a [Chapter],
 }
 
+impl<'a> Movie<'a> {
+    /// A movie whose title and comment come from container `metadata`
+    /// (`title`, `comment`; other keys are not written by this writer).
+    pub fn new(
+        creation_unix_s: f64,
+        tracks: &'a [Track<'a>],
+        metadata: &'a [(&'a str, String)],
+        chapters: &'a [Chapter],
+    ) -> Movie<'a> {
+        let meta = |k: &str| {
+            metadata
+                .iter()
+                .find(|(key, _)| *key == k)
+                .map(|(_, v)| v.as_str())
+        };
+        Movie {
+            creation_unix_s,
+            tracks,
+            title: meta("title"),
+            comment: meta("comment"),
+            chapters,
+        }
+    }
+}
+
+/// The QuickTime chapter text track over `samples` (see [`chapter_samples`]).
+pub fn chapter_track<'a>(id: u32, samples: &'a dyn SampleSource) -> Track<'a> {
+    Track::new(
+        TrackKind::Chapters,
+        id,
+        MOVIE_TIMESCALE,
+        text_sample_entry(),
+        samples,
+        None,
+    )
+}
+
 /// Builds `moov`, with a hole for each per-sample table; `co64` chooses
 /// 64-bit chunk offsets.
 pub fn moov(m: &Movie<'_>, co64: bool) -> Moov {
