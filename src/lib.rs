@@ -12,7 +12,9 @@
 //! catalogue ── SQLite rows (recordings, reviews, export row)
 //!    │
 //!    ▼
-//! source ───── segments: wall-clock span + where the media is (local file today)
+//! source ───── segments: wall-clock span + where the media is (local files);
+//!    │            source::hls reads the NVR's VOD server instead (its own
+//!    │            writer, remux::hls, after the fragments)
 //!    │
 //!    ▼
 //! probe ────── segment headers: stream parameters, compact sample tables (parallel)
@@ -24,7 +26,10 @@
 //!    ▼
 //! remux ────── stream copy by one of two writers over one per-clip selection:
 //!    │            the index-driven writer (moov from the sample tables, bytes
-//!    │            copied in kernel) or the libav packet loop
+//!    │            copied in kernel, shared on XFS/btrfs) or the libav packet
+//!    │            loop; transcode is the third writer over the same plan
+//!    │            (typed options from the allowlist, decode -> filters ->
+//!    │            encode, hardware presets)
 //!    ▼
 //! output ───── temporary name, lock, fsync, rename; removed on failure
 //!    │
