@@ -105,10 +105,9 @@ impl fmt::Display for Warning {
                 fragments.len(),
                 fragments.join(", ")
             ),
-            Warning::EncoderFallback { preset, reason } => write!(
-                f,
-                "{preset} failed ({reason}); encoded in software instead"
-            ),
+            Warning::EncoderFallback { preset, reason } => {
+                write!(f, "{preset} failed ({reason}); encoded in software instead")
+            }
             Warning::ChaptersNotMade { reason } => write!(f, "no chapters: {reason}"),
             Warning::MoovAtEnd { reserved, needed } => write!(
                 f,

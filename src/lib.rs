@@ -85,18 +85,21 @@ pub(crate) mod probe;
 pub(crate) mod progress;
 pub(crate) mod remux;
 pub mod sample;
-pub mod transcode;
 pub(crate) mod source;
 pub(crate) mod time;
 pub(crate) mod timefmt;
+pub mod transcode;
 
 pub use error::{Error, ErrorKind, Result, SkippedSegment, Warning};
+pub use export::{
+    EncodeArgs, ExportOutcome, ExportRequest, Exporter, HlsSource, Layout, Source, Timings,
+    MAX_SAMPLES,
+};
 pub use job::queue::{
     Clock, ExportQueue, JobError, JobEvent, JobInfo, JobState, ManualClock, QueueConfig,
     SystemClock,
 };
 pub use job::recovery::{RecoveredExport, RecoveryOptions, RecoveryReport};
-pub use export::{EncodeArgs, ExportOutcome, ExportRequest, HlsSource, Source, Exporter, Layout, Timings, MAX_SAMPLES};
 pub use plan::chapters::ChapterMode;
 pub use progress::{CancelToken, Progress, ProgressThrottle, Step};
 pub use remux::{RemuxStats, WriterChoice, WriterKind};

@@ -30,8 +30,8 @@ use clap::{Parser, Subcommand, ValueEnum};
 
 use cli::events::Event;
 use nvr_export::{
-    CancelToken, ChapterMode, ExportRequest, Exporter, Layout, Progress, ProgressThrottle,
-    EncodeArgs, HlsSource, RecoveryOptions, Source, WriterChoice,
+    CancelToken, ChapterMode, EncodeArgs, ExportRequest, Exporter, HlsSource, Layout, Progress,
+    ProgressThrottle, RecoveryOptions, Source, WriterChoice,
 };
 
 #[derive(Parser)]
@@ -273,7 +273,10 @@ fn run_recover(args: RecoverArgs) -> ExitCode {
             } else if report.acted() || !report.foreign.is_empty() {
                 cli::human::print_recovery(&report);
             } else {
-                eprintln!("nothing to recover ({} live export(s) untouched)", report.live.len());
+                eprintln!(
+                    "nothing to recover ({} live export(s) untouched)",
+                    report.live.len()
+                );
             }
             ExitCode::SUCCESS
         }
@@ -299,7 +302,10 @@ fn run_export(args: ExportArgs) -> ExitCode {
         timezone: args.timezone.clone(),
         export_case_id: None,
         chapters: args.chapters,
-        source: if args.source == SourceArg::Hls || args.vod_url.is_some() || args.vod_base.is_some() {
+        source: if args.source == SourceArg::Hls
+            || args.vod_url.is_some()
+            || args.vod_base.is_some()
+        {
             Source::Hls(HlsSource {
                 url: args.vod_url.clone(),
                 base: args.vod_base.clone(),

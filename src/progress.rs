@@ -248,7 +248,11 @@ mod tests {
         r.pace(5000, 1000);
         let t = Instant::now();
         r.update(50.0).unwrap();
-        assert!(t.elapsed() >= Duration::from_millis(100), "{:?}", t.elapsed());
+        assert!(
+            t.elapsed() >= Duration::from_millis(100),
+            "{:?}",
+            t.elapsed()
+        );
         let t2 = std::thread::spawn(move || {
             std::thread::sleep(Duration::from_millis(30));
             token.cancel();

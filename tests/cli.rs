@@ -443,7 +443,8 @@ fn a_wal_catalogue_in_a_read_only_folder_is_named_as_such() {
     mode(&db_dir, 0o555);
     let mut cmd = if root {
         let mut c = Command::new("setpriv");
-        c.args(["--reuid=nobody", "--regid=nogroup", "--clear-groups"]).arg(&exe);
+        c.args(["--reuid=nobody", "--regid=nogroup", "--clear-groups"])
+            .arg(&exe);
         c
     } else {
         Command::new(&exe)
@@ -455,7 +456,12 @@ fn a_wal_catalogue_in_a_read_only_folder_is_named_as_such() {
         .arg("--media-dir")
         .arg(dir.path().join("elsewhere"))
         .args(["--camera", &s.camera, "--json"])
-        .args(["--start", &s.start_s().to_string(), "--end", &s.end_s().to_string()])
+        .args([
+            "--start",
+            &s.start_s().to_string(),
+            "--end",
+            &s.end_s().to_string(),
+        ])
         .output()
         .unwrap();
     mode(&db_dir, 0o755);
@@ -474,10 +480,19 @@ fn a_wal_catalogue_in_a_read_only_folder_is_named_as_such() {
 fn validate_args_says_ok_or_names_the_refused_token() {
     let run = |args: &[&str]| {
         let out = bin().arg("validate-args").args(args).output().unwrap();
-        (out.status.code(), String::from_utf8_lossy(&out.stdout).trim().to_string())
+        (
+            out.status.code(),
+            String::from_utf8_lossy(&out.stdout).trim().to_string(),
+        )
     };
-    assert_eq!(run(&["-vf setpts=0.04*PTS -r 30"]), (Some(0), "ok".to_string()));
-    assert_eq!(run(&["-c:v", "libx264", "-crf", "23"]), (Some(0), "ok".to_string()));
+    assert_eq!(
+        run(&["-vf setpts=0.04*PTS -r 30"]),
+        (Some(0), "ok".to_string())
+    );
+    assert_eq!(
+        run(&["-c:v", "libx264", "-crf", "23"]),
+        (Some(0), "ok".to_string())
+    );
     let (code, text) = run(&["-i", "/etc/passwd"]);
     assert_eq!(code, Some(1));
     assert!(text.contains("\"-i\""), "{text}");

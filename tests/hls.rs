@@ -50,7 +50,11 @@ fn hls_request(s: &SampleStore, url: String) -> ExportRequest {
     }
 }
 
-fn hls_export(s: &SampleStore, exporter: &Exporter, url: String) -> nvr_export::Result<ExportOutcome> {
+fn hls_export(
+    s: &SampleStore,
+    exporter: &Exporter,
+    url: String,
+) -> nvr_export::Result<ExportOutcome> {
     exporter.export(&hls_request(s, url), &CancelToken::new(), |_| {})
 }
 
@@ -82,7 +86,10 @@ fn vod_clip_form_exports_a_restart_cleanly_and_matches_the_file_source() {
     // The same frames as the file source's export of the whole range.
     let file = export(&s, &request(&s, s.start_s(), s.end_s())).unwrap();
     assert_eq!(o.stats.video_packets, file.stats.video_packets);
-    assert_eq!(video_packet_hashes(&o.video_path).len(), video_packet_hashes(&file.video_path).len());
+    assert_eq!(
+        video_packet_hashes(&o.video_path).len(),
+        video_packet_hashes(&file.video_path).len()
+    );
     let frame = 1.0 / 15.0;
     assert!(
         (o.stats.video_duration_s - file.stats.video_duration_s).abs() <= frame + 1e-6,
@@ -107,7 +114,11 @@ fn vod_form_with_one_init_warns_about_the_fragments_it_cannot_describe() {
     };
     let s = store(
         dir.path(),
-        &[(at(320, 180, 1), 0.0), (at(320, 180, 2), 0.0), (at(640, 360, 3), 20.0)],
+        &[
+            (at(320, 180, 1), 0.0),
+            (at(320, 180, 2), 0.0),
+            (at(640, 360, 3), 20.0),
+        ],
     );
     let server = Server::start();
     let url = serve(&server, "one", &vod_responses(&s, VodForm::Vod).unwrap());
@@ -124,7 +135,11 @@ fn vod_form_with_one_init_warns_about_the_fragments_it_cannot_describe() {
     assert!(mismatch[0].ends_with("seg-1-v1-a1.m4s") && mismatch[1].ends_with("seg-2-v1-a1.m4s"));
     // The /vod/clip/ form of the same recordings: an init each, no warning,
     // and the output decodes.
-    let url = serve(&server, "clip", &vod_responses(&s, VodForm::VodClip).unwrap());
+    let url = serve(
+        &server,
+        "clip",
+        &vod_responses(&s, VodForm::VodClip).unwrap(),
+    );
     let o = hls_export(&s, &exporter(&s), url).unwrap();
     assert!(o.warnings.is_empty(), "{:?}", o.warnings);
     assert_eq!(decode_errors(&o.video_path), "");
@@ -145,9 +160,13 @@ fn one_init_with_parameter_sets_in_band_needs_no_warning() {
 
 #[test]
 fn captured_responses_of_the_real_server() {
-    let capture = Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/fixtures/nginx-vod-capture");
+    let capture =
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/fixtures/nginx-vod-capture");
     if !capture.join("full/index.m3u8").exists() {
-        eprintln!("SKIPPED: no capture at {} (the in-process fixtures above cover the same properties)", capture.display());
+        eprintln!(
+            "SKIPPED: no capture at {} (the in-process fixtures above cover the same properties)",
+            capture.display()
+        );
         return;
     }
     let dir = tempfile::tempdir().unwrap();
@@ -159,26 +178,43 @@ fn captured_responses_of_the_real_server() {
     // CLI's remux keeps) is collapsed like the file source collapses gaps;
     // `mid`'s first fragment holds two clips, and the padding between them
     // (11 ms) stays: it is inside one fragment's timeline.
-    for (name, video_s, errors_expected) in [("full", 70.0, true), ("clip_full", 70.0, false), ("mid", 31.211, false)] {
+    for (name, video_s, errors_expected) in [
+        ("full", 70.0, true),
+        ("clip_full", 70.0, false),
+        ("mid", 31.211, false),
+    ] {
         let mut files = BTreeMap::new();
         for e in std::fs::read_dir(capture.join(name)).unwrap().flatten() {
             if e.path().is_file() {
-                files.insert(e.file_name().into_string().unwrap(), std::fs::read(e.path()).unwrap());
+                files.insert(
+                    e.file_name().into_string().unwrap(),
+                    std::fs::read(e.path()).unwrap(),
+                );
             }
         }
         let url = serve(&server, name, &files);
         let o = hls_export(&s, &exporter(&s), url).unwrap();
-        assert!((o.stats.video_duration_s - video_s).abs() < 0.002, "{name}: {}", o.stats.video_duration_s);
+        assert!(
+            (o.stats.video_duration_s - video_s).abs() < 0.002,
+            "{name}: {}",
+            o.stats.video_duration_s
+        );
         assert!(o.stats.audio_packets > 0);
         assert_moov_first(&o.video_path);
-        let mismatch = o.warnings.iter().any(|w| matches!(w, Warning::InitMismatch { .. }));
+        let mismatch = o
+            .warnings
+            .iter()
+            .any(|w| matches!(w, Warning::InitMismatch { .. }));
         assert_eq!(mismatch, errors_expected, "{name}: {:?}", o.warnings);
         if !errors_expected {
             assert_eq!(decode_errors(&o.video_path), "", "{name}");
         }
         results.push((name, o.stats.video_packets));
     }
-    assert_eq!(results, vec![("full", 1050), ("clip_full", 1050), ("mid", 468)]);
+    assert_eq!(
+        results,
+        vec![("full", 1050), ("clip_full", 1050), ("mid", 468)]
+    );
 }
 
 #[test]
@@ -189,7 +225,10 @@ fn a_missing_playlist_or_a_malformed_one_is_a_named_error_and_leaves_nothing() {
     let e = hls_export(&s, &quick(&s), server.url("/vod/nope/index.m3u8")).unwrap_err();
     assert_eq!(e.kind(), ErrorKind::Vod);
     let msg = e.to_string();
-    assert!(msg.contains("404") && msg.contains("/vod/nope/index.m3u8"), "{msg}");
+    assert!(
+        msg.contains("404") && msg.contains("/vod/nope/index.m3u8"),
+        "{msg}"
+    );
     server.set("/bad.m3u8", Route::Body(b"<html>hello</html>".to_vec()));
     let e = hls_export(&s, &quick(&s), server.url("/bad.m3u8")).unwrap_err();
     assert!(e.to_string().contains("not an HLS playlist"), "{e}");
@@ -209,12 +248,19 @@ fn fragment_faults_are_skipped_and_named() {
         "/vod/faults/seg-3-v1-a1.m4s",
         Route::Slow(Duration::from_secs(5), files["seg-3-v1-a1.m4s"].clone()),
     );
-    server.set("/vod/faults/seg-4-v1-a1.m4s", Route::Truncated(files["seg-4-v1-a1.m4s"].clone()));
-    let exporter = exporter(&s).with_http_limits(Duration::from_secs(2), Duration::from_millis(700), 2);
+    server.set(
+        "/vod/faults/seg-4-v1-a1.m4s",
+        Route::Truncated(files["seg-4-v1-a1.m4s"].clone()),
+    );
+    let exporter =
+        exporter(&s).with_http_limits(Duration::from_secs(2), Duration::from_millis(700), 2);
     let o = hls_export(&s, &exporter, url).unwrap();
     let why: Vec<String> = o.skipped.iter().map(|k| k.to_string()).collect();
     assert_eq!(why.len(), 3, "{why:?}");
-    assert!(why[0].contains("seg-2") && why[0].contains("404"), "{why:?}");
+    assert!(
+        why[0].contains("seg-2") && why[0].contains("404"),
+        "{why:?}"
+    );
     assert!(why[1].contains("seg-3"), "{why:?}");
     assert!(why[2].contains("seg-4"), "{why:?}");
     // What remains is the first recording, whole and decodable.
@@ -238,7 +284,11 @@ fn a_redirect_outside_the_allowlist_is_refused() {
     let e = hls_export(&s, &exporter, server.url("/vod/r/index.m3u8")).unwrap_err();
     assert_eq!(e.kind(), ErrorKind::Vod);
     assert!(e.to_string().contains("not allowed"), "{e}");
-    assert_eq!(server.hits.lock().unwrap().len(), 1, "the redirect was not followed");
+    assert_eq!(
+        server.hits.lock().unwrap().len(),
+        1,
+        "the redirect was not followed"
+    );
     assert_nothing_left(&s);
 }
 
@@ -294,11 +344,18 @@ fn cli_vod_base_asks_for_the_clip_form() {
         .args(["--end", &(s.end_s() as i64).to_string()])
         .output()
         .unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stdout));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
     let last: serde_json::Value =
         serde_json::from_str(String::from_utf8_lossy(&out.stdout).lines().last().unwrap()).unwrap();
     assert_eq!(last["writer"], "hls");
-    assert!((last["duration_s"].as_f64().unwrap() - 4.0).abs() < 0.1, "{last}");
+    assert!(
+        (last["duration_s"].as_f64().unwrap() - 4.0).abs() < 0.1,
+        "{last}"
+    );
     assert!(server.hits.lock().unwrap()[0].starts_with("/vod/clip/"));
     let _ = Layout::new("", "");
 }
@@ -324,24 +381,62 @@ fn chapters_from_the_catalogue_land_where_the_file_source_puts_them() {
     let s = restart_store(dir.path());
     let r = &s.recordings;
     // One review in the first session, one across the restart's start.
-    nvr_export::sample::add_review(&s, "rev1", r[0].start_s + 3.0, Some(r[1].start_s + 2.0), "alert", r#"{"objects":["person"]}"#).unwrap();
+    nvr_export::sample::add_review(
+        &s,
+        "rev1",
+        r[0].start_s + 3.0,
+        Some(r[1].start_s + 2.0),
+        "alert",
+        r#"{"objects":["person"]}"#,
+    )
+    .unwrap();
     let last = r.len() - 1;
-    nvr_export::sample::add_review(&s, "rev2", r[last].start_s + 1.0, Some(r[last].start_s + 5.0), "detection", r#"{"objects":["car"]}"#).unwrap();
+    nvr_export::sample::add_review(
+        &s,
+        "rev2",
+        r[last].start_s + 1.0,
+        Some(r[last].start_s + 5.0),
+        "detection",
+        r#"{"objects":["car"]}"#,
+    )
+    .unwrap();
     let server = Server::start();
-    let url = serve(&server, "chapters", &vod_responses(&s, VodForm::VodClip).unwrap());
-    for mode in [nvr_export::ChapterMode::ReviewItems, nvr_export::ChapterMode::RecordingSegments] {
+    let url = serve(
+        &server,
+        "chapters",
+        &vod_responses(&s, VodForm::VodClip).unwrap(),
+    );
+    for mode in [
+        nvr_export::ChapterMode::ReviewItems,
+        nvr_export::ChapterMode::RecordingSegments,
+    ] {
         let req = ExportRequest {
             chapters: mode,
             ..hls_request(&s, url.clone())
         };
-        let hls = exporter(&s).export(&req, &CancelToken::new(), |_| {}).unwrap();
-        let file = export(&s, &ExportRequest { source: Source::Recordings, ..req.clone() }).unwrap();
-        let (h, f) = (chapter_list(&hls.video_path), chapter_list(&file.video_path));
+        let hls = exporter(&s)
+            .export(&req, &CancelToken::new(), |_| {})
+            .unwrap();
+        let file = export(
+            &s,
+            &ExportRequest {
+                source: Source::Recordings,
+                ..req.clone()
+            },
+        )
+        .unwrap();
+        let (h, f) = (
+            chapter_list(&hls.video_path),
+            chapter_list(&file.video_path),
+        );
         assert!(!h.is_empty(), "{mode:?}");
         assert_eq!(h.len(), f.len(), "{mode:?}: {h:?} vs {f:?}");
         for (a, b) in h.iter().zip(&f) {
             assert_eq!(a.2, b.2, "{mode:?}");
-            assert!((a.0 - b.0).abs() < 0.1 && (a.1 - b.1).abs() < 0.1, "{mode:?}: {h:?} vs {f:?}");
+            assert!(
+                (a.0 - b.0).abs() < 0.1 && (a.1 - b.1).abs() < 0.1,
+                "{mode:?}: {h:?} vs {f:?}"
+            );
         }
         assert_eq!(hls.chapters, h.len());
     }

@@ -8,8 +8,8 @@ use std::time::{Duration, Instant};
 use common::*;
 use nvr_export::sample::SampleStore;
 use nvr_export::{
-    ErrorKind, ExportQueue, ExportRequest, Exporter, JobEvent, JobState, ManualClock,
-    QueueConfig, RecoveryOptions,
+    ErrorKind, ExportQueue, ExportRequest, Exporter, JobEvent, JobState, ManualClock, QueueConfig,
+    RecoveryOptions,
 };
 
 const LONG: Duration = Duration::from_secs(60);
@@ -103,7 +103,10 @@ fn a_full_waiting_line_refuses_at_once_and_jobs_start_in_order() {
         .filter(|(_, st)| *st == JobState::Running)
         .map(|(id, _)| id)
         .collect();
-    assert_eq!(order, vec!["front_door_q1", "front_door_q2", "front_door_q3"]);
+    assert_eq!(
+        order,
+        vec!["front_door_q1", "front_door_q2", "front_door_q3"]
+    );
     let finals: Vec<JobState> = ["front_door_q1", "front_door_q2", "front_door_q3"]
         .iter()
         .map(|id| q.get(id).unwrap().state)
@@ -172,14 +175,21 @@ fn cancel_case_cancels_only_that_cases_queued_jobs() {
     let q = queue(&s, config(1), 20_000);
     q.submit(req(&s, "front_door_k0")).unwrap();
     wait_until("k0 running", || running_and_copying(&q, "front_door_k0"));
-    for (id, case) in [("front_door_k1", "case1"), ("front_door_k2", "case2"), ("front_door_k3", "case1")] {
+    for (id, case) in [
+        ("front_door_k1", "case1"),
+        ("front_door_k2", "case2"),
+        ("front_door_k3", "case1"),
+    ] {
         q.submit(ExportRequest {
             export_case_id: Some(case.into()),
             ..req(&s, id)
         })
         .unwrap();
     }
-    assert_eq!(q.cancel_case("case1"), vec!["front_door_k1", "front_door_k3"]);
+    assert_eq!(
+        q.cancel_case("case1"),
+        vec!["front_door_k1", "front_door_k3"]
+    );
     let st = |id| q.get(id).unwrap().state;
     assert_eq!(st("front_door_k1"), JobState::Cancelled);
     assert_eq!(st("front_door_k3"), JobState::Cancelled);
@@ -213,11 +223,16 @@ fn a_panicking_or_slow_subscriber_stalls_no_worker() {
     // Every job finishes while one subscriber is stuck on its first event.
     assert!(q.wait_idle(LONG));
     for i in 0..4 {
-        assert_eq!(q.get(&format!("front_door_p{i}")).unwrap().state, JobState::Success);
+        assert_eq!(
+            q.get(&format!("front_door_p{i}")).unwrap().state,
+            JobState::Success
+        );
     }
     assert_eq!(*stuck_seen.lock().unwrap(), 0);
     // Queued, running, success for each, despite the panicking neighbour.
-    wait_until("the recorder to hear every change", || states(&seen).len() == 12);
+    wait_until("the recorder to hear every change", || {
+        states(&seen).len() == 12
+    });
     drop(held);
     wait_until("the stuck subscriber to catch up", || {
         *stuck_seen.lock().unwrap() >= 12
@@ -304,7 +319,12 @@ fn start_up_recovery_can_requeue_a_dead_export() {
         .arg("--media-dir")
         .arg(&s.media_dir)
         .args(["--camera", &s.camera, "--id", "front_door_dead02", "--json"])
-        .args(["--start", &s.start_s().to_string(), "--end", &s.end_s().to_string()])
+        .args([
+            "--start",
+            &s.start_s().to_string(),
+            "--end",
+            &s.end_s().to_string(),
+        ])
         .args(["--max-rate", "20k"])
         .stdout(std::process::Stdio::null())
         .spawn()

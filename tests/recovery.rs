@@ -134,7 +134,11 @@ fn recover_json(s: &SampleStore) -> Value {
         .arg("--json")
         .output()
         .unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     serde_json::from_slice(&out.stdout).unwrap()
 }
 
@@ -165,7 +169,9 @@ fn sigkill_mid_copy_then_recovery_from_a_fresh_process_spares_a_live_export() {
         c
     });
     live.until(copying);
-    wait_for("a partial file with bytes", || part_size(&s, "front_door_dead01") > 0);
+    wait_for("a partial file with bytes", || {
+        part_size(&s, "front_door_dead01") > 0
+    });
     dead.child.kill().unwrap(); // SIGKILL
     dead.child.wait().unwrap();
     // What the kill left: its row in progress, its lock file, its partial file.
@@ -189,7 +195,11 @@ fn sigkill_mid_copy_then_recovery_from_a_fresh_process_spares_a_live_export() {
 
     // ...and the dead export's id is free again.
     let out = export_cmd(&s, "front_door_dead01").output().unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stdout));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
 
     let (done, status) = live.finish();
     assert!(status.success(), "{done}");
@@ -207,7 +217,9 @@ fn sigkill_mid_copy_then_recovery_from_a_fresh_process_spares_a_live_export() {
     let mut files = files_under(&exports_dir(&s));
     files.sort();
     assert_eq!(files.len(), 2, "{files:?}");
-    assert!(files.iter().all(|f| f.extension().is_some_and(|e| e == "mp4")));
+    assert!(files
+        .iter()
+        .all(|f| f.extension().is_some_and(|e| e == "mp4")));
 }
 
 #[test]
@@ -238,7 +250,11 @@ fn sigkill_while_preparing_then_the_next_export_recovers_first() {
 
     // The next export (another process) recovers before it starts.
     let out = export_cmd(&s, "front_door_next01").output().unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stdout));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
     let events: Vec<Value> = String::from_utf8_lossy(&out.stdout)
         .lines()
         .map(|l| serde_json::from_str(l).unwrap())
@@ -261,7 +277,9 @@ fn sigterm_and_sighup_cancel_cleanly() {
             c
         });
         run.until(copying);
-        wait_for("a partial file with bytes", || part_size(&s, "front_door_term01") > 0);
+        wait_for("a partial file with bytes", || {
+            part_size(&s, "front_door_term01") > 0
+        });
         run.signal(sig);
         let (last, status) = run.finish();
         assert_eq!(status.code(), Some(1), "signal {sig}");
@@ -285,11 +303,15 @@ fn a_second_signal_exits_at_once_and_recovery_cleans_up_after_it() {
     // cleanup (removing its row) has to wait for it...
     let holder = rusqlite::Connection::open(&s.db_path).unwrap();
     holder.execute_batch("BEGIN IMMEDIATE").unwrap();
-    wait_for("a partial file with bytes", || part_size(&s, "front_door_twice1") > 0);
+    wait_for("a partial file with bytes", || {
+        part_size(&s, "front_door_twice1") > 0
+    });
     run.signal(libc::SIGTERM);
     // The partial file goes first: the first signal was handled (two
     // signals sent back to back may merge into one).
-    wait_for("the partial file to go", || part_size(&s, "front_door_twice1") == 0);
+    wait_for("the partial file to go", || {
+        part_size(&s, "front_door_twice1") == 0
+    });
     // ...and a second signal ends it at once.
     let t = Instant::now();
     run.signal(libc::SIGTERM);
@@ -329,7 +351,10 @@ fn a_catalogue_locked_after_the_copy_keeps_the_video_and_recovery_registers_it()
         .iter()
         .find(|w| matches!(w, Warning::CatalogueNotUpdated { .. }))
         .expect("a catalogue warning");
-    assert!(warning.to_string().contains("held by another connection"), "{warning}");
+    assert!(
+        warning.to_string().contains("held by another connection"),
+        "{warning}"
+    );
     assert!(o.video_path.is_file());
     assert_eq!(decode_errors(&o.video_path), "");
     assert_eq!(rows(&s), vec![(o.id.clone(), 1)]);
@@ -360,16 +385,27 @@ fn a_busy_catalogue_wait_is_cancellable_and_a_timeout_names_the_lock() {
         .unwrap_err();
     canceller.join().unwrap();
     assert_eq!(e.kind(), ErrorKind::Cancelled, "{e}");
-    assert!(started.elapsed() < Duration::from_secs(10), "{:?}", started.elapsed());
+    assert!(
+        started.elapsed() < Duration::from_secs(10),
+        "{:?}",
+        started.elapsed()
+    );
     // A short busy timeout: a retryable error that says what is held.
     let e = exporter(&s)
         .with_busy_timeout(Duration::from_millis(200))
-        .export(&request(&s, s.start_s(), s.end_s()), &CancelToken::new(), |_| {})
+        .export(
+            &request(&s, s.start_s(), s.end_s()),
+            &CancelToken::new(),
+            |_| {},
+        )
         .unwrap_err();
     assert_eq!(e.kind(), ErrorKind::Database, "{e}");
     assert!(e.retryable());
     let msg = e.to_string();
-    assert!(msg.contains("write lock") && msg.contains("another connection"), "{msg}");
+    assert!(
+        msg.contains("write lock") && msg.contains("another connection"),
+        "{msg}"
+    );
     holder.execute_batch("ROLLBACK").unwrap();
     drop(holder);
     assert_nothing_left(&s);

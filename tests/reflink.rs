@@ -32,15 +32,23 @@ impl LoopFs {
             if out.status.success() {
                 Ok(())
             } else {
-                Err(format!("{c:?}: {}", String::from_utf8_lossy(&out.stderr).trim()))
+                Err(format!(
+                    "{c:?}: {}",
+                    String::from_utf8_lossy(&out.stderr).trim()
+                ))
             }
         };
         run(Command::new("truncate").args(["-s", "600M"]).arg(&img))?;
         match kind {
-            "xfs" => run(Command::new("mkfs.xfs").args(["-q", "-m", "reflink=1"]).arg(&img))?,
+            "xfs" => run(Command::new("mkfs.xfs")
+                .args(["-q", "-m", "reflink=1"])
+                .arg(&img))?,
             _ => run(Command::new("mkfs.btrfs").arg("-q").arg(&img))?,
         }
-        run(Command::new("mount").args(["-o", "loop"]).arg(&img).arg(&mount))?;
+        run(Command::new("mount")
+            .args(["-o", "loop"])
+            .arg(&img)
+            .arg(&mount))?;
         Ok(LoopFs { _dir: dir, mount })
     }
 }
@@ -53,10 +61,19 @@ impl Drop for LoopFs {
 
 /// Bytes of `path` in extents not shared with another file (FIEMAP, via filefrag).
 fn unshared_bytes(path: &Path) -> u64 {
-    let out = Command::new("filefrag").args(["-v", "-b4096"]).arg(path).output().unwrap();
+    let out = Command::new("filefrag")
+        .args(["-v", "-b4096"])
+        .arg(path)
+        .output()
+        .unwrap();
     String::from_utf8_lossy(&out.stdout)
         .lines()
-        .filter(|l| l.trim_start().chars().next().is_some_and(|c| c.is_ascii_digit()))
+        .filter(|l| {
+            l.trim_start()
+                .chars()
+                .next()
+                .is_some_and(|c| c.is_ascii_digit())
+        })
         .filter(|l| !l.contains("shared"))
         .filter_map(|l| {
             // "   0:        0..     538:     123..    661:    539:  ..."
@@ -107,9 +124,20 @@ fn exports_share_extents_on_xfs_and_btrfs() {
             o.stats.copied_bytes,
             unshared_bytes(&o.video_path)
         );
-        assert_eq!(packets(&o.video_path), packets(&reference.video_path), "{kind}");
-        assert!(o.stats.shared_bytes * 10 > size * 9, "{kind}: {:?}", o.stats);
-        assert!(unshared_bytes(&o.video_path) * 50 < size, "{kind}: more than 2 % newly allocated");
+        assert_eq!(
+            packets(&o.video_path),
+            packets(&reference.video_path),
+            "{kind}"
+        );
+        assert!(
+            o.stats.shared_bytes * 10 > size * 9,
+            "{kind}: {:?}",
+            o.stats
+        );
+        assert!(
+            unshared_bytes(&o.video_path) * 50 < size,
+            "{kind}: more than 2 % newly allocated"
+        );
         // Retention deletes the recordings: the export stands alone.
         std::fs::remove_dir_all(s.media_dir.join("recordings")).unwrap();
         assert_eq!(decode_errors(&o.video_path), "", "{kind}");

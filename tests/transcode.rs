@@ -4,8 +4,10 @@
 mod common;
 
 use common::*;
-use nvr_export::{CancelToken, ChapterMode, EncodeArgs, ErrorKind, ExportRequest, Step, WriterKind};
 use nvr_export::sample::{self, SegmentSpec};
+use nvr_export::{
+    CancelToken, ChapterMode, EncodeArgs, ErrorKind, ExportRequest, Step, WriterKind,
+};
 
 fn encode_req(s: &nvr_export::sample::SampleStore, input: &str, output: &str) -> ExportRequest {
     ExportRequest {
@@ -31,9 +33,19 @@ fn chapter_times(path: &std::path::Path) -> Vec<(f64, f64)> {
 fn software_timelapse_end_to_end() {
     let dir = tempfile::tempdir().unwrap();
     // 3 x 4 s, a 10 s gap, 2 x 4 s: 20 s recorded.
-    let specs: Vec<_> = (0..5).map(|i| (small(4.0, i), if i == 3 { 10.0 } else { 0.0 })).collect();
+    let specs: Vec<_> = (0..5)
+        .map(|i| (small(4.0, i), if i == 3 { 10.0 } else { 0.0 }))
+        .collect();
     let s = store(dir.path(), &specs);
-    sample::add_review(&s, "r1", s.start_s() + 2.0, Some(s.start_s() + 6.0), "alert", r#"{"objects":["person"]}"#).unwrap();
+    sample::add_review(
+        &s,
+        "r1",
+        s.start_s() + 2.0,
+        Some(s.start_s() + 6.0),
+        "alert",
+        r#"{"objects":["person"]}"#,
+    )
+    .unwrap();
     let mut steps = Vec::new();
     let req = ExportRequest {
         encode: Some(EncodeArgs::timelapse()),
@@ -56,12 +68,25 @@ fn software_timelapse_end_to_end() {
     assert_eq!(decode_errors(&o.video_path), "");
     assert_moov_first(&o.video_path);
     // Chapters: the copy export's, times 0.04.
-    let copy = export(&s, &ExportRequest { encode: None, ..req.clone() }).unwrap();
-    let (tl, cp) = (chapter_times(&o.video_path), chapter_times(&copy.video_path));
+    let copy = export(
+        &s,
+        &ExportRequest {
+            encode: None,
+            ..req.clone()
+        },
+    )
+    .unwrap();
+    let (tl, cp) = (
+        chapter_times(&o.video_path),
+        chapter_times(&copy.video_path),
+    );
     assert_eq!(tl.len(), cp.len());
     assert!(tl.len() >= 2);
     for (a, b) in tl.iter().zip(&cp) {
-        assert!((a.0 - b.0 * 0.04).abs() < 0.01 && (a.1 - b.1 * 0.04).abs() < 0.01, "{tl:?} vs {cp:?}");
+        assert!(
+            (a.0 - b.0 * 0.04).abs() < 0.01 && (a.1 - b.1 * 0.04).abs() < 0.01,
+            "{tl:?} vs {cp:?}"
+        );
     }
 }
 
@@ -74,19 +99,38 @@ fn custom_args_and_a_camera_restart_at_another_size() {
         ..small(3.0, 7)
     };
     let s = store(dir.path(), &[(small(3.0, 1), 0.0), (big, 5.0)]);
-    let o = export(&s, &encode_req(&s, "", "-c:v libx264 -crf 30 -vf scale=160:-2 -r 10")).unwrap();
+    let o = export(
+        &s,
+        &encode_req(&s, "", "-c:v libx264 -crf 30 -vf scale=160:-2 -r 10"),
+    )
+    .unwrap();
     let p = probe(&o.video_path);
     let v = &streams_of(&p, "video")[0];
-    assert_eq!((v["width"].as_u64(), v["height"].as_u64()), (Some(160), Some(90)));
+    assert_eq!(
+        (v["width"].as_u64(), v["height"].as_u64()),
+        (Some(160), Some(90))
+    );
     assert_eq!(v["r_frame_rate"], "10/1");
     // No setpts: the recorded 6 s, within one frame.
-    assert!((f(&v["duration"]) - 6.0).abs() <= 0.1 + 1e-6, "{}", f(&v["duration"]));
+    assert!(
+        (f(&v["duration"]) - 6.0).abs() <= 0.1 + 1e-6,
+        "{}",
+        f(&v["duration"])
+    );
     assert_eq!(decode_errors(&o.video_path), "");
     // Keyframes only (-skip_frame nokey): one frame a second, still 6 s.
-    let o = export(&s, &encode_req(&s, "-skip_frame nokey", "-vf setpts=0.5*PTS -r 10")).unwrap();
+    let o = export(
+        &s,
+        &encode_req(&s, "-skip_frame nokey", "-vf setpts=0.5*PTS -r 10"),
+    )
+    .unwrap();
     let p = probe(&o.video_path);
     let v = &streams_of(&p, "video")[0];
-    assert!((f(&v["duration"]) - 3.0).abs() <= 0.1 + 1e-6, "{}", f(&v["duration"]));
+    assert!(
+        (f(&v["duration"]) - 3.0).abs() <= 0.1 + 1e-6,
+        "{}",
+        f(&v["duration"])
+    );
     assert_eq!(decode_errors(&o.video_path), "");
 }
 
@@ -134,14 +178,25 @@ fn vulkan_device_scale_then_software_encode() {
     let s = back_to_back(dir.path(), 3.0, 2);
     let mut steps = Vec::new();
     let o = exporter(&s)
-        .export(&hw_req(&s, "preset-vulkan", false), &CancelToken::new(), |p| steps.push(p.step))
+        .export(
+            &hw_req(&s, "preset-vulkan", false),
+            &CancelToken::new(),
+            |p| steps.push(p.step),
+        )
         .unwrap();
     assert!(o.warnings.is_empty(), "{:?}", o.warnings);
     assert!(!steps.contains(&Step::EncodingRetry));
     let p = probe(&o.video_path);
     let v = &streams_of(&p, "video")[0];
-    assert_eq!((v["width"].as_u64(), v["height"].as_u64()), (Some(160), Some(90)));
-    assert!((f(&v["duration"]) - 1.5).abs() <= 1.0 / 15.0 + 1e-6, "{}", f(&v["duration"]));
+    assert_eq!(
+        (v["width"].as_u64(), v["height"].as_u64()),
+        (Some(160), Some(90))
+    );
+    assert!(
+        (f(&v["duration"]) - 1.5).abs() <= 1.0 / 15.0 + 1e-6,
+        "{}",
+        f(&v["duration"])
+    );
     assert_eq!(decode_errors(&o.video_path), "");
 }
 
@@ -158,16 +213,23 @@ fn missing_hardware_fails_by_name_or_falls_back_to_software() {
         // Without fallback: a clear error naming the preset, nothing left.
         let e = export(&s, &hw_req(&s, preset, false)).unwrap_err();
         let msg = e.to_string();
-        assert!(msg.contains(preset) && msg.contains("--cpu-fallback"), "{msg}");
+        assert!(
+            msg.contains(preset) && msg.contains("--cpu-fallback"),
+            "{msg}"
+        );
         assert_nothing_left(&s);
         // With it: encoding_retry, a warning, a good file.
         let mut steps = Vec::new();
         let o = exporter(&s)
-            .export(&hw_req(&s, preset, true), &CancelToken::new(), |p| steps.push(p.step))
+            .export(&hw_req(&s, preset, true), &CancelToken::new(), |p| {
+                steps.push(p.step)
+            })
             .unwrap();
         assert!(steps.contains(&Step::EncodingRetry), "{steps:?}");
         assert!(
-            o.warnings.iter().any(|w| matches!(w, nvr_export::Warning::EncoderFallback { .. })),
+            o.warnings
+                .iter()
+                .any(|w| matches!(w, nvr_export::Warning::EncoderFallback { .. })),
             "{:?}",
             o.warnings
         );
@@ -202,7 +264,10 @@ fn gop_parallel_decode_gives_the_same_frames_as_decoding_in_sequence() {
         .with_parallel_decode(false)
         .export(&req, &CancelToken::new(), |_| {})
         .unwrap();
-    let (a, b) = (frame_hashes(&parallel.video_path), frame_hashes(&sequential.video_path));
+    let (a, b) = (
+        frame_hashes(&parallel.video_path),
+        frame_hashes(&sequential.video_path),
+    );
     // 16 s x 0.1 = 1.6 s at 15 fps.
     assert_eq!(a.len(), 24);
     assert_eq!(a, b);

@@ -19,7 +19,10 @@ use nvr_export::{CancelToken, ExportRequest, Exporter, HlsSource, Layout, Source
 
 #[test]
 fn live_peer_exports_match_the_file_source() {
-    let (Ok(base), Ok(store)) = (std::env::var("NVR_VOD_PEER"), std::env::var("NVR_VOD_STORE")) else {
+    let (Ok(base), Ok(store)) = (
+        std::env::var("NVR_VOD_PEER"),
+        std::env::var("NVR_VOD_STORE"),
+    ) else {
         eprintln!("SKIPPED: NVR_VOD_PEER / NVR_VOD_STORE not set (run `make test-vod` to test against the NVR's VOD server)");
         return;
     };
@@ -39,7 +42,8 @@ fn live_peer_exports_match_the_file_source() {
     drop(conn);
     let mut layout = Layout::new(&db, work.path().join("media"));
     layout.recording_roots = vec![store.clone()];
-    let exporter = Exporter::new(layout).with_http_limits(Duration::from_secs(5), Duration::from_secs(30), 2);
+    let exporter =
+        Exporter::new(layout).with_http_limits(Duration::from_secs(5), Duration::from_secs(30), 2);
     let ranges = [
         ("whole", first.floor(), last.ceil()),
         ("clipped", first + 15.5, first + 45.2),
@@ -57,8 +61,12 @@ fn live_peer_exports_match_the_file_source() {
             }),
             ..file_req.clone()
         };
-        let file = exporter.export(&file_req, &CancelToken::new(), |_| {}).unwrap();
-        let hls = exporter.export(&hls_req, &CancelToken::new(), |_| {}).unwrap();
+        let file = exporter
+            .export(&file_req, &CancelToken::new(), |_| {})
+            .unwrap();
+        let hls = exporter
+            .export(&hls_req, &CancelToken::new(), |_| {})
+            .unwrap();
         eprintln!(
             "{what}: hls {:.3} s video / {} packets ({:?}); files {:.3} s / {} packets",
             hls.stats.video_duration_s,

@@ -115,10 +115,11 @@ impl Catalogue {
         for table in ["recordings", "reviewsegment", "export", "previews"] {
             let sql = format!("SELECT 1 FROM \"{table}\" LIMIT 0");
             match self.retry("reading the schema", |c| c.prepare(&sql).map(|_| ())) {
-                Err(Error::Database { message, busy: false, .. })
-                    if message.contains("no such table")
-                        || message.contains("not a database") =>
-                {
+                Err(Error::Database {
+                    message,
+                    busy: false,
+                    ..
+                }) if message.contains("no such table") || message.contains("not a database") => {
                     return Err(Error::database(
                         &self.path,
                         format!("not an NVR catalogue ({message})"),
@@ -204,14 +205,13 @@ impl Catalogue {
             cancel,
             busy_timeout,
         };
-        cat.has_case_id = cat
-            .retry("reading the schema", |c| {
-                match c.prepare("SELECT export_case_id FROM export LIMIT 0") {
-                    Ok(_) => Ok(true),
-                    Err(e) if is_busy(&e) => Err(e),
-                    Err(_) => Ok(false),
-                }
-            })?;
+        cat.has_case_id = cat.retry("reading the schema", |c| {
+            match c.prepare("SELECT export_case_id FROM export LIMIT 0") {
+                Ok(_) => Ok(true),
+                Err(e) if is_busy(&e) => Err(e),
+                Err(_) => Ok(false),
+            }
+        })?;
         Ok(cat)
     }
 
@@ -291,7 +291,8 @@ impl Catalogue {
     /// Distinct cameras that have recordings.
     pub fn cameras(&self) -> Result<Vec<String>> {
         self.retry("listing cameras", |c| {
-            let mut stmt = c.prepare_cached("SELECT DISTINCT camera FROM recordings ORDER BY camera")?;
+            let mut stmt =
+                c.prepare_cached("SELECT DISTINCT camera FROM recordings ORDER BY camera")?;
             let rows = stmt.query_map([], |r| r.get::<_, String>(0))?;
             rows.collect::<rusqlite::Result<Vec<_>>>()
         })
@@ -397,7 +398,10 @@ impl Catalogue {
     pub fn delete_export(&self, id: &str) -> Result<()> {
         let wait = CLEANUP_WAIT.min(self.busy_timeout);
         self.retry_with("deleting the export row", &CancelToken::new(), wait, |c| {
-            c.execute("DELETE FROM export WHERE id = :id", named_params! {":id": id})
+            c.execute(
+                "DELETE FROM export WHERE id = :id",
+                named_params! {":id": id},
+            )
         })?;
         Ok(())
     }
@@ -405,12 +409,12 @@ impl Catalogue {
     /// One export row, if present.
     pub fn export(&self, id: &str) -> Result<Option<ExportRow>> {
         let sql = if self.has_case_id {
-                    "SELECT id, camera, name, date, video_path, thumb_path, in_progress, export_case_id \
+            "SELECT id, camera, name, date, video_path, thumb_path, in_progress, export_case_id \
                      FROM export WHERE id = :id"
-                } else {
-                    "SELECT id, camera, name, date, video_path, thumb_path, in_progress, NULL \
+        } else {
+            "SELECT id, camera, name, date, video_path, thumb_path, in_progress, NULL \
                      FROM export WHERE id = :id"
-                };
+        };
         self.retry("reading the export row", |c| {
             c.query_row(sql, named_params! {":id": id}, ExportRow::from_row)
                 .optional()
@@ -440,8 +444,8 @@ impl Catalogue {
 
     /// Adds a recording row (sample stores and tests; the NVR writes its own).
     pub fn insert_recording(&self, rec: &Recording, segment_size_mb: f64) -> Result<()> {
-        self.retry("inserting a recording", |c| c
-            .execute(
+        self.retry("inserting a recording", |c| {
+            c.execute(
                 "INSERT INTO recordings (id, camera, path, start_time, end_time, duration, \
                  objects, motion, segment_size, dBFS, regions) \
                  VALUES (:id, :camera, :path, :start, :end, :duration, 0, 0, :size, 0, 0)",
@@ -454,7 +458,8 @@ impl Catalogue {
                     ":duration": rec.duration_s,
                     ":size": segment_size_mb,
                 },
-            ))?;
+            )
+        })?;
         Ok(())
     }
 
@@ -478,7 +483,9 @@ impl Catalogue {
 
     /// Runs many inserts in one transaction (sample stores).
     pub fn in_transaction<T>(&mut self, f: impl FnOnce(&Catalogue) -> Result<T>) -> Result<T> {
-        self.retry("starting a transaction", |c| c.execute_batch("BEGIN IMMEDIATE"))?;
+        self.retry("starting a transaction", |c| {
+            c.execute_batch("BEGIN IMMEDIATE")
+        })?;
         match f(self) {
             Ok(v) => {
                 self.retry("committing", |c| c.execute_batch("COMMIT"))?;

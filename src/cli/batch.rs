@@ -34,7 +34,10 @@ pub fn run(exporter: Exporter, file: &Path, max_concurrent: usize, json: bool) -
                 file.display()
             );
             if json {
-                println!("{}", json!({"event": "error", "kind": "invalid_batch", "message": message}));
+                println!(
+                    "{}",
+                    json!({"event": "error", "kind": "invalid_batch", "message": message})
+                );
             } else {
                 eprintln!("error: {message}");
             }
@@ -101,7 +104,10 @@ pub fn run(exporter: Exporter, file: &Path, max_concurrent: usize, json: bool) -
     }
     let finals: Vec<JobInfo> = ids.iter().filter_map(|id| queue.get(id)).collect();
     queue.shutdown();
-    let ok = finals.iter().filter(|j| j.state == JobState::Success).count();
+    let ok = finals
+        .iter()
+        .filter(|j| j.state == JobState::Success)
+        .count();
     if !json {
         println!("{ok} of {} exports done", ids.len() + refused);
     }
@@ -170,7 +176,9 @@ impl Bars {
                     (JobState::Success, Some(o), _) => {
                         format!("{}: done {}", job.id, o.video_path.display())
                     }
-                    (_, _, Some(err)) => format!("{}: failed ({}): {}", job.id, err.kind, err.message),
+                    (_, _, Some(err)) => {
+                        format!("{}: failed ({}): {}", job.id, err.kind, err.message)
+                    }
                     _ => format!("{}: {:?}", job.id, finished).to_lowercase(),
                 };
                 if let Some(bar) = bars.remove(&job.id) {

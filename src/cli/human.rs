@@ -60,7 +60,10 @@ pub fn print_outcome(o: &ExportOutcome) {
 /// What recovery did, on stderr (it is not the command's result).
 pub fn print_recovery(r: &RecoveryReport) {
     for x in &r.registered {
-        eprintln!("recovered: export {} marked done ({}): {}", x.id, x.video_path, x.reason);
+        eprintln!(
+            "recovered: export {} marked done ({}): {}",
+            x.id, x.video_path, x.reason
+        );
     }
     for x in &r.removed {
         eprintln!("recovered: export {} removed: {}", x.id, x.reason);

@@ -14,19 +14,19 @@ use std::time::Instant;
 
 use reqwest::Url;
 
-use super::{finish, Exporter, ExportOutcome, ExportRequest, HlsSource, Prepared, Written};
+use super::{finish, ExportOutcome, ExportRequest, Exporter, HlsSource, Prepared, Written};
 use crate::error::{Error, Result};
 use crate::output::StagedFile;
-use crate::progress::{Reporter, Step};
 use crate::plan::chapters::{self, Chapter, ChapterMode};
 use crate::plan::{Clip, Plan};
+use crate::progress::{Reporter, Step};
 use crate::remux::hls::{self, FragmentSpan, HlsJob};
-use crate::time::OutTicks;
-use crate::timefmt::Zone;
-use ffmpeg_next::Rational;
 use crate::source::hls::http::{HostAllowlist, HttpClient};
 use crate::source::hls::playlist::{self, Parsed, VodPlaylist, MAX_PLAYLIST_BYTES};
+use crate::time::OutTicks;
 use crate::timefmt;
+use crate::timefmt::Zone;
+use ffmpeg_next::Rational;
 
 /// The playlist's URL for `req`.
 fn playlist_url(req: &ExportRequest, hls: &HlsSource) -> Result<Url> {
@@ -43,7 +43,8 @@ fn playlist_url(req: &ExportRequest, hls: &HlsSource) -> Result<Url> {
         }
         _ => Err(bad(
             "",
-            "give exactly one of a playlist URL (--vod-url) or the NVR's address (--vod-base)".into(),
+            "give exactly one of a playlist URL (--vod-url) or the NVR's address (--vod-base)"
+                .into(),
         )),
     }
 }
@@ -106,11 +107,12 @@ impl Exporter {
             extra: source.allow_hosts.clone(),
             only: self.hls_only_hosts.clone(),
         };
-        let client = HttpClient::new(allow, self.hls_limits.clone()).map_err(|reason| Error::Vod {
-            url: url.to_string(),
-            reason,
-            retryable: false,
-        })?;
+        let client =
+            HttpClient::new(allow, self.hls_limits.clone()).map_err(|reason| Error::Vod {
+                url: url.to_string(),
+                reason,
+                retryable: false,
+            })?;
         let list = fetch_playlist(&client, &url, &cancel)?;
         let probed_s = started.elapsed().as_secs_f64();
         tracing::info!(
@@ -197,7 +199,12 @@ impl Exporter {
                 end_s: req.end_s,
                 clips,
             };
-            chapters::build(req.chapters, &plan, &reviews, Zone::or_utc(req.timezone.as_deref()))
+            chapters::build(
+                req.chapters,
+                &plan,
+                &reviews,
+                Zone::or_utc(req.timezone.as_deref()),
+            )
         };
         let job = HlsJob {
             playlist: &list,

@@ -16,9 +16,9 @@ use std::path::PathBuf;
 use std::time::Instant;
 
 use crate::catalogue::{Catalogue, ExportRow, Recording, BUSY_TIMEOUT};
+use crate::error::{Error, Result, SkippedSegment, Warning};
 use crate::job::owner::{ExportOwner, OwnerRecord};
 use crate::job::recovery::{self, RecoveryOptions, RecoveryReport};
-use crate::error::{Error, Result, SkippedSegment, Warning};
 use crate::output::{self, StagedFile};
 use crate::plan::chapters::{self, ChapterMode};
 use crate::plan::{Plan, PlanSegment};
@@ -442,7 +442,10 @@ impl Exporter {
                         reason: "re-encoding reads the recording files; it is not available with the HLS source".into(),
                     });
                 }
-                Some(crate::transcode::args::parse(&a.input_args, &a.output_args)?)
+                Some(crate::transcode::args::parse(
+                    &a.input_args,
+                    &a.output_args,
+                )?)
             }
             None => None,
         };
@@ -708,7 +711,20 @@ impl Exporter {
 
         let staged = StagedFile::create(&p.video_path, &p.row.id)?;
         if let Some(options) = &p.encode {
-            return self.run_transcode(req, p, options, &plan, &kept, &chapter_list, staged, reporter, started, probed_s, skipped, warnings);
+            return self.run_transcode(
+                req,
+                p,
+                options,
+                &plan,
+                &kept,
+                &chapter_list,
+                staged,
+                reporter,
+                started,
+                probed_s,
+                skipped,
+                warnings,
+            );
         }
         reporter.step(Step::Copying, 0.0)?;
         if let Some(rate) = self.max_rate {
@@ -795,7 +811,8 @@ impl Exporter {
             cpu_fallback: args.cpu_fallback,
             parallel: self.parallel_decode,
         };
-        let (stats, fell_back) = crate::transcode::writer::write(&job, staged.temp_path(), reporter)?;
+        let (stats, fell_back) =
+            crate::transcode::writer::write(&job, staged.temp_path(), reporter)?;
         warnings.extend(fell_back);
         let (video_path, row_final) = finish(p, staged, reporter, &mut warnings)?;
         let written = Written {

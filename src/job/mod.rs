@@ -2,5 +2,5 @@
 //! ([`recovery`]), and the queue that runs many exports ([`queue`]).
 
 pub mod owner;
-pub mod recovery;
 pub mod queue;
+pub mod recovery;

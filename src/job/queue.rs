@@ -364,7 +364,11 @@ impl ExportQueue {
         let mut st = self.inner.lock_state();
         self.inner.purge(&mut st);
         let mut v: Vec<JobInfo> = st.jobs.values().map(|j| j.info.clone()).collect();
-        v.sort_by(|a, b| a.queued_at_s.total_cmp(&b.queued_at_s).then(a.id.cmp(&b.id)));
+        v.sort_by(|a, b| {
+            a.queued_at_s
+                .total_cmp(&b.queued_at_s)
+                .then(a.id.cmp(&b.id))
+        });
         v
     }
 
@@ -384,7 +388,9 @@ impl ExportQueue {
     /// `true` if idle.
     pub fn wait_idle(&self, timeout: Duration) -> bool {
         self.inner
-            .wait_for(timeout, |st| (st.waiting.is_empty() && st.running == 0).then_some(()))
+            .wait_for(timeout, |st| {
+                (st.waiting.is_empty() && st.running == 0).then_some(())
+            })
             .is_some()
     }
 
@@ -443,7 +449,11 @@ impl Inner {
     }
 
     /// Waits on state changes until `done` says something (or `timeout`).
-    fn wait_for<T>(&self, timeout: Duration, mut done: impl FnMut(&State) -> Option<T>) -> Option<T> {
+    fn wait_for<T>(
+        &self,
+        timeout: Duration,
+        mut done: impl FnMut(&State) -> Option<T>,
+    ) -> Option<T> {
         let deadline = Instant::now() + timeout;
         let mut st = self.lock_state();
         loop {
@@ -509,13 +519,14 @@ fn worker(inner: &Inner) {
                 if st.shutting_down {
                     return;
                 }
-                if let Some(id) = st.waiting.pop_front() {
-                    break taken(inner, &mut st, id);
+                if let Some(taken) = st
+                    .waiting
+                    .pop_front()
+                    .and_then(|id| taken(inner, &mut st, id))
+                {
+                    break taken;
                 }
-                st = inner
-                    .work
-                    .wait(st)
-                    .unwrap_or_else(|e| e.into_inner());
+                st = inner.work.wait(st).unwrap_or_else(|e| e.into_inner());
             }
         };
         inner.changed.notify_all();
@@ -576,15 +587,20 @@ fn worker(inner: &Inner) {
 }
 
 /// Marks job `id` running; what the worker needs to run it.
-fn taken(inner: &Inner, st: &mut State, id: String) -> (String, ExportRequest, CancelToken) {
-    st.running += 1;
-    let job = st.jobs.get_mut(&id).expect("a waiting job is in the table");
+fn taken(
+    inner: &Inner,
+    st: &mut State,
+    id: String,
+) -> Option<(String, ExportRequest, CancelToken)> {
+    // A waiting id is always in the table (both change under one lock).
+    let job = st.jobs.get_mut(&id)?;
     job.info.state = JobState::Running;
     job.info.started_at_s = Some(unix_now_s());
     let snapshot = job.info.clone();
     let out = (id, job.request.clone(), job.cancel.clone());
+    st.running += 1;
     inner.announce(JobEvent::State { job: snapshot });
-    out
+    Some(out)
 }
 
 /// One subscriber's undelivered events.
@@ -703,7 +719,10 @@ impl Coalescer {
         let mut wait: Option<Duration> = None;
         let mut due: Option<String> = None;
         for id in self.progress.keys() {
-            let at = self.last.get(id).map_or(Duration::ZERO, |t| *t + self.interval);
+            let at = self
+                .last
+                .get(id)
+                .map_or(Duration::ZERO, |t| *t + self.interval);
             if at <= now {
                 due = Some(id.clone());
                 break;
@@ -712,9 +731,10 @@ impl Coalescer {
             wait = Some(wait.map_or(w, |x: Duration| x.min(w)));
         }
         if let Some(id) = due {
-            let job = self.progress.remove(&id).expect("listed above");
-            self.last.insert(id, now);
-            return Next::Deliver(Box::new(JobEvent::Progress { job }));
+            if let Some(job) = self.progress.remove(&id) {
+                self.last.insert(id, now);
+                return Next::Deliver(Box::new(JobEvent::Progress { job }));
+            }
         }
         match wait {
             Some(w) => Next::WaitFor(w),
@@ -776,7 +796,10 @@ mod tests {
         }
         // Another job is not held back by the first one's interval.
         c.push_progress(info("b", JobState::Running, 50.0));
-        assert_eq!(delivered(c.next(s(10) + ms(300))), ("b".into(), "progress", 50.0));
+        assert_eq!(
+            delivered(c.next(s(10) + ms(300))),
+            ("b".into(), "progress", 50.0)
+        );
         assert_eq!(delivered(c.next(s(11))), ("a".into(), "progress", 4.0));
         assert!(matches!(c.next(s(11)), Next::Idle));
         // A state change is delivered at once and supersedes pending progress.
@@ -784,7 +807,10 @@ mod tests {
         c.push_state(JobEvent::State {
             job: info("a", JobState::Success, 100.0),
         });
-        assert_eq!(delivered(c.next(s(11) + ms(1))), ("a".into(), "state", 100.0));
+        assert_eq!(
+            delivered(c.next(s(11) + ms(1))),
+            ("a".into(), "state", 100.0)
+        );
         assert!(matches!(c.next(s(20)), Next::Idle));
     }
 }

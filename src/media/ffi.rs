@@ -179,7 +179,9 @@ pub fn open_reader_input(
     unsafe {
         let buffer = sys::av_malloc(READER_BUFFER) as *mut u8;
         if buffer.is_null() {
-            return Err(ffmpeg::Error::Other { errno: libc::ENOMEM });
+            return Err(ffmpeg::Error::Other {
+                errno: libc::ENOMEM,
+            });
         }
         let mut avio = sys::avio_alloc_context(
             buffer,
@@ -192,7 +194,9 @@ pub fn open_reader_input(
         );
         if avio.is_null() {
             sys::av_free(buffer as *mut c_void);
-            return Err(ffmpeg::Error::Other { errno: libc::ENOMEM });
+            return Err(ffmpeg::Error::Other {
+                errno: libc::ENOMEM,
+            });
         }
         (*avio).seekable = 0;
         let free_avio = |avio: &mut *mut sys::AVIOContext| {
@@ -202,7 +206,9 @@ pub fn open_reader_input(
         let mut ctx = sys::avformat_alloc_context();
         if ctx.is_null() {
             free_avio(&mut avio);
-            return Err(ffmpeg::Error::Other { errno: libc::ENOMEM });
+            return Err(ffmpeg::Error::Other {
+                errno: libc::ENOMEM,
+            });
         }
         (*ctx).pb = avio;
         (*ctx).flags |= sys::AVFMT_FLAG_CUSTOM_IO as c_int;

@@ -90,7 +90,8 @@ mod cases {
     #[test]
     fn playlists_and_in_memory_inits_survive_mutation() {
         use crate::source::hls::playlist::{self, tests as captured};
-        let base = reqwest::Url::parse("http://127.0.0.1:5000/vod/cam/start/1/end/2/index.m3u8").unwrap();
+        let base =
+            reqwest::Url::parse("http://127.0.0.1:5000/vod/cam/start/1/end/2/index.m3u8").unwrap();
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("seg.mp4");
         sample::write_segment(&path, &SegmentSpec::small(1.0)).unwrap();
@@ -124,11 +125,57 @@ mod cases {
     fn the_argument_validator_never_panics_and_lets_nothing_unlisted_through() {
         use crate::transcode::args;
         const PIECES: &[&str] = &[
-            "-vf", "-af", "-filter", "-c:v", "-c:a", "-crf", "-r", "-b:v", "-preset", "-an", "-i",
-            "-f", "-filter_complex", "-map", "-skip_frame", "-g", "setpts=0.04*PTS", "PTS/25",
-            "scale=-2:720", "fps=30", "movie=x", "[in]", "..", "://", ";", ",", ":", "=", "/", "*",
-            "libx264", "nokey", "30", "2M", "x", "-", "--", "tee:", "file:", "%", "$", "\\", "\u{0}",
-            "é", "  ", "hflip", "crop=iw/2:ih/2", "transpose=9", "format=yuv420p", "1e999", "NaN",
+            "-vf",
+            "-af",
+            "-filter",
+            "-c:v",
+            "-c:a",
+            "-crf",
+            "-r",
+            "-b:v",
+            "-preset",
+            "-an",
+            "-i",
+            "-f",
+            "-filter_complex",
+            "-map",
+            "-skip_frame",
+            "-g",
+            "setpts=0.04*PTS",
+            "PTS/25",
+            "scale=-2:720",
+            "fps=30",
+            "movie=x",
+            "[in]",
+            "..",
+            "://",
+            ";",
+            ",",
+            ":",
+            "=",
+            "/",
+            "*",
+            "libx264",
+            "nokey",
+            "30",
+            "2M",
+            "x",
+            "-",
+            "--",
+            "tee:",
+            "file:",
+            "%",
+            "$",
+            "\\",
+            "\u{0}",
+            "é",
+            "  ",
+            "hflip",
+            "crop=iw/2:ih/2",
+            "transpose=9",
+            "format=yuv420p",
+            "1e999",
+            "NaN",
         ];
         let mut rng = fastrand::Rng::with_seed(0xa11_0a11);
         for i in 0..cases() {
@@ -145,9 +192,14 @@ mod cases {
                 for bad in ["movie", "[", "]", "..", "://", ";", "file", "tee"] {
                     assert!(!graph.contains(bad), "case {i}: {s:?} -> {graph:?}");
                 }
-                assert!(o.time_factor().is_finite() && o.time_factor() > 0.0, "case {i}: {s:?}");
+                assert!(
+                    o.time_factor().is_finite() && o.time_factor() > 0.0,
+                    "case {i}: {s:?}"
+                );
                 if let Some(c) = &o.video_codec {
-                    assert!(c.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_'));
+                    assert!(c
+                        .chars()
+                        .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_'));
                 }
             }
         }

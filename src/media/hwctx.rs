@@ -57,7 +57,11 @@ impl HwDevice {
                 let said = crate::media::ffi::last_libav_error();
                 let said = said.rsplit("] ").next().unwrap_or("").trim().to_string();
                 let code = ffmpeg::Error::from(r).to_string();
-                return Err(if said.is_empty() { code } else { format!("{said} ({code})") });
+                return Err(if said.is_empty() {
+                    code
+                } else {
+                    format!("{said} ({code})")
+                });
             }
             Ok(HwDevice {
                 buf,

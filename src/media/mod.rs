@@ -5,9 +5,9 @@
 pub mod encode;
 #[allow(unsafe_code)]
 pub mod ffi;
+mod fuzz;
 #[allow(unsafe_code)]
 pub mod hwctx;
-mod fuzz;
 pub mod isobmff;
 pub mod mux;
 pub mod params;

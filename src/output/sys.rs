@@ -151,5 +151,6 @@ pub fn extent_sharing_block(dir: &Path) -> Option<u64> {
         st
     };
     let kind = st.f_type as i64;
-    ((kind == XFS || kind == BTRFS || kind == BCACHEFS) && st.f_bsize > 0).then_some(st.f_bsize as u64)
+    ((kind == XFS || kind == BTRFS || kind == BCACHEFS) && st.f_bsize > 0)
+        .then_some(st.f_bsize as u64)
 }

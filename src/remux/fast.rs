@@ -291,7 +291,9 @@ pub fn write(
     // into. Only runs whose segment is on the output's filesystem.
     let out_dir = out_path.parent().unwrap_or(Path::new("."));
     let block = output::extent_sharing_block(out_dir);
-    let out_dev = std::fs::metadata(out_dir).map(|m| std::os::unix::fs::MetadataExt::dev(&m)).ok();
+    let out_dev = std::fs::metadata(out_dir)
+        .map(|m| std::os::unix::fs::MetadataExt::dev(&m))
+        .ok();
     let mut payload_len = chapter_bytes.len() as u64;
     let mut runs: Vec<Run<'_>> = Vec::with_capacity(job.plan.clips.len());
     for (clip, &(start, end)) in job.plan.clips.iter().zip(&bounds) {
@@ -418,7 +420,8 @@ pub fn write(
         if free_len > 0 {
             w.write_all(&(free_len as u32).to_be_bytes()).map_err(io)?;
             w.write_all(b"free").map_err(io)?;
-            w.write_all(&vec![0u8; (free_len - 8) as usize]).map_err(io)?;
+            w.write_all(&vec![0u8; (free_len - 8) as usize])
+                .map_err(io)?;
         }
         w.write_all(&mdat_hdr).map_err(io)?;
         w.write_all(&chapter_bytes).map_err(io)?;

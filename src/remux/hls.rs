@@ -186,7 +186,12 @@ fn parse_init(mut bytes: Vec<u8>) -> std::result::Result<Init, String> {
 
 /// Demuxes `init` + `frag`; with `check`, test-decodes the first video
 /// keyframe with the init's parameters and counts libav's error messages.
-fn demux(init: &Init, frag: Vec<u8>, check: bool, cancel: &CancelToken) -> std::result::Result<Demuxed, String> {
+fn demux(
+    init: &Init,
+    frag: Vec<u8>,
+    check: bool,
+    cancel: &CancelToken,
+) -> std::result::Result<Demuxed, String> {
     let fragment = Arc::new(frag);
     let init_len = init.bytes.len();
     let reader = InitThenFragment {
@@ -256,7 +261,9 @@ fn demux(init: &Init, frag: Vec<u8>, check: bool, cancel: &CancelToken) -> std::
         if pkt.is_corrupt() {
             return Err("a packet is marked corrupt (truncated fragment)".into());
         }
-        if let (Some(dec), false, true, None) = (decoder.as_mut(), audio, pkt.is_key(), decode_errors) {
+        if let (Some(dec), false, true, None) =
+            (decoder.as_mut(), audio, pkt.is_key(), decode_errors)
+        {
             let before = ffi::libav_errors();
             let _ = dec.send_packet(&pkt);
             let _ = dec.send_eof();
@@ -274,7 +281,9 @@ fn demux(init: &Init, frag: Vec<u8>, check: bool, cancel: &CancelToken) -> std::
                 let bytes = pkt.data().unwrap_or(&[]);
                 // The sample's bytes as they lie in the fragment, if the
                 // demuxer's position says where (checked, not trusted).
-                let at = usize::try_from(pkt.position()).ok().and_then(|p| p.checked_sub(init_len));
+                let at = usize::try_from(pkt.position())
+                    .ok()
+                    .and_then(|p| p.checked_sub(init_len));
                 match at {
                     Some(at) if fragment.get(at..at + bytes.len()) == Some(bytes) => {
                         PktData::InFragment(at, bytes.len())
@@ -493,7 +502,8 @@ pub fn write(job: &HlsJob<'_>, out_path: &Path, reporter: &mut Reporter<'_>) -> 
                     .fold(f64::MAX, f64::min);
             let rate = samples / span_s.max(group.fragments[fi].duration_s).max(0.5);
             let expected = rate * total_s * 1.25 + 1000.0;
-            let video_share = d.packets.iter().filter(|p| !p.audio).count() as f64 / samples.max(1.0);
+            let video_share =
+                d.packets.iter().filter(|p| !p.audio).count() as f64 / samples.max(1.0);
             let bound = job.max_samples as f64;
             let cap = |share: f64| (expected.min(bound) * share / 1.2) as usize + 64;
             reserve = (expected as u64).saturating_mul(TABLE_BYTES_PER_SAMPLE) + (64 << 10);
@@ -581,7 +591,9 @@ pub fn write(job: &HlsJob<'_>, out_path: &Path, reporter: &mut Reporter<'_>) -> 
             let pts = crate::time::rescale(p.pts, tb, out_tb) + shift;
             let duration = crate::time::rescale(p.duration, tb, out_tb).max(0);
             let prefix = match (&inband, p.audio, p.key) {
-                (Some(nals), false, true) if !params::carries_parameter_sets(d.video.2 == Id::HEVC, d.data(p)) => {
+                (Some(nals), false, true)
+                    if !params::carries_parameter_sets(d.video.2 == Id::HEVC, d.data(p)) =>
+                {
                     Some(nals.as_slice())
                 }
                 _ => None,
@@ -606,7 +618,10 @@ pub fn write(job: &HlsJob<'_>, out_path: &Path, reporter: &mut Reporter<'_>) -> 
                 cts: (pts - dts).clamp(i32::MIN as i64, i32::MAX as i64) as i32,
             };
             if size as u64 > SIZE_MASK as u64 {
-                return Err(Error::media_state("hls", format!("a sample of {size} bytes")));
+                return Err(Error::media_state(
+                    "hls",
+                    format!("a sample of {size} bytes"),
+                ));
             }
             o.written += size as u64;
             if p.audio {
@@ -634,7 +649,11 @@ pub fn write(job: &HlsJob<'_>, out_path: &Path, reporter: &mut Reporter<'_>) -> 
         // does not wait for the whole file at the end.
         if o.written - o.flushed >= WRITEBACK_BYTES {
             o.file.flush().map_err(io_err)?;
-            let _ = crate::output::start_writeback(o.file.get_ref(), o.payload_at + o.flushed, o.written - o.flushed);
+            let _ = crate::output::start_writeback(
+                o.file.get_ref(),
+                o.payload_at + o.flushed,
+                o.written - o.flushed,
+            );
             o.flushed = o.written;
         }
         if (o.video.len() + o.audio.len()) as u64 > job.max_samples {
@@ -740,7 +759,8 @@ pub fn write(job: &HlsJob<'_>, out_path: &Path, reporter: &mut Reporter<'_>) -> 
     } else {
         // The estimate was short: moov after mdat (valid, not fast-start).
         free(ftyp_len, reserve, &mut file).map_err(io_err)?;
-        file.seek(SeekFrom::Start(o.payload_at + o.written)).map_err(io_err)?;
+        file.seek(SeekFrom::Start(o.payload_at + o.written))
+            .map_err(io_err)?;
         let mut w = BufWriter::with_capacity(1 << 20, &mut file);
         let mut check = check_cancel;
         mp4::write_moov(&moov, &tracks, o.payload_at, &mut w, &mut check).map_err(io_err)?;
@@ -757,8 +777,11 @@ pub fn write(job: &HlsJob<'_>, out_path: &Path, reporter: &mut Reporter<'_>) -> 
     stats.video_packets = o.video.len() as u64;
     stats.audio_packets = o.audio.len() as u64;
     stats.video_duration_s = o.video_end as f64 * f64::from(o.video_tb);
-    stats.audio_duration_s = o.audio_tb.map_or(0.0, |tb| o.audio_end as f64 * f64::from(tb));
-    stats.bytes_written = o.payload_at + o.written + if moov.len + 8 <= reserve { 0 } else { moov.len };
+    stats.audio_duration_s = o
+        .audio_tb
+        .map_or(0.0, |tb| o.audio_end as f64 * f64::from(tb));
+    stats.bytes_written =
+        o.payload_at + o.written + if moov.len + 8 <= reserve { 0 } else { moov.len };
     Ok(HlsOutcome {
         duration_s,
         chapters: chapter_list.len(),

@@ -57,7 +57,9 @@ pub fn vod_responses(store: &SampleStore, form: VodForm) -> Result<BTreeMap<Stri
          #EXT-X-VERSION:6\n#EXT-X-MEDIA-SEQUENCE:1\n",
     );
     if form == VodForm::Vod {
-        let last = clips.last().ok_or_else(|| Error::media_state("hls fixture", "no recordings"))?;
+        let last = clips
+            .last()
+            .ok_or_else(|| Error::media_state("hls fixture", "no recordings"))?;
         files.insert("init-v1-a1.mp4".to_string(), last.init.clone());
         playlist.push_str("#EXT-X-MAP:URI=\"init-v1-a1.mp4\"\n");
     }
@@ -97,7 +99,9 @@ pub fn vod_responses(store: &SampleStore, form: VodForm) -> Result<BTreeMap<Stri
 
 /// Remuxes the MP4 at `path` into fragmented MP4 (via `tmp`) and splits it.
 fn fragment(path: &Path, tmp: &Path) -> Result<Fragmented> {
-    let err = |what: &'static str| move |e: ffmpeg::Error| Error::media(format!("hls fixture: {what}"), e);
+    let err = |what: &'static str| {
+        move |e: ffmpeg::Error| Error::media(format!("hls fixture: {what}"), e)
+    };
     let cancel = CancelToken::new();
     let mut input = ffi::open_input(path, &cancel).map_err(err("open"))?;
     fs::write(tmp, b"").map_err(|e| Error::io(tmp, e))?;
@@ -106,7 +110,10 @@ fn fragment(path: &Path, tmp: &Path) -> Result<Fragmented> {
     let mut in_tbs = Vec::new();
     for st in input.ctx.streams() {
         let kind = st.parameters().medium();
-        if matches!(kind, ffmpeg::media::Type::Video | ffmpeg::media::Type::Audio) {
+        if matches!(
+            kind,
+            ffmpeg::media::Type::Video | ffmpeg::media::Type::Audio
+        ) {
             let idx = mux::add_stream(
                 &mut out.ctx,
                 StreamSpec {
@@ -207,11 +214,17 @@ fn shift_tfdt(media: &mut [u8], offsets: &BTreeMap<u32, i64>) {
                     b"tfdt" => {
                         let add = offsets.get(&track).copied().unwrap_or(0);
                         if media[body] == 1 {
-                            let v = u64::from_be_bytes(media[body + 4..body + 12].try_into().unwrap_or([0; 8]));
-                            media[body + 4..body + 12].copy_from_slice(&(v + add as u64).to_be_bytes());
+                            let v = u64::from_be_bytes(
+                                media[body + 4..body + 12].try_into().unwrap_or([0; 8]),
+                            );
+                            media[body + 4..body + 12]
+                                .copy_from_slice(&(v + add as u64).to_be_bytes());
                         } else {
-                            let v = u32::from_be_bytes(media[body + 4..body + 8].try_into().unwrap_or([0; 4]));
-                            media[body + 4..body + 8].copy_from_slice(&(v + add as u32).to_be_bytes());
+                            let v = u32::from_be_bytes(
+                                media[body + 4..body + 8].try_into().unwrap_or([0; 4]),
+                            );
+                            media[body + 4..body + 8]
+                                .copy_from_slice(&(v + add as u32).to_be_bytes());
                         }
                     }
                     _ => {}

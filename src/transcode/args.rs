@@ -30,30 +30,82 @@ use crate::error::{Error, Result};
 const BARE_FLAGS: &[&str] = &["an", "sn", "dn"];
 /// Flags whose value is a filter graph.
 const FILTER_FLAGS: &[&str] = &["vf", "af", "filter"];
-/// Flags whose value matches [`value_re`].
+/// Flags whose value matches [`value_ok`]'s pattern.
 const VALUE_FLAGS: &[&str] = &[
-    "c", "codec", "b", "crf", "qp", "q", "qscale", "preset", "tune", "profile", "level",
-    "pix_fmt", "r", "g", "keyint_min", "sc_threshold", "bf", "refs", "qmin", "qmax", "maxrate",
-    "minrate", "bufsize", "movflags", "threads", "aspect", "fps_mode", "vsync", "skip_frame",
+    "c",
+    "codec",
+    "b",
+    "crf",
+    "qp",
+    "q",
+    "qscale",
+    "preset",
+    "tune",
+    "profile",
+    "level",
+    "pix_fmt",
+    "r",
+    "g",
+    "keyint_min",
+    "sc_threshold",
+    "bf",
+    "refs",
+    "qmin",
+    "qmax",
+    "maxrate",
+    "minrate",
+    "bufsize",
+    "movflags",
+    "threads",
+    "aspect",
+    "fps_mode",
+    "vsync",
+    "skip_frame",
 ];
 /// Filters a graph may use.
 const FILTERS: &[&str] = &[
-    "setpts", "fps", "scale", "format", "transpose", "hflip", "vflip", "crop", "pad", "setsar",
+    "setpts",
+    "fps",
+    "scale",
+    "format",
+    "transpose",
+    "hflip",
+    "vflip",
+    "crop",
+    "pad",
+    "setsar",
     "setdar",
 ];
 /// Substrings refused anywhere in a filter graph.
-const GRAPH_FORBIDDEN: &[&str] = &["[", "]", "..", "://", "movie=", "textfile=", "filename=", "fontfile="];
+const GRAPH_FORBIDDEN: &[&str] = &[
+    "[",
+    "]",
+    "..",
+    "://",
+    "movie=",
+    "textfile=",
+    "filename=",
+    "fontfile=",
+];
 
-fn value_re() -> &'static Regex {
-    static RE: OnceLock<Regex> = OnceLock::new();
-    RE.get_or_init(|| Regex::new(r"^[A-Za-z0-9_.:+][A-Za-z0-9_.:+-]*$").expect("a valid pattern"))
+/// Whether `text` matches the constant `pattern` (compiled once; a pattern
+/// that did not compile matches nothing, so it refuses rather than admits).
+fn matches(cell: &'static OnceLock<Option<Regex>>, pattern: &str, text: &str) -> bool {
+    cell.get_or_init(|| Regex::new(pattern).ok())
+        .as_ref()
+        .is_some_and(|r| r.is_match(text))
+}
+
+fn value_ok(v: &str) -> bool {
+    static RE: OnceLock<Option<Regex>> = OnceLock::new();
+    matches(&RE, r"^[A-Za-z0-9_.:+][A-Za-z0-9_.:+-]*$", v)
 }
 
 /// A filter argument: a number or a short arithmetic expression over the
 /// filter's own variables (`iw/2`, `-2`, `ih*9/16`).
-fn expr_re() -> &'static Regex {
-    static RE: OnceLock<Regex> = OnceLock::new();
-    RE.get_or_init(|| Regex::new(r"^[A-Za-z0-9_.*/+()-]{1,32}$").expect("a valid pattern"))
+fn expr_chars_ok(a: &str) -> bool {
+    static RE: OnceLock<Option<Regex>> = OnceLock::new();
+    matches(&RE, r"^[A-Za-z0-9_.*/+()-]{1,32}$", a)
 }
 
 /// Names a filter expression may use: the scale/crop/pad variables and a
@@ -64,12 +116,17 @@ const EXPR_NAMES: &[&str] = &[
     "y", "hsub", "vsub", "n", "t", "min", "max", "trunc", "floor", "ceil", "round", "PI", "E",
 ];
 
-/// A filter expression: [`expr_re`]'s characters, and only [`EXPR_NAMES`]
+/// A filter expression: [`expr_chars_ok`]'s characters, and only [`EXPR_NAMES`]
 /// as words (every run of letters, wherever it starts: `720tee` is refused).
 fn is_expr(a: &str) -> bool {
-    static WORD: OnceLock<Regex> = OnceLock::new();
-    let word = WORD.get_or_init(|| Regex::new(r"[A-Za-z_][A-Za-z0-9_]*").expect("a valid pattern"));
-    expr_re().is_match(a) && word.find_iter(a).all(|w| EXPR_NAMES.contains(&w.as_str()))
+    static WORD: OnceLock<Option<Regex>> = OnceLock::new();
+    let Some(word) = WORD
+        .get_or_init(|| Regex::new(r"[A-Za-z_][A-Za-z0-9_]*").ok())
+        .as_ref()
+    else {
+        return false;
+    };
+    expr_chars_ok(a) && word.find_iter(a).all(|w| EXPR_NAMES.contains(&w.as_str()))
 }
 
 /// A pixel format libav knows (`yuv420p`, `nv12`...).
@@ -92,17 +149,36 @@ pub enum StreamKind {
 #[derive(Debug, Clone, PartialEq)]
 pub enum Filter {
     /// `setpts=F*PTS` (also `PTS*F`, `PTS/D`, `PTS`): timestamps times `factor`.
-    Setpts { factor: f64 },
-    Fps { rate: f64 },
-    Scale { width: String, height: String },
-    Format { pix_fmt: String },
-    Transpose { dir: u8 },
+    Setpts {
+        factor: f64,
+    },
+    Fps {
+        rate: f64,
+    },
+    Scale {
+        width: String,
+        height: String,
+    },
+    Format {
+        pix_fmt: String,
+    },
+    Transpose {
+        dir: u8,
+    },
     Hflip,
     Vflip,
-    Crop { args: Vec<String> },
-    Pad { args: Vec<String> },
-    Setsar { ratio: String },
-    Setdar { ratio: String },
+    Crop {
+        args: Vec<String>,
+    },
+    Pad {
+        args: Vec<String>,
+    },
+    Setsar {
+        ratio: String,
+    },
+    Setdar {
+        ratio: String,
+    },
 }
 
 impl Filter {
@@ -210,8 +286,14 @@ fn refuse(arg: &str, reason: impl Into<String>) -> Error {
 pub fn parse_into(args: &str, o: &mut EncodeOptions) -> Result<()> {
     let mut tokens = args.split_whitespace();
     while let Some(tok) = tokens.next() {
-        let Some(flag) = tok.strip_prefix('-').filter(|f| !f.is_empty() && !f.starts_with('-')) else {
-            return Err(refuse(tok, "a bare value without a flag: only allowed flags and their values"));
+        let Some(flag) = tok
+            .strip_prefix('-')
+            .filter(|f| !f.is_empty() && !f.starts_with('-'))
+        else {
+            return Err(refuse(
+                tok,
+                "a bare value without a flag: only allowed flags and their values",
+            ));
         };
         let (base, spec) = match flag.split_once(':') {
             Some((b, s)) => (b, Some(s)),
@@ -255,7 +337,7 @@ pub fn parse_into(args: &str, o: &mut EncodeOptions) -> Result<()> {
             }
             continue;
         }
-        if !value_re().is_match(value) {
+        if !value_ok(value) {
             return Err(refuse(value, format!("not an allowed value for -{base}")));
         }
         set_value(o, base, kind, tok, value)?;
@@ -279,26 +361,46 @@ fn rate_value(flag: &str, value: &str) -> Result<u64> {
     };
     match num.parse::<f64>() {
         Ok(v) if v.is_finite() && v > 0.0 && v * mul < 1e12 => Ok((v * mul) as u64),
-        _ => Err(refuse(value, format!("-{flag} needs a rate such as 2M or 500k"))),
+        _ => Err(refuse(
+            value,
+            format!("-{flag} needs a rate such as 2M or 500k"),
+        )),
     }
 }
 
 /// `30`, `29.97`, `30000/1001`.
 fn frame_rate(flag: &str, value: &str) -> Result<f64> {
     let r = match value.split_once('/') {
-        Some((n, d)) => n.parse::<f64>().ok().zip(d.parse::<f64>().ok()).map(|(n, d)| n / d),
+        Some((n, d)) => n
+            .parse::<f64>()
+            .ok()
+            .zip(d.parse::<f64>().ok())
+            .map(|(n, d)| n / d),
         None => value.parse::<f64>().ok(),
     };
     match r {
         Some(v) if v.is_finite() && v > 0.0 && v <= 1000.0 => Ok(v),
-        _ => Err(refuse(value, format!("-{flag} needs a frame rate between 0 and 1000"))),
+        _ => Err(refuse(
+            value,
+            format!("-{flag} needs a frame rate between 0 and 1000"),
+        )),
     }
 }
 
-fn set_value(o: &mut EncodeOptions, base: &str, kind: StreamKind, tok: &str, value: &str) -> Result<()> {
+fn set_value(
+    o: &mut EncodeOptions,
+    base: &str,
+    kind: StreamKind,
+    tok: &str,
+    value: &str,
+) -> Result<()> {
     let s = || Some(value.to_string());
     match base {
-        "c" | "codec" if !value.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_') => {
+        "c" | "codec"
+            if !value
+                .chars()
+                .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_') =>
+        {
             return Err(refuse(value, "an encoder name (letters, digits, '_')"))
         }
         "c" | "codec" => match kind {
@@ -335,8 +437,15 @@ fn set_value(o: &mut EncodeOptions, base: &str, kind: StreamKind, tok: &str, val
         "aspect" => o.aspect = s(),
         "fps_mode" | "vsync" => o.fps_mode = s(),
         "skip_frame" => match value {
-            "nokey" | "default" | "noref" | "bidir" | "nointra" | "all" | "none" => o.skip_frame = s(),
-            _ => return Err(refuse(value, "-skip_frame: nokey, noref, bidir, nointra, default, all or none")),
+            "nokey" | "default" | "noref" | "bidir" | "nointra" | "all" | "none" => {
+                o.skip_frame = s()
+            }
+            _ => {
+                return Err(refuse(
+                    value,
+                    "-skip_frame: nokey, noref, bidir, nointra, default, all or none",
+                ))
+            }
         },
         _ => return Err(refuse(tok, "not an allowed argument")),
     }
@@ -346,7 +455,10 @@ fn set_value(o: &mut EncodeOptions, base: &str, kind: StreamKind, tok: &str, val
 /// Parses a filter chain (`setpts=0.04*PTS,scale=-2:720`).
 pub fn parse_graph(graph: &str) -> Result<Vec<Filter>> {
     if let Some(bad) = GRAPH_FORBIDDEN.iter().find(|b| graph.contains(**b)) {
-        return Err(refuse(graph, format!("filter graphs may not contain {bad:?}")));
+        return Err(refuse(
+            graph,
+            format!("filter graphs may not contain {bad:?}"),
+        ));
     }
     if graph.contains(';') {
         return Err(refuse(graph, "one filter chain only (no ';')"));
@@ -360,7 +472,13 @@ fn parse_filter(text: &str) -> Result<Filter> {
         None => (text, None),
     };
     if !FILTERS.contains(&name) {
-        return Err(refuse(text, format!("filter {name:?} is not allowed (only {})", FILTERS.join(", "))));
+        return Err(refuse(
+            text,
+            format!(
+                "filter {name:?} is not allowed (only {})",
+                FILTERS.join(", ")
+            ),
+        ));
     }
     let positional = |min: usize, max: usize| -> Result<Vec<String>> {
         let list: Vec<String> = args
@@ -370,14 +488,19 @@ fn parse_filter(text: &str) -> Result<Filter> {
             .map(|a| a.split_once('=').map_or(a, |(_, v)| v).to_string())
             .collect();
         if list.len() < min || list.len() > max {
-            return Err(refuse(text, format!("{name} takes {min} to {max} arguments")));
+            return Err(refuse(
+                text,
+                format!("{name} takes {min} to {max} arguments"),
+            ));
         }
         // Geometry takes expressions; the others take a name or a ratio.
         let ok = |a: &String| match name {
             "scale" | "crop" | "pad" => is_expr(a),
             "format" => is_pix_fmt(a),
             "transpose" => a.chars().all(|c| c.is_ascii_alphanumeric() || c == '_'),
-            _ => a.chars().all(|c| c.is_ascii_digit() || c == '/' || c == '.'),
+            _ => a
+                .chars()
+                .all(|c| c.is_ascii_digit() || c == '/' || c == '.'),
         };
         if let Some(bad) = list.iter().find(|a| !ok(a)) {
             return Err(refuse(bad, format!("not an allowed {name} argument")));
@@ -386,8 +509,12 @@ fn parse_filter(text: &str) -> Result<Filter> {
     };
     Ok(match name {
         "setpts" => Filter::Setpts {
-            factor: setpts_factor(args.unwrap_or(""))
-                .ok_or_else(|| refuse(text, "setpts: only a constant factor (e.g. 0.04*PTS, PTS/25)"))?,
+            factor: setpts_factor(args.unwrap_or("")).ok_or_else(|| {
+                refuse(
+                    text,
+                    "setpts: only a constant factor (e.g. 0.04*PTS, PTS/25)",
+                )
+            })?,
         },
         "fps" => Filter::Fps {
             rate: frame_rate("fps", &positional(1, 1)?[0])?,
@@ -409,24 +536,43 @@ fn parse_filter(text: &str) -> Result<Filter> {
                 "1" | "clock" => 1,
                 "2" | "cclock" => 2,
                 "3" | "clock_flip" => 3,
-                _ => return Err(refuse(text, "transpose: 0-3 or clock, cclock, clock_flip, cclock_flip")),
+                _ => {
+                    return Err(refuse(
+                        text,
+                        "transpose: 0-3 or clock, cclock, clock_flip, cclock_flip",
+                    ))
+                }
             };
             Filter::Transpose { dir }
         }
-        "hflip" | "vflip" if args.is_some() => return Err(refuse(text, format!("{name} takes no arguments"))),
+        "hflip" | "vflip" if args.is_some() => {
+            return Err(refuse(text, format!("{name} takes no arguments")))
+        }
         "hflip" => Filter::Hflip,
         "vflip" => Filter::Vflip,
-        "crop" => Filter::Crop { args: positional(1, 4)? },
-        "pad" => Filter::Pad { args: positional(1, 5)? },
-        "setsar" => Filter::Setsar { ratio: positional(1, 1)?.remove(0) },
-        _ => Filter::Setdar { ratio: positional(1, 1)?.remove(0) },
+        "crop" => Filter::Crop {
+            args: positional(1, 4)?,
+        },
+        "pad" => Filter::Pad {
+            args: positional(1, 5)?,
+        },
+        "setsar" => Filter::Setsar {
+            ratio: positional(1, 1)?.remove(0),
+        },
+        _ => Filter::Setdar {
+            ratio: positional(1, 1)?.remove(0),
+        },
     })
 }
 
 /// The factor of `F*PTS`, `PTS*F`, `PTS/D` or `PTS`.
 fn setpts_factor(expr: &str) -> Option<f64> {
     let e: String = expr.chars().filter(|c| !c.is_whitespace()).collect();
-    let num = |s: &str| s.parse::<f64>().ok().filter(|v| v.is_finite() && *v > 0.0 && *v <= 1000.0);
+    let num = |s: &str| {
+        s.parse::<f64>()
+            .ok()
+            .filter(|v| v.is_finite() && *v > 0.0 && *v <= 1000.0)
+    };
     let f = if e == "PTS" {
         Some(1.0)
     } else if let Some(f) = e.strip_suffix("*PTS") {
@@ -477,10 +623,20 @@ mod tests {
         assert!((o.rate.unwrap() - 29.97).abs() < 0.01);
         assert_eq!(o.video_filters.len(), 11);
         assert!((o.time_factor() - 0.04).abs() < 1e-12);
-        assert_eq!(o.video_filters[2], Filter::Scale { width: "-2".into(), height: "720".into() });
+        assert_eq!(
+            o.video_filters[2],
+            Filter::Scale {
+                width: "-2".into(),
+                height: "720".into()
+            }
+        );
         assert_eq!(o.video_filters[4], Filter::Transpose { dir: 1 });
         // -codec, -q, -qscale, -vsync, -filter:v, -c:a
-        let o = parse("", "-codec libx265 -q 3 -vsync vfr -filter:v setpts=2*PTS -c:a aac").unwrap();
+        let o = parse(
+            "",
+            "-codec libx265 -q 3 -vsync vfr -filter:v setpts=2*PTS -c:a aac",
+        )
+        .unwrap();
         assert_eq!(o.video_codec.as_deref(), Some("libx265"));
         assert_eq!(o.audio_codec.as_deref(), Some("aac"));
         assert_eq!(o.time_factor(), 2.0);

@@ -107,7 +107,11 @@ impl Thinning {
 
 /// Decodes `gop`, keeping the last frame of every output slot (and the
 /// GOP's last frame, whose successor is another GOP's).
-pub fn decode(mut job: Job, keep: Thinning, cancel: &CancelToken) -> Result<Vec<ffmpeg::frame::Video>> {
+pub fn decode(
+    mut job: Job,
+    keep: Thinning,
+    cancel: &CancelToken,
+) -> Result<Vec<ffmpeg::frame::Video>> {
     // Parallelism is across GOPs; within one, a single thread.
     job.threads = 1;
     let mut all: Vec<ffmpeg::frame::Video> = Vec::new();

@@ -5,6 +5,6 @@
 //!   allowlist into typed [`args::EncodeOptions`]; nothing else reaches libav.
 
 pub mod args;
-pub mod writer;
-pub mod preset;
 pub mod gops;
+pub mod preset;
+pub mod writer;

@@ -43,26 +43,114 @@ pub const SOFTWARE: Preset = Preset {
 
 /// The table, hardware presets in the order `auto` tries them.
 pub const PRESETS: &[Preset] = &[
-    Preset { name: "preset-vaapi", encoder: "h264_vaapi", device: Some(("vaapi", Some("/dev/dri/renderD128"))), frames: Frames::Device, options: &[] },
-    Preset { name: "preset-intel-qsv-h264", encoder: "h264_qsv", device: Some(("qsv", None)), frames: Frames::Device, options: &[("profile", "high"), ("level", "41")] },
-    Preset { name: "preset-intel-qsv-h265", encoder: "hevc_qsv", device: Some(("qsv", None)), frames: Frames::Device, options: &[("profile", "main"), ("level", "41")] },
-    Preset { name: "preset-nvidia", encoder: "h264_nvenc", device: Some(("cuda", None)), frames: Frames::System, options: &[] },
-    Preset { name: "preset-nvidia-h264", encoder: "h264_nvenc", device: Some(("cuda", None)), frames: Frames::System, options: &[] },
-    Preset { name: "preset-nvidia-h265", encoder: "hevc_nvenc", device: Some(("cuda", None)), frames: Frames::System, options: &[] },
-    Preset { name: "preset-rpi-64-h264", encoder: "h264_v4l2m2m", device: None, frames: Frames::System, options: &[] },
-    Preset { name: "preset-rpi-64-h265", encoder: "hevc_v4l2m2m", device: None, frames: Frames::System, options: &[] },
-    Preset { name: "preset-rkmpp", encoder: "h264_rkmpp", device: None, frames: Frames::System, options: &[] },
-    Preset { name: "preset-rk-h265", encoder: "hevc_rkmpp", device: None, frames: Frames::System, options: &[] },
-    Preset { name: "preset-jetson-h264", encoder: "h264_nvmpi", device: None, frames: Frames::System, options: &[] },
-    Preset { name: "preset-jetson-h265", encoder: "hevc_nvmpi", device: None, frames: Frames::System, options: &[] },
-    Preset { name: "preset-amd", encoder: "h264_amf", device: None, frames: Frames::System, options: &[] },
-    Preset { name: "preset-vulkan", encoder: "libx264", device: Some(("vulkan", None)), frames: Frames::DeviceScale, options: &[] },
+    Preset {
+        name: "preset-vaapi",
+        encoder: "h264_vaapi",
+        device: Some(("vaapi", Some("/dev/dri/renderD128"))),
+        frames: Frames::Device,
+        options: &[],
+    },
+    Preset {
+        name: "preset-intel-qsv-h264",
+        encoder: "h264_qsv",
+        device: Some(("qsv", None)),
+        frames: Frames::Device,
+        options: &[("profile", "high"), ("level", "41")],
+    },
+    Preset {
+        name: "preset-intel-qsv-h265",
+        encoder: "hevc_qsv",
+        device: Some(("qsv", None)),
+        frames: Frames::Device,
+        options: &[("profile", "main"), ("level", "41")],
+    },
+    Preset {
+        name: "preset-nvidia",
+        encoder: "h264_nvenc",
+        device: Some(("cuda", None)),
+        frames: Frames::System,
+        options: &[],
+    },
+    Preset {
+        name: "preset-nvidia-h264",
+        encoder: "h264_nvenc",
+        device: Some(("cuda", None)),
+        frames: Frames::System,
+        options: &[],
+    },
+    Preset {
+        name: "preset-nvidia-h265",
+        encoder: "hevc_nvenc",
+        device: Some(("cuda", None)),
+        frames: Frames::System,
+        options: &[],
+    },
+    Preset {
+        name: "preset-rpi-64-h264",
+        encoder: "h264_v4l2m2m",
+        device: None,
+        frames: Frames::System,
+        options: &[],
+    },
+    Preset {
+        name: "preset-rpi-64-h265",
+        encoder: "hevc_v4l2m2m",
+        device: None,
+        frames: Frames::System,
+        options: &[],
+    },
+    Preset {
+        name: "preset-rkmpp",
+        encoder: "h264_rkmpp",
+        device: None,
+        frames: Frames::System,
+        options: &[],
+    },
+    Preset {
+        name: "preset-rk-h265",
+        encoder: "hevc_rkmpp",
+        device: None,
+        frames: Frames::System,
+        options: &[],
+    },
+    Preset {
+        name: "preset-jetson-h264",
+        encoder: "h264_nvmpi",
+        device: None,
+        frames: Frames::System,
+        options: &[],
+    },
+    Preset {
+        name: "preset-jetson-h265",
+        encoder: "hevc_nvmpi",
+        device: None,
+        frames: Frames::System,
+        options: &[],
+    },
+    Preset {
+        name: "preset-amd",
+        encoder: "h264_amf",
+        device: None,
+        frames: Frames::System,
+        options: &[],
+    },
+    Preset {
+        name: "preset-vulkan",
+        encoder: "libx264",
+        device: Some(("vulkan", None)),
+        frames: Frames::DeviceScale,
+        options: &[],
+    },
 ];
 
 /// The preset named `name` (`default`, a table entry); an unknown name is
 /// the software preset, as the NVR does.
 pub fn by_name(name: &str) -> Preset {
-    PRESETS.iter().copied().find(|p| p.name == name).unwrap_or(SOFTWARE)
+    PRESETS
+        .iter()
+        .copied()
+        .find(|p| p.name == name)
+        .unwrap_or(SOFTWARE)
 }
 
 impl Preset {
@@ -137,7 +225,10 @@ mod tests {
     #[test]
     fn table_and_unknown_names() {
         assert_eq!(by_name("preset-vaapi").encoder, "h264_vaapi");
-        assert_eq!(by_name("preset-intel-qsv-h265").options, &[("profile", "main"), ("level", "41")]);
+        assert_eq!(
+            by_name("preset-intel-qsv-h265").options,
+            &[("profile", "main"), ("level", "41")]
+        );
         assert_eq!(by_name("preset-something-else"), SOFTWARE);
         assert!(!SOFTWARE.is_hardware());
         assert!(by_name("preset-nvidia-h265").is_hardware());

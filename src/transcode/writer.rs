@@ -21,8 +21,8 @@ use ffmpeg_next::{codec, filter, Dictionary, Rational};
 
 use super::args::{EncodeOptions, Filter};
 use super::preset::{Frames, Preset, SOFTWARE};
-use crate::media::hwctx::{self, HwDevice};
 use crate::error::{Error, Result, Warning};
+use crate::media::hwctx::{self, HwDevice};
 use crate::media::{ffi, mux};
 use crate::plan::chapters::Chapter;
 use crate::plan::Plan;
@@ -72,12 +72,14 @@ fn graph_spec(o: &EncodeOptions, first: (u32, u32), mixed_sizes: bool, frames: F
         match (f, frames) {
             // The scale step on the device (scale_vulkan takes sizes, not
             // expressions: -1/-2 are resolved from the input here).
-            (Filter::Scale { width, height }, Frames::DeviceScale) => match device_size(width, height, first) {
-                Some((w, h)) => parts.push(format!(
+            (Filter::Scale { width, height }, Frames::DeviceScale) => {
+                match device_size(width, height, first) {
+                    Some((w, h)) => parts.push(format!(
                     "format=yuv420p,hwupload,scale_vulkan=w={w}:h={h},hwdownload,format=yuv420p"
                 )),
-                None => parts.push(f.to_graph()),
-            },
+                    None => parts.push(f.to_graph()),
+                }
+            }
             _ => parts.push(f.to_graph()),
         }
     }
@@ -90,7 +92,11 @@ fn graph_spec(o: &EncodeOptions, first: (u32, u32), mixed_sizes: bool, frames: F
         _ => parts.push(format!("format={pix}")),
     }
     // `fps` moves frames to its own time base: back to the output's.
-    parts.push(format!("settb={}/{}", out_tb().numerator(), out_tb().denominator()));
+    parts.push(format!(
+        "settb={}/{}",
+        out_tb().numerator(),
+        out_tb().denominator()
+    ));
     if frames == Frames::Device {
         parts.push("hwupload".into());
     }
@@ -226,7 +232,8 @@ fn open_encoder(
             d.set(k, &v.to_string());
         }
     }
-    ctx.open_with(d).map_err(|e| Error::media(format!("opening encoder {name}"), e))
+    ctx.open_with(d)
+        .map_err(|e| Error::media(format!("opening encoder {name}"), e))
 }
 
 /// Writes `job` to `out_path` (a staged file the caller owns). A hardware
@@ -264,7 +271,10 @@ pub fn write(
         }
         Err(e) if preset.is_hardware() => Err(Error::media_state(
             format!("preset {} (encoder {})", preset.name, preset.encoder),
-            format!("{}; pass --cpu-fallback to retry in software", hw_reason(&e)),
+            format!(
+                "{}; pass --cpu-fallback to retry in software",
+                hw_reason(&e)
+            ),
         )),
         Err(e) => Err(e),
     }
@@ -291,13 +301,24 @@ fn write_with(
     let o = job.options;
     let factor = o.time_factor();
     let total = (job.plan.duration().seconds() * factor).max(0.001);
-    let probes: Vec<_> = job.plan.clips.iter().map(|c| &job.segments[c.segment].probe).collect();
-    let first = probes.first().map(|p| (p.video.width, p.video.height)).unwrap_or((0, 0));
-    let mixed = probes.iter().any(|p| (p.video.width, p.video.height) != first);
+    let probes: Vec<_> = job
+        .plan
+        .clips
+        .iter()
+        .map(|c| &job.segments[c.segment].probe)
+        .collect();
+    let first = probes
+        .first()
+        .map(|p| (p.video.width, p.video.height))
+        .unwrap_or((0, 0));
+    let mixed = probes
+        .iter()
+        .any(|p| (p.video.width, p.video.height) != first);
     let spec = graph_spec(o, first, mixed, preset.frames);
     tracing::debug!(preset = preset.name, encoder = preset.encoder, graph = %spec, "transcode");
 
-    let mut out = ffi::open_output(out_path, "mp4", &cancel).map_err(media("creating the output"))?;
+    let mut out =
+        ffi::open_output(out_path, "mp4", &cancel).map_err(media("creating the output"))?;
     let o: &EncodeOptions = o;
     let scaled: Vec<Chapter> = job
         .chapters
@@ -308,7 +329,8 @@ fn write_with(
             title: c.title.clone(),
         })
         .collect();
-    mux::set_metadata_and_chapters(&mut out.ctx, job.metadata, &scaled).map_err(media("metadata"))?;
+    mux::set_metadata_and_chapters(&mut out.ctx, job.metadata, &scaled)
+        .map_err(media("metadata"))?;
 
     let mut pipe = Pipeline {
         o,
@@ -331,10 +353,7 @@ fn write_with(
         // output rate keeps (see `gops`).
         Some(out_fps) if !skip_nokey && job.parallel => {
             let gops = super::gops::split(job.plan, job.segments);
-            let keep = super::gops::Thinning {
-                factor,
-                out_fps,
-            };
+            let keep = super::gops::Thinning { factor, out_fps };
             let window = rayon::current_num_threads().max(1) * 2;
             for chunk in gops.chunks(window) {
                 cancel.check()?;
@@ -365,7 +384,9 @@ fn write_with(
                     seek: clip.starts_mid_segment,
                 };
                 let whole = super::gops::Job::new(range, job.plan, job.segments);
-                super::gops::decode_each(&whole, skip_nokey, &cancel, &mut |f| pipe.feed(&f, reporter))?;
+                super::gops::decode_each(&whole, skip_nokey, &cancel, &mut |f| {
+                    pipe.feed(&f, reporter)
+                })?;
             }
         }
     }
@@ -454,13 +475,27 @@ impl Pipeline<'_> {
             }
             if let Some(e) = self.enc.as_mut() {
                 e.encoder.send_frame(&filtered).map_err(media("encoding"))?;
-                drain(e, &mut self.out, &mut self.stats, &mut self.last_end, reporter, self.total)?;
+                drain(
+                    e,
+                    &mut self.out,
+                    &mut self.stats,
+                    &mut self.last_end,
+                    reporter,
+                    self.total,
+                )?;
             }
         }
         if flush {
             if let Some(e) = self.enc.as_mut() {
                 e.encoder.send_eof().map_err(media("encoding"))?;
-                drain(e, &mut self.out, &mut self.stats, &mut self.last_end, reporter, self.total)?;
+                drain(
+                    e,
+                    &mut self.out,
+                    &mut self.stats,
+                    &mut self.last_end,
+                    reporter,
+                    self.total,
+                )?;
             }
         }
         Ok(())
@@ -468,16 +503,27 @@ impl Pipeline<'_> {
 
     /// Ends the input at `end` (the plan's end: the last frame lasts until
     /// then), flushes everything and finishes the file.
-    fn finish(mut self, end: i64, reporter: &mut Reporter<'_>, out_path: &Path) -> Result<RemuxStats> {
+    fn finish(
+        mut self,
+        end: i64,
+        reporter: &mut Reporter<'_>,
+        out_path: &Path,
+    ) -> Result<RemuxStats> {
         let Some(g) = self.graph.as_mut() else {
-            return Err(Error::media_state("transcode", "no frame was decoded in the range"));
+            return Err(Error::media_state(
+                "transcode",
+                "no frame was decoded in the range",
+            ));
         };
         let mut src = g
             .get("in")
             .ok_or_else(|| Error::media_state("filter graph", "no source"))?;
         ffi::close_source(&mut src, end).map_err(media("filtering"))?;
         self.pump(reporter, true)?;
-        self.out.ctx.write_trailer().map_err(media("finishing the output"))?;
+        self.out
+            .ctx
+            .write_trailer()
+            .map_err(media("finishing the output"))?;
         self.stats.video_duration_s = self.last_end as f64 * f64::from(out_tb());
         self.stats.bytes_written = std::fs::metadata(out_path).map(|m| m.len()).unwrap_or(0);
         Ok(self.stats)
@@ -485,14 +531,22 @@ impl Pipeline<'_> {
 }
 
 /// The graph for frames like `frame`: buffer source -> `spec` -> sink.
-fn build_graph(frame: &ffmpeg::frame::Video, spec: &str, device: Option<&HwDevice>) -> Result<filter::Graph> {
+fn build_graph(
+    frame: &ffmpeg::frame::Video,
+    spec: &str,
+    device: Option<&HwDevice>,
+) -> Result<filter::Graph> {
     let fmt = frame
         .format()
         .descriptor()
         .map(|d| d.name().to_string())
         .unwrap_or_else(|| "yuv420p".into());
     let sar = frame.aspect_ratio();
-    let sar = if sar.numerator() > 0 { sar } else { Rational(1, 1) };
+    let sar = if sar.numerator() > 0 {
+        sar
+    } else {
+        Rational(1, 1)
+    };
     let tb = out_tb();
     let args = format!(
         "video_size={}x{}:pix_fmt={fmt}:time_base={}/{}:pixel_aspect={}/{}",
@@ -504,9 +558,13 @@ fn build_graph(frame: &ffmpeg::frame::Video, spec: &str, device: Option<&HwDevic
         sar.denominator()
     );
     let mut g = filter::Graph::new();
-    let find = |n: &str| filter::find(n).ok_or_else(|| Error::media_state("filter graph", format!("no {n} filter")));
-    g.add(&find("buffer")?, "in", &args).map_err(media("filter source"))?;
-    g.add(&find("buffersink")?, "out", "").map_err(media("filter sink"))?;
+    let find = |n: &str| {
+        filter::find(n).ok_or_else(|| Error::media_state("filter graph", format!("no {n} filter")))
+    };
+    g.add(&find("buffer")?, "in", &args)
+        .map_err(media("filter source"))?;
+    g.add(&find("buffersink")?, "out", "")
+        .map_err(media("filter sink"))?;
     g.output("in", 0)
         .and_then(|p| p.input("out", 0))
         .and_then(|p| p.parse(spec))
@@ -515,7 +573,8 @@ fn build_graph(frame: &ffmpeg::frame::Video, spec: &str, device: Option<&HwDevic
         d.attach_to_graph(&mut g)
             .map_err(|why| Error::media_state(format!("{} device", d.kind), why))?;
     }
-    g.validate().map_err(|e| Error::media(format!("filter graph {spec:?}"), e))?;
+    g.validate()
+        .map_err(|e| Error::media(format!("filter graph {spec:?}"), e))?;
     Ok(g)
 }
 
@@ -540,7 +599,8 @@ fn drain(
         }
         pkt.set_stream(0);
         pkt.rescale_ts(out_tb(), e.stream_tb);
-        pkt.write_interleaved(&mut out.ctx).map_err(media("writing"))?;
+        pkt.write_interleaved(&mut out.ctx)
+            .map_err(media("writing"))?;
         stats.video_packets += 1;
         if stats.first_sample_at.is_none() {
             stats.first_sample_at = Some(std::time::Instant::now());

@@ -102,9 +102,9 @@ fn handle(
             std::thread::sleep(d);
             out.write_all(&b)?;
         }
-        Some(Route::Redirect(to)) => out.write_all(
-            head("302 Found", 0, &format!("Location: {to}\r\n")).as_bytes(),
-        )?,
+        Some(Route::Redirect(to)) => {
+            out.write_all(head("302 Found", 0, &format!("Location: {to}\r\n")).as_bytes())?
+        }
         Some(Route::Truncated(b)) => {
             out.write_all(head("200 OK", b.len(), "").as_bytes())?;
             out.write_all(&b[..b.len() / 2])?;

@@ -106,7 +106,11 @@ impl Prefetch {
                 // Recycled buffers are fragment-sized: only fragments get them
                 // (an init is kept for its whole group).
                 let buf = match fragment {
-                    Some(_) => pool.lock().unwrap_or_else(|e| e.into_inner()).pop().unwrap_or_default(),
+                    Some(_) => pool
+                        .lock()
+                        .unwrap_or_else(|e| e.into_inner())
+                        .pop()
+                        .unwrap_or_default(),
                     None => Vec::new(),
                 };
                 let body = client.get_into(&url, cap, &cancel, buf);

@@ -54,7 +54,11 @@ impl HostAllowlist {
     pub fn check(&self, url: &Url) -> Result<(), String> {
         match url.scheme() {
             "http" => {}
-            "https" => return Err("https is not supported by this build (the NVR serves plain HTTP)".into()),
+            "https" => {
+                return Err(
+                    "https is not supported by this build (the NVR serves plain HTTP)".into(),
+                )
+            }
             s => return Err(format!("scheme {s:?} refused: only http")),
         }
         let host = url.host_str().ok_or("no host")?;
@@ -75,7 +79,10 @@ impl HostAllowlist {
                 None => {
                     ip.is_loopback()
                         || named
-                        || self.extra.iter().any(|h| h.parse::<IpAddr>().ok() == Some(*ip))
+                        || self
+                            .extra
+                            .iter()
+                            .any(|h| h.parse::<IpAddr>().ok() == Some(*ip))
                 }
             };
             if !ok {
@@ -198,14 +205,14 @@ impl HttpClient {
         };
         let resp = self.client.get(url.clone()).send().map_err(|e| {
             let redirect = e.is_redirect();
-            fail(describe(&e), !redirect && (e.is_timeout() || e.is_connect()))
+            fail(
+                describe(&e),
+                !redirect && (e.is_timeout() || e.is_connect()),
+            )
         })?;
         let status = resp.status();
         if !status.is_success() {
-            return Err(fail(
-                format!("HTTP {status}"),
-                status.is_server_error(),
-            ));
+            return Err(fail(format!("HTTP {status}"), status.is_server_error()));
         }
         if resp.content_length().is_some_and(|n| n > cap) {
             return Err(fail(format!("larger than the {cap}-byte limit"), false));
@@ -261,13 +268,22 @@ mod tests {
         let u = |s: &str| Url::parse(s).unwrap();
         assert!(a.check(&u("http://127.0.0.1:5000/vod/x")).is_ok());
         assert!(a.check(&u("http://[::1]:5000/x")).is_ok());
-        assert!(a.check(&u("file:///etc/passwd")).unwrap_err().contains("only http"));
-        assert!(a.check(&u("http://10.0.0.1/x")).unwrap_err().contains("not allowed"));
+        assert!(a
+            .check(&u("file:///etc/passwd"))
+            .unwrap_err()
+            .contains("only http"));
+        assert!(a
+            .check(&u("http://10.0.0.1/x"))
+            .unwrap_err()
+            .contains("not allowed"));
         let narrow = HostAllowlist {
             only: Some(vec!["127.0.0.1".parse().unwrap()]),
             ..Default::default()
         };
-        assert!(narrow.check(&u("http://127.0.0.2/x")).unwrap_err().contains("not allowed"));
+        assert!(narrow
+            .check(&u("http://127.0.0.2/x"))
+            .unwrap_err()
+            .contains("not allowed"));
         let extra = HostAllowlist {
             extra: vec!["10.0.0.1".into()],
             ..Default::default()

@@ -91,12 +91,18 @@ pub fn parse(bytes: &[u8], url: &Url) -> Result<Parsed, String> {
         }
         m3u8_rs::Playlist::MediaPlaylist(m) => {
             if !m.end_list {
-                return Err("a live playlist (no #EXT-X-ENDLIST): only VOD ranges are exported".into());
+                return Err(
+                    "a live playlist (no #EXT-X-ENDLIST): only VOD ranges are exported".into(),
+                );
             }
             let mut groups: Vec<Group> = Vec::new();
             let mut map: Option<Url> = None;
             for seg in &m.segments {
-                if seg.key.as_ref().is_some_and(|k| k.method != m3u8_rs::KeyMethod::None) {
+                if seg
+                    .key
+                    .as_ref()
+                    .is_some_and(|k| k.method != m3u8_rs::KeyMethod::None)
+                {
                     return Err("encrypted fragments (#EXT-X-KEY) are not supported".into());
                 }
                 if seg.byte_range.is_some() {
@@ -155,7 +161,8 @@ pub fn vod_url(base: &Url, camera: &str, start_s: f64, end_s: f64) -> Result<Url
         let p = format!("{}/", base.path());
         base.set_path(&p);
     }
-    base.join(&path).map_err(|e| format!("cannot build the VOD URL: {e}"))
+    base.join(&path)
+        .map_err(|e| format!("cannot build the VOD URL: {e}"))
 }
 
 /// Seconds as the NVR's routes take them: integers without a fraction.
@@ -249,7 +256,11 @@ index-v1-a1.m3u8
         };
         assert_eq!(p.groups.len(), 1);
         assert_eq!(p.fragment_count(), 7);
-        assert!((p.duration_s() - 70.098).abs() < 0.001, "{}", p.duration_s());
+        assert!(
+            (p.duration_s() - 70.098).abs() < 0.001,
+            "{}",
+            p.duration_s()
+        );
         assert_eq!(
             p.groups[0].init.as_str(),
             "http://127.0.0.1:5000/vod/test_cam/start/1/end/2/init-v1-a1.mp4"
@@ -259,27 +270,40 @@ index-v1-a1.m3u8
         };
         assert_eq!(p.groups.len(), 7);
         assert!(p.groups[6].init.as_str().ends_with("init-c7-v1-a1.mp4"));
-        assert!(p.groups[6].fragments[0].url.as_str().ends_with("seg-12-v1-a1.m4s"));
+        assert!(p.groups[6].fragments[0]
+            .url
+            .as_str()
+            .ends_with("seg-12-v1-a1.m4s"));
         assert_eq!(
             parse(MASTER.as_bytes(), &base).unwrap(),
-            Parsed::Master(url("http://127.0.0.1:5000/vod/test_cam/start/1/end/2/index-v1-a1.m3u8"))
+            Parsed::Master(url(
+                "http://127.0.0.1:5000/vod/test_cam/start/1/end/2/index-v1-a1.m3u8"
+            ))
         );
     }
 
     #[test]
     fn what_is_not_a_vod_fmp4_playlist_is_refused_by_name() {
         let base = url("http://127.0.0.1/x/index.m3u8");
-        let live = b"#EXTM3U\n#EXT-X-TARGETDURATION:10\n#EXT-X-MAP:URI=\"i.mp4\"\n#EXTINF:10,\na.m4s\n";
+        let live =
+            b"#EXTM3U\n#EXT-X-TARGETDURATION:10\n#EXT-X-MAP:URI=\"i.mp4\"\n#EXTINF:10,\na.m4s\n";
         assert!(parse(live, &base).unwrap_err().contains("live"));
         let ts = b"#EXTM3U\n#EXT-X-TARGETDURATION:10\n#EXTINF:10,\na.ts\n#EXT-X-ENDLIST\n";
         assert!(parse(ts, &base).unwrap_err().contains("MPEG-TS"));
-        assert!(parse(b"<html>", &base).unwrap_err().contains("not an HLS playlist"));
+        assert!(parse(b"<html>", &base)
+            .unwrap_err()
+            .contains("not an HLS playlist"));
     }
 
     #[test]
     fn the_nvr_vod_path() {
-        let u = vod_url(&url("http://127.0.0.1:5000"), "front_door", 1_700_000_000.0, 1_700_000_060.5)
-            .unwrap();
+        let u = vod_url(
+            &url("http://127.0.0.1:5000"),
+            "front_door",
+            1_700_000_000.0,
+            1_700_000_060.5,
+        )
+        .unwrap();
         assert_eq!(
             u.as_str(),
             "http://127.0.0.1:5000/vod/clip/front_door/start/1700000000/end/1700000060.500/index.m3u8"
