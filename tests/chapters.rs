@@ -5,22 +5,6 @@ mod common;
 use common::*;
 use nvr_export::sample::{self, SegmentPlan};
 use nvr_export::{ChapterMode, ExportRequest};
-use serde_json::Value;
-
-fn chapters(p: &Value) -> Vec<(f64, f64, String)> {
-    p["chapters"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|c| {
-            (
-                f(&c["start_time"]),
-                f(&c["end_time"]),
-                c["tags"]["title"].as_str().unwrap_or("").to_string(),
-            )
-        })
-        .collect()
-}
 
 fn assert_chapters(got: &[(f64, f64, String)], want: &[(f64, f64, &str)]) {
     assert_eq!(got.len(), want.len(), "{got:?}");
@@ -84,7 +68,7 @@ fn review_chapters_with_gaps_overlaps_in_progress_and_bad_data() {
     let o = export(&s, &request(&s, s.start_s(), s.end_s())).unwrap();
     let p = probe(&o.video_path);
     assert_chapters(
-        &chapters(&p),
+        &chapters_of(&p),
         &[
             (0.0, 2.0, "2024-06-10T06:13:20+00:00"),
             (2.0, 6.0, "Alert: person, car"),
@@ -116,7 +100,7 @@ fn chapter_lands_on_the_keyframe_snapped_timeline() {
     // Start at 3.5 s: snaps back to the keyframe at 3 s, so the review's
     // start (5 s) is 2 s into the output, not 1.5 s.
     let o = export(&s, &request(&s, T0 + 3.5, T0 + 9.0)).unwrap();
-    let ch = chapters(&probe(&o.video_path));
+    let ch = chapters_of(&probe(&o.video_path));
     assert_eq!(ch[1].2, "Alert: person");
     assert!(
         (ch[1].0 - 2.0).abs() < 0.01 && (ch[1].1 - 5.0).abs() < 0.01,
@@ -144,7 +128,7 @@ fn recording_segment_chapters_across_dst_and_none_mode() {
     };
     let o = export(&s, &req).unwrap();
     assert_chapters(
-        &chapters(&probe(&o.video_path)),
+        &chapters_of(&probe(&o.video_path)),
         &[
             (0.0, 8.0, "2024-03-10T01:59:52-05:00"),
             (8.0, 18.0, "2024-03-10T03:00:00-04:00"),
@@ -159,7 +143,10 @@ fn recording_segment_chapters_across_dst_and_none_mode() {
         ..ExportRequest::new("front_door", start, start + 10.0)
     };
     let o = export(&s, &req).unwrap();
-    assert_eq!(chapters(&probe(&o.video_path))[0].2, "2024-03-10T06:59:50Z");
+    assert_eq!(
+        chapters_of(&probe(&o.video_path))[0].2,
+        "2024-03-10T06:59:50Z"
+    );
     let req = ExportRequest {
         timezone: Some("Mars/Olympus".into()),
         ..req
@@ -174,6 +161,6 @@ fn recording_segment_chapters_across_dst_and_none_mode() {
         ..ExportRequest::new("front_door", start, start + 30.0)
     };
     let o = export(&s, &req).unwrap();
-    assert_eq!(chapters(&probe(&o.video_path)).len(), 0);
+    assert_eq!(chapters_of(&probe(&o.video_path)).len(), 0);
     assert_eq!(o.chapters, 0);
 }

@@ -360,21 +360,6 @@ fn cli_vod_base_asks_for_the_clip_form() {
     let _ = Layout::new("", "");
 }
 
-fn chapter_list(path: &Path) -> Vec<(f64, f64, String)> {
-    probe(path)["chapters"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|c| {
-            (
-                f(&c["start_time"]),
-                f(&c["end_time"]),
-                c["tags"]["title"].as_str().unwrap_or("").to_string(),
-            )
-        })
-        .collect()
-}
-
 #[test]
 fn chapters_from_the_catalogue_land_where_the_file_source_puts_them() {
     let dir = tempfile::tempdir().unwrap();
@@ -426,8 +411,8 @@ fn chapters_from_the_catalogue_land_where_the_file_source_puts_them() {
         )
         .unwrap();
         let (h, f) = (
-            chapter_list(&hls.video_path),
-            chapter_list(&file.video_path),
+            chapters_of(&probe(&hls.video_path)),
+            chapters_of(&probe(&file.video_path)),
         );
         assert!(!h.is_empty(), "{mode:?}");
         assert_eq!(h.len(), f.len(), "{mode:?}: {h:?} vs {f:?}");

@@ -20,15 +20,6 @@ fn encode_req(s: &nvr_export::sample::SampleStore, input: &str, output: &str) ->
     }
 }
 
-fn chapter_times(path: &std::path::Path) -> Vec<(f64, f64)> {
-    probe(path)["chapters"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|c| (f(&c["start_time"]), f(&c["end_time"])))
-        .collect()
-}
-
 #[test]
 fn software_timelapse_end_to_end() {
     let dir = tempfile::tempdir().unwrap();
@@ -77,8 +68,8 @@ fn software_timelapse_end_to_end() {
     )
     .unwrap();
     let (tl, cp) = (
-        chapter_times(&o.video_path),
-        chapter_times(&copy.video_path),
+        chapters_of(&probe(&o.video_path)),
+        chapters_of(&probe(&copy.video_path)),
     );
     assert_eq!(tl.len(), cp.len());
     assert!(tl.len() >= 2);

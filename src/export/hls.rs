@@ -14,7 +14,7 @@ use std::time::Instant;
 
 use reqwest::Url;
 
-use super::{finish, ExportOutcome, ExportRequest, Exporter, HlsSource, Prepared, Written};
+use super::{ExportOutcome, ExportRequest, Exporter, HlsSource, Prepared, Written};
 use crate::error::{Error, Result};
 use crate::output::StagedFile;
 use crate::plan::chapters::{self, Chapter, ChapterMode};
@@ -24,7 +24,6 @@ use crate::remux::hls::{self, FragmentSpan, HlsJob};
 use crate::source::hls::http::{HostAllowlist, HttpClient};
 use crate::source::hls::playlist::{self, Parsed, VodPlaylist, MAX_PLAYLIST_BYTES};
 use crate::time::OutTicks;
-use crate::timefmt;
 use crate::timefmt::Zone;
 use ffmpeg_next::Rational;
 
@@ -125,11 +124,6 @@ impl Exporter {
         );
         let staged = StagedFile::create(&p.video_path, &p.row.id)?;
         reporter.step(Step::Copying, 0.0)?;
-        let metadata = [
-            ("title", p.title.clone()),
-            ("creation_time", timefmt::creation_time(req.start_s)),
-            ("comment", format!("Camera: {}", req.camera)),
-        ];
         let (rows, reviews) = match req.chapters {
             ChapterMode::None => (Vec::new(), Vec::new()),
             mode => (
@@ -209,7 +203,7 @@ impl Exporter {
         let job = HlsJob {
             playlist: &list,
             client,
-            metadata: &metadata,
+            metadata: &p.metadata,
             creation_s: req.start_s,
             max_samples: self.max_samples,
             chapters: (req.chapters != ChapterMode::None).then_some(&make_chapters as _),
@@ -229,17 +223,13 @@ impl Exporter {
                 skipped: written.skipped.clone(),
             });
         }
-        let (video_path, row_final) = finish(p, staged, reporter, &mut warnings)?;
-        let stats = written.stats;
-        let written = Written {
-            video_path,
+        let done = Written {
             duration_s: written.duration_s,
             skipped: written.skipped,
             warnings,
             chapters: written.chapters,
-            stats,
+            stats: written.stats,
         };
-        let outcome = p.outcome(written, started, probed_s);
-        Ok((outcome, row_final))
+        p.complete(staged, reporter, done, started, probed_s)
     }
 }

@@ -518,6 +518,11 @@ impl Exporter {
             zone.format(req.start_s, fmt),
             zone.format(req.end_s, fmt)
         );
+        let metadata = vec![
+            ("title", title),
+            ("creation_time", timefmt::creation_time(req.start_s)),
+            ("comment", format!("Camera: {}", req.camera)),
+        ];
         let row = ExportRow {
             id,
             camera: req.camera.clone(),
@@ -544,7 +549,7 @@ impl Exporter {
             row,
             export_dir,
             video_path,
-            title,
+            metadata,
         })
     }
 
@@ -730,17 +735,12 @@ impl Exporter {
         if let Some(rate) = self.max_rate {
             reporter.pace(rate, needed.saturating_sub(self.min_free_bytes));
         }
-        let metadata = [
-            ("title", p.title.clone()),
-            ("creation_time", timefmt::creation_time(req.start_s)),
-            ("comment", format!("Camera: {}", req.camera)),
-        ];
         let job = RemuxJob {
             plan: &plan,
             segments: &kept,
             audio,
             chapters: &chapter_list,
-            metadata: &metadata,
+            metadata: &p.metadata,
             creation_s: req.start_s,
             max_rate: self.max_rate,
         };
@@ -755,17 +755,14 @@ impl Exporter {
             seconds = started.elapsed().as_secs_f64() - probed_s,
             "written"
         );
-        let (video_path, row_final) = finish(p, staged, reporter, &mut warnings)?;
         let written = Written {
-            video_path,
             duration_s: plan.duration_s(),
             skipped,
             warnings,
             chapters: chapter_list.len(),
             stats,
         };
-        let outcome = p.outcome(written, started, probed_s);
-        Ok((outcome, row_final))
+        p.complete(staged, reporter, written, started, probed_s)
     }
 }
 
@@ -789,11 +786,6 @@ impl Exporter {
         mut warnings: Vec<Warning>,
     ) -> Result<(ExportOutcome, bool)> {
         reporter.step(Step::Encoding, 0.0)?;
-        let metadata = [
-            ("title", p.title.clone()),
-            ("creation_time", timefmt::creation_time(req.start_s)),
-            ("comment", format!("Camera: {}", req.camera)),
-        ];
         use crate::transcode::preset;
         let args = req.encode.clone().unwrap_or_default();
         let chosen = match args.hwaccel.as_deref() {
@@ -806,7 +798,7 @@ impl Exporter {
             segments: kept,
             options,
             chapters: chapter_list,
-            metadata: &metadata,
+            metadata: &p.metadata,
             preset: chosen,
             cpu_fallback: args.cpu_fallback,
             parallel: self.parallel_decode,
@@ -814,23 +806,19 @@ impl Exporter {
         let (stats, fell_back) =
             crate::transcode::writer::write(&job, staged.temp_path(), reporter)?;
         warnings.extend(fell_back);
-        let (video_path, row_final) = finish(p, staged, reporter, &mut warnings)?;
         let written = Written {
-            video_path,
             duration_s: stats.video_duration_s,
             skipped,
             warnings,
             chapters: chapter_list.len(),
             stats,
         };
-        let outcome = p.outcome(written, started, probed_s);
-        Ok((outcome, row_final))
+        p.complete(staged, reporter, written, started, probed_s)
     }
 }
 
-/// What a writer produced, for [`Prepared::outcome`].
+/// What a writer produced, for [`Prepared::complete`].
 struct Written {
-    video_path: PathBuf,
     duration_s: f64,
     skipped: Vec<SkippedSegment>,
     warnings: Vec<Warning>,
@@ -839,12 +827,22 @@ struct Written {
 }
 
 impl Prepared {
-    /// The finished export's outcome (the caller sets `timings.total_s`).
-    fn outcome(&self, w: Written, started: Instant, probed_s: f64) -> ExportOutcome {
-        ExportOutcome {
+    /// Commits the written file, marks the row done ([`finish`]) and
+    /// builds the outcome (the caller sets `timings.total_s`); `true` when
+    /// the row is final.
+    fn complete(
+        &self,
+        staged: StagedFile,
+        reporter: &mut Reporter<'_>,
+        mut w: Written,
+        started: Instant,
+        probed_s: f64,
+    ) -> Result<(ExportOutcome, bool)> {
+        let (video_path, row_final) = finish(self, staged, reporter, &mut w.warnings)?;
+        let outcome = ExportOutcome {
             id: self.row.id.clone(),
             name: self.row.name.clone(),
-            video_path: w.video_path,
+            video_path,
             thumb_path: self.row.thumb_path.clone(),
             duration_s: w.duration_s,
             skipped: w.skipped,
@@ -860,7 +858,8 @@ impl Prepared {
                 total_s: 0.0,
             },
             stats: w.stats,
-        }
+        };
+        Ok((outcome, row_final))
     }
 }
 
@@ -902,7 +901,9 @@ struct Prepared {
     /// Absolute.
     export_dir: PathBuf,
     video_path: PathBuf,
-    title: String,
+    /// Container metadata: `title` ("Frigate Recording for ..."),
+    /// `creation_time`, `comment`.
+    metadata: Vec<(&'static str, String)>,
 }
 
 /// Six random `[a-z0-9]`, as the NVR's ids.

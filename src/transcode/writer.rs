@@ -437,9 +437,21 @@ impl Pipeline<'_> {
 
     /// Frames out of the graph into the encoder, packets into the muxer.
     fn pump(&mut self, reporter: &mut Reporter<'_>, flush: bool) -> Result<()> {
-        let Some(graph) = self.graph.as_mut() else {
+        // Out of `self` while it runs, so that the encoder side may borrow it.
+        let Some(mut graph) = self.graph.take() else {
             return Ok(());
         };
+        let r = self.pump_graph(&mut graph, reporter, flush);
+        self.graph = Some(graph);
+        r
+    }
+
+    fn pump_graph(
+        &mut self,
+        graph: &mut filter::Graph,
+        reporter: &mut Reporter<'_>,
+        flush: bool,
+    ) -> Result<()> {
         loop {
             // A fresh frame each time: av_buffersink_get_frame moves into
             // the frame without releasing what it held (reusing one leaked
@@ -475,30 +487,31 @@ impl Pipeline<'_> {
             }
             if let Some(e) = self.enc.as_mut() {
                 e.encoder.send_frame(&filtered).map_err(media("encoding"))?;
-                drain(
-                    e,
-                    &mut self.out,
-                    &mut self.stats,
-                    &mut self.last_end,
-                    reporter,
-                    self.total,
-                )?;
             }
+            self.drain(reporter)?;
         }
         if flush {
             if let Some(e) = self.enc.as_mut() {
                 e.encoder.send_eof().map_err(media("encoding"))?;
-                drain(
-                    e,
-                    &mut self.out,
-                    &mut self.stats,
-                    &mut self.last_end,
-                    reporter,
-                    self.total,
-                )?;
             }
+            self.drain(reporter)?;
         }
         Ok(())
+    }
+
+    /// Moves the encoder's ready packets into the muxer.
+    fn drain(&mut self, reporter: &mut Reporter<'_>) -> Result<()> {
+        match self.enc.as_mut() {
+            Some(e) => drain(
+                e,
+                &mut self.out,
+                &mut self.stats,
+                &mut self.last_end,
+                reporter,
+                self.total,
+            ),
+            None => Ok(()),
+        }
     }
 
     /// Ends the input at `end` (the plan's end: the last frame lasts until

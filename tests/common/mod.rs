@@ -174,6 +174,24 @@ pub fn assert_moov_first(path: &Path) {
     assert!(moov < mdat, "moov after mdat: {boxes:?}");
 }
 
+/// The chapters ffprobe reads back from a probe (`probe(path)`): (start s,
+/// end s, title).
+pub fn chapters_of(p: &Value) -> Vec<(f64, f64, String)> {
+    p["chapters"]
+        .as_array()
+        .map(|a| a.as_slice())
+        .unwrap_or_default()
+        .iter()
+        .map(|c| {
+            (
+                f(&c["start_time"]),
+                f(&c["end_time"]),
+                c["tags"]["title"].as_str().unwrap_or("").to_string(),
+            )
+        })
+        .collect()
+}
+
 /// Every file under `dir` (recursively).
 pub fn files_under(dir: &Path) -> Vec<PathBuf> {
     let mut out = Vec::new();
