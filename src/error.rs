@@ -53,6 +53,8 @@ pub enum Warning {
     EncoderFallback { preset: String, reason: String },
     /// Chapters were asked for but could not be placed.
     ChaptersNotMade { reason: String },
+    /// The export has no thumbnail (`thumb_path` is empty), and why.
+    NoThumbnail { reason: String },
     /// HLS: the room reserved for the `moov` was too small; it was written
     /// after the media (the file plays, but not before it is fully loaded).
     MoovAtEnd { reserved: u64, needed: u64 },
@@ -109,6 +111,7 @@ impl fmt::Display for Warning {
                 write!(f, "{preset} failed ({reason}); encoded in software instead")
             }
             Warning::ChaptersNotMade { reason } => write!(f, "no chapters: {reason}"),
+            Warning::NoThumbnail { reason } => write!(f, "no thumbnail: {reason}"),
             Warning::MoovAtEnd { reserved, needed } => write!(
                 f,
                 "the index (moov, {needed} bytes) did not fit the {reserved} bytes reserved \
@@ -162,6 +165,8 @@ pub enum ErrorKind {
     RangeTooLong,
     QueueFull,
     Vod,
+    NoPreviews,
+    ForbiddenPath,
 }
 
 impl ErrorKind {
@@ -184,6 +189,8 @@ impl ErrorKind {
             ErrorKind::RangeTooLong => "range_too_long",
             ErrorKind::QueueFull => "queue_full",
             ErrorKind::Vod => "vod",
+            ErrorKind::NoPreviews => "no_previews",
+            ErrorKind::ForbiddenPath => "forbidden_path",
         }
     }
 }
@@ -245,6 +252,24 @@ pub enum Error {
         start_s: f64,
         end_s: f64,
         reason: &'static str,
+    },
+
+    #[error("no previews for camera {camera:?} in {}: the catalogue's previews table has no \
+        hourly preview overlapping it and {} holds no cached preview frame of it",
+        fmt_range(*start_s, *end_s), frames_dir.display())]
+    NoPreviews {
+        camera: String,
+        start_s: f64,
+        end_s: f64,
+        frames_dir: PathBuf,
+    },
+
+    #[error("{what} {} is outside the folders it may come from ({}): refused, not opened",
+        path.display(), roots.iter().map(|r| r.display().to_string()).collect::<Vec<_>>().join(", "))]
+    ForbiddenPath {
+        what: &'static str,
+        path: PathBuf,
+        roots: Vec<PathBuf>,
     },
 
     #[error("invalid {what} {value:?}: {reason}")]
@@ -355,6 +380,8 @@ impl Error {
             Error::RangeTooLong { .. } => ErrorKind::RangeTooLong,
             Error::QueueFull { .. } => ErrorKind::QueueFull,
             Error::Vod { .. } => ErrorKind::Vod,
+            Error::NoPreviews { .. } => ErrorKind::NoPreviews,
+            Error::ForbiddenPath { .. } => ErrorKind::ForbiddenPath,
         }
     }
 

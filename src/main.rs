@@ -7,6 +7,7 @@
 //!     [--name TEXT] [--id ID] [--timezone IANA] [--json]
 //!     [--chapters none|review-items|recording-segments]
 //!     [--source hls --vod-url URL | --vod-base URL [--allow-host HOST]]
+//!     [--source preview [--cache-dir DIR]] [--thumbnail FILE]
 //!     [--timelapse | --input-args ARGS --output-args ARGS]
 //! nvr-export batch FILE.json --db FILE --media-dir DIR [--max-concurrent N] [--json]
 //! nvr-export recover --db FILE --media-dir DIR [--foreign-after SECS] [--json]
@@ -87,6 +88,9 @@ enum SourceArg {
     Recordings,
     /// The NVR's HLS VOD server.
     Hls,
+    /// The hourly preview files (trimmed exactly) and the cached preview
+    /// frames of the current hour (from --cache-dir).
+    Preview,
 }
 
 /// `--writer`: which stream-copy writer.
@@ -120,12 +124,17 @@ struct LayoutArgs {
     /// Another folder recordings may be read from (repeatable).
     #[arg(long = "recordings-root")]
     recordings_roots: Vec<PathBuf>,
+    /// The NVR's cache folder: cached preview frames are read from its
+    /// preview_frames/ (preview exports, thumbnails).
+    #[arg(long, default_value = "/tmp/cache")]
+    cache_dir: PathBuf,
 }
 
 impl LayoutArgs {
     fn layout(&self) -> Layout {
         let mut layout = Layout::new(&self.db, &self.media_dir);
         layout.recording_roots = self.recordings_roots.clone();
+        layout.cache_dir = self.cache_dir.clone();
         layout
     }
 }
@@ -226,6 +235,10 @@ struct ExportArgs {
     /// taken from the recorder, slower).
     #[arg(long)]
     sequential_decode: bool,
+    /// The thumbnail's picture: an image under the media or cache folder
+    /// (default: a preview frame at the start of the range).
+    #[arg(long, value_name = "FILE")]
+    thumbnail: Option<PathBuf>,
     /// Which writer (a debugging and benchmarking aid).
     #[arg(long, hide = true, value_enum, default_value_t = WriterArg::Auto)]
     writer: WriterArg,
@@ -302,9 +315,9 @@ fn run_export(args: ExportArgs) -> ExitCode {
         timezone: args.timezone.clone(),
         export_case_id: None,
         chapters: args.chapters,
-        source: if args.source == SourceArg::Hls
-            || args.vod_url.is_some()
-            || args.vod_base.is_some()
+        source: if args.source == SourceArg::Preview {
+            Source::Preview
+        } else if args.source == SourceArg::Hls || args.vod_url.is_some() || args.vod_base.is_some()
         {
             Source::Hls(HlsSource {
                 url: args.vod_url.clone(),
@@ -330,6 +343,7 @@ fn run_export(args: ExportArgs) -> ExitCode {
                 cpu_fallback: args.cpu_fallback,
             }),
         },
+        thumbnail: args.thumbnail.clone(),
     };
     let cancel = CancelToken::new();
     cli::install_signal_handlers(&cancel);

@@ -40,6 +40,14 @@ pub fn seconds(value: i64, base: Rational) -> f64 {
     value as f64 * base.numerator() as f64 / base.denominator() as f64
 }
 
+/// `seconds` in time base `base`, rounded to nearest (saturating).
+pub fn ticks(seconds: f64, base: Rational) -> i64 {
+    if base.numerator() == 0 || !seconds.is_finite() {
+        return 0;
+    }
+    (seconds * base.denominator() as f64 / base.numerator() as f64).round() as i64
+}
+
 /// A timestamp in a stream's own time base.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Ts {

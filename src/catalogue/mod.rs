@@ -252,8 +252,50 @@ impl Catalogue {
         start_s: f64,
         end_s: f64,
     ) -> Result<(Vec<Recording>, Vec<SkippedSegment>)> {
+        self.media_overlapping("recordings", camera, start_s, end_s)
+    }
+
+    /// Hourly previews (`previews`: the same columns as `recordings`) of
+    /// `camera` overlapping `[start_s, end_s]`, by start time, and the rows
+    /// that could not be read.
+    pub fn previews_overlapping(
+        &self,
+        camera: &str,
+        start_s: f64,
+        end_s: f64,
+    ) -> Result<(Vec<Recording>, Vec<SkippedSegment>)> {
+        self.media_overlapping("previews", camera, start_s, end_s)
+    }
+
+    /// Adds a preview row (sample stores and tests; the NVR writes its own).
+    pub fn insert_preview(&self, p: &Recording) -> Result<()> {
+        self.retry("inserting a preview", |c| {
+            c.execute(
+                "INSERT INTO previews (id, camera, path, start_time, end_time, duration) \
+                 VALUES (:id, :camera, :path, :start, :end, :duration)",
+                named_params! {
+                    ":id": p.id,
+                    ":camera": p.camera,
+                    ":path": p.path.to_string_lossy(),
+                    ":start": p.start_s,
+                    ":end": p.end_s,
+                    ":duration": p.duration_s,
+                },
+            )
+        })?;
+        Ok(())
+    }
+
+    /// Rows of `table` (`recordings` or `previews`) overlapping the range.
+    fn media_overlapping(
+        &self,
+        table: &'static str,
+        camera: &str,
+        start_s: f64,
+        end_s: f64,
+    ) -> Result<(Vec<Recording>, Vec<SkippedSegment>)> {
         let sql = format!(
-            "SELECT id, camera, path, start_time, end_time, duration FROM recordings \
+            "SELECT id, camera, path, start_time, end_time, duration FROM {table} \
              WHERE camera = :camera AND {OVERLAP} ORDER BY start_time ASC"
         );
         let rows = self.overlapping(&sql, camera, start_s, end_s, Recording::from_row)?;

@@ -185,6 +185,8 @@ impl Exporter {
                         duration: dur,
                         starts_mid_segment: false,
                         cut_at_end: false,
+                        exact: false,
+                        lift: None,
                     }
                 })
                 .collect();

@@ -9,8 +9,12 @@
 //! the error is returned. A finished file is never removed: if its row
 //! cannot be marked done (the catalogue stays locked, its disk is full),
 //! the export succeeds with [`Warning::CatalogueNotUpdated`] and recovery
-//! ([`Exporter::recover`]) marks the row later. (Thumbnails are not made
-//! yet: `thumb_path` stays empty, the catalogue's convention for "none".)
+//! ([`Exporter::recover`]) marks the row later. Right after the row is
+//! inserted the thumbnail is made (`thumbnail`); it never fails the export.
+//!
+//! Sources: the recordings (the default), the NVR's hourly previews with
+//! the cached frames of the current hour ([`Source::Preview`]: cut exactly
+//! with an edit list, see `plan::Trim`), or its HLS VOD server.
 
 use std::path::PathBuf;
 use std::time::Instant;
@@ -21,15 +25,16 @@ use crate::job::owner::{ExportOwner, OwnerRecord};
 use crate::job::recovery::{self, RecoveryOptions, RecoveryReport};
 use crate::output::{self, StagedFile};
 use crate::plan::chapters::{self, ChapterMode};
-use crate::plan::{Plan, PlanSegment};
+use crate::plan::{Plan, PlanSegment, Trim};
 use crate::probe::{self, SegmentProbe};
 use crate::progress::{CancelToken, Progress, ProgressThrottle, Reporter, Step};
 use crate::remux::tracks::{self, AudioTrack};
 use crate::remux::{self, RemuxJob, RemuxStats, WriterChoice};
-use crate::source::{self, ProbedSegment};
+use crate::source::{self, previews, ProbedSegment};
 use crate::timefmt::{self, Zone};
 
 mod hls;
+pub mod thumbnail;
 
 /// Default bound on the samples of one export: 16 million, some 60 hours
 /// of a 1080p30 camera with 48 kHz AAC (6.6 million samples a day); an
@@ -57,6 +62,9 @@ pub struct Layout {
     /// (recordings on another disk). A catalogue path outside all of them
     /// is not read.
     pub recording_roots: Vec<PathBuf>,
+    /// The NVR's cache folder (`/tmp/cache`): cached preview frames are in
+    /// its `preview_frames/`.
+    pub cache_dir: PathBuf,
 }
 
 impl Layout {
@@ -65,6 +73,7 @@ impl Layout {
             db_path: db_path.into(),
             media_dir: media_dir.into(),
             recording_roots: Vec::new(),
+            cache_dir: PathBuf::from("/tmp/cache"),
         }
     }
 
@@ -102,6 +111,10 @@ pub struct ExportRequest {
     /// timelapse: [`EncodeArgs::timelapse`]).
     #[serde(default)]
     pub encode: Option<EncodeArgs>,
+    /// The thumbnail's picture (an image under the media or cache folder);
+    /// default: a frame of the previews at the start.
+    #[serde(default)]
+    pub thumbnail: Option<PathBuf>,
 }
 
 /// NVR-style "ffmpeg args" for a re-encoding export. Untrusted: parsed
@@ -140,6 +153,10 @@ pub enum Source {
     Recordings,
     /// The NVR's HLS VOD server (see `source::hls`).
     Hls(HlsSource),
+    /// The hourly preview files, trimmed exactly to the range, and the
+    /// cached preview frames for what no preview file holds yet (see
+    /// `source::previews`).
+    Preview,
 }
 
 /// An HLS source: a playlist URL, or the NVR's base URL from which the
@@ -170,6 +187,7 @@ impl ExportRequest {
             chapters: ChapterMode::default(),
             source: Source::Recordings,
             encode: None,
+            thumbnail: None,
         }
     }
 }
@@ -337,10 +355,10 @@ impl Exporter {
         reporter.step(Step::Preparing, 0.0)?;
         let span = tracing::info_span!("export", camera = %req.camera, id = tracing::field::Empty);
         let _enter = span.enter();
-        let prepared = self.prepare(req, cancel)?;
-        let id = prepared.row.id.as_str();
+        let mut prepared = self.prepare(req, cancel)?;
+        let id = prepared.row.id.clone();
+        let id = id.as_str();
         span.record("id", id);
-        let cat = &prepared.catalogue;
         // Own the id before the row exists, so that recovery (in any
         // process) can tell this export from a dead one at every moment.
         let mut request = req.clone();
@@ -351,21 +369,23 @@ impl Exporter {
             request,
         };
         let owner = ExportOwner::acquire(&prepared.export_dir, id, &record)?;
-        let inserted = match cat.export_exists(id) {
+        let inserted = match prepared.catalogue.export_exists(id) {
             Ok(true) => Err(Error::InvalidName {
                 what: "export id",
                 value: id.to_string(),
                 reason: "an export with this id already exists",
             }),
-            Ok(false) => cat.insert_export(&prepared.row),
+            Ok(false) => prepared.catalogue.insert_export(&prepared.row),
             Err(e) => Err(e),
         };
         if let Err(e) = inserted {
             owner.finish();
             return Err(e);
         }
+        let thumb_warning = self.make_thumbnail(&mut prepared, cancel);
         match self.run(req, &prepared, &mut reporter, started) {
             Ok((mut outcome, row_final)) => {
+                outcome.warnings.extend(thumb_warning);
                 if row_final {
                     owner.finish();
                 } else {
@@ -379,12 +399,40 @@ impl Exporter {
                 // The staged file is already gone (dropped inside `run`). If
                 // the row cannot be removed now, recovery removes it.
                 tracing::debug!(error = %e, "export failed; removing its row");
-                match cat.delete_export(id) {
+                if !prepared.row.thumb_path.is_empty() {
+                    let _ = std::fs::remove_file(&prepared.row.thumb_path);
+                }
+                match prepared.catalogue.delete_export(id) {
                     Ok(()) => owner.finish(),
                     Err(_) => owner.abandon(),
                 }
                 tracing::debug!("export cleaned up");
                 Err(e)
+            }
+        }
+    }
+
+    /// Makes the thumbnail the row names; when none can be made, empties
+    /// the row's `thumb_path` and says why.
+    fn make_thumbnail(&self, p: &mut Prepared, cancel: &CancelToken) -> Option<Warning> {
+        let made = if p.row.thumb_path.is_empty() {
+            match &p.thumb {
+                thumbnail::ThumbSource::None(why) => Err(why.clone()),
+                _ => Err("the thumbnail folder's path is not valid UTF-8".to_string()),
+            }
+        } else {
+            let target = PathBuf::from(&p.row.thumb_path);
+            thumbnail::make(&p.thumb, &target, &p.row.id, cancel)
+        };
+        match made {
+            Ok(path) => {
+                tracing::info!(stage = "thumbnail", path = %path.display(), "thumbnail made");
+                None
+            }
+            Err(reason) => {
+                tracing::info!(%reason, "no thumbnail");
+                p.row.thumb_path.clear();
+                Some(Warning::NoThumbnail { reason })
             }
         }
     }
@@ -436,17 +484,25 @@ impl Exporter {
 
         let encode = match &req.encode {
             Some(a) => {
-                if req.source != Source::Recordings {
+                if matches!(req.source, Source::Hls(_)) {
                     return Err(Error::ForbiddenArgument {
                         arg: "--input-args/--output-args".into(),
                         reason: "re-encoding reads the recording files; it is not available with the HLS source".into(),
                     });
                 }
-                Some(crate::transcode::args::parse(
-                    &a.input_args,
-                    &a.output_args,
-                )?)
+                let mut options = crate::transcode::args::parse(&a.input_args, &a.output_args)?;
+                if req.source == Source::Preview {
+                    // Previews have keyframes only every 40 frames and no
+                    // audio worth keeping: decode the keyframes (as the NVR).
+                    options.skip_frame = Some("nokey".into());
+                    options.no_audio = true;
+                }
+                Some(options)
             }
+            None => None,
+        };
+        let user_thumbnail = match &req.thumbnail {
+            Some(p) => Some(thumbnail::check_user_image(&self.layout, p)?),
             None => None,
         };
         let catalogue = Catalogue::open_with(&self.layout.db_path, cancel, self.busy_timeout)?;
@@ -454,8 +510,35 @@ impl Exporter {
             Source::Recordings => {
                 catalogue.recordings_overlapping(&req.camera, req.start_s, req.end_s)?
             }
+            Source::Preview => {
+                catalogue.previews_overlapping(&req.camera, req.start_s, req.end_s)?
+            }
             // The VOD server says what it has; the catalogue takes the row.
             Source::Hls(_) => (Vec::new(), Vec::new()),
+        };
+        // Preview exports: the cached frames after the last preview file.
+        let frames = if req.source == Source::Preview {
+            let all =
+                previews::cached_frames(&previews::frames_dir(&self.layout.cache_dir), &req.camera);
+            let from = recordings
+                .iter()
+                .map(|r| r.end_s)
+                .fold(req.start_s, f64::max);
+            let frames = previews::frames_in(&all, from, req.end_s).to_vec();
+            if recordings.is_empty() && frames.is_empty() {
+                if !bad_rows.is_empty() {
+                    return Err(Error::UnreadableSegments { skipped: bad_rows });
+                }
+                return Err(Error::NoPreviews {
+                    camera: req.camera.clone(),
+                    start_s: req.start_s,
+                    end_s: req.end_s,
+                    frames_dir: previews::frames_dir(&self.layout.cache_dir),
+                });
+            }
+            frames
+        } else {
+            Vec::new()
         };
         if recordings.is_empty() && !bad_rows.is_empty() {
             return Err(Error::UnreadableSegments { skipped: bad_rows });
@@ -513,7 +596,12 @@ impl Exporter {
             });
         }
         let title = format!(
-            "Frigate Recording for {}, {} - {}",
+            "Frigate {} for {}, {} - {}",
+            if req.source == Source::Preview {
+                "Preview"
+            } else {
+                "Recording"
+            },
             req.camera,
             zone.format(req.start_s, fmt),
             zone.format(req.end_s, fmt)
@@ -523,6 +611,16 @@ impl Exporter {
             ("creation_time", timefmt::creation_time(req.start_s)),
             ("comment", format!("Camera: {}", req.camera)),
         ];
+        let thumb = thumbnail::choose(
+            &catalogue,
+            &self.layout,
+            &req.camera,
+            req.start_s,
+            req.end_s,
+            user_thumbnail,
+        )?;
+        let thumb_target = thumbnail::thumb_dir(&self.layout).join(format!("{id}.webp"));
+        let thumb_target = std::path::absolute(&thumb_target).unwrap_or(thumb_target);
         let row = ExportRow {
             id,
             camera: req.camera.clone(),
@@ -537,12 +635,24 @@ impl Exporter {
                              and the NVR could not find the file",
                 })?
                 .to_string(),
-            thumb_path: String::new(),
+            // Set before the thumbnail exists, so that recovery removes it
+            // with the row if this process dies; emptied if none is made.
+            thumb_path: match (&thumb, thumb_target.to_str()) {
+                (thumbnail::ThumbSource::None(_), _) | (_, None) => String::new(),
+                (_, Some(t)) => t.to_string(),
+            },
             in_progress: true,
             export_case_id: req.export_case_id.clone(),
         };
         Ok(Prepared {
             encode,
+            trim: if req.source == Source::Preview {
+                Trim::Exact
+            } else {
+                Trim::Keyframe
+            },
+            frames,
+            thumb,
             catalogue,
             recordings,
             bad_rows,
@@ -654,8 +764,26 @@ impl Exporter {
             .filter(|(i, _)| keep.contains(i))
             .map(|(_, ps)| ps)
             .collect();
+        // Preview exports: the cached frames as one more segment, played
+        // after the preview files whatever its wall-clock times.
+        let mut kept = kept;
+        let files = kept.len();
+        let frames_file = if p.frames.is_empty() {
+            None
+        } else {
+            let size = kept
+                .first()
+                .map(|k| (k.probe.video.width, k.probe.video.height));
+            let (seg, file, frame_skips) = self.frames_segment(p, size, &cancel)?;
+            skipped.extend(frame_skips);
+            kept.push(seg);
+            Some(file)
+        };
         let segments: Vec<PlanSegment<'_>> = kept.iter().map(PlanSegment::of).collect();
-        let plan = Plan::build(req.start_s, req.end_s, &segments);
+        let mut plan = Plan::build_with(req.start_s, req.end_s, &segments[..files], p.trim);
+        if let Some(frames) = segments.get(files) {
+            plan.append_whole(files, frames);
+        }
         tracing::info!(
             stage = "plan",
             clips = plan.clips.len(),
@@ -692,6 +820,8 @@ impl Exporter {
         }
 
         let chapter_list = match req.chapters {
+            // Chapters are a recordings export's (the NVR's too).
+            _ if req.source == Source::Preview => Vec::new(),
             ChapterMode::None => Vec::new(),
             mode => {
                 let reviews = if mode == ChapterMode::ReviewItems {
@@ -762,7 +892,39 @@ impl Exporter {
             chapters: chapter_list.len(),
             stats,
         };
-        p.complete(staged, reporter, written, started, probed_s)
+        let outcome = p.complete(staged, reporter, written, started, probed_s);
+        drop(frames_file);
+        outcome
+    }
+
+    /// The cached frames of a preview export encoded into a temporary MP4
+    /// in the export folder (removed when the returned file is dropped),
+    /// probed as a segment; and the frames that could not be decoded.
+    fn frames_segment(
+        &self,
+        p: &Prepared,
+        size: Option<(u32, u32)>,
+        cancel: &CancelToken,
+    ) -> Result<(ProbedSegment, StagedFile, Vec<SkippedSegment>)> {
+        let file = StagedFile::create(&p.video_path, &p.row.id)?;
+        let show = crate::transcode::slideshow::encode(&p.frames, size, file.temp_path(), cancel)?;
+        tracing::info!(
+            stage = "frames",
+            frames = show.frames,
+            skipped = show.skipped.len(),
+            "cached preview frames encoded"
+        );
+        let probe = probe::probe(file.temp_path(), cancel)
+            .map_err(|s| Error::UnreadableSegments { skipped: vec![s] })?;
+        let first = p.frames.first().map(|f| f.ts_s).unwrap_or(p.row.date_s);
+        let last = p.frames.last().map(|f| f.ts_s).unwrap_or(first);
+        let segment = source::Segment {
+            id: "cached-preview-frames".into(),
+            start_s: first,
+            end_s: last,
+            locator: source::Locator::File(file.temp_path().to_path_buf()),
+        };
+        Ok((ProbedSegment { segment, probe }, file, show.skipped))
     }
 }
 
@@ -893,7 +1055,14 @@ fn finish(
 struct Prepared {
     /// The typed options of a re-encoding export.
     encode: Option<crate::transcode::args::EncodeOptions>,
+    /// How the range cuts the first and last clip.
+    trim: Trim,
+    /// Preview exports: cached frames appended after the preview files.
+    frames: Vec<previews::CachedFrame>,
+    /// The thumbnail's picture.
+    thumb: thumbnail::ThumbSource,
     catalogue: Catalogue,
+    /// The rows in range: recordings, or previews for a preview export.
     recordings: Vec<Recording>,
     /// Catalogue rows in range that could not be read.
     bad_rows: Vec<SkippedSegment>,

@@ -66,9 +66,20 @@ pub struct Input {
 /// list or anything else that makes libav open other files is refused
 /// instead of followed.
 pub fn open_input(path: &Path, cancel: &CancelToken) -> Result<Input, ffmpeg::Error> {
+    open_input_as(path, "mov", cancel)
+}
+
+/// Opens `path` with the libav demuxer named `demuxer` (`mov`,
+/// `webp_pipe`, `jpeg_pipe`, `png_pipe`), without probing: the caller has
+/// decided what the file is (see `media::image::sniff`).
+pub fn open_input_as(
+    path: &Path,
+    demuxer: &str,
+    cancel: &CancelToken,
+) -> Result<Input, ffmpeg::Error> {
     let cpath = c_path(path)?;
     let flag = cancel.flag().clone();
-    let demuxer = CString::new("mov").map_err(|_| ffmpeg::Error::Bug)?;
+    let demuxer = CString::new(demuxer).map_err(|_| ffmpeg::Error::Bug)?;
     // SAFETY: standard libav open sequence. On failure avformat_open_input
     // frees the context it was given, so nothing leaks; on success the
     // context is owned by `Input::wrap`, which closes it on drop.

@@ -8,6 +8,7 @@ pub mod ffi;
 mod fuzz;
 #[allow(unsafe_code)]
 pub mod hwctx;
+pub mod image;
 pub mod isobmff;
 pub mod mux;
 pub mod params;

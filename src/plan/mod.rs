@@ -89,6 +89,40 @@ pub struct Clip {
     pub starts_mid_segment: bool,
     /// Whether the requested end cut this clip before its segment's end.
     pub cut_at_end: bool,
+    /// [`Trim::Exact`] cuts: samples before `origin_pts` are copied but land
+    /// before 0 (the edit list hides them) and the last frame is shortened
+    /// to end at `end_pts`.
+    pub exact: bool,
+    /// The frame on screen at an exact in-point that starts before it:
+    /// presented from the in-point instead (see [`Lift`]).
+    pub lift: Option<Lift>,
+}
+
+/// How the requested range cuts the first and last clip.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Trim {
+    /// The NVR's recordings export: start at the keyframe before the
+    /// requested start (shown), end after the frame presented at the end.
+    #[default]
+    Keyframe,
+    /// Exact cuts without re-encoding (preview exports, whose keyframes are
+    /// tens of seconds apart): the samples from the keyframe before the
+    /// start are copied, an MP4 edit list starts presentation at the
+    /// requested instant, and the last frame ends at the requested end.
+    Exact,
+}
+
+/// A frame that is on screen at an exact in-point but starts before it.
+/// An MP4 reader (libavformat among them) discards every frame that starts
+/// before the edit list's media time, so this one is written as starting at
+/// the in-point (decode and presentation time; only for video without
+/// composition offsets, where both are equal). Its picture is unchanged.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Lift {
+    /// Its PTS in the segment.
+    pub from_pts: i64,
+    /// The in-point's PTS.
+    pub to_pts: i64,
 }
 
 impl Clip {
@@ -128,10 +162,21 @@ pub struct Plan {
 impl Plan {
     /// Builds the plan for `[start_s, end_s]` from segments in start order.
     pub fn build(start_s: f64, end_s: f64, segments: &[PlanSegment<'_>]) -> Plan {
+        Plan::build_with(start_s, end_s, segments, Trim::Keyframe)
+    }
+
+    /// [`Plan::build`] with the cuts of `trim`.
+    pub fn build_with(start_s: f64, end_s: f64, segments: &[PlanSegment<'_>], trim: Trim) -> Plan {
         let mut clips: Vec<Clip> = Vec::new();
         let mut offset = OutTicks::ZERO;
         for (i, seg) in segments.iter().enumerate() {
-            let Some(clip) = plan_clip(i, seg, start_s, end_s, clips.is_empty(), offset) else {
+            let cut = Cuts {
+                start_s,
+                end_s,
+                first: clips.is_empty(),
+                trim,
+            };
+            let Some(clip) = plan_clip(i, seg, cut, offset) else {
                 continue;
             };
             offset = clip.end();
@@ -180,16 +225,40 @@ impl Plan {
     pub fn last_wall_end_s(&self) -> Option<f64> {
         self.clips.last().map(|c| c.wall_end_s)
     }
+
+    /// Appends all of `seg` after the last clip, whatever its wall-clock
+    /// times (the cached preview frames: a slideshow, not real time).
+    pub fn append_whole(&mut self, index: usize, seg: &PlanSegment<'_>) {
+        let cut = Cuts {
+            start_s: f64::NEG_INFINITY,
+            end_s: f64::INFINITY,
+            first: false,
+            trim: Trim::Keyframe,
+        };
+        if let Some(clip) = plan_clip(index, seg, cut, self.duration()) {
+            self.clips.push(clip);
+        }
+    }
 }
 
-fn plan_clip(
-    segment: usize,
-    seg: &PlanSegment<'_>,
+/// Where the requested range cuts one segment.
+#[derive(Debug, Clone, Copy)]
+struct Cuts {
     start_s: f64,
     end_s: f64,
+    /// No clip is planned before this one.
     first: bool,
-    offset: OutTicks,
-) -> Option<Clip> {
+    trim: Trim,
+}
+
+fn plan_clip(segment: usize, seg: &PlanSegment<'_>, cut: Cuts, offset: OutTicks) -> Option<Clip> {
+    let Cuts {
+        start_s,
+        end_s,
+        first,
+        trim,
+    } = cut;
+    let exact = trim == Trim::Exact;
     let t = seg.timing;
     let tb = t.time_base;
     let samples = &t.samples;
@@ -213,15 +282,43 @@ fn plan_clip(
         samples.iter().position(|s| s.keyframe)?
     };
     // End: in decode order, up to the last frame presented at or before the end.
-    let last_idx = samples
-        .iter()
-        .rposition(|s| wall(s.pts()) <= end_s + EPS_S)?;
+    // Exact: a frame at the out-point would last no time; leave it out.
+    let last_idx = samples.iter().rposition(|s| {
+        if exact {
+            wall(s.pts()) < end_s - EPS_S
+        } else {
+            wall(s.pts()) <= end_s + EPS_S
+        }
+    })?;
     if last_idx < start_idx {
         return None;
     }
     let kept = || (start_idx..=last_idx).map(|i| samples.get(i));
-    let origin_pts = kept().map(|s| s.pts()).min()?;
-    let end_pts = kept().map(|s| s.pts() + s.duration.max(1)).max()?;
+    let mut origin_pts = kept().map(|s| s.pts()).min()?;
+    let mut end_pts = kept().map(|s| s.pts() + s.duration.max(1)).max()?;
+    // The requested instants in the segment's time base.
+    let at = |wall_s: f64| origin + time::ticks(wall_s - seg.start_s, tb);
+    let mut lift = None;
+    if exact {
+        if first && wall(origin_pts) < start_s - EPS_S {
+            let in_pts = at(start_s);
+            let no_reorder = kept().all(|s| s.cts == 0);
+            let on_screen = kept().filter(|s| s.pts() <= in_pts).map(|s| s.pts()).max();
+            if let (true, Some(from)) = (no_reorder, on_screen) {
+                if from < in_pts {
+                    lift = Some(Lift {
+                        from_pts: from,
+                        to_pts: in_pts,
+                    });
+                }
+            }
+            origin_pts = in_pts;
+        }
+        end_pts = end_pts.min(at(end_s));
+        if end_pts <= origin_pts {
+            return None;
+        }
+    }
     let last = samples.get(last_idx);
     Some(Clip {
         segment,
@@ -237,6 +334,8 @@ fn plan_clip(
         duration: OutTicks::from_ts(Ts::new(end_pts - origin_pts, tb)),
         starts_mid_segment: start_idx > 0,
         cut_at_end: last_idx + 1 < samples.len(),
+        exact,
+        lift,
     })
 }
 
@@ -355,6 +454,44 @@ pub(crate) mod tests {
         assert_eq!(p.clips.len(), 1);
         assert_eq!(p.clips[0].segment_id, "b");
         assert_eq!(p.duration(), 180_000);
+    }
+
+    #[test]
+    fn exact_trim_starts_and_ends_at_the_requested_instants() {
+        // A preview: 1 fps, keyframe every 40 frames, 60 s.
+        let t = timing(60.0, 1, 40);
+        let segs = [PlanSegment {
+            id: "p",
+            start_s: 1000.0,
+            timing: &t,
+        }];
+        let p = Plan::build_with(1012.5, 1050.0, &segs, Trim::Exact);
+        let c = &p.clips[0];
+        assert_eq!(c.first_dts, 0, "copied from the keyframe before the start");
+        assert_eq!(c.origin_pts, 12 * 512 + 256, "presented from the in-point");
+        assert_eq!(
+            c.lift,
+            Some(Lift {
+                from_pts: 12 * 512,
+                to_pts: 12 * 512 + 256
+            })
+        );
+        assert_eq!(c.end_pts, 50 * 512, "the out-point, not the frame's end");
+        assert!((p.duration_s() - 37.5).abs() < 1e-9);
+        assert_eq!(p.wall_to_output(1012.5), 0);
+        // The same range cut at keyframes starts 12.5 s early.
+        let k = Plan::build_with(1012.5, 1050.0, &segs, Trim::Keyframe);
+        assert_eq!(k.clips[0].origin_pts, 0);
+        assert!((k.duration_s() - 51.0).abs() < 1e-9);
+        // An in-point on a frame needs no lift; a range inside one frame
+        // interval still has its length.
+        let p = Plan::build_with(1012.0, 1012.5, &segs, Trim::Exact);
+        assert_eq!(p.clips[0].lift, None);
+        assert!((p.duration_s() - 0.5).abs() < 1e-9);
+        // A range starting before the segment starts at its first frame.
+        let p = Plan::build_with(990.0, 1010.0, &segs, Trim::Exact);
+        assert_eq!(p.clips[0].origin_pts, 0);
+        assert!((p.duration_s() - 10.0).abs() < 1e-9);
     }
 
     #[test]

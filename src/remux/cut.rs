@@ -92,6 +92,10 @@ pub struct ClipMap {
     a_end: i64,
     tba: Rational,
     a_off: i64,
+    /// Exact cuts: the clip's end in the output video time base (the last
+    /// frame is shortened to it).
+    v_end: Option<i64>,
+    lift: Option<crate::plan::Lift>,
 }
 
 impl ClipMap {
@@ -108,6 +112,8 @@ impl ClipMap {
             a_end: rescale(clip.end_pts, clip.time_base, tba),
             tba,
             a_off: clip.offset.in_base(tl.tb[AUDIO]),
+            v_end: clip.exact.then(|| clip.end().in_base(tl.tb[VIDEO])),
+            lift: clip.lift,
         }
     }
 
@@ -120,12 +126,19 @@ impl ClipMap {
             return Cut::After;
         }
         let otb = tl.tb[VIDEO];
+        let (dts, pts) = match self.lift {
+            Some(l) if pts == l.from_pts => (l.to_pts, l.to_pts),
+            _ => (dts, pts),
+        };
         let mut out_dts = self.v_off + rescale(dts - self.origin, self.tbv, otb);
         if out_dts <= tl.last_dts[VIDEO] {
             out_dts = tl.last_dts[VIDEO] + 1;
         }
         let out_pts = (self.v_off + rescale(pts - self.origin, self.tbv, otb)).max(out_dts);
-        let dur = rescale(duration, self.tbv, otb);
+        let mut dur = rescale(duration, self.tbv, otb);
+        if let Some(end) = self.v_end {
+            dur = dur.min(end - out_pts).max(0);
+        }
         tl.last_dts[VIDEO] = out_dts;
         tl.end[VIDEO] = tl.end[VIDEO].max(out_pts + dur.max(0));
         Cut::Keep(Stamp {

@@ -23,6 +23,7 @@ use crate::media::{self, mux, mux::StreamSpec};
 
 pub mod hls;
 pub mod nvr;
+pub mod previews;
 
 pub use crate::media::encode::VideoCodec;
 
@@ -288,7 +289,7 @@ fn drain(
 }
 
 /// A moving diagonal gradient; chroma drifts with the seed.
-fn paint(frame: &mut ffmpeg::frame::Video, n: u64, seed: u32, noise: u8) {
+pub(crate) fn paint(frame: &mut ffmpeg::frame::Video, n: u64, seed: u32, noise: u8) {
     let (w, h) = (frame.width() as usize, frame.height() as usize);
     let stride = frame.stride(0);
     let shift = (n as usize * 3 + seed as usize * 37) & 0xff;

@@ -7,11 +7,15 @@
 //! files, cached frames) plugs in here.
 //!
 //! * [`recordings`]: the NVR's recordings table and media folder (local files).
+//! * [`previews`]: the hourly preview files and the cached frames of the
+//!   current hour.
+//! * [`hls`]: the NVR's HLS VOD server.
 //!
 //! After probing, each segment travels with what its header said, as one
 //! [`ProbedSegment`]; `plan::Clip::segment` indexes a slice of those.
 
 pub mod hls;
+pub mod previews;
 pub mod recordings;
 
 use std::fmt;

@@ -7,4 +7,5 @@
 pub mod args;
 pub mod gops;
 pub mod preset;
+pub mod slideshow;
 pub mod writer;

@@ -287,3 +287,12 @@ pub fn skipped(what: &str, why: &str) {
     use std::io::Write;
     let _ = writeln!(std::io::stderr(), "SKIPPED: {what}: {why}");
 }
+
+/// An outcome's warnings other than "no thumbnail" (stores without
+/// previews have none to make one from).
+pub fn warnings_besides_thumbnail(o: &ExportOutcome) -> Vec<&nvr_export::Warning> {
+    o.warnings
+        .iter()
+        .filter(|w| !matches!(w, nvr_export::Warning::NoThumbnail { .. }))
+        .collect()
+}
