@@ -95,6 +95,7 @@ pub use export::{
     EncodeArgs, ExportOutcome, ExportRequest, Exporter, HlsSource, Layout, Source, Timings,
     MAX_SAMPLES,
 };
+pub use job::migrate::{MigratedExport, MigrationReport};
 pub use job::queue::{
     Clock, ExportQueue, JobError, JobEvent, JobInfo, JobState, ManualClock, QueueConfig,
     SystemClock,

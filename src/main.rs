@@ -11,6 +11,7 @@
 //!     [--timelapse | --input-args ARGS --output-args ARGS]
 //! nvr-export batch FILE.json --db FILE --media-dir DIR [--max-concurrent N] [--json]
 //! nvr-export recover --db FILE --media-dir DIR [--foreign-after SECS] [--json]
+//! nvr-export migrate --db FILE --media-dir DIR [--json]
 //! nvr-export demo [--dir DIR]
 //! nvr-export info
 //! ```
@@ -67,6 +68,9 @@ enum Command {
     /// Finish what dead exports left (rows in progress, partial files);
     /// `export` does this by itself first. Live exports are never touched.
     Recover(RecoverArgs),
+    /// Give every bare .mp4 in the export folder a catalogue row (camera
+    /// guessed from the name, JPEG thumbnail); a second run adds nothing.
+    Migrate(MigrateArgs),
     /// Check NVR-style custom "ffmpeg args" against the allowlist: prints
     /// `ok` (exit 0) or the refusal (exit 1).
     ValidateArgs {
@@ -152,6 +156,15 @@ struct BatchArgs {
     #[arg(long, value_name = "RATE", value_parser = parse_rate)]
     max_rate: Option<u64>,
     /// Machine-readable output: JSON lines tagged by job id.
+    #[arg(long)]
+    json: bool,
+}
+
+#[derive(clap::Args)]
+struct MigrateArgs {
+    #[command(flatten)]
+    layout: LayoutArgs,
+    /// Machine-readable output: one JSON object (added, skipped).
     #[arg(long)]
     json: bool,
 }
@@ -252,6 +265,7 @@ fn main() -> ExitCode {
         Command::Demo { dir } => cli::samples::demo(dir),
         Command::BenchCorpus(args) => cli::samples::bench_corpus(args),
         Command::Recover(args) => run_recover(args),
+        Command::Migrate(args) => run_migrate(args),
         Command::Batch(args) => {
             let exporter =
                 Exporter::new(args.layout.layout()).with_max_rate(args.max_rate.unwrap_or(0));
@@ -270,6 +284,29 @@ fn main() -> ExitCode {
             }
         }
         Command::Info => cli::info(),
+    }
+}
+
+fn run_migrate(args: MigrateArgs) -> ExitCode {
+    let cancel = CancelToken::new();
+    cli::install_signal_handlers(&cancel);
+    match Exporter::new(args.layout.layout()).migrate(&cancel) {
+        Ok(report) => {
+            if args.json {
+                Event::Migrated(&report).emit();
+            } else {
+                cli::human::print_migration(&report);
+            }
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            if args.json {
+                Event::error(&e).emit();
+            } else {
+                eprintln!("error ({}): {e}", e.kind());
+            }
+            ExitCode::FAILURE
+        }
     }
 }
 

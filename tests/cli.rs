@@ -500,3 +500,126 @@ fn validate_args_says_ok_or_names_the_refused_token() {
     assert_eq!(code, Some(1));
     assert!(text.contains("movie="), "{text}");
 }
+
+#[test]
+fn migrate_gives_bare_files_a_row_once_and_skips_what_is_not_video() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = back_to_back(dir.path(), 2.0, 2);
+    // One export of our own: it has a row and must not be added again.
+    let mine = export(&s, &request(&s, s.start_s(), s.end_s())).unwrap();
+    let exports = s.media_dir.join("exports");
+    let seg = &s.recordings[0].path;
+    let named = exports.join("front_door_20240101_120000-20240101_120100_abc123.mp4");
+    std::fs::copy(seg, &named).unwrap();
+    let other = exports.join("garage clip.mp4");
+    std::fs::copy(&s.recordings[1].path, &other).unwrap();
+    std::fs::write(exports.join("broken.mp4"), vec![0x42u8; 5000]).unwrap();
+    let head = std::fs::read(seg).unwrap();
+    std::fs::write(exports.join("truncated.mp4"), &head[..head.len() / 3]).unwrap();
+    std::fs::write(exports.join(".partial.mp4"), &head).unwrap();
+    std::fs::write(exports.join("notes.txt"), b"x").unwrap();
+
+    let migrate = || {
+        let out = bin()
+            .arg("migrate")
+            .arg("--db")
+            .arg(&s.db_path)
+            .arg("--media-dir")
+            .arg(&s.media_dir)
+            .arg("--json")
+            .output()
+            .unwrap();
+        let mut ev = succeeded_json(&out);
+        assert_eq!(ev.len(), 1, "{ev:?}");
+        ev.pop().unwrap()
+    };
+    let first = migrate();
+    assert_eq!(first["event"], "migrated");
+    let added = first["added"].as_array().unwrap();
+    let by_name = |n: &str| {
+        added
+            .iter()
+            .find(|a| a["name"] == n)
+            .unwrap_or_else(|| panic!("{n} not added: {first}"))
+    };
+    assert_eq!(added.len(), 2, "{first}");
+    let a = by_name("front_door_20240101_120000-20240101_120100_abc123");
+    assert_eq!(a["camera"], "front_door");
+    assert!(a["id"].as_str().unwrap().starts_with("front_door_"));
+    assert_eq!(by_name("garage clip")["camera"], "unknown");
+    let skipped: Vec<String> = first["skipped"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|k| k["path"].as_str().unwrap().to_string())
+        .collect();
+    assert!(
+        skipped.iter().any(|p| p.ends_with("broken.mp4")),
+        "{skipped:?}"
+    );
+    assert!(
+        skipped.iter().any(|p| p.ends_with("truncated.mp4")),
+        "{skipped:?}"
+    );
+    assert_eq!(skipped.len(), 2, "{skipped:?}");
+    // Rows: done, named after the file, dated by its ctime, with a JPEG
+    // thumbnail 180 px high.
+    let conn = rusqlite::Connection::open(&s.db_path).unwrap();
+    for a in added {
+        let (video, thumb, date, in_progress): (String, String, f64, i64) = conn
+            .query_row(
+                "SELECT video_path, thumb_path, date, in_progress FROM export WHERE id = ?1",
+                [a["id"].as_str().unwrap()],
+                |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)),
+            )
+            .unwrap();
+        assert_eq!(in_progress, 0);
+        assert_eq!(video, a["video_path"].as_str().unwrap());
+        use std::os::unix::fs::MetadataExt;
+        let ctime = std::fs::metadata(&video).unwrap().ctime() as f64;
+        assert!((date - ctime).abs() < 1.0, "{date} vs {ctime}");
+        assert!(thumb.ends_with(&format!("{}.jpg", a["id"].as_str().unwrap())));
+        let p = probe(std::path::Path::new(&thumb));
+        let v = streams_of(&p, "video")[0];
+        assert_eq!(v["codec_name"], "mjpeg");
+        assert_eq!(
+            (v["width"].as_u64(), v["height"].as_u64()),
+            (Some(320), Some(180))
+        );
+        assert_eq!(decode_errors(std::path::Path::new(&thumb)), "");
+    }
+    let rows = export_rows(&s);
+    assert_eq!(rows.len(), 3);
+    assert!(rows.iter().any(|(id, _)| id == &mine.id));
+    // A second run adds nothing.
+    let second = migrate();
+    assert_eq!(second["added"].as_array().unwrap().len(), 0, "{second}");
+    assert_eq!(export_rows(&s).len(), 3);
+}
+
+#[test]
+fn preview_source_and_cache_dir_through_the_cli() {
+    use nvr_export::sample::previews::{add_cached_frame, add_preview, steady_times};
+    let dir = tempfile::tempdir().unwrap();
+    let s = back_to_back(&dir.path().join("store"), 2.0, 1);
+    add_preview(&s, T0, T0 + 60.0, &steady_times(60.0, 1.0), 3).unwrap();
+    let cache = dir.path().join("cache");
+    for k in 0..4 {
+        add_cached_frame(&cache, &s.camera, T0 + 60.0 + k as f64, k).unwrap();
+    }
+    let out = export_cmd(&s, T0 + 30.5, T0 + 70.0)
+        .args(["--source", "preview", "--json", "--cache-dir"])
+        .arg(&cache)
+        .output()
+        .unwrap();
+    let done = succeeded_json(&out).pop().unwrap();
+    assert_eq!(done["event"], "done");
+    // 29.5 s of preview, then 4 cached frames of 0.12 s.
+    let d = done["duration_s"].as_f64().unwrap();
+    assert!((d - 29.98).abs() < 0.01, "{done}");
+    let thumb = done["thumb_path"].as_str().unwrap();
+    assert!(thumb.ends_with(".webp"), "{done}");
+    let v = done["video_path"].as_str().unwrap();
+    let got = f(&probe(std::path::Path::new(v))["format"]["duration"]);
+    assert!((got - 29.98).abs() < 0.01, "ffprobe says {got}");
+}

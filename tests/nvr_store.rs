@@ -124,11 +124,7 @@ fn check_whole(s: &SampleStore, fps: f64, audio: bool, audio_late_s: f64) {
     let src = source_hashes(s);
     for o in [&auto, &libav] {
         assert!(o.skipped.is_empty(), "{:?}", o.skipped);
-        assert!(
-            warnings_besides_thumbnail(o).is_empty(),
-            "{:?}",
-            o.warnings
-        );
+        assert!(warnings_besides_thumbnail(o).is_empty(), "{:?}", o.warnings);
         let out = video_packet_hashes(&o.video_path);
         assert_eq!(
             out.len(),

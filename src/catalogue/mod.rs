@@ -479,6 +479,15 @@ impl Catalogue {
         })
     }
 
+    /// The `video_path` of every export row.
+    pub fn export_video_paths(&self) -> Result<Vec<String>> {
+        self.retry("listing export files", |c| {
+            let mut stmt = c.prepare_cached("SELECT video_path FROM export")?;
+            let rows = stmt.query_map([], |r| r.get::<_, String>(0))?;
+            rows.collect::<rusqlite::Result<Vec<_>>>()
+        })
+    }
+
     /// Whether an export row with this id exists.
     pub fn export_exists(&self, id: &str) -> Result<bool> {
         Ok(self.export(id)?.is_some())

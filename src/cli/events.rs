@@ -4,7 +4,8 @@
 use std::io::Write;
 
 use nvr_export::{
-    Error, ExportOutcome, Progress, RecoveryReport, SkippedSegment, Step, Warning, WriterKind,
+    Error, ExportOutcome, MigrationReport, Progress, RecoveryReport, SkippedSegment, Step, Warning,
+    WriterKind,
 };
 use serde::Serialize;
 
@@ -25,6 +26,8 @@ pub enum Event<'a> {
     },
     /// What crash recovery did before the command ran (only when it acted).
     Recovered(&'a RecoveryReport),
+    /// What `migrate` added and skipped.
+    Migrated(&'a MigrationReport),
 }
 
 #[derive(Serialize)]

@@ -78,3 +78,24 @@ pub fn print_recovery(r: &RecoveryReport) {
         );
     }
 }
+
+/// What `migrate` did, one line per file.
+pub fn print_migration(r: &nvr_export::MigrationReport) {
+    for x in &r.added {
+        eprintln!(
+            "added: {} as export {} (camera {}, thumbnail {})",
+            x.video_path,
+            x.id,
+            x.camera,
+            if x.thumb_path.is_empty() {
+                "none"
+            } else {
+                &x.thumb_path
+            }
+        );
+    }
+    for s in &r.skipped {
+        eprintln!("skipped: {s}");
+    }
+    eprintln!("{} added, {} skipped", r.added.len(), r.skipped.len());
+}

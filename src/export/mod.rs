@@ -320,6 +320,17 @@ impl Exporter {
         recovery::recover(&catalogue, &export_dir, &self.layout.media_dir, options)
     }
 
+    /// Gives every bare `.mp4` in the export folder a catalogue row (see
+    /// `job::migrate`); a second run adds nothing.
+    pub fn migrate(&self, cancel: &CancelToken) -> Result<crate::job::migrate::MigrationReport> {
+        let catalogue = Catalogue::open_with(&self.layout.db_path, cancel, self.busy_timeout)?;
+        let export_dir = self.layout.export_dir();
+        let export_dir = std::path::absolute(&export_dir).unwrap_or(export_dir);
+        let thumb_dir = thumbnail::thumb_dir(&self.layout);
+        let thumb_dir = std::path::absolute(&thumb_dir).unwrap_or(thumb_dir);
+        crate::job::migrate::migrate(&catalogue, &export_dir, &thumb_dir, cancel)
+    }
+
     /// Chooses the writer (default: the index-driven one when it accepts the job).
     pub fn with_writer(mut self, writer: WriterChoice) -> Exporter {
         self.writer = writer;

@@ -1,0 +1,201 @@
+//! Migration of bare export files: a catalogue row for every `.mp4` in the
+//! export folder that has none (files copied in by hand, exports of an NVR
+//! version that kept no rows), as the NVR's own migration does:
+//!
+//! * camera: the longest of the catalogue's camera names found in the file
+//!   name (`front_door` before `front`), else `unknown`;
+//! * id `<camera>_<6 random [a-z0-9]>`, name = the file name without
+//!   `.mp4`, date = the file's ctime, `in_progress = 0`;
+//! * thumbnail: the first frame, 180 px high, as JPEG at
+//!   `<media>/clips/export/<id>.jpg` (written under a temporary name and
+//!   renamed, as every output).
+//!
+//! A file is taken only when it is a complete MP4 (its top-level boxes tile
+//! it and one is `moov`) and a picture decodes from it: anything else (a
+//! copy still under way or cut short, a file that only has the name) is
+//! reported and skipped.
+//! Files whose name starts with `.` (this engine's partial files) are not
+//! looked at, and a file some row already names is left alone, so a second
+//! run adds nothing.
+
+use std::collections::HashSet;
+use std::path::{Path, PathBuf};
+
+use crate::catalogue::{Catalogue, ExportRow};
+use crate::error::{Result, SkippedSegment};
+use crate::export::thumbnail::write_image;
+use crate::media::image::{self, ImageFormat};
+use crate::progress::CancelToken;
+
+/// A file that got a row.
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct MigratedExport {
+    pub id: String,
+    pub camera: String,
+    pub name: String,
+    pub video_path: String,
+    /// Empty when the thumbnail could not be written.
+    pub thumb_path: String,
+}
+
+/// What [`migrate`] did.
+#[derive(Debug, Clone, Default, serde::Serialize)]
+pub struct MigrationReport {
+    pub added: Vec<MigratedExport>,
+    /// Files left without a row, and why.
+    pub skipped: Vec<SkippedSegment>,
+}
+
+/// Gives every bare `.mp4` in `export_dir` a row (see the module doc);
+/// thumbnails go to `thumb_dir`.
+pub fn migrate(
+    catalogue: &Catalogue,
+    export_dir: &Path,
+    thumb_dir: &Path,
+    cancel: &CancelToken,
+) -> Result<MigrationReport> {
+    let mut report = MigrationReport::default();
+    let known: HashSet<String> = catalogue.export_video_paths()?.into_iter().collect();
+    let cameras = catalogue.cameras()?;
+    let mut files: Vec<PathBuf> = match std::fs::read_dir(export_dir) {
+        Ok(rd) => rd.filter_map(|e| e.ok()).map(|e| e.path()).collect(),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Vec::new(),
+        Err(e) => return Err(crate::error::Error::io(export_dir, e)),
+    };
+    files.sort();
+    for path in files {
+        cancel.check()?;
+        let Some(name) = path.file_name().and_then(|n| n.to_str()) else {
+            continue;
+        };
+        let Some(stem) = name.strip_suffix(".mp4") else {
+            continue;
+        };
+        if name.starts_with('.') || !path.is_file() {
+            continue;
+        }
+        let Some(video_path) = path.to_str().map(str::to_string) else {
+            report.skipped.push(SkippedSegment {
+                path: path.clone(),
+                reason: "its path is not valid UTF-8 (the catalogue stores text)".into(),
+            });
+            continue;
+        };
+        if known.contains(&video_path) {
+            continue;
+        }
+        // A file still being copied in (or cut short) is not taken: its
+        // first frame may well decode, but the NVR would list it as whole.
+        match crate::media::isobmff::is_complete(&path) {
+            Ok(true) => {}
+            Ok(false) => {
+                report.skipped.push(SkippedSegment {
+                    path: path.clone(),
+                    reason: "not a complete MP4 (still being written, or cut short)".into(),
+                });
+                continue;
+            }
+            Err(e) => {
+                report.skipped.push(SkippedSegment {
+                    path: path.clone(),
+                    reason: format!("cannot read: {e}"),
+                });
+                continue;
+            }
+        }
+        let picture = match image::frame_at(&path, 0.0, cancel) {
+            Ok(p) => p,
+            Err(reason) => {
+                report.skipped.push(SkippedSegment {
+                    path: path.clone(),
+                    reason: format!("not decodable video: {reason}"),
+                });
+                continue;
+            }
+        };
+        let camera = guess_camera(stem, &cameras);
+        let id = unused_id(catalogue, &camera)?;
+        let target = thumb_dir.join(format!("{id}.jpg"));
+        let thumb_path = image::thumbnail(&picture, ImageFormat::Jpeg)
+            .and_then(|bytes| write_image(&target, &id, &bytes).map_err(|e| e.to_string()));
+        let thumb_path = match thumb_path {
+            Ok(p) => p.to_string_lossy().into_owned(),
+            Err(reason) => {
+                tracing::warn!(path = %path.display(), %reason, "no thumbnail for a migrated export");
+                String::new()
+            }
+        };
+        let row = ExportRow {
+            id: id.clone(),
+            camera: camera.clone(),
+            name: stem.to_string(),
+            date_s: ctime_s(&path),
+            video_path: video_path.clone(),
+            thumb_path: thumb_path.clone(),
+            in_progress: false,
+            export_case_id: None,
+        };
+        if let Err(e) = catalogue.insert_export(&row) {
+            if !thumb_path.is_empty() {
+                let _ = std::fs::remove_file(&thumb_path);
+            }
+            return Err(e);
+        }
+        report.added.push(MigratedExport {
+            id,
+            camera,
+            name: stem.to_string(),
+            video_path,
+            thumb_path,
+        });
+    }
+    Ok(report)
+}
+
+/// The longest camera name contained in `stem`, else `unknown`.
+pub fn guess_camera(stem: &str, cameras: &[String]) -> String {
+    cameras
+        .iter()
+        .filter(|c| !c.is_empty() && stem.contains(c.as_str()))
+        .max_by_key(|c| c.len())
+        .cloned()
+        .unwrap_or_else(|| "unknown".to_string())
+}
+
+/// `<camera>_<6 random>` that no row has yet.
+fn unused_id(catalogue: &Catalogue, camera: &str) -> Result<String> {
+    loop {
+        let id = format!("{camera}_{}", crate::export::random_suffix());
+        if !catalogue.export_exists(&id)? {
+            return Ok(id);
+        }
+    }
+}
+
+/// The file's ctime (inode change), unix seconds, as the NVR records.
+fn ctime_s(path: &Path) -> f64 {
+    use std::os::unix::fs::MetadataExt;
+    std::fs::metadata(path)
+        .map(|m| m.ctime() as f64 + m.ctime_nsec() as f64 * 1e-9)
+        .unwrap_or(0.0)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_longest_camera_name_in_the_file_name_wins() {
+        let cams: Vec<String> = ["front", "front_door", "back"]
+            .iter()
+            .map(|s| s.to_string())
+            .collect();
+        assert_eq!(
+            guess_camera("front_door_20240101_120000-x", &cams),
+            "front_door"
+        );
+        assert_eq!(guess_camera("front_20240101", &cams), "front");
+        assert_eq!(guess_camera("garage clip", &cams), "unknown");
+        assert_eq!(guess_camera("anything", &[]), "unknown");
+    }
+}
