@@ -12,16 +12,18 @@
 //! catalogue ── SQLite rows (recordings, reviews, export row)
 //!    │
 //!    ▼
-//! source ───── segments: wall-clock span + where the media is (local files);
-//!    │            source::hls reads the NVR's VOD server instead (its own
-//!    │            writer, remux::hls, after the fragments)
+//! source ───── segments: wall-clock span + where the media is (local files:
+//!    │            recordings, or hourly previews with the cached frames of
+//!    │            the current hour, source::previews); source::hls reads the
+//!    │            NVR's VOD server instead (its own writer, remux::hls)
 //!    │
 //!    ▼
 //! probe ────── segment headers: stream parameters, compact sample tables (parallel)
 //!    │            each travels with its segment as a ProbedSegment
 //!    ▼
 //! plan ─────── clips: every frame of the selected segments once, the two cuts
-//!    │            at keyframes, gaps collapsed, output offsets (plain data;
+//!    │            at keyframes (recordings) or exact with an edit list
+//!    │            (previews), gaps collapsed, output offsets (plain data;
 //!    │            chapters are derived from it)
 //!    ▼
 //! remux ────── stream copy by one of two writers over one per-clip selection:
@@ -34,12 +36,14 @@
 //! output ───── temporary name, lock, fsync, rename; removed on failure
 //!    │
 //!    ▼
-//! export ───── orchestrates the above, owns the export row's lifecycle,
-//!    │            pushes Progress to one closure and obeys a CancelToken
+//! export ───── orchestrates the above, owns the export row's lifecycle and
+//!    │            its thumbnail (media::image: a frame decoded, scaled,
+//!    │            WebP), pushes Progress to one closure, obeys a CancelToken
 //!    ▼
 //! job ──────── many exports: who owns which (a lock file per export id,
-//!                 across processes), crash recovery, and ExportQueue
-//!                 (workers, job states, cancel by id, subscribers)
+//!                 across processes), crash recovery, ExportQueue
+//!                 (workers, job states, cancel by id, subscribers), and the
+//!                 migration of bare export files into the catalogue
 //! ```
 //!
 //! Time has three clocks, each with its type (`time`): wall-clock unix
