@@ -83,6 +83,9 @@ enum Command {
     /// Record a benchmark corpus the way the NVR records (segment muxer, real rows).
     #[command(hide = true)]
     BenchCorpus(cli::samples::CorpusArgs),
+    /// Build a preview benchmark store (hourly previews, cached frames).
+    #[command(hide = true)]
+    PreviewCorpus(cli::samples::PreviewCorpusArgs),
 }
 
 /// `--source`.
@@ -264,6 +267,7 @@ fn main() -> ExitCode {
         Command::Export(args) => run_export(*args),
         Command::Demo { dir } => cli::samples::demo(dir),
         Command::BenchCorpus(args) => cli::samples::bench_corpus(args),
+        Command::PreviewCorpus(args) => cli::samples::preview_corpus(args),
         Command::Recover(args) => run_recover(args),
         Command::Migrate(args) => run_migrate(args),
         Command::Batch(args) => {

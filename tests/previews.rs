@@ -366,4 +366,5 @@ fn a_preview_timelapse_decodes_keyframes_only() {
     let d = format_duration(out);
     assert!((d - 9.6).abs() < 0.2, "duration {d}");
     assert_eq!(o.stats.writer.as_str(), "transcode");
+    assert_eq!(o.stats.frames_decoded, 6, "keyframes only: {:?}", o.stats);
 }

@@ -35,6 +35,77 @@ pub struct CorpusArgs {
     pub fps: u32,
 }
 
+/// `preview-corpus`: what to build.
+#[derive(clap::Args)]
+pub struct PreviewCorpusArgs {
+    #[arg(long)]
+    pub dir: PathBuf,
+    /// Hourly previews (each its own picture and activity pattern).
+    #[arg(long, default_value_t = 24)]
+    pub hours: u32,
+    /// Cached frames (two a second) after the last preview.
+    #[arg(long, default_value_t = 600)]
+    pub frames: u32,
+}
+
+/// A store of `hours` hourly previews (variable frame rate: two frames a
+/// second while active, one every 30 s when quiet) and cached frames of the
+/// hour after them, for benchmarks; writes `corpus.env`.
+pub fn preview_corpus(args: PreviewCorpusArgs) -> ExitCode {
+    use sample::previews::{activity_times, add_cached_frame, add_preview};
+    let t0 = 1_735_689_600.0;
+    let run = || -> nvr_export::Result<sample::SampleStore> {
+        let s = sample::build_store(
+            &args.dir,
+            "bench_cam",
+            t0,
+            &[sample::SegmentPlan {
+                spec: sample::SegmentSpec::small(2.0),
+                gap_before_s: 0.0,
+            }],
+        )?;
+        for h in 0..args.hours {
+            let start = t0 + 3600.0 * h as f64;
+            add_preview(&s, start, start + 3600.0, &activity_times(3600.0, h), h)?;
+        }
+        let cache = args.dir.join("cache");
+        let after = t0 + 3600.0 * args.hours as f64;
+        for k in 0..args.frames {
+            add_cached_frame(&cache, &s.camera, after + k as f64 * 0.5, k)?;
+        }
+        Ok(s)
+    };
+    let t = Instant::now();
+    match run() {
+        Ok(s) => {
+            let end = t0 + 3600.0 * args.hours as f64 + args.frames as f64 * 0.5;
+            let env = format!(
+                "DB={}\nMEDIA={}\nCACHE={}\nCAMERA={}\nSTART={t0}\nEND={end}\n",
+                s.db_path.display(),
+                s.media_dir.display(),
+                args.dir.join("cache").display(),
+                s.camera
+            );
+            if let Err(e) = std::fs::write(args.dir.join("corpus.env"), env) {
+                eprintln!("error: {e}");
+                return ExitCode::FAILURE;
+            }
+            println!(
+                "preview corpus: {} hours, {} cached frames in {} (built in {:.1} s)",
+                args.hours,
+                args.frames,
+                args.dir.display(),
+                t.elapsed().as_secs_f64()
+            );
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("error ({}): {e}", e.kind());
+            ExitCode::FAILURE
+        }
+    }
+}
+
 pub fn bench_corpus(args: CorpusArgs) -> ExitCode {
     let CorpusArgs {
         dir,

@@ -124,6 +124,9 @@ pub struct RemuxStats {
     /// End of the last audio sample, seconds.
     pub audio_duration_s: f64,
     pub bytes_written: u64,
+    /// Re-encoding exports: the decoded frames fed to the filters (after
+    /// thinning, or keyframes only).
+    pub frames_decoded: u64,
     /// Of the samples' bytes, those copied block-aligned on a filesystem
     /// that shares extents (the filesystem shares them: no new space)...
     pub shared_bytes: u64,

@@ -137,6 +137,21 @@ pub fn steady_times(seconds: f64, fps: f64) -> Vec<f64> {
     (0..n).map(|i| i as f64 / fps).collect()
 }
 
+/// Frame instants of an hour-long preview as the NVR writes them: two a
+/// second while there is activity, one every 30 s when quiet; activity and
+/// quiet alternate every 5 minutes (the phase moves with `seed`).
+pub fn activity_times(seconds: f64, seed: u32) -> Vec<f64> {
+    let mut out = Vec::new();
+    let mut t = 0.0;
+    let phase = (seed % 2) as f64 * 300.0;
+    while t < seconds {
+        out.push(t);
+        let busy = ((t + phase) / 300.0).floor() as i64 % 2 == 0;
+        t += if busy { 0.5 } else { 30.0 };
+    }
+    out
+}
+
 /// Writes a cached preview frame of `camera` taken at `ts_s` (a WebP,
 /// 320x180) under `cache_dir`.
 pub fn add_cached_frame(cache_dir: &Path, camera: &str, ts_s: f64, seed: u32) -> Result<PathBuf> {

@@ -422,6 +422,7 @@ struct Pipeline<'a> {
 impl Pipeline<'_> {
     /// One decoded frame, its pts on the output timeline (90 kHz).
     fn feed(&mut self, frame: &ffmpeg::frame::Video, reporter: &mut Reporter<'_>) -> Result<()> {
+        self.stats.frames_decoded += 1;
         if self.graph.is_none() {
             self.graph = Some(build_graph(frame, self.spec, self.device)?);
         }
