@@ -14,7 +14,7 @@ DEMO_DIR ?= demo-store
 TARGET_DIR = $(shell $(CARGO) metadata --format-version 1 --no-deps 2>/dev/null | sed -n 's/.*"target_directory":"\([^"]*\)".*/\1/p')
 BIN = $(or $(TARGET_DIR),target)/release/nvr-export
 
-.PHONY: all deps demo test test-vod build bench-corpus bench bench-timelapse bench-reflink memcheck soak clean-demo
+.PHONY: all deps demo test test-vod build bench-corpus bench bench-timelapse bench-previews bench-reflink memcheck soak clean-demo
 
 all: demo
 
@@ -90,6 +90,10 @@ test-vod: deps
 bench-timelapse: build
 	@[ -f $(BENCH_DIR)/tl1080/corpus.env ] || $(BIN) bench-corpus --dir $(BENCH_DIR)/tl1080 --minutes 10 --width 1920 --height 1080 --bitrate 4000000
 	NVR_EXPORT=$(BIN) scripts/bench-timelapse.sh $(BENCH_DIR)/tl1080 $(RUNS)
+
+# Preview source: a day of hourly previews (built once), cat / CLI / ours.
+bench-previews: build
+	NVR_EXPORT=$(BIN) scripts/bench-previews.sh $(BENCH_DIR)/previews 5
 
 # Extent sharing: the audio hour on an XFS (reflink) loop filesystem, ours
 # vs cp vs cp --reflink (root only).
