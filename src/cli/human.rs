@@ -44,6 +44,9 @@ pub fn print_outcome(o: &ExportOutcome) {
         o.name,
         o.stats.writer
     );
+    if !o.thumb_path.is_empty() {
+        text.push_str(&format!("  thumbnail: {}\n", o.thumb_path));
+    }
     if let Some(why) = &o.stats.fast_declined {
         text.push_str(&format!("  (index-driven writer declined: {why})\n"));
     }

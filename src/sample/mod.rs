@@ -497,5 +497,13 @@ pub fn demo_store(root: &Path) -> Result<SampleStore> {
         "detection",
         r#"{"objects":["car"]}"#,
     )?;
+    // The hour's preview (1 fps), so the export gets its thumbnail.
+    previews::add_preview(
+        &store,
+        start_s,
+        start_s + 70.0,
+        &previews::steady_times(70.0, 1.0),
+        0,
+    )?;
     Ok(store)
 }
