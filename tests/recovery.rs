@@ -155,6 +155,16 @@ fn ids(v: &Value, field: &str) -> Vec<String> {
 fn sigkill_mid_copy_then_recovery_from_a_fresh_process_spares_a_live_export() {
     let dir = tempfile::tempdir().unwrap();
     let s = back_to_back(dir.path(), 2.0, 6);
+    // A preview, so that each export has a thumbnail when it is killed.
+    nvr_export::sample::previews::add_preview(
+        &s,
+        s.start_s(),
+        s.end_s(),
+        &nvr_export::sample::previews::steady_times(s.end_s() - s.start_s(), 1.0),
+        0,
+    )
+    .unwrap();
+    let thumb = |id: &str| s.media_dir.join(format!("clips/export/{id}.webp"));
     // Rate-limited so that both are still copying when the test acts.
     let mut dead = Running::start({
         let mut c = export_cmd(&s, "front_door_dead01");
@@ -183,15 +193,19 @@ fn sigkill_mid_copy_then_recovery_from_a_fresh_process_spares_a_live_export() {
         ]
     );
     assert_eq!(hidden_of(&s, "front_door_dead01").len(), 2);
+    assert!(thumb("front_door_dead01").is_file());
     let report = recover_json(&s);
     assert_eq!(report["event"], "recovered");
     assert_eq!(ids(&report, "removed"), vec!["front_door_dead01"]);
     assert_eq!(ids(&report, "live"), vec!["front_door_live01"]);
     assert_eq!(ids(&report, "registered"), Vec::<String>::new());
     assert_eq!(hidden_of(&s, "front_door_dead01"), Vec::<PathBuf>::new());
-    // The live export was not touched: its row, lock and partial file stay...
+    assert!(!thumb("front_door_dead01").exists(), "the dead export's thumbnail");
+    // The live export was not touched: its row, lock, partial file and
+    // thumbnail stay...
     assert_eq!(rows(&s), vec![("front_door_live01".to_string(), 1)]);
     assert_eq!(hidden_of(&s, "front_door_live01").len(), 2);
+    assert!(thumb("front_door_live01").is_file());
 
     // ...and the dead export's id is free again.
     let out = export_cmd(&s, "front_door_dead01").output().unwrap();
