@@ -4,6 +4,8 @@
 #   cp        the segments concatenated into one file (plain copy), then sync
 #   reflink   cp --reflink=always of the raw segments (the filesystem's floor)
 #   nvr       nvr-export (block-aligned runs, shared by the filesystem; it fsyncs)
+#   nvr_libav_probe  the same with every segment header opened by libav
+#             (what it did before it read them itself)
 # Prints median times, ratios, and the output's newly allocated (unshared)
 # bytes. Root only (mkfs.xfs + loop mount).
 #
@@ -40,6 +42,7 @@ for i in $(seq "$RUNS"); do
   measure cp "$M/cp.bin" sh -c 'xargs -d "\n" cat < "$1" > "$2" && sync "$2"' _ "$WORK/segs.txt" "$M/cp.bin"
   measure reflink "$M/rl" sh -c 'mkdir -p "$2" && xargs -d "\n" cp --reflink=always -t "$2" < "$1" && sync -f "$2"' _ "$WORK/segs.txt" "$M/rl"
   measure nvr "" "$BIN" export --db "$M/c/frigate.db" --media-dir "$M/c/media" --camera "$CAMERA" --start "$START" --end "$END" --chapters none --json
+  measure nvr_libav_probe "" "$BIN" export --db "$M/c/frigate.db" --media-dir "$M/c/media" --camera "$CAMERA" --start "$START" --end "$END" --chapters none --json --libav-probe
 done
 echo "hour on XFS (reflink), $RUNS runs"
 python3 - "$WORK/results.txt" <<'PY'
@@ -51,5 +54,5 @@ med = {n: st.median(x[0] for x in v) for n, v in rows.items()}
 for n, v in rows.items():
     size, new = v[-1][1], v[-1][2]
     print(f"  {n:8} median {med[n]:7.3f} s   output {size/1e6:8.1f} MB, not shared {new/1e6:8.2f} MB ({100*new/max(size,1):.2f} %)")
-print(f"  nvr/cp {med['nvr']/med['cp']:.3f}x")
+print(f"  nvr/cp {med['nvr']/med['cp']:.3f}x   nvr_libav_probe/cp {med['nvr_libav_probe']/med['cp']:.3f}x")
 PY

@@ -255,6 +255,9 @@ struct ExportArgs {
     /// (default: a preview frame at the start of the range).
     #[arg(long, value_name = "FILE")]
     thumbnail: Option<PathBuf>,
+    /// Probe every segment with libav (a debugging and benchmarking aid).
+    #[arg(long, hide = true)]
+    libav_probe: bool,
     /// Which writer (a debugging and benchmarking aid).
     #[arg(long, hide = true, value_enum, default_value_t = WriterArg::Auto)]
     writer: WriterArg,
@@ -391,6 +394,7 @@ fn run_export(args: ExportArgs) -> ExitCode {
     let exporter = Exporter::new(layout)
         .with_parallel_decode(!args.sequential_decode)
         .with_writer(args.writer.into())
+        .with_libav_probe(args.libav_probe)
         .with_max_rate(args.max_rate.unwrap_or(0));
     cli::recover_before(&exporter, args.json);
     if args.json {

@@ -200,7 +200,10 @@ fn sigkill_mid_copy_then_recovery_from_a_fresh_process_spares_a_live_export() {
     assert_eq!(ids(&report, "live"), vec!["front_door_live01"]);
     assert_eq!(ids(&report, "registered"), Vec::<String>::new());
     assert_eq!(hidden_of(&s, "front_door_dead01"), Vec::<PathBuf>::new());
-    assert!(!thumb("front_door_dead01").exists(), "the dead export's thumbnail");
+    assert!(
+        !thumb("front_door_dead01").exists(),
+        "the dead export's thumbnail"
+    );
     // The live export was not touched: its row, lock, partial file and
     // thumbnail stay...
     assert_eq!(rows(&s), vec![("front_door_live01".to_string(), 1)]);

@@ -243,6 +243,9 @@ pub struct Exporter {
     hls_limits: crate::source::hls::http::HttpLimits,
     /// Timelapses: decode GOPs side by side.
     parallel_decode: bool,
+    /// Read segment headers through a template learnt from the first one
+    /// (`probe::Template`) instead of opening each with libav.
+    probe_template: bool,
     /// HLS source: when set, the only addresses that may be contacted
     /// (tests narrow loopback to 127.0.0.1 with it).
     hls_only_hosts: Option<Vec<std::net::IpAddr>>,
@@ -261,7 +264,16 @@ impl Exporter {
             hls_limits: Default::default(),
             hls_only_hosts: None,
             parallel_decode: true,
+            probe_template: true,
         }
+    }
+
+    /// Probes every segment with libav instead of reading the headers of a
+    /// camera session's segments after the first one itself (a benchmark
+    /// and debugging aid; the default reads them itself).
+    pub fn with_libav_probe(mut self, on: bool) -> Exporter {
+        self.probe_template = !on;
+        self
     }
 
     /// Timelapses: decode GOPs side by side on every core (default), or in
@@ -700,7 +712,7 @@ impl Exporter {
         let mut pending = segments.into_iter().peekable();
         while pending.peek().is_some() {
             let batch: Vec<_> = pending.by_ref().take(PROBE_BATCH).collect();
-            for res in probe::probe_all(batch, &cancel) {
+            for res in probe::probe_all(batch, self.probe_template, &cancel) {
                 cancel.check()?;
                 match res {
                     Ok(ps) => {

@@ -252,6 +252,215 @@ fn summarize(trak: &[u8]) -> Option<TrakSummary> {
     })
 }
 
+/// The sample index of every `trak` of a `moov` payload, in file order,
+/// as libav's MP4 demuxer builds it for the files this reader accepts (see
+/// [`trak_index`]); `None` for a track it does not.
+pub fn trak_indexes(moov: &[u8]) -> Vec<Option<TrakIndex>> {
+    let movie_timescale = child(moov, b"mvhd").and_then(|mvhd| match mvhd.first()? {
+        0 => be32(mvhd, 12),
+        1 => be32(mvhd, 20),
+        _ => None,
+    });
+    children(moov)
+        .into_iter()
+        .filter(|(k, _)| k == b"trak")
+        .map(|(_, trak)| trak_index(trak, movie_timescale?))
+        .collect()
+}
+
+/// One track's sample index: its media time scale and its samples in
+/// decode order.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TrakIndex {
+    pub timescale: u32,
+    pub samples: Vec<super::ffi::IndexEntry>,
+}
+
+fn be64(b: &[u8], p: usize) -> Option<u64> {
+    Some(u64::from_be_bytes(b.get(p..p + 8)?.try_into().ok()?))
+}
+
+/// The sample index of one `trak` payload, read from its tables without
+/// libav: decode times from `stts`, sizes from `stsz`, offsets from `stsc`
+/// and `stco`/`co64`, keyframes from `stss` (none: every sample is one).
+/// The decode times are placed by the edit list as libav places them: minus
+/// the media time, plus an empty edit's duration (a track that starts late;
+/// NVR segments have one of a few milliseconds) converted from the movie
+/// time scale, rounded to nearest. The caller still checks the result
+/// against libav on one file before trusting it (see `probe::Template`).
+///
+/// Only the plain layout muxers write for a segment is accepted: one sample
+/// description; an edit list of at most an empty edit followed by one edit
+/// with rate 1 and a media time of zero or more; no negative composition
+/// offsets; every count consistent. Anything else is `None`, and the caller
+/// asks libav.
+pub fn trak_index(trak: &[u8], movie_timescale: u32) -> Option<TrakIndex> {
+    let mdia = child(trak, b"mdia")?;
+    let mdhd = child(mdia, b"mdhd")?;
+    let timescale = match mdhd.first()? {
+        0 => be32(mdhd, 12)?,
+        1 => be32(mdhd, 20)?,
+        _ => return None,
+    };
+    if timescale == 0 {
+        return None;
+    }
+    let shift = match child(trak, b"edts").and_then(|e| child(e, b"elst")) {
+        None => 0i64,
+        Some(elst) => {
+            let v1 = match elst.first()? {
+                0 => false,
+                1 => true,
+                _ => return None,
+            };
+            let entry = |i: usize| -> Option<(u64, i64, u32)> {
+                if v1 {
+                    let at = 8 + 20 * i;
+                    Some((
+                        be64(elst, at)?,
+                        be64(elst, at + 8)? as i64,
+                        be32(elst, at + 16)?,
+                    ))
+                } else {
+                    let at = 8 + 12 * i;
+                    Some((
+                        be32(elst, at)? as u64,
+                        be32(elst, at + 4)? as i32 as i64,
+                        be32(elst, at + 8)?,
+                    ))
+                }
+            };
+            let (empty, (_, media_time, rate)) = match be32(elst, 4)? {
+                1 => (0u64, entry(0)?),
+                2 => {
+                    let (d, mt, _) = entry(0)?;
+                    if mt != -1 || movie_timescale == 0 {
+                        return None;
+                    }
+                    (d, entry(1)?)
+                }
+                _ => return None,
+            };
+            if media_time < 0 || rate != 0x0001_0000 {
+                return None;
+            }
+            let m = movie_timescale as u128;
+            let delay = ((empty as u128 * timescale as u128 + m / 2) / m.max(1)) as i64;
+            delay - media_time
+        }
+    };
+    let stbl = child(child(mdia, b"minf")?, b"stbl")?;
+    if be32(child(stbl, b"stsd")?, 4)? != 1 {
+        return None;
+    }
+    // Sizes.
+    let stsz = child(stbl, b"stsz")?;
+    let fixed = be32(stsz, 4)?;
+    let n = be32(stsz, 8)? as usize;
+    if n == 0 || n > 50_000_000 {
+        return None;
+    }
+    if fixed == 0 && stsz.len() < 12 + 4 * n {
+        return None;
+    }
+    let size_of = |i: usize| {
+        if fixed != 0 {
+            Some(fixed)
+        } else {
+            be32(stsz, 12 + 4 * i)
+        }
+    };
+    // Decode times.
+    let stts = child(stbl, b"stts")?;
+    let mut dts = Vec::with_capacity(n);
+    let mut t = shift;
+    for r in 0..be32(stts, 4)? as usize {
+        let (count, delta) = (be32(stts, 8 + 8 * r)?, be32(stts, 12 + 8 * r)?);
+        for _ in 0..count {
+            if dts.len() == n {
+                return None;
+            }
+            dts.push(t);
+            t += delta as i64;
+        }
+    }
+    if dts.len() != n {
+        return None;
+    }
+    if let Some(ctts) = child(stbl, b"ctts") {
+        if ctts.first()? == &1 {
+            for r in 0..be32(ctts, 4)? as usize {
+                if (be32(ctts, 12 + 8 * r)? as i32) < 0 {
+                    return None;
+                }
+            }
+        }
+    }
+    // Chunk offsets, then each sample's offset through `stsc`.
+    let chunks: Vec<u64> = if let Some(stco) = child(stbl, b"stco") {
+        (0..be32(stco, 4)? as usize)
+            .map(|i| be32(stco, 8 + 4 * i).map(u64::from))
+            .collect::<Option<_>>()?
+    } else {
+        let co64 = child(stbl, b"co64")?;
+        (0..be32(co64, 4)? as usize)
+            .map(|i| be64(co64, 8 + 8 * i))
+            .collect::<Option<_>>()?
+    };
+    let stsc = child(stbl, b"stsc")?;
+    let runs: Vec<(u32, u32)> = (0..be32(stsc, 4)? as usize)
+        .map(|i| Some((be32(stsc, 8 + 12 * i)?, be32(stsc, 12 + 12 * i)?)))
+        .collect::<Option<_>>()?;
+    let keys: Option<Vec<u32>> = match child(stbl, b"stss") {
+        None => None,
+        Some(stss) => Some(
+            (0..be32(stss, 4)? as usize)
+                .map(|i| be32(stss, 8 + 4 * i))
+                .collect::<Option<_>>()?,
+        ),
+    };
+    let mut samples = Vec::with_capacity(n);
+    let mut next_key = 0usize;
+    for (r, &(first_chunk, per_chunk)) in runs.iter().enumerate() {
+        let end_chunk = runs
+            .get(r + 1)
+            .map(|x| x.0)
+            .unwrap_or(chunks.len() as u32 + 1);
+        if first_chunk == 0 || end_chunk < first_chunk {
+            return None;
+        }
+        for chunk in first_chunk..end_chunk {
+            let mut pos = *chunks.get(chunk as usize - 1)?;
+            for _ in 0..per_chunk {
+                let i = samples.len();
+                if i == n {
+                    return None;
+                }
+                let size = size_of(i)?;
+                let keyframe = match &keys {
+                    None => true,
+                    Some(k) => {
+                        let is = k.get(next_key) == Some(&(i as u32 + 1));
+                        next_key += is as usize;
+                        is
+                    }
+                };
+                samples.push(super::ffi::IndexEntry {
+                    pos: pos as i64,
+                    dts: dts[i],
+                    size,
+                    keyframe,
+                });
+                pos += size as u64;
+            }
+        }
+    }
+    if samples.len() != n || keys.is_some_and(|k| next_key != k.len()) {
+        return None;
+    }
+    Some(TrakIndex { timescale, samples })
+}
+
 /// Length of the measured fields at [`TrakSummary::esds_rates_at`].
 pub const ESDS_RATES_LEN: usize = 11;
 

@@ -13,6 +13,19 @@
 //!   the last sample's duration is its own `stts` delta, never "stream end
 //!   minus last DTS" (that mixes a presentation end with a decode time).
 //!
+//! Most segments are not opened by libav at all. libav builds each stream's
+//! index by parsing the whole `moov` (and sets up a demuxer, codec
+//! parameters, probing structures) for every file: on an hour of 360
+//! segments that is most of an export that otherwise shares its bytes in
+//! the filesystem. The segments of one camera session have identical sample
+//! descriptions, so [`probe_all`] probes the first one with libav, learns a
+//! [`Template`] from it (stream layout, codec parameters, time bases, sample
+//! entries), and reads the others' sample tables straight from their `moov`
+//! (`isobmff::trak_index`). The template is only used if this reader's
+//! index of the first segment equals libav's, entry for entry; any segment
+//! whose layout or sample entries differ from it (a camera restart, an
+//! unusual edit list) is probed by libav as before.
+//!
 //! Segments are opened in parallel (rayon). A segment that cannot be used
 //! (missing, unreadable, truncated, no video, no keyframe) is reported as a
 //! [`SkippedSegment`] here, before any output byte is written.
@@ -172,24 +185,261 @@ impl SegmentProbe {
 
 /// Probes every segment in parallel, keeping order. `Err` entries say why a
 /// segment cannot be used.
+///
+/// `learn`: read the others through a template learnt from the first (see
+/// the module doc); `false` probes every segment with libav.
 pub fn probe_all(
     segments: Vec<Segment>,
+    learn: bool,
     cancel: &CancelToken,
 ) -> Vec<Result<ProbedSegment, SkippedSegment>> {
     media::init();
-    segments
-        .into_par_iter()
-        .map(|segment| {
-            let path = match &segment.locator {
-                Locator::File(p) => p.as_path(),
+    // libav until one segment probes, and a template is learnt from it.
+    let mut out = Vec::with_capacity(segments.len());
+    let mut rest = segments.into_iter();
+    let mut template = None;
+    for segment in rest.by_ref() {
+        let r = probe_segment(segment, None, cancel);
+        if let Ok(ps) = &r {
+            template = learn.then(|| Template::learn(&ps.probe, cancel)).flatten();
+            out.push(r);
+            break;
+        }
+        out.push(r);
+    }
+    let rest: Vec<Segment> = rest.collect();
+    out.extend(
+        rest.into_par_iter()
+            .map(|segment| probe_segment(segment, template.as_ref(), cancel))
+            .collect::<Vec<_>>(),
+    );
+    out
+}
+
+/// Probes one segment: through `template` when it fits, else libav.
+fn probe_segment(
+    segment: Segment,
+    template: Option<&Template>,
+    cancel: &CancelToken,
+) -> Result<ProbedSegment, SkippedSegment> {
+    let path = match &segment.locator {
+        Locator::File(p) => p.as_path(),
+    };
+    if cancel.is_cancelled() {
+        return Err(skip(path, "cancelled"));
+    }
+    let probe = match template.and_then(|t| t.probe(path)) {
+        Some(r) => r?,
+        None => probe(path, cancel)?,
+    };
+    Ok(ProbedSegment { segment, probe })
+}
+
+/// What the segments of one camera session share, learnt from one probed
+/// by libav (see the module doc).
+pub struct Template {
+    /// Streams (one per `trak`) of the file.
+    streams: usize,
+    video: StreamTemplate,
+    audio: Option<StreamTemplate>,
+    codec: codec::Id,
+    width: u32,
+    height: u32,
+    extradata: Vec<u8>,
+    sample_rate: u32,
+    channels: u16,
+}
+
+/// One stream of a [`Template`].
+struct StreamTemplate {
+    index: usize,
+    time_base: Rational,
+    /// The sample entry as a decoder sees it.
+    entry: Vec<u8>,
+    /// Copied for each segment (under the lock: libav's parameters are not
+    /// safe to share between threads as they are).
+    parameters: std::sync::Mutex<codec::Parameters>,
+    codec: codec::Id,
+}
+
+impl StreamTemplate {
+    fn parameters(&self) -> codec::Parameters {
+        match self.parameters.lock() {
+            Ok(p) => owned(&p),
+            Err(poisoned) => owned(&poisoned.into_inner()),
+        }
+    }
+}
+
+impl Template {
+    /// The template of `p` (probed by libav), if this module's own reading
+    /// of the same file gives exactly libav's sample tables.
+    pub fn learn(p: &SegmentProbe, _cancel: &CancelToken) -> Option<Template> {
+        let traks = p.traks.as_ref()?;
+        let stream = |index: usize, time_base: Rational, par: &codec::Parameters| {
+            Some(StreamTemplate {
+                index,
+                time_base,
+                entry: traks.get(index)?.as_ref()?.decoder_view().into_owned(),
+                parameters: std::sync::Mutex::new(owned(par)),
+                codec: par.id(),
+            })
+        };
+        let t = Template {
+            streams: traks.len(),
+            video: stream(p.video.index, p.video.timing.time_base, &p.video.parameters)?,
+            audio: match &p.audio {
+                Some(a) => Some(stream(a.index, a.time_base, &a.parameters)?),
+                None => None,
+            },
+            codec: p.video.codec,
+            width: p.video.width,
+            height: p.video.height,
+            extradata: p.video.extradata.clone(),
+            sample_rate: p.audio.as_ref().map_or(0, |a| a.sample_rate),
+            channels: p.audio.as_ref().map_or(0, |a| a.channels),
+        };
+        let mine = t.probe(&p.path)?.ok()?;
+        let same = mine.video.timing == p.video.timing
+            && match (&mine.audio, &p.audio) {
+                (Some(a), Some(b)) => a.samples == b.samples && a.time_base == b.time_base,
+                (None, None) => true,
+                _ => false,
             };
-            if cancel.is_cancelled() {
-                return Err(skip(path, "cancelled"));
+        if !same {
+            tracing::debug!(path = %p.path.display(), "own sample index differs from libav's: probing with libav");
+        }
+        same.then_some(t)
+    }
+
+    /// `path` probed from its own `moov` when it fits the template;
+    /// `None` when it does not (the caller asks libav).
+    fn probe(&self, path: &Path) -> Option<Result<SegmentProbe, SkippedSegment>> {
+        let (file_size, file_id, modified_ns) = match stat(path) {
+            Ok(s) => s,
+            Err(e) => return Some(Err(e)),
+        };
+        let moov = isobmff::read_moov(path).ok()?;
+        let traks = isobmff::traks(&moov);
+        if traks.len() != self.streams {
+            return None;
+        }
+        let mut indexes = isobmff::trak_indexes(&moov);
+        let mut take = |st: &StreamTemplate| {
+            let summary = traks.get(st.index)?.as_ref()?;
+            let index = indexes.get_mut(st.index)?.take()?;
+            let fits = summary.decoder_view() == st.entry.as_slice()
+                && Rational(1, index.timescale as i32) == st.time_base;
+            fits.then_some((summary, index.samples))
+        };
+        let (vsum, ventries) = take(&self.video)?;
+        let audio = match &self.audio {
+            Some(a) => Some((a, take(a)?)),
+            None => None,
+        };
+        let aentries = audio
+            .as_ref()
+            .map(|(_, (_, e))| e.as_slice())
+            .unwrap_or(&[]);
+        if let Err(e) = check_entries(path, &ventries, aentries, file_size) {
+            return Some(Err(e));
+        }
+        let offsets = vsum.timing.offsets(ventries.len())?;
+        let samples = match SampleTable::from_samples(&sample_times(
+            &ventries,
+            Some(&offsets),
+            Some(&vsum.timing),
+        )) {
+            Ok(s) => s,
+            Err(e) => return Some(Err(skip(path, format!("video index: {e}")))),
+        };
+        let audio = match audio {
+            None => None,
+            Some((st, (asum, entries))) => {
+                match SampleTable::from_samples(&sample_times(&entries, None, Some(&asum.timing))) {
+                    Ok(samples) => Some(AudioStream {
+                        index: st.index,
+                        samples,
+                        codec: st.codec,
+                        sample_rate: self.sample_rate,
+                        channels: self.channels,
+                        time_base: st.time_base,
+                        parameters: st.parameters(),
+                    }),
+                    Err(e) => return Some(Err(skip(path, format!("audio index: {e}")))),
+                }
             }
-            let probe = probe(path, cancel)?;
-            Ok(ProbedSegment { segment, probe })
-        })
-        .collect()
+        };
+        Some(Ok(SegmentProbe {
+            path: path.to_path_buf(),
+            file_size,
+            file_id,
+            modified_ns,
+            video: VideoStream {
+                index: self.video.index,
+                codec: self.codec,
+                width: self.width,
+                height: self.height,
+                extradata: self.extradata.clone(),
+                parameters: self.video.parameters(),
+                timing: VideoTiming {
+                    time_base: self.video.time_base,
+                    samples,
+                },
+            },
+            audio,
+            traks: Some(traks),
+        }))
+    }
+}
+
+/// Size, identity and modification time of a segment file, or why it
+/// cannot be one.
+fn stat(path: &Path) -> Result<(u64, (u64, u64), i128), SkippedSegment> {
+    let meta = match std::fs::metadata(path) {
+        Ok(m) => m,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Err(skip(path, "missing")),
+        Err(e) => return Err(skip(path, format!("cannot stat: {e}"))),
+    };
+    if !meta.is_file() {
+        return Err(skip(path, "not a regular file"));
+    }
+    if meta.len() == 0 {
+        return Err(skip(path, "empty file"));
+    }
+    let (file_id, modified_ns) = identity(&meta);
+    Ok((meta.len(), file_id, modified_ns))
+}
+
+/// The checks on a segment's index: video samples, a keyframe, sample data
+/// inside the file.
+fn check_entries(
+    path: &Path,
+    video: &[ffi::IndexEntry],
+    audio: &[ffi::IndexEntry],
+    file_size: u64,
+) -> Result<(), SkippedSegment> {
+    if video.is_empty() {
+        return Err(skip(path, "no video samples in the index"));
+    }
+    if !video.iter().any(|e| e.keyframe) {
+        return Err(skip(path, "no keyframe"));
+    }
+    let data_end = video
+        .iter()
+        .chain(audio)
+        .map(|e| e.pos + e.size as i64)
+        .max()
+        .unwrap_or(0);
+    if data_end as u64 > file_size {
+        return Err(skip(
+            path,
+            format!(
+                "truncated: sample data runs to byte {data_end} but the file has {file_size} bytes"
+            ),
+        ));
+    }
+    Ok(())
 }
 
 fn skip(path: &Path, reason: impl Into<String>) -> SkippedSegment {
@@ -202,19 +452,7 @@ fn skip(path: &Path, reason: impl Into<String>) -> SkippedSegment {
 /// Probes one segment.
 pub fn probe(path: &Path, cancel: &CancelToken) -> Result<SegmentProbe, SkippedSegment> {
     media::init();
-    let meta = match std::fs::metadata(path) {
-        Ok(m) => m,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Err(skip(path, "missing")),
-        Err(e) => return Err(skip(path, format!("cannot stat: {e}"))),
-    };
-    if !meta.is_file() {
-        return Err(skip(path, "not a regular file"));
-    }
-    let file_size = meta.len();
-    let (file_id, modified_ns) = identity(&meta);
-    if file_size == 0 {
-        return Err(skip(path, "empty file"));
-    }
+    let (file_size, file_id, modified_ns) = stat(path)?;
     let input = ffi::open_input(path, cancel)
         .map_err(|e| skip(path, format!("cannot open as media: {e}")))?;
     let ctx = &input.ctx;
@@ -227,29 +465,9 @@ pub fn probe(path: &Path, cancel: &CancelToken) -> Result<SegmentProbe, SkippedS
         .streams()
         .find(|s| s.parameters().medium() == Type::Audio);
 
-    let mut data_end: i64 = 0;
     let entries = ffi::index_entries(&vstream);
-    if entries.is_empty() {
-        return Err(skip(path, "no video samples in the index"));
-    }
-    if !entries.iter().any(|e| e.keyframe) {
-        return Err(skip(path, "no keyframe"));
-    }
-    for e in &entries {
-        data_end = data_end.max(e.pos + e.size as i64);
-    }
     let audio_entries = astream.as_ref().map(ffi::index_entries).unwrap_or_default();
-    for e in &audio_entries {
-        data_end = data_end.max(e.pos + e.size as i64);
-    }
-    if data_end as u64 > file_size {
-        return Err(skip(
-            path,
-            format!(
-                "truncated: sample data runs to byte {data_end} but the file has {file_size} bytes"
-            ),
-        ));
-    }
+    check_entries(path, &entries, &audio_entries, file_size)?;
 
     let tb = vstream.time_base();
     if tb.numerator() <= 0 || tb.denominator() <= 0 {
@@ -411,6 +629,93 @@ fn owned(par: &codec::Parameters) -> codec::Parameters {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::sample::{self, SegmentSpec, VideoCodec};
+
+    /// The template's own reading equals libav's, file by file, for every
+    /// kind of segment the generators make (NVR-style: the segment muxer,
+    /// with and without B-frames and audio, HEVC); fragmented files and a
+    /// different sample entry are left to libav.
+    #[test]
+    fn template_probes_equal_libav_probes() {
+        let dir = tempfile::tempdir().unwrap();
+        let cancel = CancelToken::new();
+        let kinds = [
+            ("h264_aac", SegmentSpec::small(25.0)),
+            (
+                "bframes",
+                SegmentSpec {
+                    b_frames: 2,
+                    ..SegmentSpec::small(25.0)
+                },
+            ),
+            (
+                "hevc_noaudio",
+                SegmentSpec {
+                    codec: VideoCodec::Hevc,
+                    b_frames: 2,
+                    audio: None,
+                    ..SegmentSpec::small(25.0)
+                },
+            ),
+        ];
+        for (name, spec) in kinds {
+            let store = sample::nvr::record_store(
+                &dir.path().join(name),
+                "cam",
+                1_700_000_000.0,
+                &[sample::nvr::Session::new(spec)],
+            )
+            .unwrap();
+            assert!(store.recordings.len() >= 2, "{name}");
+            let first = probe(&store.recordings[0].path, &cancel).unwrap();
+            let t =
+                Template::learn(&first, &cancel).unwrap_or_else(|| panic!("{name}: no template"));
+            for r in &store.recordings[1..] {
+                let by_libav = probe(&r.path, &cancel).unwrap();
+                let mine = t.probe(&r.path).unwrap().unwrap();
+                assert_eq!(mine.video.timing, by_libav.video.timing, "{name}");
+                assert_eq!(mine.traks, by_libav.traks, "{name}");
+                assert_eq!(mine.file_size, by_libav.file_size);
+                match (&mine.audio, &by_libav.audio) {
+                    (Some(a), Some(b)) => {
+                        assert_eq!(a.samples, b.samples, "{name}");
+                        assert_eq!(a.time_base, b.time_base);
+                        assert_eq!((a.sample_rate, a.channels), (b.sample_rate, b.channels));
+                    }
+                    (None, None) => {}
+                    _ => panic!("{name}: audio differs"),
+                }
+                assert_eq!(mine.video.extradata, by_libav.video.extradata);
+            }
+            // Another picture size: not this template's.
+            let other = dir.path().join(format!("{name}-other.mp4"));
+            sample::write_segment(
+                &other,
+                &SegmentSpec {
+                    width: 160,
+                    height: 96,
+                    ..spec
+                },
+            )
+            .unwrap();
+            assert!(t.probe(&other).is_none(), "{name}");
+        }
+        // A fragmented file: its samples are in `moof`s, no template reading.
+        let frag = dir.path().join("frag.mp4");
+        sample::write_segment(
+            &frag,
+            &SegmentSpec {
+                fragmented: true,
+                ..SegmentSpec::small(3.0)
+            },
+        )
+        .unwrap();
+        let p = probe(&frag, &cancel).unwrap();
+        if let Some(t) = Template::learn(&p, &cancel) {
+            let again = t.probe(&frag).unwrap().unwrap();
+            assert_eq!(again.video.timing, p.video.timing);
+        }
+    }
 
     #[test]
     fn last_sample_duration_is_its_own_decode_delta() {
