@@ -64,6 +64,11 @@ mod cases {
         let mut rng = fastrand::Rng::with_seed(0x5eed_f022);
         for i in 0..cases() {
             let moov = mutate(&mut rng, &seeds[i % seeds.len()]);
+            // The sample index reader: whatever it accepts is consistent.
+            for idx in isobmff::trak_indexes(&moov).into_iter().flatten() {
+                assert!(idx.timescale > 0, "case {i}");
+                assert!(!idx.samples.is_empty(), "case {i}");
+            }
             for t in isobmff::traks(&moov).into_iter().flatten() {
                 let e = &t.sample_entry;
                 if let Some(at) = t.esds_rates_at {
