@@ -9,7 +9,8 @@
 # Prints median times, ratios, and the output's newly allocated (unshared)
 # bytes. Root only (mkfs.xfs + loop mount).
 #
-# usage: scripts/bench-reflink.sh CORPUS_DIR [RUNS]
+# usage: [COLD=1] scripts/bench-reflink.sh CORPUS_DIR [RUNS]
+#   COLD=1 drops the page cache before every command.
 set -euo pipefail
 CORPUS=$(cd "${1:?corpus dir}" && pwd)
 RUNS=${2:-3}
@@ -33,6 +34,8 @@ sync
 unshared() { filefrag -v -b4096 "$1" | awk -F: '/^ *[0-9]+:/ && !/shared/ { split($4, a, " "); n += a[1] } END { print n * 4096 }'; }
 measure() { # name output command...
   local name=$1 out=$2; shift 2
+  # COLD=1: nothing in the page cache (an export of last week's footage).
+  if [ "${COLD:-0}" = 1 ]; then sync; echo 3 > /proc/sys/vm/drop_caches; fi
   /usr/bin/time -f "%e" -o "$WORK/time.txt" "$@" > /dev/null 2> "$WORK/err.txt" || { cat "$WORK/err.txt" >&2; exit 1; }
   [ -n "$out" ] || out=$(find "$M/c/media/exports" -name '*.mp4' | head -1)
   echo "$name $(cat "$WORK/time.txt") $(du -sb "$out" | cut -f1) $(unshared "$out")" >> "$WORK/results.txt"
@@ -44,7 +47,7 @@ for i in $(seq "$RUNS"); do
   measure nvr "" "$BIN" export --db "$M/c/frigate.db" --media-dir "$M/c/media" --camera "$CAMERA" --start "$START" --end "$END" --chapters none --json
   measure nvr_libav_probe "" "$BIN" export --db "$M/c/frigate.db" --media-dir "$M/c/media" --camera "$CAMERA" --start "$START" --end "$END" --chapters none --json --libav-probe
 done
-echo "hour on XFS (reflink), $RUNS runs"
+echo "hour on XFS (reflink), $RUNS runs$([ "${COLD:-0}" = 1 ] && echo ", page cache dropped before each")"
 python3 - "$WORK/results.txt" <<'PY'
 import sys, statistics as st
 rows = {}
