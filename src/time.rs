@@ -26,10 +26,22 @@ pub fn unix_now_s() -> f64 {
         .unwrap_or(0.0)
 }
 
-/// Rescales `value` from time base `from` to `to`, rounding to nearest.
+/// Rescales `value` from time base `from` to `to`, rounding to nearest
+/// (halves away from zero): libav's `av_rescale_q`, computed here in 128
+/// bits instead of through FFI (the writers call it for every sample, a few
+/// million times for an hour's tables).
+#[inline]
 pub fn rescale(value: i64, from: Rational, to: Rational) -> i64 {
-    use ffmpeg_next::Rescale;
-    value.rescale(from, to)
+    let b = from.numerator() as i128 * to.denominator() as i128;
+    let c = to.numerator() as i128 * from.denominator() as i128;
+    if b <= 0 || c <= 0 {
+        // What libav answers for a time base it cannot use.
+        return i64::MIN;
+    }
+    let a = value as i128;
+    let r = (a.abs() * b + c / 2) / c;
+    let r = if a < 0 { -r } else { r };
+    r.clamp(i64::MIN as i128 + 1, i64::MAX as i128) as i64
 }
 
 /// Seconds represented by `value` in time base `base`.
@@ -46,6 +58,42 @@ pub fn ticks(seconds: f64, base: Rational) -> i64 {
         return 0;
     }
     (seconds * base.denominator() as f64 / base.numerator() as f64).round() as i64
+}
+
+#[cfg(test)]
+mod rescale_tests {
+    use super::*;
+
+    #[test]
+    fn rescale_is_libavs() {
+        use ffmpeg_next::Rescale;
+        let bases = [
+            Rational(1, 90_000),
+            Rational(1, 48_000),
+            Rational(1, 1000),
+            Rational(1, 15_360),
+            Rational(1001, 30_000),
+            Rational(1, 25),
+            Rational(1, 12_800),
+            Rational(1, 44_100),
+        ];
+        let mut rng = fastrand::Rng::with_seed(7);
+        for _ in 0..200_000 {
+            let from = bases[rng.usize(..bases.len())];
+            let to = bases[rng.usize(..bases.len())];
+            let v = match rng.u8(..4) {
+                0 => rng.i64(-10_000..10_000),
+                1 => rng.i64(-(1 << 40)..(1 << 40)),
+                2 => rng.i64(-3..3) * 1_000_000_007 + rng.i64(-512..512),
+                _ => rng.i64(0..(1 << 33)),
+            };
+            assert_eq!(
+                rescale(v, from, to),
+                v.rescale(from, to),
+                "{v} {from} -> {to}"
+            );
+        }
+    }
 }
 
 /// A timestamp in a stream's own time base.
