@@ -306,15 +306,18 @@ fn run_migrate(args: MigrateArgs) -> ExitCode {
             }
             ExitCode::SUCCESS
         }
-        Err(e) => {
-            if args.json {
-                Event::error(&e).emit();
-            } else {
-                eprintln!("error ({}): {e}", e.kind());
-            }
-            ExitCode::FAILURE
-        }
+        Err(e) => failed(&e, args.json),
     }
+}
+
+/// Reports a command's error (a JSON `error` event, or a line on stderr).
+fn failed(e: &nvr_export::Error, json: bool) -> ExitCode {
+    if json {
+        Event::error(e).emit();
+    } else {
+        eprintln!("error ({}): {e}", e.kind());
+    }
+    ExitCode::FAILURE
 }
 
 fn run_recover(args: RecoverArgs) -> ExitCode {
@@ -337,14 +340,7 @@ fn run_recover(args: RecoverArgs) -> ExitCode {
             }
             ExitCode::SUCCESS
         }
-        Err(e) => {
-            if args.json {
-                Event::error(&e).emit();
-            } else {
-                eprintln!("error ({}): {e}", e.kind());
-            }
-            ExitCode::FAILURE
-        }
+        Err(e) => failed(&e, args.json),
     }
 }
 

@@ -519,20 +519,7 @@ fn migrate_gives_bare_files_a_row_once_and_skips_what_is_not_video() {
     std::fs::write(exports.join(".partial.mp4"), &head).unwrap();
     std::fs::write(exports.join("notes.txt"), b"x").unwrap();
 
-    let migrate = || {
-        let out = bin()
-            .arg("migrate")
-            .arg("--db")
-            .arg(&s.db_path)
-            .arg("--media-dir")
-            .arg(&s.media_dir)
-            .arg("--json")
-            .output()
-            .unwrap();
-        let mut ev = succeeded_json(&out);
-        assert_eq!(ev.len(), 1, "{ev:?}");
-        ev.pop().unwrap()
-    };
+    let migrate = || store_command_json(&s, "migrate");
     let first = migrate();
     assert_eq!(first["event"], "migrated");
     let added = first["added"].as_array().unwrap();

@@ -125,21 +125,7 @@ fn wait_for(what: &str, mut cond: impl FnMut() -> bool) {
 }
 
 fn recover_json(s: &SampleStore) -> Value {
-    let out = bin()
-        .arg("recover")
-        .arg("--db")
-        .arg(&s.db_path)
-        .arg("--media-dir")
-        .arg(&s.media_dir)
-        .arg("--json")
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    serde_json::from_slice(&out.stdout).unwrap()
+    store_command_json(s, "recover")
 }
 
 fn ids(v: &Value, field: &str) -> Vec<String> {

@@ -132,10 +132,23 @@ pub fn drain(
     octx: &mut ffmpeg::format::context::Output,
     route: Route<'_>,
 ) -> Result<(), ffmpeg::Error> {
+    drain_with(enc, packet, octx, route, &mut |_| {})
+}
+
+/// [`drain`], with `fix` applied to each packet first (in the encoder's
+/// time base: e.g. its duration, which libx264 leaves to the caller).
+pub fn drain_with(
+    enc: &mut ffmpeg::encoder::Encoder,
+    packet: &mut Packet,
+    octx: &mut ffmpeg::format::context::Output,
+    route: Route<'_>,
+    fix: &mut dyn FnMut(&mut Packet),
+) -> Result<(), ffmpeg::Error> {
     while enc.receive_packet(packet).is_ok() {
         if let (Some(prefix), true) = (route.prefix_keyframes, packet.is_key()) {
             *packet = mux::with_prefix(packet, prefix);
         }
+        fix(packet);
         packet.set_stream(route.stream);
         packet.rescale_ts(route.encoder_tb, route.stream_tb);
         packet.write_interleaved(octx)?;

@@ -75,16 +75,17 @@ pub fn write_preview(
     };
     let mut frame = ffmpeg::frame::Video::new(Pixel::YUV420P, width, height);
     let mut packet = Packet::empty();
+    let route = encode::Route {
+        stream: 0,
+        encoder_tb: MS,
+        stream_tb,
+        prefix_keyframes: None,
+    };
     let mut drain = |enc: &mut ffmpeg::encoder::Video,
-                     octx: &mut ffmpeg::format::context::Output|
-     -> std::result::Result<(), ffmpeg::Error> {
-        while enc.receive_packet(&mut packet).is_ok() {
-            packet.set_duration(duration_of(packet.pts().unwrap_or(0)));
-            packet.set_stream(0);
-            packet.rescale_ts(MS, stream_tb);
-            packet.write_interleaved(octx)?;
-        }
-        Ok(())
+                     octx: &mut ffmpeg::format::context::Output| {
+        encode::drain_with(enc, &mut packet, octx, route, &mut |p| {
+            p.set_duration(duration_of(p.pts().unwrap_or(0)))
+        })
     };
     for (n, p) in pts.iter().enumerate() {
         paint(&mut frame, n as u64 * 7, seed, 0);

@@ -99,16 +99,17 @@ pub fn encode(
     let stream_tb = tbs.first().copied().unwrap_or(enc_tb);
     let shown = (FRAME_SHOWN_S * TICKS_PER_S as f64).round() as i64;
     let mut packet = Packet::empty();
+    let route = encode::Route {
+        stream: 0,
+        encoder_tb: enc_tb,
+        stream_tb,
+        prefix_keyframes: None,
+    };
     let mut drain = |enc: &mut ffmpeg::encoder::Video,
-                     octx: &mut ffmpeg::format::context::Output|
-     -> std::result::Result<(), ffmpeg::Error> {
-        while enc.receive_packet(&mut packet).is_ok() {
-            packet.set_duration(shown);
-            packet.set_stream(0);
-            packet.rescale_ts(enc_tb, stream_tb);
-            packet.write_interleaved(octx)?;
-        }
-        Ok(())
+                     octx: &mut ffmpeg::format::context::Output| {
+        encode::drain_with(enc, &mut packet, octx, route, &mut |p| {
+            p.set_duration(shown)
+        })
     };
     let mut count = 0usize;
     for picture in std::iter::once(first).chain(pictures) {

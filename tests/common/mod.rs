@@ -296,3 +296,23 @@ pub fn warnings_besides_thumbnail(o: &ExportOutcome) -> Vec<&nvr_export::Warning
         .filter(|w| !matches!(w, nvr_export::Warning::NoThumbnail { .. }))
         .collect()
 }
+
+/// Runs `nvr-export SUBCOMMAND --db .. --media-dir .. --json` on a store;
+/// it must succeed and print one JSON object, which is returned.
+pub fn store_command_json(s: &SampleStore, subcommand: &str) -> Value {
+    let out = Command::new(env!("CARGO_BIN_EXE_nvr-export"))
+        .arg(subcommand)
+        .arg("--db")
+        .arg(&s.db_path)
+        .arg("--media-dir")
+        .arg(&s.media_dir)
+        .arg("--json")
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_slice(&out.stdout).unwrap()
+}
