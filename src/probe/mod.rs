@@ -202,6 +202,11 @@ pub fn probe_all(
         let r = probe_segment(segment, None, cancel);
         if let Ok(ps) = &r {
             template = learn.then(|| Template::learn(&ps.probe, cancel)).flatten();
+            tracing::debug!(
+                template = template.is_some(),
+                "segment headers after the first: {}",
+                if template.is_some() { "read from their moov" } else { "libav" }
+            );
             out.push(r);
             break;
         }
