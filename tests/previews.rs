@@ -368,3 +368,28 @@ fn a_preview_timelapse_decodes_keyframes_only() {
     assert_eq!(o.stats.writer.as_str(), "transcode");
     assert_eq!(o.stats.frames_decoded, 6, "keyframes only: {:?}", o.stats);
 }
+
+#[test]
+fn without_a_preview_the_thumbnail_is_the_last_cached_frame_before_the_range() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = back_to_back(&dir.path().join("store"), 2.0, 1);
+    let frames = cache_dir(&s).join("preview_frames");
+    // Only the frame at T0-40 decodes: the one before it and the one after
+    // the range are garbage, so a thumbnail proves which was taken.
+    add_cached_frame(&cache_dir(&s), &s.camera, T0 - 40.0, 1).unwrap();
+    for ts in [T0 - 50.0, T0 + 10.0] {
+        std::fs::write(
+            frames.join(format!("preview_{}-{ts}.webp", s.camera)),
+            b"RIFF",
+        )
+        .unwrap();
+    }
+    let o = run(&s, &request(&s, T0, T0 + 2.0)).unwrap();
+    assert_eq!(
+        image_size(Path::new(&o.thumb_path)),
+        (320, 180),
+        "{:?}",
+        o.warnings
+    );
+    assert_eq!(decode_errors(Path::new(&o.thumb_path)), "");
+}

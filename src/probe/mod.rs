@@ -205,7 +205,11 @@ pub fn probe_all(
             tracing::debug!(
                 template = template.is_some(),
                 "segment headers after the first: {}",
-                if template.is_some() { "read from their moov" } else { "libav" }
+                if template.is_some() {
+                    "read from their moov"
+                } else {
+                    "libav"
+                }
             );
             out.push(r);
             break;
