@@ -36,9 +36,13 @@ measure() { # name output command...
   local name=$1 out=$2; shift 2
   # COLD=1: nothing in the page cache (an export of last week's footage).
   if [ "${COLD:-0}" = 1 ]; then sync; echo 3 > /proc/sys/vm/drop_caches; fi
-  /usr/bin/time -f "%e" -o "$WORK/time.txt" "$@" > /dev/null 2> "$WORK/err.txt" || { cat "$WORK/err.txt" >&2; exit 1; }
+  /usr/bin/time -f "%e" -o "$WORK/time.txt" "$@" > "$WORK/out.txt" 2> "$WORK/err.txt" || { cat "$WORK/err.txt" >&2; exit 1; }
   [ -n "$out" ] || out=$(find "$M/c/media/exports" -name '*.mp4' | head -1)
-  echo "$name $(cat "$WORK/time.txt") $(du -sb "$out" | cut -f1) $(unshared "$out")" >> "$WORK/results.txt"
+  # nvr-export's own figure, in process (no process start): timings.total_s.
+  inproc=$(python3 -c 'import json,sys
+try: print(json.loads(open(sys.argv[1]).read().splitlines()[-1])["timings"]["total_s"])
+except Exception: print("-")' "$WORK/out.txt")
+  echo "$name $(cat "$WORK/time.txt") $(du -sb "$out" | cut -f1) $(unshared "$out") $inproc" >> "$WORK/results.txt"
   rm -rf "$out" "$M/c/media/exports" "$M/rl"
 }
 for i in $(seq "$RUNS"); do
@@ -52,10 +56,12 @@ python3 - "$WORK/results.txt" <<'PY'
 import sys, statistics as st
 rows = {}
 for l in open(sys.argv[1]):
-    n, t, size, new = l.split(); rows.setdefault(n, []).append((float(t), int(size), int(new)))
+    n, t, size, new, inproc = l.split(); rows.setdefault(n, []).append((float(t), int(size), int(new), inproc))
 med = {n: st.median(x[0] for x in v) for n, v in rows.items()}
 for n, v in rows.items():
     size, new = v[-1][1], v[-1][2]
-    print(f"  {n:8} median {med[n]:7.3f} s   output {size/1e6:8.1f} MB, not shared {new/1e6:8.2f} MB ({100*new/max(size,1):.2f} %)")
+    ip = [float(x[3]) for x in v if x[3] != "-"]
+    extra = f"   in process {st.median(ip):.3f} s" if ip else ""
+    print(f"  {n:8} median {med[n]:7.3f} s   output {size/1e6:8.1f} MB, not shared {new/1e6:8.2f} MB ({100*new/max(size,1):.2f} %){extra}")
 print(f"  nvr/cp {med['nvr']/med['cp']:.3f}x   nvr_libav_probe/cp {med['nvr_libav_probe']/med['cp']:.3f}x")
 PY
