@@ -132,14 +132,18 @@ pub fn start_writeback(file: &File, offset: u64, len: u64) -> io::Result<()> {
 }
 
 /// The block size to align copies to when the filesystem holding `dir`
-/// shares extents between files (XFS with reflink, btrfs, bcachefs):
+/// may share extents between files (XFS with reflink, btrfs, bcachefs, and
+/// ZFS, which clones whole records with block cloning, OpenZFS 2.2+ with
+/// `zfs_bclone_enabled`; its `f_bsize` is the dataset's record size):
 /// `copy_file_range` then shares block-aligned ranges instead of copying
-/// them. `None` elsewhere (ext4, tmpfs, network mounts, ZFS: see
-/// `remux::fast`).
+/// them (or copies them, where sharing is off: no worse than unaligned).
+/// `None` elsewhere (ext4, tmpfs, network mounts). Whether aligning pays
+/// for an export is `remux::fast::sharing_pays`.
 pub fn extent_sharing_block(dir: &Path) -> Option<u64> {
     const XFS: i64 = 0x5846_5342;
     const BTRFS: i64 = 0x9123_683e;
     const BCACHEFS: i64 = 0xca45_1a4e;
+    const ZFS: i64 = 0x2fc1_2fc1;
     let c = CString::new(dir.as_os_str().as_bytes()).ok()?;
     // SAFETY: `st` is a plain C struct fully written by statfs on success;
     // `c` is a valid NUL-terminated path for the call.
@@ -151,6 +155,5 @@ pub fn extent_sharing_block(dir: &Path) -> Option<u64> {
         st
     };
     let kind = st.f_type as i64;
-    ((kind == XFS || kind == BTRFS || kind == BCACHEFS) && st.f_bsize > 0)
-        .then_some(st.f_bsize as u64)
+    ([XFS, BTRFS, BCACHEFS, ZFS].contains(&kind) && st.f_bsize > 0).then_some(st.f_bsize as u64)
 }
