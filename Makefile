@@ -94,6 +94,7 @@ bench-timelapse: build
 # Preview source: a day of hourly previews (built once), cat / CLI / ours.
 bench-previews: build
 	NVR_EXPORT=$(BIN) scripts/bench-previews.sh $(BENCH_DIR)/previews 5
+	NVR_EXPORT=$(BIN) scripts/bench-previews-now.sh $(BENCH_DIR)/previews-now 3
 
 # Extent sharing: the audio hour on an XFS (reflink) loop filesystem, ours
 # vs cp vs cp --reflink (root only).

@@ -83,7 +83,7 @@ pub fn preview_corpus(args: PreviewCorpusArgs) -> ExitCode {
                 "DB={}\nMEDIA={}\nCACHE={}\nCAMERA={}\nSTART={t0}\nEND={end}\n",
                 s.db_path.display(),
                 s.media_dir.display(),
-                args.dir.join("cache").display(),
+                s.root.join("cache").display(),
                 s.camera
             );
             if let Err(e) = std::fs::write(args.dir.join("corpus.env"), env) {
