@@ -522,9 +522,14 @@ pub fn moov(m: &Movie<'_>, co64: bool) -> Moov {
     b.into_parts()
 }
 
-/// Writes `moov` to `w`, streaming each table from its track's samples;
-/// chunk offsets are `data_base + OutSample::offset`. `check` runs between
-/// tables (cancellation).
+/// Tables of one track up to this many bytes in all are built in one
+/// replay of its samples and held until written; larger ones (a day of a
+/// busy camera: tens of MB) are streamed, one replay per table.
+const FUSED_TABLES_MAX_BYTES: u64 = 32 << 20;
+
+/// Writes `moov` to `w`, each table from its track's samples; chunk
+/// offsets are `data_base + OutSample::offset`. `check` runs between
+/// tracks and tables (cancellation).
 pub fn write_moov(
     moov: &Moov,
     tracks: &[Track<'_>],
@@ -532,6 +537,46 @@ pub fn write_moov(
     w: &mut dyn Write,
     check: &mut dyn FnMut() -> io::Result<()>,
 ) -> io::Result<()> {
+    write_moov_fusing(moov, tracks, data_base, w, check, FUSED_TABLES_MAX_BYTES)
+}
+
+/// [`write_moov`], fusing the tables of tracks up to `fused_max` bytes.
+fn write_moov_fusing(
+    moov: &Moov,
+    tracks: &[Track<'_>],
+    data_base: u64,
+    w: &mut dyn Write,
+    check: &mut dyn FnMut() -> io::Result<()>,
+    fused_max: u64,
+) -> io::Result<()> {
+    // Each track's tables in one replay when they are small enough.
+    let mut built: Vec<Vec<(Table, Vec<u8>)>> = vec![Vec::new(); tracks.len()];
+    for (i, t) in tracks.iter().enumerate() {
+        let tables: Vec<(Table, u64)> = moov
+            .parts
+            .iter()
+            .filter_map(|p| match p {
+                Part::Table { track, table, len } if *track == i => Some((*table, *len)),
+                _ => None,
+            })
+            .collect();
+        if tables.iter().map(|x| x.1).sum::<u64>() <= fused_max {
+            check()?;
+            let mut states: Vec<TableState> = tables
+                .iter()
+                .map(|&(table, len)| TableState::new(table, data_base, len as usize))
+                .collect();
+            t.samples.for_each(&mut |s| {
+                for st in states.iter_mut() {
+                    st.push(s);
+                }
+            });
+            built[i] = states
+                .into_iter()
+                .map(|st| (st.table, st.finish()))
+                .collect();
+        }
+    }
     for part in &moov.parts {
         match part {
             Part::Bytes(b) => w.write_all(b)?,
@@ -540,7 +585,17 @@ pub fn write_moov(
                 let t = tracks
                     .get(*track)
                     .ok_or_else(|| io::Error::other("moov table of a missing track"))?;
-                let written = write_table(t, *table, data_base, w)?;
+                let ready = built
+                    .get_mut(*track)
+                    .and_then(|b| b.iter_mut().find(|(k, _)| k == table))
+                    .map(|(_, bytes)| std::mem::take(bytes));
+                let written = match ready {
+                    Some(bytes) => {
+                        w.write_all(&bytes)?;
+                        bytes.len() as u64
+                    }
+                    None => write_table(t, *table, data_base, w)?,
+                };
                 if written != *len {
                     return Err(io::Error::other(format!(
                         "{table:?} table of track {} is {written} bytes, sized {len}",
@@ -553,90 +608,135 @@ pub fn write_moov(
     Ok(())
 }
 
-/// Streams one table's entries; returns the bytes written.
+/// Streams one table's entries (a replay of the track's samples); returns
+/// the bytes written.
 fn write_table(t: &Track<'_>, table: Table, data_base: u64, w: &mut dyn Write) -> io::Result<u64> {
+    const CHUNK: usize = 64 << 10;
+    let mut state = TableState::new(table, data_base, CHUNK + 16);
     let mut written = 0u64;
     let mut err: Option<io::Error> = None;
-    let mut put = |bytes: &[u8]| {
-        if err.is_none() {
-            match w.write_all(bytes) {
-                Ok(()) => written += bytes.len() as u64,
-                Err(e) => err = Some(e),
+    t.samples.for_each(&mut |s| {
+        state.push(s);
+        if state.out.len() >= CHUNK {
+            if err.is_none() {
+                match w.write_all(&state.out) {
+                    Ok(()) => written += state.out.len() as u64,
+                    Err(e) => err = Some(e),
+                }
             }
+            state.out.clear();
         }
-    };
-    match table {
-        Table::Stts => {
-            // Runs of decode deltas; the last sample's is its own duration.
-            let mut prev: Option<OutSample> = None;
-            let mut run: Option<(u32, i64)> = None;
-            let flush = |run: (u32, i64), put: &mut dyn FnMut(&[u8])| {
-                put(&run.0.to_be_bytes());
-                put(&(run.1.clamp(0, u32::MAX as i64) as u32).to_be_bytes());
-            };
-            t.samples.for_each(&mut |s| {
-                if let Some(p) = prev {
+    });
+    if let Some(e) = err {
+        return Err(e);
+    }
+    let rest = state.finish();
+    w.write_all(&rest)?;
+    Ok(written + rest.len() as u64)
+}
+
+/// One table being built from a track's samples, entry by entry.
+struct TableState {
+    table: Table,
+    data_base: u64,
+    /// Entries not yet handed on.
+    out: Vec<u8>,
+    /// Samples seen (stss numbers them from 1).
+    count: u32,
+    prev: Option<OutSample>,
+    /// stts: (samples, decode delta) of the current run.
+    stts_run: Option<(u32, i64)>,
+    /// ctts: (samples, offset) of the current run.
+    ctts_run: Option<(u32, i32)>,
+}
+
+impl TableState {
+    fn new(table: Table, data_base: u64, capacity: usize) -> TableState {
+        TableState {
+            table,
+            data_base,
+            out: Vec::with_capacity(capacity),
+            count: 0,
+            prev: None,
+            stts_run: None,
+            ctts_run: None,
+        }
+    }
+
+    fn put_run(out: &mut Vec<u8>, n: u32, v: u32) {
+        out.extend_from_slice(&n.to_be_bytes());
+        out.extend_from_slice(&v.to_be_bytes());
+    }
+
+    fn push(&mut self, s: OutSample) {
+        self.count += 1;
+        match self.table {
+            Table::Stts => {
+                // Runs of decode deltas; the last sample's is its own duration.
+                if let Some(p) = self.prev {
                     let delta = s.dts - p.dts;
-                    run = match run {
+                    self.stts_run = match self.stts_run {
                         Some((n, d)) if d == delta => Some((n + 1, d)),
-                        Some(r) => {
-                            flush(r, &mut put);
+                        Some((n, d)) => {
+                            Self::put_run(&mut self.out, n, d.clamp(0, u32::MAX as i64) as u32);
                             Some((1, delta))
                         }
                         None => Some((1, delta)),
                     };
                 }
-                prev = Some(s);
-            });
-            if let Some(p) = prev {
-                match run {
-                    Some((n, d)) if d == p.duration => flush((n + 1, d), &mut put),
-                    Some(r) => {
-                        flush(r, &mut put);
-                        flush((1, p.duration), &mut put);
-                    }
-                    None => flush((1, p.duration), &mut put),
-                }
+                self.prev = Some(s);
             }
-        }
-        Table::Ctts => {
-            let mut run: Option<(u32, i32)> = None;
-            t.samples.for_each(&mut |s| {
-                run = match run {
+            Table::Ctts => {
+                self.ctts_run = match self.ctts_run {
                     Some((n, c)) if c == s.cts => Some((n + 1, c)),
                     Some((n, c)) => {
-                        put(&n.to_be_bytes());
-                        put(&(c as u32).to_be_bytes());
+                        Self::put_run(&mut self.out, n, c as u32);
                         Some((1, s.cts))
                     }
                     None => Some((1, s.cts)),
                 };
-            });
-            if let Some((n, c)) = run {
-                put(&n.to_be_bytes());
-                put(&(c as u32).to_be_bytes());
             }
-        }
-        Table::Stss => {
-            let mut i = 0u32;
-            t.samples.for_each(&mut |s| {
-                i += 1;
+            Table::Stss => {
                 if s.keyframe {
-                    put(&i.to_be_bytes());
+                    self.out.extend_from_slice(&self.count.to_be_bytes());
                 }
-            });
+            }
+            Table::Stsz => self.out.extend_from_slice(&s.size.to_be_bytes()),
+            Table::Stco => self
+                .out
+                .extend_from_slice(&((self.data_base + s.offset) as u32).to_be_bytes()),
+            Table::Co64 => self
+                .out
+                .extend_from_slice(&(self.data_base + s.offset).to_be_bytes()),
         }
-        Table::Stsz => t.samples.for_each(&mut |s| put(&s.size.to_be_bytes())),
-        Table::Stco => t
-            .samples
-            .for_each(&mut |s| put(&((data_base + s.offset) as u32).to_be_bytes())),
-        Table::Co64 => t
-            .samples
-            .for_each(&mut |s| put(&(data_base + s.offset).to_be_bytes())),
     }
-    match err {
-        Some(e) => Err(e),
-        None => Ok(written),
+
+    /// The entries not yet handed on, the last run included.
+    fn finish(mut self) -> Vec<u8> {
+        let clamp = |d: i64| d.clamp(0, u32::MAX as i64) as u32;
+        match self.table {
+            Table::Stts => {
+                if let Some(p) = self.prev {
+                    match self.stts_run {
+                        Some((n, d)) if d == p.duration => {
+                            Self::put_run(&mut self.out, n + 1, clamp(d))
+                        }
+                        Some((n, d)) => {
+                            Self::put_run(&mut self.out, n, clamp(d));
+                            Self::put_run(&mut self.out, 1, clamp(p.duration));
+                        }
+                        None => Self::put_run(&mut self.out, 1, clamp(p.duration)),
+                    }
+                }
+            }
+            Table::Ctts => {
+                if let Some((n, c)) = self.ctts_run {
+                    Self::put_run(&mut self.out, n, c as u32);
+                }
+            }
+            _ => {}
+        }
+        self.out
     }
 }
 
@@ -885,6 +985,10 @@ mod tests {
         let mut out = Vec::new();
         write_moov(&m, tracks, data_base, &mut out, &mut || Ok(())).unwrap();
         assert_eq!(out.len() as u64, m.len);
+        // Streamed table by table (what tracks too big to fuse get): the same bytes.
+        let mut streamed = Vec::new();
+        write_moov_fusing(&m, tracks, data_base, &mut streamed, &mut || Ok(()), 0).unwrap();
+        assert_eq!(streamed, out);
         out
     }
 
