@@ -274,11 +274,17 @@ pub fn write(
         track: VIDEO,
         cancel: &cancel,
     };
+    // The same pass sizes each track's tables (offsets play no part there).
+    let mut sizing = [
+        mp4::StatsAccumulator::new(tb_den(tbs[VIDEO])),
+        mp4::StatsAccumulator::new(tb_den(tbs[AUDIO])),
+    ];
     let sel = layout.replay(&[VIDEO, AUDIO], &mut |ci, track, s, pos| {
         let b = &mut bounds[ci];
         b.0 = b.0.min(pos);
         b.1 = b.1.max(pos + s.size as i64);
         counts[track] += 1;
+        sizing[track].push(s);
     });
     [stats.video_duration_s, stats.audio_duration_s] = sel.ends_s();
     stats.audio_packets_trimmed = sel.audio_trimmed;
@@ -338,7 +344,7 @@ pub fn write(
     stats.audio_packets = counts[AUDIO];
     cancel.check()?;
 
-    // 2. Tracks (one sizing pass each) and the moov layout.
+    // 2. Tracks (sized by the layout pass) and the moov layout.
     let has_chapters = !job.chapters.is_empty();
     let chap = has_chapters.then_some(CHAPTER_TRACK_ID);
     let hevc = first.video.codec == Id::HEVC;
@@ -360,7 +366,8 @@ pub fn write(
         track: AUDIO,
         ..vsrc
     };
-    let mut tracks = vec![mp4::Track::new(
+    let [vstats, astats] = sizing.map(|a| a.finish());
+    let mut tracks = vec![mp4::Track::with_stats(
         TrackKind::Video {
             width: first.video.width,
             height: first.video.height,
@@ -369,15 +376,17 @@ pub fn write(
         tb_den(tbs[VIDEO]),
         ventry,
         &vsrc,
+        vstats,
         chap,
     )];
     if let Some(a) = audio {
-        let mut t = mp4::Track::new(
+        let mut t = mp4::Track::with_stats(
             TrackKind::Audio,
             AUDIO_TRACK_ID,
             tb_den(tbs[AUDIO]),
             Vec::new(),
             &asrc,
+            astats,
             chap,
         );
         if let Some(e) = first.sample_entry(a.index) {
@@ -385,7 +394,7 @@ pub fn write(
         }
         tracks.push(t);
     }
-    // The sizing passes stop early on a cancel: their sizes are not used then.
+    // The layout pass stops early on a cancel: its sizes are not used then.
     cancel.check()?;
     if has_chapters {
         tracks.push(mp4::chapter_track(CHAPTER_TRACK_ID, &chapter_samples));

@@ -226,47 +226,77 @@ pub struct SampleStats {
 
 impl SampleStats {
     pub fn of(source: &dyn SampleSource, timescale: u32) -> SampleStats {
-        let mut st = SampleStats::default();
-        let mut prev: Option<OutSample> = None;
-        let mut last_delta: Option<i64> = None;
-        let mut last_cts: Option<i32> = None;
-        let mut window: std::collections::VecDeque<(i64, u32)> = Default::default();
-        let mut window_bytes = 0u64;
-        source.for_each(&mut |s| {
-            st.count += 1;
-            st.first.get_or_insert(s);
-            if let Some(p) = prev {
-                let delta = s.dts - p.dts;
-                if last_delta != Some(delta) {
-                    st.stts_runs += 1;
-                    last_delta = Some(delta);
-                }
+        let mut acc = StatsAccumulator::new(timescale);
+        source.for_each(&mut |s| acc.push(s));
+        acc.finish()
+    }
+}
+
+/// [`SampleStats`] built one sample at a time (a writer that replays its
+/// samples for another reason sizes the tables in the same pass).
+#[derive(Debug, Clone)]
+pub struct StatsAccumulator {
+    st: SampleStats,
+    timescale: u32,
+    prev: Option<OutSample>,
+    last_delta: Option<i64>,
+    last_cts: Option<i32>,
+    window: std::collections::VecDeque<(i64, u32)>,
+    window_bytes: u64,
+}
+
+impl StatsAccumulator {
+    pub fn new(timescale: u32) -> StatsAccumulator {
+        StatsAccumulator {
+            st: SampleStats::default(),
+            timescale,
+            prev: None,
+            last_delta: None,
+            last_cts: None,
+            window: Default::default(),
+            window_bytes: 0,
+        }
+    }
+
+    pub fn push(&mut self, s: OutSample) {
+        let st = &mut self.st;
+        st.count += 1;
+        st.first.get_or_insert(s);
+        if let Some(p) = self.prev {
+            let delta = s.dts - p.dts;
+            if self.last_delta != Some(delta) {
+                st.stts_runs += 1;
+                self.last_delta = Some(delta);
             }
-            if last_cts != Some(s.cts) {
-                st.ctts_runs += 1;
-                last_cts = Some(s.cts);
+        }
+        if self.last_cts != Some(s.cts) {
+            st.ctts_runs += 1;
+            self.last_cts = Some(s.cts);
+        }
+        st.ctts_negative |= s.cts < 0;
+        st.keyframes += s.keyframe as u64;
+        st.media_end = s.dts + s.duration.max(0);
+        st.presentation_end = st
+            .presentation_end
+            .max(s.dts + s.cts as i64 + s.duration.max(0));
+        st.bytes += s.size as u64;
+        self.window.push_back((s.dts, s.size));
+        self.window_bytes += s.size as u64;
+        while let Some(&(d, sz)) = self.window.front() {
+            if d + self.timescale as i64 > s.dts {
+                break;
             }
-            st.ctts_negative |= s.cts < 0;
-            st.keyframes += s.keyframe as u64;
-            st.media_end = s.dts + s.duration.max(0);
-            st.presentation_end = st
-                .presentation_end
-                .max(s.dts + s.cts as i64 + s.duration.max(0));
-            st.bytes += s.size as u64;
-            window.push_back((s.dts, s.size));
-            window_bytes += s.size as u64;
-            while let Some(&(d, sz)) = window.front() {
-                if d + timescale as i64 > s.dts {
-                    break;
-                }
-                window.pop_front();
-                window_bytes -= sz as u64;
-            }
-            st.peak_window_bytes = st.peak_window_bytes.max(window_bytes);
-            prev = Some(s);
-        });
-        if let Some(p) = prev {
-            if last_delta != Some(p.duration) {
+            self.window.pop_front();
+            self.window_bytes -= sz as u64;
+        }
+        st.peak_window_bytes = st.peak_window_bytes.max(self.window_bytes);
+        self.prev = Some(s);
+    }
+
+    pub fn finish(self) -> SampleStats {
+        let mut st = self.st;
+        if let Some(p) = self.prev {
+            if self.last_delta != Some(p.duration) {
                 st.stts_runs += 1;
             }
         }
@@ -316,6 +346,28 @@ impl<'a> Track<'a> {
             sample_entry,
             samples,
             stats: SampleStats::of(samples, timescale),
+            chapter_track,
+        }
+    }
+
+    /// A track of `samples` whose [`SampleStats`] the caller already has
+    /// (from a pass of its own over the same samples).
+    pub fn with_stats(
+        kind: TrackKind,
+        id: u32,
+        timescale: u32,
+        sample_entry: Vec<u8>,
+        samples: &'a dyn SampleSource,
+        stats: SampleStats,
+        chapter_track: Option<u32>,
+    ) -> Track<'a> {
+        Track {
+            kind,
+            id,
+            timescale,
+            sample_entry,
+            samples,
+            stats,
             chapter_track,
         }
     }
