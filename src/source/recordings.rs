@@ -27,6 +27,7 @@ pub fn segments(
         .collect();
     let mut segments = Vec::with_capacity(rows.len());
     let mut refused = Vec::new();
+    let mut folders = RealFolders::default();
     for r in rows {
         let path = if r.path.is_absolute() {
             r.path.clone()
@@ -35,7 +36,7 @@ pub fn segments(
         };
         // A missing file is the probe's to report ("missing"); an existing
         // one must really be under a root.
-        if let Ok(real) = std::fs::canonicalize(&path) {
+        if let Some(real) = folders.real_path(&path) {
             if !roots.iter().any(|root| real.starts_with(root)) {
                 refused.push(SkippedSegment {
                     path,
@@ -52,4 +53,84 @@ pub fn segments(
         });
     }
     (segments, refused)
+}
+
+/// Real paths (symlinks resolved) of files, resolving each folder once: an
+/// hour of recordings is 360 files in one or two folders, and resolving
+/// every path component of every file took 3 ms of an hour's export.
+#[derive(Default)]
+struct RealFolders {
+    folders: std::collections::HashMap<PathBuf, Option<PathBuf>>,
+}
+
+impl RealFolders {
+    /// What `std::fs::canonicalize(path)` gives, `None` where it fails.
+    fn real_path(&mut self, path: &Path) -> Option<PathBuf> {
+        let (Some(parent), Some(name)) = (path.parent(), path.file_name()) else {
+            return std::fs::canonicalize(path).ok();
+        };
+        let meta = std::fs::symlink_metadata(path).ok()?;
+        if meta.file_type().is_symlink() || name == ".." || name == "." {
+            return std::fs::canonicalize(path).ok();
+        }
+        let real_parent = self
+            .folders
+            .entry(parent.to_path_buf())
+            .or_insert_with(|| std::fs::canonicalize(parent).ok())
+            .clone()?;
+        Some(real_parent.join(name))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn row(path: &Path) -> Recording {
+        Recording {
+            id: path.display().to_string(),
+            camera: "c".into(),
+            path: path.to_path_buf(),
+            start_s: 0.0,
+            end_s: 1.0,
+            duration_s: 1.0,
+        }
+    }
+
+    #[test]
+    fn symlinks_out_of_the_media_folder_are_refused_file_or_folder() {
+        let dir = tempfile::tempdir().unwrap();
+        let media = dir.path().join("media");
+        let outside = dir.path().join("outside");
+        std::fs::create_dir_all(media.join("recordings/h")).unwrap();
+        std::fs::create_dir_all(&outside).unwrap();
+        std::fs::write(outside.join("secret.mp4"), b"x").unwrap();
+        std::fs::write(media.join("recordings/h/ok.mp4"), b"x").unwrap();
+        std::os::unix::fs::symlink(
+            outside.join("secret.mp4"),
+            media.join("recordings/h/link.mp4"),
+        )
+        .unwrap();
+        std::os::unix::fs::symlink(&outside, media.join("recordings/out")).unwrap();
+        let rows = [
+            row(&media.join("recordings/h/ok.mp4")),
+            row(&media.join("recordings/h/link.mp4")),
+            row(&media.join("recordings/out/secret.mp4")),
+            row(&media.join("recordings/h/../h/ok.mp4")),
+            row(&media.join("recordings/h/missing.mp4")),
+        ];
+        let (segs, refused) = segments(&rows, &media, &[]);
+        let kept: Vec<String> = segs.iter().map(|s| s.id.clone()).collect();
+        assert_eq!(kept.len(), 3, "{kept:?}");
+        assert!(kept[0].ends_with("h/ok.mp4"));
+        assert!(kept[1].ends_with("h/../h/ok.mp4"));
+        assert!(
+            kept[2].ends_with("missing.mp4"),
+            "the probe names it missing"
+        );
+        assert_eq!(refused.len(), 2, "{refused:?}");
+        assert!(refused
+            .iter()
+            .all(|r| r.reason.contains("outside the media folder")));
+    }
 }
