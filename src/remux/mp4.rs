@@ -339,15 +339,16 @@ impl<'a> Track<'a> {
         samples: &'a dyn SampleSource,
         chapter_track: Option<u32>,
     ) -> Track<'a> {
-        Track {
+        let stats = SampleStats::of(samples, timescale);
+        Track::with_stats(
             kind,
             id,
             timescale,
             sample_entry,
             samples,
-            stats: SampleStats::of(samples, timescale),
+            stats,
             chapter_track,
-        }
+        )
     }
 
     /// A track of `samples` whose [`SampleStats`] the caller already has
@@ -371,6 +372,7 @@ impl<'a> Track<'a> {
             chapter_track,
         }
     }
+
     /// Duration of the media in the track's time scale.
     fn media_duration(&self) -> u64 {
         match self.stats.first {
