@@ -513,6 +513,16 @@ fn migrate_gives_bare_files_a_row_once_and_skips_what_is_not_video() {
     std::fs::copy(seg, &named).unwrap();
     let other = exports.join("garage clip.mp4");
     std::fs::copy(&s.recordings[1].path, &other).unwrap();
+    std::fs::copy(&s.recordings[1].path, exports.join("porch clip.mp4")).unwrap();
+    // A camera with no recordings left (retention), known from its previews.
+    rusqlite::Connection::open(&s.db_path)
+        .unwrap()
+        .execute(
+            "INSERT INTO previews (id, camera, path, start_time, end_time, duration) \
+             VALUES ('p1', 'garage', '/nowhere.mp4', 0, 1, 1)",
+            [],
+        )
+        .unwrap();
     std::fs::write(exports.join("broken.mp4"), vec![0x42u8; 5000]).unwrap();
     let head = std::fs::read(seg).unwrap();
     std::fs::write(exports.join("truncated.mp4"), &head[..head.len() / 3]).unwrap();
@@ -529,11 +539,12 @@ fn migrate_gives_bare_files_a_row_once_and_skips_what_is_not_video() {
             .find(|a| a["name"] == n)
             .unwrap_or_else(|| panic!("{n} not added: {first}"))
     };
-    assert_eq!(added.len(), 2, "{first}");
+    assert_eq!(added.len(), 3, "{first}");
     let a = by_name("front_door_20240101_120000-20240101_120100_abc123");
     assert_eq!(a["camera"], "front_door");
     assert!(a["id"].as_str().unwrap().starts_with("front_door_"));
-    assert_eq!(by_name("garage clip")["camera"], "unknown");
+    assert_eq!(by_name("garage clip")["camera"], "garage");
+    assert_eq!(by_name("porch clip")["camera"], "unknown");
     let skipped: Vec<String> = first["skipped"]
         .as_array()
         .unwrap()
@@ -576,12 +587,12 @@ fn migrate_gives_bare_files_a_row_once_and_skips_what_is_not_video() {
         assert_eq!(decode_errors(std::path::Path::new(&thumb)), "");
     }
     let rows = export_rows(&s);
-    assert_eq!(rows.len(), 3);
+    assert_eq!(rows.len(), 4);
     assert!(rows.iter().any(|(id, _)| id == &mine.id));
     // A second run adds nothing.
     let second = migrate();
     assert_eq!(second["added"].as_array().unwrap().len(), 0, "{second}");
-    assert_eq!(export_rows(&s).len(), 3);
+    assert_eq!(export_rows(&s).len(), 4);
 }
 
 #[test]

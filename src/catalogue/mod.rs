@@ -340,6 +340,21 @@ impl Catalogue {
         })
     }
 
+    /// Every camera the catalogue knows of: with recordings, previews,
+    /// review items or exports (a camera whose recordings retention has
+    /// removed still has its old exports).
+    pub fn known_cameras(&self) -> Result<Vec<String>> {
+        self.retry("listing cameras", |c| {
+            let mut stmt = c.prepare_cached(
+                "SELECT camera FROM recordings UNION SELECT camera FROM previews \
+                 UNION SELECT camera FROM reviewsegment UNION SELECT camera FROM export \
+                 ORDER BY 1",
+            )?;
+            let rows = stmt.query_map([], |r| r.get::<_, String>(0))?;
+            rows.collect::<rusqlite::Result<Vec<_>>>()
+        })
+    }
+
     /// The last recording ending before `start_s` and the first starting
     /// after `end_s`, to explain an empty range.
     pub fn nearest_recordings(

@@ -2,8 +2,10 @@
 //! export folder that has none (files copied in by hand, exports of an NVR
 //! version that kept no rows), as the NVR's own migration does:
 //!
-//! * camera: the longest of the catalogue's camera names found in the file
-//!   name (`front_door` before `front`), else `unknown`;
+//! * camera: the longest of the catalogue's camera names (from recordings,
+//!   previews, review items and exports: retention may have removed a
+//!   camera's recordings but not its exports) found in the file name
+//!   (`front_door` before `front`), else `unknown`;
 //! * id `<camera>_<6 random [a-z0-9]>`, name = the file name without
 //!   `.mp4`, date = the file's ctime, `in_progress = 0`;
 //! * thumbnail: the first frame, 180 px high, as JPEG at
@@ -56,7 +58,7 @@ pub fn migrate(
 ) -> Result<MigrationReport> {
     let mut report = MigrationReport::default();
     let known: HashSet<String> = catalogue.export_video_paths()?.into_iter().collect();
-    let cameras = catalogue.cameras()?;
+    let cameras = catalogue.known_cameras()?;
     let mut files: Vec<PathBuf> = match std::fs::read_dir(export_dir) {
         Ok(rd) => rd.filter_map(|e| e.ok()).map(|e| e.path()).collect(),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => Vec::new(),
