@@ -367,6 +367,19 @@ fn a_preview_timelapse_decodes_keyframes_only() {
     assert!((d - 9.6).abs() < 0.2, "duration {d}");
     assert_eq!(o.stats.writer.as_str(), "transcode");
     assert_eq!(o.stats.frames_decoded, 6, "keyframes only: {:?}", o.stats);
+
+    // An exact in-point between keyframes (40 s and 80 s): the keyframe
+    // before it is on screen from the start; the output does not start late.
+    let req = ExportRequest {
+        encode: Some(EncodeArgs::timelapse()),
+        ..preview_request(&s, T0 + 50.5, T0 + 240.0)
+    };
+    let o = run(&s, &req).unwrap();
+    let (start, dur) = stream_span(&o.video_path, "video").unwrap();
+    assert!(start.abs() < 1e-3, "video starts at {start}");
+    assert!((dur - 189.5 * 0.04).abs() < 0.1, "duration {dur}");
+    assert_eq!(o.stats.frames_decoded, 5, "{:?}", o.stats);
+    assert_eq!(decode_errors(&o.video_path), "");
 }
 
 #[test]

@@ -66,6 +66,9 @@ pub struct Job {
     origin_pts: i64,
     end_pts: i64,
     tb: ffmpeg::Rational,
+    /// Exact cuts (`plan::Trim::Exact`): the picture on screen at the
+    /// in-point, decoded before it, is shown from the in-point.
+    exact: bool,
     /// Decoder threads (0: libav's choice).
     pub threads: usize,
 }
@@ -84,6 +87,7 @@ impl Job {
             origin_pts: clip.origin_pts,
             end_pts: clip.end_pts,
             tb: clip.time_base,
+            exact: clip.exact,
             threads: 0,
         }
     }
@@ -166,6 +170,12 @@ pub fn decode_each(
         dec.skip_frame(ffmpeg::Discard::NonKey);
     }
     let mut frame = ffmpeg::frame::Video::empty();
+    // Exact cuts: the last picture before the in-point, until one at or
+    // after it shows whether the in-point falls between two pictures (with
+    // keyframes only, the keyframe before it stays on screen until the
+    // next one: without it the output would start late).
+    let mut held: Option<ffmpeg::frame::Video> = None;
+    let mut emitted = false;
     let mut packets = input.ctx.packets();
     let mut eof = false;
     while !eof {
@@ -194,14 +204,32 @@ pub fn decode_each(
             let Some(pts) = frame.timestamp().or(frame.pts()) else {
                 continue;
             };
-            if pts < job.origin_pts || pts >= job.end_pts {
+            if pts < job.origin_pts {
+                if job.exact {
+                    held = Some(frame.clone());
+                }
                 continue;
+            }
+            if pts >= job.end_pts {
+                continue;
+            }
+            if let Some(mut h) = held.take() {
+                if pts > job.origin_pts && !emitted {
+                    h.set_pts(Some(job.offset.0));
+                    on_frame(h)?;
+                }
             }
             let at = job.offset + OutTicks::from_ts(Ts::new(pts - job.origin_pts, tb));
             let mut f = frame.clone();
             f.set_pts(Some(at.0));
             on_frame(f)?;
+            emitted = true;
         }
+    }
+    // A range inside one picture's span: that picture alone.
+    if let (Some(mut h), false) = (held, emitted) {
+        h.set_pts(Some(job.offset.0));
+        on_frame(h)?;
     }
     Ok(())
 }
