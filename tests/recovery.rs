@@ -180,6 +180,11 @@ fn sigkill_mid_copy_then_recovery_from_a_fresh_process_spares_a_live_export() {
     );
     assert_eq!(hidden_of(&s, "front_door_dead01").len(), 2);
     assert!(thumb("front_door_dead01").is_file());
+    // What a kill while writing a thumbnail leaves, for the dead and (as if)
+    // for the live export.
+    let part = |id: &str| s.media_dir.join(format!("clips/export/.{id}.abc123.part"));
+    std::fs::write(part("front_door_dead01"), b"x").unwrap();
+    std::fs::write(part("front_door_live01"), b"x").unwrap();
     let report = recover_json(&s);
     assert_eq!(report["event"], "recovered");
     assert_eq!(ids(&report, "removed"), vec!["front_door_dead01"]);
@@ -190,6 +195,15 @@ fn sigkill_mid_copy_then_recovery_from_a_fresh_process_spares_a_live_export() {
         !thumb("front_door_dead01").exists(),
         "the dead export's thumbnail"
     );
+    assert!(
+        !part("front_door_dead01").exists(),
+        "a dead export's partial thumbnail"
+    );
+    assert!(
+        part("front_door_live01").exists(),
+        "a live export's partial thumbnail"
+    );
+    std::fs::remove_file(part("front_door_live01")).unwrap();
     // The live export was not touched: its row, lock, partial file and
     // thumbnail stay...
     assert_eq!(rows(&s), vec![("front_door_live01".to_string(), 1)]);

@@ -17,7 +17,8 @@
 //!   [`RecoveryOptions::foreign_stale_after`] says how long its file must
 //!   have been unchanged to count as abandoned; then a complete MP4 is
 //!   registered and anything else removed with its row;
-//! * partial files and lock files whose owner is dead are removed.
+//! * partial files and lock files whose owner is dead are removed, and so
+//!   are partial thumbnails (`<media>/clips/export/.<id>.<random>.part`).
 //!
 //! Whatever was done is returned as a [`RecoveryReport`].
 
@@ -121,7 +122,44 @@ pub fn recover(
         report.files_removed.push(lock_path);
     }
     sweep_files(export_dir, &mut report)?;
+    sweep_thumbnail_parts(
+        &media_dir.join("clips").join("export"),
+        export_dir,
+        &mut report,
+    )?;
     Ok(report)
+}
+
+/// Partial thumbnails (`.<id>.<random>.part` in the thumbnail folder)
+/// whose export is not alive: a process killed while writing one.
+fn sweep_thumbnail_parts(
+    thumb_dir: &Path,
+    export_dir: &Path,
+    report: &mut RecoveryReport,
+) -> Result<()> {
+    let entries = match std::fs::read_dir(thumb_dir) {
+        Ok(e) => e,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
+        Err(e) => return Err(Error::io(thumb_dir, e)),
+    };
+    for name in entries
+        .filter_map(|e| e.ok())
+        .filter_map(|e| e.file_name().into_string().ok())
+    {
+        let Some(id) = owner::part_owner(&name) else {
+            continue;
+        };
+        let path = thumb_dir.join(&name);
+        let claimed = owner::claim(export_dir, id).map_err(|e| Error::io(&path, e))?;
+        let Some(lock) = claimed else {
+            continue; // a live export's
+        };
+        if std::fs::remove_file(&path).is_ok() {
+            report.files_removed.push(path);
+        }
+        let _ = lock.remove();
+    }
+    Ok(())
 }
 
 /// Partial files and lock files whose owner is dead.
