@@ -406,3 +406,49 @@ fn without_a_preview_the_thumbnail_is_the_last_cached_frame_before_the_range() {
     );
     assert_eq!(decode_errors(Path::new(&o.thumb_path)), "");
 }
+
+#[test]
+fn previews_of_two_picture_sizes_join_with_their_parameter_sets_in_band() {
+    use nvr_export::sample::previews::write_preview;
+    let dir = tempfile::tempdir().unwrap();
+    let s = back_to_back(&dir.path().join("store"), 2.0, 1);
+    add_preview(&s, T0, T0 + 120.0, &steady_times(120.0, 1.0), 1).unwrap();
+    // The camera was reconfigured: the next hour's preview is smaller.
+    let p2 =
+        nvr_export::sample::previews::preview_path(&s.media_dir, &s.camera, T0 + 120.0, T0 + 240.0);
+    write_preview(&p2, 240, 136, &steady_times(120.0, 1.0), 1.0, 2).unwrap();
+    rusqlite::Connection::open(&s.db_path)
+        .unwrap()
+        .execute(
+            "INSERT INTO previews (id, camera, path, start_time, end_time, duration) \
+             VALUES ('p2', ?1, ?2, ?3, ?4, 120)",
+            rusqlite::params![s.camera, p2.to_str().unwrap(), T0 + 120.0, T0 + 240.0],
+        )
+        .unwrap();
+    let o = run(&s, &preview_request(&s, T0 + 100.5, T0 + 130.0)).unwrap();
+    assert_eq!(
+        o.stats.writer.as_str(),
+        "libav",
+        "{:?}",
+        o.stats.fast_declined
+    );
+    assert_eq!(decode_errors(&o.video_path), "");
+    let frames: Vec<String> = ffprobe_csv(
+        &o.video_path,
+        &[
+            "-select_streams",
+            "v:0",
+            "-show_entries",
+            "frame=width,height",
+        ],
+    )
+    .into_iter()
+    .map(|l| l.trim_end_matches(',').to_string())
+    .filter(|l| !l.is_empty())
+    .collect();
+    assert_eq!(frames.len(), 30, "{frames:?}");
+    assert!(frames[..20].iter().all(|f| f == "320,180"), "{frames:?}");
+    assert!(frames[20..].iter().all(|f| f == "240,136"), "{frames:?}");
+    assert!((format_duration(&o.video_path) - 29.5).abs() < 0.01);
+    assert!(frame_times(&o.video_path)[0].abs() < 1e-3);
+}
