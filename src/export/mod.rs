@@ -539,15 +539,32 @@ impl Exporter {
             // The VOD server says what it has; the catalogue takes the row.
             Source::Hls(_) => (Vec::new(), Vec::new()),
         };
+        // The previews and the cached frames (read once: the source of a
+        // preview export, and what the thumbnail is made from).
+        let preview_rows = match (&req.source, &user_thumbnail) {
+            (Source::Preview, _) => recordings.clone(),
+            (_, Some(_)) => Vec::new(),
+            _ => {
+                catalogue
+                    .previews_overlapping(&req.camera, req.start_s, req.end_s)?
+                    .0
+            }
+        };
+        let all_frames = if req.source == Source::Preview
+            || (user_thumbnail.is_none() && preview_rows.is_empty())
+        {
+            previews::cached_frames(&previews::frames_dir(&self.layout.cache_dir), &req.camera)
+        } else {
+            Vec::new()
+        };
         // Preview exports: the cached frames after the last preview file.
         let frames = if req.source == Source::Preview {
-            let all =
-                previews::cached_frames(&previews::frames_dir(&self.layout.cache_dir), &req.camera);
+            let all = &all_frames;
             let from = recordings
                 .iter()
                 .map(|r| r.end_s)
                 .fold(req.start_s, f64::max);
-            let frames = previews::frames_in(&all, from, req.end_s).to_vec();
+            let frames = previews::frames_in(all, from, req.end_s).to_vec();
             if recordings.is_empty() && frames.is_empty() {
                 if !bad_rows.is_empty() {
                     return Err(Error::UnreadableSegments { skipped: bad_rows });
@@ -635,13 +652,14 @@ impl Exporter {
             ("comment", format!("Camera: {}", req.camera)),
         ];
         let thumb = thumbnail::choose(
-            &catalogue,
             &self.layout,
             &req.camera,
             req.start_s,
             req.end_s,
             user_thumbnail,
-        )?;
+            &preview_rows,
+            &all_frames,
+        );
         let thumb_target = thumbnail::thumb_dir(&self.layout).join(format!("{id}.webp"));
         let thumb_target = std::path::absolute(&thumb_target).unwrap_or(thumb_target);
         let row = ExportRow {

@@ -20,7 +20,7 @@
 use std::path::{Path, PathBuf};
 
 use super::Layout;
-use crate::catalogue::Catalogue;
+use crate::catalogue::Recording;
 use crate::error::{Error, Result};
 use crate::media::image::{self, ImageFormat};
 use crate::output::StagedFile;
@@ -81,38 +81,40 @@ pub fn check_user_image(layout: &Layout, path: &Path) -> Result<PathBuf> {
 }
 
 /// Chooses the picture for an export of `camera` over `[start_s, end_s]`
-/// (see the module doc); `user` was checked by [`check_user_image`].
+/// (see the module doc); `user` was checked by [`check_user_image`],
+/// `preview_rows` are the previews overlapping the range and `frames` the
+/// camera's cached frames (not read when a user image or a preview decides).
 pub fn choose(
-    catalogue: &Catalogue,
     layout: &Layout,
     camera: &str,
     start_s: f64,
     end_s: f64,
     user: Option<PathBuf>,
-) -> Result<ThumbSource> {
+    preview_rows: &[Recording],
+    frames: &[previews::CachedFrame],
+) -> ThumbSource {
     if let Some(p) = user {
-        return Ok(ThumbSource::User(p));
+        return ThumbSource::User(p);
     }
-    let (rows, _) = catalogue.previews_overlapping(camera, start_s, end_s)?;
-    let (segments, _) = previews::segments(&rows, &layout.media_dir, &layout.recording_roots);
+    let (segments, _) =
+        previews::segments(preview_rows, &layout.media_dir, &layout.recording_roots);
     if let Some(seg) = segments.first() {
         let crate::source::Locator::File(path) = &seg.locator;
-        return Ok(ThumbSource::Preview {
+        return ThumbSource::Preview {
             path: path.clone(),
             at_s: (start_s - seg.start_s).max(0.0),
-        });
+        };
     }
-    let frames = previews::cached_frames(&previews::frames_dir(&layout.cache_dir), camera);
-    let inside = previews::frames_in(&frames, start_s, end_s).first();
+    let inside = previews::frames_in(frames, start_s, end_s).first();
     let before = frames.iter().rev().find(|f| f.ts_s < start_s);
-    Ok(match inside.or(before) {
+    match inside.or(before) {
         Some(f) => ThumbSource::Cached(f.path.clone()),
         None => ThumbSource::None(format!(
             "no preview overlaps the range and {} holds no preview frame of {camera} \
              at or before its end",
             previews::frames_dir(&layout.cache_dir).display()
         )),
-    })
+    }
 }
 
 /// Makes the thumbnail at `target` (a `.webp` path) from `source`; the

@@ -5,7 +5,9 @@
 //! B-frames across a keyframe), optional B-frames with a fixed pattern, an
 //! optional bit-rate cap; AAC for audio. [`drain`] moves an encoder's packets
 //! into a muxer, rescaled, optionally with bytes before each keyframe
-//! (parameter sets in band, as IP cameras send them).
+//! (parameter sets in band, as IP cameras send them); [`VideoFile`] is a
+//! one-stream MP4 encoded from frames of given durations (previews, cached
+//! preview frames).
 
 use ffmpeg_next as ffmpeg;
 use ffmpeg_next::codec;
@@ -154,4 +156,86 @@ pub fn drain_with(
         packet.write_interleaved(octx)?;
     }
     Ok(())
+}
+
+/// An MP4 (`moov` first) with one H.264 video stream, encoded from the
+/// frames given, each with its own duration: the synthetic previews and
+/// the cached preview frames of a preview export.
+pub struct VideoFile {
+    enc: ffmpeg::encoder::Video,
+    octx: ffmpeg::format::context::Output,
+    route: Route<'static>,
+    packet: Packet,
+    /// Frame durations by pts (encoder time base) until their packet is out:
+    /// libx264 leaves packet durations to the caller.
+    durations: std::collections::BTreeMap<i64, i64>,
+}
+
+impl VideoFile {
+    /// Creates `path`; frames' pts are in `time_base`. The error names the
+    /// step that failed.
+    pub fn create(
+        path: &std::path::Path,
+        settings: &VideoSettings,
+        global_header: bool,
+        time_base: Rational,
+    ) -> Result<VideoFile, (&'static str, ffmpeg::Error)> {
+        let enc = open_video(settings, global_header).map_err(|e| ("open libx264", e))?;
+        let mut octx = ffmpeg::format::output_as(path, "mp4").map_err(|e| ("create", e))?;
+        mux::add_stream(
+            &mut octx,
+            mux::StreamSpec {
+                parameters: codec::Parameters::from(&enc),
+                time_base,
+                tag: None,
+            },
+        )
+        .map_err(|e| ("add stream", e))?;
+        let tbs =
+            mux::write_header(&mut octx, mux::faststart()).map_err(|e| ("write header", e))?;
+        Ok(VideoFile {
+            enc,
+            octx,
+            route: Route {
+                stream: 0,
+                encoder_tb: time_base,
+                stream_tb: tbs.first().copied().unwrap_or(time_base),
+                prefix_keyframes: None,
+            },
+            packet: Packet::empty(),
+            durations: Default::default(),
+        })
+    }
+
+    /// Encodes `frame` (its pts set) shown for `duration`.
+    pub fn push(
+        &mut self,
+        frame: &ffmpeg::frame::Video,
+        duration: i64,
+    ) -> Result<(), ffmpeg::Error> {
+        self.durations.insert(frame.pts().unwrap_or(0), duration);
+        self.enc.send_frame(frame)?;
+        self.drain()
+    }
+
+    fn drain(&mut self) -> Result<(), ffmpeg::Error> {
+        let durations = &mut self.durations;
+        drain_with(
+            &mut self.enc,
+            &mut self.packet,
+            &mut self.octx,
+            self.route,
+            &mut |p| {
+                let d = p.pts().and_then(|t| durations.remove(&t)).unwrap_or(0);
+                p.set_duration(d);
+            },
+        )
+    }
+
+    /// Flushes the encoder and writes the trailer.
+    pub fn finish(mut self) -> Result<(), ffmpeg::Error> {
+        self.enc.send_eof()?;
+        self.drain()?;
+        self.octx.write_trailer()
+    }
 }

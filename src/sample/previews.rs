@@ -9,14 +9,14 @@ use std::path::{Path, PathBuf};
 
 use ffmpeg_next as ffmpeg;
 use ffmpeg_next::format::Pixel;
-use ffmpeg_next::{codec, Packet, Rational};
+use ffmpeg_next::Rational;
 
 use super::{enc_err, paint, SampleStore};
 use crate::catalogue::{Catalogue, Recording};
 use crate::error::{Error, Result};
+use crate::media;
 use crate::media::encode::{self, VideoCodec, VideoSettings};
 use crate::media::image::{self, ImageFormat};
-use crate::media::{self, mux};
 use crate::source::previews::frames_dir;
 
 /// Keyframe interval of the NVR's previews, in frames.
@@ -49,53 +49,21 @@ pub fn write_preview(
         b_frames: 0,
         bitrate: 0,
     };
-    let mut octx = ffmpeg::format::output_as(path, "mp4").map_err(err("create"))?;
-    let mut enc = encode::open_video(&settings, true).map_err(err("open encoder"))?;
-    mux::add_stream(
-        &mut octx,
-        mux::StreamSpec {
-            parameters: codec::Parameters::from(&enc),
-            time_base: MS,
-            tag: None,
-        },
-    )
-    .map_err(err("stream"))?;
-    let tbs = mux::write_header(&mut octx, mux::faststart()).map_err(err("header"))?;
-    let stream_tb = tbs.first().copied().unwrap_or(MS);
+    let mut out = encode::VideoFile::create(path, &settings, true, MS)
+        .map_err(|(what, e)| enc_err(what, path, e))?;
     let pts: Vec<i64> = times_s
         .iter()
         .map(|t| (t * 1000.0).round() as i64)
         .collect();
-    let duration_of = |p: i64| match pts.binary_search(&p) {
-        Ok(i) => pts
-            .get(i + 1)
-            .map(|n| n - p)
-            .unwrap_or((last_s * 1000.0).round() as i64),
-        Err(_) => 0,
-    };
+    let last = (last_s * 1000.0).round() as i64;
     let mut frame = ffmpeg::frame::Video::new(Pixel::YUV420P, width, height);
-    let mut packet = Packet::empty();
-    let route = encode::Route {
-        stream: 0,
-        encoder_tb: MS,
-        stream_tb,
-        prefix_keyframes: None,
-    };
-    let mut drain = |enc: &mut ffmpeg::encoder::Video,
-                     octx: &mut ffmpeg::format::context::Output| {
-        encode::drain_with(enc, &mut packet, octx, route, &mut |p| {
-            p.set_duration(duration_of(p.pts().unwrap_or(0)))
-        })
-    };
     for (n, p) in pts.iter().enumerate() {
         paint(&mut frame, n as u64 * 7, seed, 0);
         frame.set_pts(Some(*p));
-        enc.send_frame(&frame).map_err(err("encode"))?;
-        drain(&mut enc, &mut octx).map_err(err("write"))?;
+        let shown = pts.get(n + 1).map(|next| next - p).unwrap_or(last);
+        out.push(&frame, shown).map_err(err("encode"))?;
     }
-    enc.send_eof().map_err(err("flush"))?;
-    drain(&mut enc, &mut octx).map_err(err("write"))?;
-    octx.write_trailer().map_err(err("trailer"))?;
+    out.finish().map_err(err("finish"))?;
     Ok(())
 }
 

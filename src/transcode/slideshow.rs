@@ -16,12 +16,11 @@ use std::path::Path;
 
 use ffmpeg_next as ffmpeg;
 use ffmpeg_next::format::Pixel;
-use ffmpeg_next::{codec, Packet, Rational};
+use ffmpeg_next::Rational;
 
 use crate::error::{Error, Result, SkippedSegment};
 use crate::media::encode::{self, VideoCodec, VideoSettings};
 use crate::media::image;
-use crate::media::mux::{self, StreamSpec};
 use crate::progress::CancelToken;
 use crate::source::previews::{CachedFrame, FRAME_SHOWN_S};
 
@@ -83,47 +82,19 @@ pub fn encode(
         b_frames: 0,
         bitrate: 0,
     };
-    let mut enc = encode::open_video(&settings, false).map_err(err("open libx264"))?;
-    let mut octx = ffmpeg::format::output_as(out, "mp4").map_err(err("create"))?;
-    let enc_tb = Rational(1, TICKS_PER_S);
-    mux::add_stream(
-        &mut octx,
-        StreamSpec {
-            parameters: codec::Parameters::from(&enc),
-            time_base: enc_tb,
-            tag: None,
-        },
-    )
-    .map_err(err("add stream"))?;
-    let tbs = mux::write_header(&mut octx, mux::faststart()).map_err(err("write header"))?;
-    let stream_tb = tbs.first().copied().unwrap_or(enc_tb);
+    let mut file = encode::VideoFile::create(out, &settings, false, Rational(1, TICKS_PER_S))
+        .map_err(|(what, e)| err(what)(e))?;
     let shown = (FRAME_SHOWN_S * TICKS_PER_S as f64).round() as i64;
-    let mut packet = Packet::empty();
-    let route = encode::Route {
-        stream: 0,
-        encoder_tb: enc_tb,
-        stream_tb,
-        prefix_keyframes: None,
-    };
-    let mut drain = |enc: &mut ffmpeg::encoder::Video,
-                     octx: &mut ffmpeg::format::context::Output| {
-        encode::drain_with(enc, &mut packet, octx, route, &mut |p| {
-            p.set_duration(shown)
-        })
-    };
     let mut count = 0usize;
     for picture in std::iter::once(first).chain(pictures) {
         cancel.check()?;
         let mut yuv = image::scaled(&picture, Pixel::YUV420P, width, height)
             .map_err(|why| Error::media_state("preview frames video", why))?;
         yuv.set_pts(Some(count as i64 * shown));
-        enc.send_frame(&yuv).map_err(err("encode"))?;
-        drain(&mut enc, &mut octx).map_err(err("write"))?;
+        file.push(&yuv, shown).map_err(err("encode"))?;
         count += 1;
     }
-    enc.send_eof().map_err(err("flush"))?;
-    drain(&mut enc, &mut octx).map_err(err("write"))?;
-    octx.write_trailer().map_err(err("finish"))?;
+    file.finish().map_err(err("finish"))?;
     Ok(Slideshow {
         frames: count,
         width,
