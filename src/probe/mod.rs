@@ -201,7 +201,7 @@ pub fn probe_all(
     for segment in rest.by_ref() {
         let r = probe_segment(segment, None, cancel);
         if let Ok(ps) = &r {
-            template = learn.then(|| Template::learn(&ps.probe, cancel)).flatten();
+            template = learn.then(|| Template::learn(&ps.probe)).flatten();
             tracing::debug!(
                 template = template.is_some(),
                 "segment headers after the first: {}",
@@ -283,7 +283,7 @@ impl StreamTemplate {
 impl Template {
     /// The template of `p` (probed by libav), if this module's own reading
     /// of the same file gives exactly libav's sample tables.
-    pub fn learn(p: &SegmentProbe, _cancel: &CancelToken) -> Option<Template> {
+    pub fn learn(p: &SegmentProbe) -> Option<Template> {
         let traks = p.traks.as_ref()?;
         let stream = |index: usize, time_base: Rational, par: &codec::Parameters| {
             Some(StreamTemplate {
@@ -677,8 +677,7 @@ mod tests {
             .unwrap();
             assert!(store.recordings.len() >= 2, "{name}");
             let first = probe(&store.recordings[0].path, &cancel).unwrap();
-            let t =
-                Template::learn(&first, &cancel).unwrap_or_else(|| panic!("{name}: no template"));
+            let t = Template::learn(&first).unwrap_or_else(|| panic!("{name}: no template"));
             for r in &store.recordings[1..] {
                 let by_libav = probe(&r.path, &cancel).unwrap();
                 let mine = t.probe(&r.path).unwrap().unwrap();
@@ -720,7 +719,7 @@ mod tests {
         )
         .unwrap();
         let p = probe(&frag, &cancel).unwrap();
-        if let Some(t) = Template::learn(&p, &cancel) {
+        if let Some(t) = Template::learn(&p) {
             let again = t.probe(&frag).unwrap().unwrap();
             assert_eq!(again.video.timing, p.video.timing);
         }
