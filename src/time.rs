@@ -32,16 +32,39 @@ pub fn unix_now_s() -> f64 {
 /// million times for an hour's tables).
 #[inline]
 pub fn rescale(value: i64, from: Rational, to: Rational) -> i64 {
-    let b = from.numerator() as i128 * to.denominator() as i128;
-    let c = to.numerator() as i128 * from.denominator() as i128;
+    // Products of two i32: they fit i64.
+    let b = from.numerator() as i64 * to.denominator() as i64;
+    let c = to.numerator() as i64 * from.denominator() as i64;
     if b <= 0 || c <= 0 {
         // What libav answers for a time base it cannot use.
         return i64::MIN;
     }
-    let a = value as i128;
-    let r = (a.abs() * b + c / 2) / c;
-    let r = if a < 0 { -r } else { r };
-    r.clamp(i64::MIN as i128 + 1, i64::MAX as i128) as i64
+    // Fast paths, all exact: the same base (the usual case: 90 kHz video
+    // into the 90 kHz track, audio into its own sample rate), an integer
+    // factor, or a product that fits 64 bits (no 128-bit division).
+    if b == c {
+        return value;
+    }
+    let (b, c) = (b as u64, c as u64);
+    let mag = value.unsigned_abs() as u128;
+    let r = if b % c == 0 {
+        mag * (b / c) as u128
+    } else {
+        let p = mag * b as u128 + (c / 2) as u128;
+        match u64::try_from(p) {
+            Ok(p) => (p / c) as u128,
+            Err(_) => p / c as u128,
+        }
+    };
+    // Past 64 bits libav answers i64::MIN (AV_NOPTS_VALUE), either sign.
+    let Ok(r) = i64::try_from(r) else {
+        return i64::MIN;
+    };
+    if value < 0 {
+        -r
+    } else {
+        r
+    }
 }
 
 /// Seconds represented by `value` in time base `base`.
@@ -81,8 +104,10 @@ mod rescale_tests {
         for _ in 0..200_000 {
             let from = bases[rng.usize(..bases.len())];
             let to = bases[rng.usize(..bases.len())];
-            let v = match rng.u8(..4) {
+            let v = match rng.u8(..5) {
                 0 => rng.i64(-10_000..10_000),
+                // Products past 64 bits (the 128-bit path).
+                4 => rng.i64(-(1 << 56)..(1 << 56)),
                 1 => rng.i64(-(1 << 40)..(1 << 40)),
                 2 => rng.i64(-3..3) * 1_000_000_007 + rng.i64(-512..512),
                 _ => rng.i64(0..(1 << 33)),

@@ -293,7 +293,7 @@ fn plan_clip(segment: usize, seg: &PlanSegment<'_>, cut: Cuts, offset: OutTicks)
     if last_idx < start_idx {
         return None;
     }
-    let kept = || (start_idx..=last_idx).map(|i| samples.get(i));
+    let kept = || samples.range(start_idx..last_idx + 1);
     let mut origin_pts = kept().map(|s| s.pts()).min()?;
     let mut end_pts = kept().map(|s| s.pts() + s.duration.max(1)).max()?;
     // The requested instants in the segment's time base.

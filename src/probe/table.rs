@@ -34,6 +34,91 @@ pub struct SampleTable {
     keys: Option<Vec<u32>>,
 }
 
+/// The samples of a table (or a range of it) in decode order. Forwards,
+/// each step carries the decode time, the DTS run and the next keyframe
+/// along from the step before instead of searching the runs and keyframes
+/// again: an hour's export walks every sample several times (plan, layout,
+/// sample tables), and those searches were most of the index-driven
+/// writer's CPU time. Backwards (rare: a search for the last keyframe
+/// before an instant) it reads each sample by [`SampleTable::get`].
+#[derive(Debug, Clone)]
+pub struct Samples<'a> {
+    table: &'a SampleTable,
+    front: usize,
+    back: usize,
+    /// Relative DTS of `front`.
+    rel: i64,
+    /// The DTS run holding `front` (`Dts::Runs`).
+    run: usize,
+    /// Index of the first keyframe at or after `front`.
+    key: usize,
+}
+
+impl Iterator for Samples<'_> {
+    type Item = SampleTime;
+
+    #[inline]
+    fn next(&mut self) -> Option<SampleTime> {
+        if self.front >= self.back {
+            return None;
+        }
+        let t = self.table;
+        let i = self.front;
+        let next = i + 1;
+        let rel_next = if next >= t.len() {
+            None
+        } else {
+            Some(match &t.dts {
+                Dts::Each(v) => v[next] as i64,
+                Dts::Runs(runs) => match runs.get(self.run + 1) {
+                    Some(r) if r.0 as usize == next => {
+                        self.run += 1;
+                        r.1 as i64
+                    }
+                    _ => self.rel + runs.get(self.run).map_or(0, |r| r.2 as i64),
+                },
+            })
+        };
+        let keyframe = match &t.keys {
+            None => true,
+            Some(k) => {
+                let hit = k.get(self.key).is_some_and(|&x| x as usize == i);
+                if hit {
+                    self.key += 1;
+                }
+                hit
+            }
+        };
+        let s = SampleTime {
+            dts: t.first_dts + self.rel,
+            duration: rel_next.map_or(t.last_duration as i64, |r| r - self.rel),
+            cts: t.cts.get(i).copied().unwrap_or(0),
+            keyframe,
+            pos: t.pos[i] as i64,
+            size: t.size[i],
+        };
+        self.front = next;
+        self.rel = rel_next.unwrap_or(self.rel);
+        Some(s)
+    }
+
+    fn size_hint(&self) -> (usize, Option<usize>) {
+        let n = self.back - self.front;
+        (n, Some(n))
+    }
+}
+
+impl DoubleEndedIterator for Samples<'_> {
+    fn next_back(&mut self) -> Option<SampleTime> {
+        (self.front < self.back).then(|| {
+            self.back -= 1;
+            self.table.get(self.back)
+        })
+    }
+}
+
+impl ExactSizeIterator for Samples<'_> {}
+
 impl Default for SampleTable {
     fn default() -> Self {
         SampleTable {
@@ -112,20 +197,6 @@ impl SampleTable {
         self.size.len()
     }
 
-    fn rel_dts(&self, i: usize) -> i64 {
-        match &self.dts {
-            Dts::Each(v) => v[i] as i64,
-            Dts::Runs(runs) => {
-                let r = match runs.binary_search_by_key(&(i as u32), |r| r.0) {
-                    Ok(r) => r,
-                    Err(r) => r.saturating_sub(1),
-                };
-                let (start, rel, delta) = runs[r];
-                rel as i64 + (i as i64 - start as i64) * delta as i64
-            }
-        }
-    }
-
     /// Sample `i`; `i` must be below [`len`](Self::len).
     pub fn get(&self, i: usize) -> SampleTime {
         let dts = self.first_dts + self.rel_dts(i);
@@ -148,8 +219,46 @@ impl SampleTable {
     }
 
     /// Every sample, in decode order.
-    pub fn iter(&self) -> impl DoubleEndedIterator<Item = SampleTime> + ExactSizeIterator + '_ {
-        (0..self.len()).map(move |i| self.get(i))
+    pub fn iter(&self) -> Samples<'_> {
+        self.range(0..self.len())
+    }
+
+    /// The samples of `range` (decode order; clamped to the table).
+    pub fn range(&self, range: std::ops::Range<usize>) -> Samples<'_> {
+        let back = range.end.min(self.len());
+        let front = range.start.min(back);
+        Samples {
+            table: self,
+            front,
+            back,
+            rel: if front < self.len() { self.rel_dts(front) } else { 0 },
+            run: self.run_of(front),
+            key: self
+                .keys
+                .as_ref()
+                .map_or(0, |k| k.partition_point(|&x| (x as usize) < front)),
+        }
+    }
+
+    /// Index of the DTS run holding sample `i` (0 for `Dts::Each`).
+    fn run_of(&self, i: usize) -> usize {
+        match &self.dts {
+            Dts::Each(_) => 0,
+            Dts::Runs(runs) => match runs.binary_search_by_key(&(i as u32), |r| r.0) {
+                Ok(r) => r,
+                Err(r) => r.saturating_sub(1),
+            },
+        }
+    }
+
+    fn rel_dts(&self, i: usize) -> i64 {
+        match &self.dts {
+            Dts::Each(v) => v[i] as i64,
+            Dts::Runs(runs) => {
+                let (start, rel, delta) = runs[self.run_of(i)];
+                rel as i64 + (i as i64 - start as i64) * delta as i64
+            }
+        }
     }
 
     /// The sample whose DTS is `dts`, if any.
@@ -157,14 +266,13 @@ impl SampleTable {
         let (mut lo, mut hi) = (0usize, self.len());
         while lo < hi {
             let mid = (lo + hi) / 2;
-            let d = self.first_dts + self.rel_dts(mid);
-            if d < dts {
+            if self.first_dts + self.rel_dts(mid) < dts {
                 lo = mid + 1;
             } else {
                 hi = mid;
             }
         }
-        (lo < self.len() && self.first_dts + self.rel_dts(lo) == dts).then(|| self.get(lo))
+        Some(self.get(lo)).filter(|s| lo < self.len() && s.dts == dts)
     }
 
     /// Heap bytes held.
@@ -252,6 +360,50 @@ mod tests {
         let t = SampleTable::from_samples(&w).unwrap();
         assert_eq!(t.iter().collect::<Vec<_>>(), w);
         assert_eq!(t.keys, None);
+    }
+
+    #[test]
+    fn walks_agree_with_random_access_from_both_ends_and_in_ranges() {
+        // Runs with rate changes, sparse keyframes, composition offsets.
+        let mut v = Vec::new();
+        let mut dts = -3000;
+        for i in 0..700i64 {
+            let d = match i {
+                0..=199 => 3000,
+                200..=299 => 1500 + (i % 2) * 3000,
+                _ => 3003,
+            };
+            v.push(s(dts, d, ((i % 4) * 1000) as i32, i % 37 == 3 || i == 0, i * 9));
+            dts += d;
+        }
+        let t = SampleTable::from_samples(&v).unwrap();
+        assert!(matches!(t.dts, Dts::Runs(_)));
+        let each: Vec<SampleTime> = (0..t.len()).map(|i| t.get(i)).collect();
+        assert_eq!(each, v);
+        assert_eq!(t.iter().collect::<Vec<_>>(), v);
+        let mut back: Vec<SampleTime> = t.iter().rev().collect();
+        back.reverse();
+        assert_eq!(back, v);
+        for (a, b) in [(0, 1), (5, 5), (199, 201), (250, 699), (650, 700), (3, 900)] {
+            let want: Vec<SampleTime> = v[a.min(700)..b.min(700)].to_vec();
+            assert_eq!(t.range(a..b).collect::<Vec<_>>(), want, "{a}..{b}");
+            assert_eq!(t.range(a..b).len(), want.len());
+            let mut r: Vec<SampleTime> = t.range(a..b).rev().collect();
+            r.reverse();
+            assert_eq!(r, want, "{a}..{b} backwards");
+        }
+        // Both ends of one walk meet in the middle.
+        let mut it = t.iter();
+        let (mut front, mut rear) = (Vec::new(), Vec::new());
+        while let Some(x) = it.next() {
+            front.push(x);
+            if let Some(y) = it.next_back() {
+                rear.push(y);
+            }
+        }
+        rear.reverse();
+        front.extend(rear);
+        assert_eq!(front, v);
     }
 
     #[test]

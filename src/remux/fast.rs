@@ -262,6 +262,7 @@ pub fn write(
         ..RemuxStats::default()
     };
 
+    let t0 = std::time::Instant::now();
     // 1. Chapter samples go first in mdat; then one run per clip: the bytes
     // from the first to the last kept sample of the clip's segment.
     let (chapter_samples, chapter_bytes) = mp4::chapter_samples(job.chapters, 0);
@@ -344,6 +345,7 @@ pub fn write(
     stats.audio_packets = counts[AUDIO];
     cancel.check()?;
 
+    let t_layout = t0.elapsed();
     // 2. Tracks (sized by the layout pass) and the moov layout.
     let has_chapters = !job.chapters.is_empty();
     let chap = has_chapters.then_some(CHAPTER_TRACK_ID);
@@ -456,6 +458,7 @@ pub fn write(
     }
     drop(moov);
     drop(tracks);
+    let t_head = t0.elapsed();
 
     let total = job.plan.duration();
     // Extent sharing: the file gets its final size first, so that the
@@ -484,6 +487,13 @@ pub fn write(
         })?;
     }
     stats.bytes_written = head_len + payload_len;
+    let ms = |d: std::time::Duration| d.as_secs_f64() * 1000.0;
+    tracing::debug!(
+        layout_ms = ms(t_layout),
+        head_ms = ms(t_head - t_layout),
+        copy_ms = ms(t0.elapsed() - t_head),
+        "index-driven writer phases"
+    );
     Ok(stats)
 }
 
