@@ -36,33 +36,31 @@ pub fn lock_exclusive(file: &File) -> io::Result<()> {
     }
 }
 
-/// Copies up to `len` bytes from `src` at `src_offset` to the current
-/// position of `dst` in the kernel (`copy_file_range(2)`), returning the
-/// bytes copied (0 at the end of `src`). `Err` with `EXDEV`, `ENOSYS`,
-/// `EINVAL` or `EOPNOTSUPP` means "not supported here": use read/write.
+/// Copies up to `len` bytes from `src` at `*src_offset` to `dst` at
+/// `*dst_offset` in the kernel (`copy_file_range(2)`), advancing both
+/// offsets and returning the bytes copied (0 at the end of `src`). Explicit
+/// offsets leave `dst`'s file position alone: another thread may write
+/// elsewhere in `dst` meanwhile. `Err` with `EXDEV`, `ENOSYS`, `EINVAL` or
+/// `EOPNOTSUPP` means "not supported here": use read/write.
 pub fn copy_file_range(
     src: &File,
     src_offset: &mut i64,
     dst: &File,
+    dst_offset: &mut i64,
     len: usize,
 ) -> io::Result<usize> {
     let mut off: libc::loff_t = *src_offset;
-    // SAFETY: both descriptors are valid and owned for the call; `off` is a
-    // valid pointer; a null output offset means "use and advance dst's position".
+    let mut out: libc::loff_t = *dst_offset;
+    // SAFETY: both descriptors are valid and owned for the call; `off` and
+    // `out` are valid pointers to offsets the kernel reads and advances.
     let r = unsafe {
-        libc::copy_file_range(
-            src.as_raw_fd(),
-            &mut off,
-            dst.as_raw_fd(),
-            std::ptr::null_mut(),
-            len,
-            0,
-        )
+        libc::copy_file_range(src.as_raw_fd(), &mut off, dst.as_raw_fd(), &mut out, len, 0)
     };
     if r < 0 {
         return Err(io::Error::last_os_error());
     }
     *src_offset = off;
+    *dst_offset = out;
     Ok(r as usize)
 }
 

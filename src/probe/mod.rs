@@ -144,22 +144,48 @@ fn identity(meta: &std::fs::Metadata) -> ((u64, u64), i128) {
     )
 }
 
-impl SegmentProbe {
-    /// `Err` says how the file described by `meta` differs from the one
-    /// probed (another inode, size or modification time).
-    pub fn check_unchanged(&self, meta: &std::fs::Metadata) -> Result<(), String> {
+/// What identifies the file a segment was probed from: enough to tell,
+/// just before its bytes are copied, that it is still that file.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct FileStamp {
+    pub id: (u64, u64),
+    pub size: u64,
+    pub modified_ns: i128,
+}
+
+impl FileStamp {
+    /// `Err` says how the file described by `meta` differs from this one
+    /// (another inode, size or modification time).
+    pub fn check(&self, meta: &std::fs::Metadata) -> Result<(), String> {
         let (id, modified) = identity(meta);
-        if id != self.file_id {
+        if id != self.id {
             return Err("replaced since it was probed (another file now has its name)".into());
         }
-        if meta.len() != self.file_size || modified != self.modified_ns {
+        if meta.len() != self.size || modified != self.modified_ns {
             return Err(format!(
                 "changed since it was probed ({} bytes then, {} now; modified again)",
-                self.file_size,
+                self.size,
                 meta.len()
             ));
         }
         Ok(())
+    }
+}
+
+impl SegmentProbe {
+    /// The identity of the file as probed.
+    pub fn stamp(&self) -> FileStamp {
+        FileStamp {
+            id: self.file_id,
+            size: self.file_size,
+            modified_ns: self.modified_ns,
+        }
+    }
+
+    /// `Err` says how the file described by `meta` differs from the one
+    /// probed (another inode, size or modification time).
+    pub fn check_unchanged(&self, meta: &std::fs::Metadata) -> Result<(), String> {
+        self.stamp().check(meta)
     }
 
     /// Samples of the video and audio streams.

@@ -231,7 +231,11 @@ impl SampleTable {
             table: self,
             front,
             back,
-            rel: if front < self.len() { self.rel_dts(front) } else { 0 },
+            rel: if front < self.len() {
+                self.rel_dts(front)
+            } else {
+                0
+            },
             run: self.run_of(front),
             key: self
                 .keys
@@ -373,7 +377,13 @@ mod tests {
                 200..=299 => 1500 + (i % 2) * 3000,
                 _ => 3003,
             };
-            v.push(s(dts, d, ((i % 4) * 1000) as i32, i % 37 == 3 || i == 0, i * 9));
+            v.push(s(
+                dts,
+                d,
+                ((i % 4) * 1000) as i32,
+                i % 37 == 3 || i == 0,
+                i * 9,
+            ));
             dts += d;
         }
         let t = SampleTable::from_samples(&v).unwrap();
