@@ -98,5 +98,6 @@ bench-previews: build
 
 # Extent sharing: the audio hour on an XFS (reflink) loop filesystem, ours
 # vs cp vs cp --reflink (root only).
-bench-reflink: bench-corpus
+bench-reflink: build
+	@[ -f $(BENCH_DIR)/audio/corpus.env ] || $(BIN) bench-corpus --dir $(BENCH_DIR)/audio --variant audio
 	NVR_EXPORT=$(BIN) scripts/bench-reflink.sh $(BENCH_DIR)/audio $(RUNS)

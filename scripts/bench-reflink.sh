@@ -36,7 +36,11 @@ measure() { # name output command...
   local name=$1 out=$2; shift 2
   # COLD=1: nothing in the page cache (an export of last week's footage).
   if [ "${COLD:-0}" = 1 ]; then sync; echo 3 > /proc/sys/vm/drop_caches; fi
-  /usr/bin/time -f "%e" -o "$WORK/time.txt" "$@" > "$WORK/out.txt" 2> "$WORK/err.txt" || { cat "$WORK/err.txt" >&2; exit 1; }
+  # Microseconds (bash's clock; /usr/bin/time rounds to 10 ms).
+  local t0=$EPOCHREALTIME
+  "$@" > "$WORK/out.txt" 2> "$WORK/err.txt" || { cat "$WORK/err.txt" >&2; exit 1; }
+  local t1=$EPOCHREALTIME
+  python3 -c 'import sys; print(f"{float(sys.argv[2]) - float(sys.argv[1]):.6f}")' "$t0" "$t1" > "$WORK/time.txt"
   [ -n "$out" ] || out=$(find "$M/c/media/exports" -name '*.mp4' | head -1)
   # nvr-export's own figure, in process (no process start): timings.total_s.
   inproc=$(python3 -c 'import json,sys
@@ -62,7 +66,7 @@ for n, v in rows.items():
     size, new = v[-1][1], v[-1][2]
     ip = [float(x[3]) for x in v if x[3] != "-"]
     extra = f"   in process {st.median(ip):.3f} s" if ip else ""
-    print(f"  {n:8} median {med[n]:7.3f} s   output {size/1e6:8.1f} MB, not shared {new/1e6:8.2f} MB ({100*new/max(size,1):.2f} %){extra}")
+    print(f"  {n:8} median {med[n]:8.4f} s   output {size/1e6:8.1f} MB, not shared {new/1e6:8.2f} MB ({100*new/max(size,1):.2f} %){extra}")
 print(f"  nvr/cp {med['nvr']/med['cp']:.3f}x   nvr_libav_probe/cp {med['nvr_libav_probe']/med['cp']:.3f}x")
 # The library's own figure (an NVR backend calls it in process): no
 # process start, no dynamic linking of libav's ~170 libraries.
