@@ -49,12 +49,14 @@ bench-corpus: build
 	@for v in $(VARIANTS); do [ -f $(BENCH_DIR)/$$v/corpus.env ] || $(BIN) bench-corpus --dir $(BENCH_DIR)/$$v --variant $$v; done
 	@[ -f $(BENCH_DIR)/day/corpus.env ] || $(BIN) bench-corpus --dir $(BENCH_DIR)/day --minutes 1440 --width 160 --height 90 --bitrate 60000
 
-# cp vs ffmpeg CLI vs nvr-export, alternating in one run per variant, then memory.
+# cp vs ffmpeg CLI vs nvr-export, alternating in one run per variant, then
+# memory, then the audio hour on XFS (extent sharing; root only).
 RUNS ?= 3
 bench: bench-corpus
 	@command -v /usr/bin/time >/dev/null || $(SUDO) apt-get install -y -qq time
 	@for v in $(VARIANTS); do NVR_EXPORT=$(BIN) scripts/bench.sh $(BENCH_DIR)/$$v $(RUNS) || exit 1; echo; done
 	NVR_EXPORT=$(BIN) scripts/bench-memory.sh $(BENCH_DIR)/audio $(BENCH_DIR)/day
+	NVR_EXPORT=$(BIN) scripts/bench-reflink.sh $(BENCH_DIR)/audio $(RUNS)
 
 # The FFI under valgrind: short, cancelled and failed exports (no invalid
 # access, no definite leak).
