@@ -15,14 +15,7 @@ use nvr_export::{
 #[test]
 fn whole_range_with_gap_collapses_and_is_well_formed() {
     let dir = tempfile::tempdir().unwrap();
-    let s = store(
-        dir.path(),
-        &[
-            (small(4.0, 0), 0.0),
-            (small(4.0, 1), 0.0),
-            (small(4.0, 2), 30.0),
-        ],
-    );
+    let s = two_then_gap_then_one(dir.path());
     let req = ExportRequest {
         chapters: ChapterMode::None,
         ..request(&s, s.start_s() - 5.0, s.end_s() + 5.0)

@@ -64,14 +64,7 @@ fn both(s: &nvr_export::sample::SampleStore, req: &ExportRequest, expect_fast: b
 #[test]
 fn gaps_audio_and_chapters() {
     let dir = tempfile::tempdir().unwrap();
-    let s = store(
-        dir.path(),
-        &[
-            (small(4.0, 0), 0.0),
-            (small(4.0, 1), 0.0),
-            (small(4.0, 2), 30.0),
-        ],
-    );
+    let s = two_then_gap_then_one(dir.path());
     nvr_export::sample::add_review(
         &s,
         "r",
@@ -193,14 +186,7 @@ fn fragmented_segments_with_b_frames_keep_their_presentation_order() {
 #[test]
 fn head_written_alongside_the_copy_gives_the_same_file_as_in_order() {
     let dir = tempfile::tempdir().unwrap();
-    let s = store(
-        dir.path(),
-        &[
-            (small(4.0, 0), 0.0),
-            (small(4.0, 1), 0.0),
-            (small(4.0, 2), 30.0),
-        ],
-    );
+    let s = two_then_gap_then_one(dir.path());
     let req = request(&s, s.start_s() + 0.5, s.end_s() - 0.5);
     let run = |rate: Option<u64>| {
         let mut e = exporter(&s);

@@ -32,6 +32,18 @@ pub fn back_to_back(dir: &Path, secs: f64, n: u32) -> SampleStore {
     store(dir, &specs)
 }
 
+/// Three 4 s segments, a 30 s gap before the third.
+pub fn two_then_gap_then_one(dir: &Path) -> SampleStore {
+    store(
+        dir,
+        &[
+            (small(4.0, 0), 0.0),
+            (small(4.0, 1), 0.0),
+            (small(4.0, 2), 30.0),
+        ],
+    )
+}
+
 pub fn small(secs: f64, seed: u32) -> SegmentSpec {
     SegmentSpec {
         seed,
