@@ -43,6 +43,9 @@ impl LoopFs {
             "xfs" => run(Command::new("mkfs.xfs")
                 .args(["-q", "-m", "reflink=1"])
                 .arg(&img))?,
+            "xfs-noreflink" => run(Command::new("mkfs.xfs")
+                .args(["-q", "-m", "reflink=0"])
+                .arg(&img))?,
             _ => run(Command::new("mkfs.btrfs").arg("-q").arg(&img))?,
         }
         run(Command::new("mount")
@@ -143,4 +146,32 @@ fn exports_share_extents_on_xfs_and_btrfs() {
         assert_eq!(decode_errors(&o.video_path), "", "{kind}");
         assert_moov_first(&o.video_path);
     }
+}
+
+/// XFS made without reflink (older installs) has the type of a sharing
+/// filesystem but shares nothing: the trial clone says so, and the export
+/// is laid out exactly as on any filesystem (the same bytes, no padding),
+/// reporting every byte as copied.
+#[test]
+fn xfs_without_reflink_is_written_as_anywhere_else() {
+    let plain_dir = tempfile::tempdir().unwrap();
+    let plain = store_in(plain_dir.path());
+    let reference = export(&plain, &request(&plain, plain.start_s(), plain.end_s())).unwrap();
+    let fs = match LoopFs::make("xfs-noreflink") {
+        Ok(fs) => fs,
+        Err(why) => {
+            eprintln!("SKIPPED xfs without reflink: {why}");
+            return;
+        }
+    };
+    let s = store_in(&fs.mount.join("store"));
+    let o = export(&s, &request(&s, s.start_s(), s.end_s())).unwrap();
+    assert_eq!(o.stats.shared_bytes, 0, "{:?}", o.stats);
+    assert!(o.stats.copied_bytes > 0, "{:?}", o.stats);
+    let (a, b) = (
+        std::fs::read(&o.video_path).unwrap(),
+        std::fs::read(&reference.video_path).unwrap(),
+    );
+    assert_eq!(a.len(), b.len(), "padded: not the ordinary layout");
+    assert!(a == b, "the bytes differ from the ordinary layout");
 }

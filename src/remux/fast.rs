@@ -317,7 +317,7 @@ pub fn write(
                 "extent sharing declined: the padding would exceed 5 % of the file"
             );
         }
-        pays
+        pays && sharing_works(job, out_path, out_dev, b)
     });
     let mut payload_len = chapter_bytes.len() as u64;
     let mut runs: Vec<Run<'_>> = Vec::with_capacity(job.plan.clips.len());
@@ -498,6 +498,36 @@ pub fn write(
         "index-driven writer phases"
     );
     Ok(stats)
+}
+
+/// Whether the filesystem really shares blocks between the segments and
+/// `out_path` (the staged output, still empty): the filesystem type says
+/// only that it may (XFS made with `reflink=0`, ZFS with block cloning
+/// off, share nothing, and `copy_file_range` silently copies there). One
+/// block of the first segment on the output's filesystem is cloned into
+/// the output and cut off again: a fraction of a millisecond, and where it
+/// fails the export is laid out as on any filesystem, with no padding.
+fn sharing_works(job: &RemuxJob<'_>, out_path: &Path, out_dev: Option<u64>, block: u64) -> bool {
+    let Some(p) = job
+        .plan
+        .clips
+        .iter()
+        .map(|c| job.probe(c))
+        .find(|p| Some(p.file_id.0) == out_dev && p.file_size >= block)
+    else {
+        return false;
+    };
+    let tried = (|| -> std::io::Result<()> {
+        let src = File::open(&p.path)?;
+        let out = OpenOptions::new().write(true).open(out_path)?;
+        let cloned = output::clone_range(&src, 0, &out, 0, block);
+        out.set_len(0)?;
+        cloned
+    })();
+    if let Err(e) = &tried {
+        tracing::info!(block, error = %e, "extent sharing declined: the filesystem shares no blocks here");
+    }
+    tried.is_ok()
 }
 
 /// Whether aligning runs of these lengths to `block` pays. Aligning shares
