@@ -23,7 +23,9 @@ use crate::timefmt::Zone;
 
 pub use sys::{available_bytes, extent_sharing_block};
 
-pub(crate) use sys::{clone_range, copy_file_range, lock_exclusive, start_writeback, unlink_in};
+pub(crate) use sys::{
+    clone_range, copy_file_range, lock_exclusive, start_writeback, unlink_in, will_need,
+};
 
 /// Space kept free beyond the estimated output size (16 MiB).
 pub const FREE_SPACE_MARGIN_BYTES: u64 = 16 << 20;

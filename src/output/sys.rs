@@ -136,6 +136,25 @@ pub fn unlink_in(dir: &File, name: &Path) -> io::Result<()> {
     }
 }
 
+/// Asks the kernel to start reading `len` bytes of `file` from `offset`
+/// into the page cache, without waiting (`posix_fadvise(WILLNEED)`).
+/// Advisory: a failure only means no read ahead.
+pub fn will_need(file: &File, offset: u64, len: u64) -> io::Result<()> {
+    // SAFETY: fadvise on a valid, owned descriptor; it reads no memory of ours.
+    let r = unsafe {
+        libc::posix_fadvise(
+            file.as_raw_fd(),
+            offset as libc::off_t,
+            len as libc::off_t,
+            libc::POSIX_FADV_WILLNEED,
+        )
+    };
+    if r != 0 {
+        return Err(io::Error::from_raw_os_error(r));
+    }
+    Ok(())
+}
+
 /// Starts writeback of `len` bytes of `file` from `offset` without waiting
 /// (`sync_file_range(SYNC_FILE_RANGE_WRITE)`): a writer that streams a
 /// large file calls it as it goes, so the final `fsync` has little left.

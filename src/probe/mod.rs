@@ -209,6 +209,9 @@ impl SegmentProbe {
     }
 }
 
+/// Bytes read ahead from the start of every segment before probing.
+const HEADER_PREFETCH_BYTES: u64 = 64 << 10;
+
 /// Probes every segment in parallel, keeping order. `Err` entries say why a
 /// segment cannot be used.
 ///
@@ -220,6 +223,18 @@ pub fn probe_all(
     cancel: &CancelToken,
 ) -> Vec<Result<ProbedSegment, SkippedSegment>> {
     media::init();
+    // Every header is asked for at once, before any is read: the kernel
+    // then reads them all with its full queue depth instead of a couple at
+    // a time (the parallel probes). A segment's header is its first few
+    // KiB (the NVR writes `moov` first). Cold, an hour's 360 headers:
+    // 98 -> 59 ms; warm it costs nothing measurable (an open and an
+    // fadvise a file).
+    for s in &segments {
+        let Locator::File(p) = &s.locator;
+        if let Ok(f) = std::fs::File::open(p) {
+            let _ = crate::output::will_need(&f, 0, HEADER_PREFETCH_BYTES);
+        }
+    }
     // libav until one segment probes, and a template is learnt from it.
     let mut out = Vec::with_capacity(segments.len());
     let mut rest = segments.into_iter();

@@ -171,6 +171,26 @@ struct Run<'a> {
     duration: OutTicks,
 }
 
+impl Run<'_> {
+    /// Asks the kernel to read the partial blocks at the ends of an aligned
+    /// run: they are copied as bytes (the whole blocks between are shared
+    /// and never read), so from cold storage each is a small read, two a
+    /// segment, and copied one after the other they would be read one at a
+    /// time. Advisory; nothing for unaligned runs (read as they are copied,
+    /// with the kernel's own readahead).
+    fn prefetch_partial_blocks(&self) {
+        let Some(b) = self.align else { return };
+        let Ok(f) = File::open(self.path) else { return };
+        let start = self.start as u64;
+        let end = start + self.len;
+        let _ = output::will_need(&f, start / b * b, b);
+        let _ = output::will_need(&f, end.saturating_sub(1) / b * b, b);
+    }
+}
+
+/// How many runs ahead of the copy their partial blocks are asked for.
+const PREFETCH_RUNS: usize = 32;
+
 /// The kept samples of one output track, replayed from the probes' sample
 /// tables through the cut ([`super::cut`]): the writer never holds them.
 struct ClipSamples<'a> {
@@ -629,8 +649,18 @@ impl RunCopy<'_> {
         progress: &mut dyn FnMut(f64) -> Result<()>,
     ) -> Result<Tally> {
         let mut tally = Tally::default();
-        for run in self.runs {
+        for (i, run) in self.runs.iter().enumerate() {
             self.fail.cancel.check()?;
+            // Keep the partial blocks of the next runs on their way in: the
+            // first window at once, then one more run per run copied.
+            let n = self.runs.len();
+            let ahead = match i {
+                0 => 0..PREFETCH_RUNS.min(n),
+                _ => (i + PREFETCH_RUNS - 1).min(n)..(i + PREFETCH_RUNS).min(n),
+            };
+            for r in &self.runs[ahead] {
+                r.prefetch_partial_blocks();
+            }
             tally.first_at.get_or_insert_with(std::time::Instant::now);
             // Padding before an aligned run stays a hole.
             let at = self.data_base + run.payload_at;
