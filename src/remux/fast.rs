@@ -457,14 +457,18 @@ pub fn write(
         .open(out_path)
         .map_err(|e| fail.write("create", e))?;
     let head_len = data_base;
-    // The file gets its final size first, so that the runs land inside it
-    // (and a padding hole at the very end cannot leave the file short of
-    // its mdat). Written past the end instead, each aligned run's head
-    // would make the filesystem zero the hole before it (XFS:
-    // `xfs_file_write_checks` -> `iomap_zero_range`): pages the fsync then
-    // writes out, 30-40 ms of an hour's export.
-    out.set_len(data_base + payload_len)
-        .map_err(|e| fail.write("size", e))?;
+    // With extent sharing the file gets its final size first, so that the
+    // runs land inside it (and a padding hole at the very end cannot leave
+    // the file short of its mdat). Written past the end instead, each
+    // aligned run's head would make the filesystem zero the hole before it
+    // (XFS: `xfs_file_write_checks` -> `iomap_zero_range`): pages the fsync
+    // then writes out, 30-40 ms of an hour's export. Not elsewhere: on a
+    // filesystem without holes (vfat, exFAT: a USB stick) an extending
+    // truncate writes zeros over the whole file first.
+    if runs.iter().any(|r| r.align.is_some()) {
+        out.set_len(data_base + payload_len)
+            .map_err(|e| fail.write("size", e))?;
+    }
     let write_head = || -> Result<()> {
         let at = WriteAt { file: &out, pos: 0 };
         let mut w = std::io::BufWriter::with_capacity(1 << 20, at);
