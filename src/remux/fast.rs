@@ -6,9 +6,16 @@
 //! byte: which samples are kept and their output timestamps (through
 //! [`super::cut`], exactly as the libav writer does), where each lands in
 //! `mdat`, and so the complete `moov`. It then writes `ftyp`, `moov`, the
-//! `mdat` header and the chapter samples, and copies each clip's sample
-//! bytes as one run, in kernel (`copy_file_range`), 8 MiB at a time so that
-//! progress and cancellation stay within a few milliseconds.
+//! `mdat` header and the chapter samples while a second thread copies each
+//! clip's sample bytes as one run to its place further on, in kernel
+//! (`copy_file_range`), 8 MiB at a time so that progress and cancellation
+//! stay within a few milliseconds.
+//!
+//! Where the filesystem shares extents between files (XFS with reflink,
+//! btrfs, bcachefs, ZFS block cloning; a trial clone says so), each run is
+//! placed at an offset congruent to its source offset modulo the block
+//! size: the whole blocks are then shared, not copied, and only the partial
+//! blocks at the ends of each run are written (see [`sharing_pays`]).
 //!
 //! It accepts a job only when the copied bytes can be described by one
 //! sample entry per track (see [`check`]); everything else goes to the libav

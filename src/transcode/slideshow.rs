@@ -2,7 +2,7 @@
 //!
 //! A preview export covers the part of its range that no hourly preview
 //! MP4 holds yet with the NVR's cached frames (`source::previews`), each
-//! shown for [`FRAME_SHOWN_S`] (0.12 s), as the NVR's exporter does. Each
+//! shown for `FRAME_SHOWN_S` (0.12 s), as the NVR's exporter does. Each
 //! frame is decoded (WebP), scaled to the export's picture size and encoded
 //! with libx264 (software, the NVR's default preset settings) into an MP4
 //! that the export then appends like any other segment.
