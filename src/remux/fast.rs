@@ -698,20 +698,31 @@ impl RunCopy<'_> {
         std::thread::scope(|scope| {
             let (tx, rx) = std::sync::mpsc::channel::<f64>();
             let stop = &stop;
-            let copier = scope.spawn(move || {
-                let r = self.run(Copier::new(None), &mut |p| {
-                    if stop.load(Ordering::Relaxed) {
-                        return Err(crate::error::Error::Cancelled);
+            let spawned = std::thread::Builder::new()
+                .name("nvr-export-copy".into())
+                .spawn_scoped(scope, move || {
+                    let r = self.run(Copier::new(None), &mut |p| {
+                        if stop.load(Ordering::Relaxed) {
+                            return Err(crate::error::Error::Cancelled);
+                        }
+                        // The receiver lives until this thread is joined.
+                        let _ = tx.send(p);
+                        Ok(())
+                    });
+                    if r.is_err() {
+                        stop.store(true, Ordering::Relaxed);
                     }
-                    // The receiver lives until this thread is joined.
-                    let _ = tx.send(p);
-                    Ok(())
+                    r
                 });
-                if r.is_err() {
-                    stop.store(true, Ordering::Relaxed);
+            let copier = match spawned {
+                Ok(handle) => handle,
+                // Out of threads: the same work, in order, on this one.
+                Err(e) => {
+                    tracing::debug!(error = %e, "no copy thread: head, then runs");
+                    head()?;
+                    return self.run(Copier::new(None), &mut |p| reporter.update(p));
                 }
-                r
-            });
+            };
             let head = head();
             if head.is_err() {
                 stop.store(true, Ordering::Relaxed);
