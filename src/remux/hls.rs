@@ -422,7 +422,7 @@ pub fn write(job: &HlsJob<'_>, out_path: &Path, reporter: &mut Reporter<'_>) -> 
     let total_fragments = job.playlist.fragment_count();
     let single_init = job.playlist.groups.len() == 1 && total_fragments > 1;
     let check_every = (total_fragments / CHECKED_FRAGMENTS).max(1);
-    let prefetch = Prefetch::start(job.client.clone(), job.playlist, &cancel);
+    let prefetch = Prefetch::start(job.client.clone(), job.playlist, &cancel)?;
 
     let mut skipped = Vec::new();
     let mut warnings = Vec::new();

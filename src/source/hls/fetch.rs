@@ -50,7 +50,14 @@ impl Prefetch {
     /// [`AHEAD`] + [`CONNECTIONS`] bodies are held at once: a fetcher does
     /// not start body `j` before the consumer has taken body `j - AHEAD -
     /// CONNECTIONS + 1`.
-    pub fn start(client: HttpClient, playlist: &VodPlaylist, cancel: &CancelToken) -> Prefetch {
+    ///
+    /// `Err` only when not one fetcher thread can be started (with fewer
+    /// than [`CONNECTIONS`], the ones there are fetch everything).
+    pub fn start(
+        client: HttpClient,
+        playlist: &VodPlaylist,
+        cancel: &CancelToken,
+    ) -> crate::error::Result<Prefetch> {
         let (tx, rx) = sync_channel(AHEAD + CONNECTIONS);
         let stop = Arc::new(AtomicBool::new(false));
         let jobs: Vec<(usize, Option<usize>, reqwest::Url, u64)> = playlist
@@ -70,7 +77,9 @@ impl Prefetch {
         let next_job = Arc::new(AtomicUsize::new(0));
         let taken = Arc::new((Mutex::new(0usize), Condvar::new()));
         let pool: Arc<Mutex<Vec<Vec<u8>>>> = Arc::default();
-        for _ in 0..CONNECTIONS {
+        let mut started = 0;
+        let mut refused = None;
+        for n in 0..CONNECTIONS {
             let pool = pool.clone();
             let (tx, stop, cancel, jobs, next_job, taken, client) = (
                 tx.clone(),
@@ -81,57 +90,67 @@ impl Prefetch {
                 taken.clone(),
                 client.clone(),
             );
-            std::thread::spawn(move || loop {
-                let j = next_job.fetch_add(1, Ordering::SeqCst);
-                let Some((group, fragment, url, cap)) = jobs.get(j).cloned() else {
-                    return;
-                };
-                // The window: wait until the consumer is close enough.
-                {
-                    let (m, cv) = &*taken;
-                    let mut t = m.lock().unwrap_or_else(|e| e.into_inner());
-                    while j >= *t + AHEAD + CONNECTIONS {
-                        if stop.load(Ordering::Relaxed) || cancel.is_cancelled() {
-                            return;
+            let spawned = std::thread::Builder::new()
+                .name(format!("hls-fetch-{n}"))
+                .spawn(move || loop {
+                    let j = next_job.fetch_add(1, Ordering::SeqCst);
+                    let Some((group, fragment, url, cap)) = jobs.get(j).cloned() else {
+                        return;
+                    };
+                    // The window: wait until the consumer is close enough.
+                    {
+                        let (m, cv) = &*taken;
+                        let mut t = m.lock().unwrap_or_else(|e| e.into_inner());
+                        while j >= *t + AHEAD + CONNECTIONS {
+                            if stop.load(Ordering::Relaxed) || cancel.is_cancelled() {
+                                return;
+                            }
+                            t = cv
+                                .wait_timeout(t, Duration::from_millis(20))
+                                .map(|(g, _)| g)
+                                .unwrap_or_else(|e| e.into_inner().0);
                         }
-                        t = cv
-                            .wait_timeout(t, Duration::from_millis(20))
-                            .map(|(g, _)| g)
-                            .unwrap_or_else(|e| e.into_inner().0);
                     }
-                }
-                if stop.load(Ordering::Relaxed) || cancel.is_cancelled() {
-                    return;
-                }
-                // Recycled buffers are fragment-sized: only fragments get them
-                // (an init is kept for its whole group).
-                let buf = match fragment {
-                    Some(_) => pool
-                        .lock()
-                        .unwrap_or_else(|e| e.into_inner())
-                        .pop()
-                        .unwrap_or_default(),
-                    None => Vec::new(),
-                };
-                let body = client.get_into(&url, cap, &cancel, buf);
-                let item = Fetched {
-                    group,
-                    fragment,
-                    body,
-                };
-                if tx.send((j, item)).is_err() {
-                    return; // the writer is gone
-                }
-            });
+                    if stop.load(Ordering::Relaxed) || cancel.is_cancelled() {
+                        return;
+                    }
+                    // Recycled buffers are fragment-sized: only fragments get them
+                    // (an init is kept for its whole group).
+                    let buf = match fragment {
+                        Some(_) => pool
+                            .lock()
+                            .unwrap_or_else(|e| e.into_inner())
+                            .pop()
+                            .unwrap_or_default(),
+                        None => Vec::new(),
+                    };
+                    let body = client.get_into(&url, cap, &cancel, buf);
+                    let item = Fetched {
+                        group,
+                        fragment,
+                        body,
+                    };
+                    if tx.send((j, item)).is_err() {
+                        return; // the writer is gone
+                    }
+                });
+            match spawned {
+                Ok(_) => started += 1,
+                Err(e) => refused = Some(e),
+            }
         }
-        Prefetch {
+        if let (0, Some(e)) = (started, refused) {
+            // Without a fetcher the channel would read as the end of the stream.
+            return Err(crate::error::Error::io("HLS fetcher thread", e));
+        }
+        Ok(Prefetch {
             rx,
             stop,
             waiting: Default::default(),
             next: std::cell::Cell::new(0),
             taken,
             pool,
-        }
+        })
     }
 
     /// Hands a body's buffer back for reuse (at most as many as can be in
