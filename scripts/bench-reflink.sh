@@ -9,8 +9,9 @@
 # Prints median times, ratios, and the output's newly allocated (unshared)
 # bytes. Root only (mkfs.xfs + loop mount).
 #
-# usage: [COLD=1] scripts/bench-reflink.sh CORPUS_DIR [RUNS]
-#   COLD=1 drops the page cache before every command.
+# usage: [COLD=1] [FS=xfs|btrfs] scripts/bench-reflink.sh CORPUS_DIR [RUNS]
+#   COLD=1 drops the page cache before every command; FS=btrfs measures
+#   on btrfs instead of XFS.
 set -euo pipefail
 CORPUS=$(cd "${1:?corpus dir}" && pwd)
 RUNS=${2:-3}
@@ -18,9 +19,13 @@ BIN=$(cd "$(dirname "${NVR_EXPORT:-target/release/nvr-export}")" && pwd)/$(basen
 [ "$(id -u)" = 0 ] || { echo "bench-reflink: root only (loop mount)"; exit 0; }
 WORK=$(mktemp -d "${TMPDIR:-/tmp}/nvr-bench-reflink.XXXXXX")
 size=$(( $(du -sb "$CORPUS/media" | cut -f1) * 3 + (512 << 20) ))
-truncate -s "$size" "$WORK/xfs.img"
-mkfs.xfs -q -m reflink=1 "$WORK/xfs.img"
-mkdir "$WORK/mnt"; mount -o loop "$WORK/xfs.img" "$WORK/mnt"
+truncate -s "$size" "$WORK/fs.img"
+case "${FS:-xfs}" in
+  xfs) mkfs.xfs -q -m reflink=1 "$WORK/fs.img" ;;
+  btrfs) mkfs.btrfs -q "$WORK/fs.img" ;;
+  *) echo "bench-reflink: FS=xfs or FS=btrfs" >&2; exit 2 ;;
+esac
+mkdir "$WORK/mnt"; mount -o loop "$WORK/fs.img" "$WORK/mnt"
 trap 'umount "$WORK/mnt"; rm -rf "$WORK"' EXIT
 M=$WORK/mnt
 cp -r "$CORPUS/." "$M/c/" 2>/dev/null || { mkdir -p "$M/c"; cp -r "$CORPUS/." "$M/c/"; }
@@ -55,7 +60,7 @@ for i in $(seq "$RUNS"); do
   measure nvr "" "$BIN" export --db "$M/c/frigate.db" --media-dir "$M/c/media" --camera "$CAMERA" --start "$START" --end "$END" --chapters none --json
   measure nvr_libav_probe "" "$BIN" export --db "$M/c/frigate.db" --media-dir "$M/c/media" --camera "$CAMERA" --start "$START" --end "$END" --chapters none --json --libav-probe
 done
-echo "hour on XFS (reflink), $RUNS runs$([ "${COLD:-0}" = 1 ] && echo ", page cache dropped before each")"
+echo "hour on ${FS:-xfs} (extent sharing), $RUNS runs$([ "${COLD:-0}" = 1 ] && echo ", page cache dropped before each")"
 python3 - "$WORK/results.txt" <<'PY'
 import sys, statistics as st
 rows = {}
