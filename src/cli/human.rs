@@ -47,6 +47,9 @@ pub fn print_outcome(o: &ExportOutcome) {
     if !o.thumb_path.is_empty() {
         text.push_str(&format!("  thumbnail: {}\n", o.thumb_path));
     }
+    if let Some(line) = sharing_line(o.stats.shared_bytes, o.stats.copied_bytes) {
+        text.push_str(&line);
+    }
     if let Some(why) = &o.stats.fast_declined {
         text.push_str(&format!("  (index-driven writer declined: {why})\n"));
     }
@@ -58,6 +61,20 @@ pub fn print_outcome(o: &ExportOutcome) {
     }
     let mut out = std::io::stdout().lock();
     let _ = out.write_all(text.as_bytes()).and_then(|_| out.flush());
+}
+
+/// The line saying how much of the footage the filesystem shared with the
+/// recordings (extent sharing), when it shared any.
+fn sharing_line(shared: u64, copied: u64) -> Option<String> {
+    (shared > 0).then(|| {
+        let mb = |b: u64| b as f64 / 1e6;
+        format!(
+            "  shared with the recordings: {:.1} of {:.1} MB (those take no new \
+             disk space; the export stays whole when the recordings are deleted)\n",
+            mb(shared),
+            mb(shared + copied)
+        )
+    })
 }
 
 /// What recovery did, on stderr (it is not the command's result).
@@ -101,4 +118,16 @@ pub fn print_migration(r: &nvr_export::MigrationReport) {
         eprintln!("skipped: {s}");
     }
     eprintln!("{} added, {} skipped", r.added.len(), r.skipped.len());
+}
+
+#[cfg(test)]
+mod tests {
+    use super::sharing_line;
+
+    #[test]
+    fn the_sharing_line_appears_only_when_something_was_shared() {
+        assert_eq!(sharing_line(0, 929_332_193), None);
+        let line = sharing_line(927_784_960, 1_547_233).unwrap_or_default();
+        assert!(line.contains("927.8 of 929.3 MB"), "{line}");
+    }
 }
