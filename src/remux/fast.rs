@@ -518,14 +518,14 @@ pub fn write(
     stats.shared_bytes += tally.shared;
     stats.copied_bytes += tally.copied;
     stats.first_sample_at = tally.first_at;
-    let t_head = t0.elapsed();
+    let t_written = t0.elapsed();
     drop(moov);
     drop(tracks);
     stats.bytes_written = head_len + payload_len;
     let ms = |d: std::time::Duration| d.as_secs_f64() * 1000.0;
     tracing::debug!(
         layout_ms = ms(t_layout),
-        head_and_copy_ms = ms(t_head - t_layout),
+        head_and_copy_ms = ms(t_written - t_layout),
         "index-driven writer phases"
     );
     Ok(stats)
