@@ -576,10 +576,13 @@ pub fn moov(m: &Movie<'_>, co64: bool) -> Moov {
     b.into_parts()
 }
 
-/// Tables of one track up to this many bytes in all are built in one
-/// replay of its samples and held until written; larger ones (a day of a
-/// busy camera: tens of MB) are streamed, one replay per table.
-const FUSED_TABLES_MAX_BYTES: u64 = 32 << 20;
+/// Tables up to this many bytes in all, all tracks together, are built in
+/// one replay of each track's samples and held until written (an hour of a
+/// 1080p30 camera with audio: ~4 MB); the tracks past it (a day: some
+/// 25 MB a track) are streamed, one replay per table, so that an export
+/// never holds more than this of `moov` besides its sample index (it held
+/// 53 MB more for a day when the bound was per track).
+const FUSED_TABLES_MAX_BYTES: u64 = 16 << 20;
 
 /// Writes `moov` to `w`, each table from its track's samples; chunk
 /// offsets are `data_base + OutSample::offset`. `check` runs between
@@ -603,7 +606,9 @@ fn write_moov_fusing(
     check: &mut dyn FnMut() -> io::Result<()>,
     fused_max: u64,
 ) -> io::Result<()> {
-    // Each track's tables in one replay when they are small enough.
+    // Each track's tables in one replay while they fit what is left of
+    // the budget.
+    let mut budget = fused_max;
     let mut built: Vec<Vec<(Table, Vec<u8>)>> = vec![Vec::new(); tracks.len()];
     for (i, t) in tracks.iter().enumerate() {
         let tables: Vec<(Table, u64)> = moov
@@ -614,7 +619,9 @@ fn write_moov_fusing(
                 _ => None,
             })
             .collect();
-        if tables.iter().map(|x| x.1).sum::<u64>() <= fused_max {
+        let need = tables.iter().map(|x| x.1).sum::<u64>();
+        if need <= budget {
+            budget -= need;
             check()?;
             let mut states: Vec<TableState> = tables
                 .iter()
@@ -1043,6 +1050,18 @@ mod tests {
         let mut streamed = Vec::new();
         write_moov_fusing(&m, tracks, data_base, &mut streamed, &mut || Ok(()), 0).unwrap();
         assert_eq!(streamed, out);
+        // A budget the first track's tables fill: it fused, the rest streamed.
+        let first: u64 = m
+            .parts
+            .iter()
+            .filter_map(|p| match p {
+                Part::Table { track: 0, len, .. } => Some(*len),
+                _ => None,
+            })
+            .sum();
+        let mut mixed = Vec::new();
+        write_moov_fusing(&m, tracks, data_base, &mut mixed, &mut || Ok(()), first).unwrap();
+        assert_eq!(mixed, out);
         out
     }
 
