@@ -276,7 +276,9 @@ impl SampleTable {
                 hi = mid;
             }
         }
-        Some(self.get(lo)).filter(|s| lo < self.len() && s.dts == dts)
+        (lo < self.len())
+            .then(|| self.get(lo))
+            .filter(|s| s.dts == dts)
     }
 
     /// Heap bytes held.
@@ -327,6 +329,8 @@ mod tests {
         assert!(t.heap_bytes() <= 1000 * 13 + 100, "{}", t.heap_bytes());
         assert_eq!(t.find_dts(-1024 + 7 * 512), Some(v[7]));
         assert_eq!(t.find_dts(1), None);
+        // Past the last sample: none (not a read past the table).
+        assert_eq!(t.find_dts(-1024 + 1000 * 512), None);
         assert_eq!(t.iter().rposition(|x| x.keyframe), Some(996));
     }
 
