@@ -56,6 +56,15 @@ impl LoopFs {
     }
 }
 
+impl LoopFs {
+    /// [`LoopFs::make`], or `None` after saying why the test skips it.
+    fn make_or_skip(kind: &str) -> Option<LoopFs> {
+        LoopFs::make(kind)
+            .map_err(|why| eprintln!("SKIPPED {kind}: {why}"))
+            .ok()
+    }
+}
+
 impl Drop for LoopFs {
     fn drop(&mut self) {
         let _ = Command::new("umount").arg(&self.mount).status();
@@ -111,12 +120,8 @@ fn exports_share_extents_on_xfs_and_btrfs() {
     let reference = export(&plain, &request(&plain, plain.start_s(), plain.end_s())).unwrap();
     assert_eq!(reference.stats.shared_bytes, 0, "no sharing off XFS/btrfs");
     for kind in ["xfs", "btrfs"] {
-        let fs = match LoopFs::make(kind) {
-            Ok(fs) => fs,
-            Err(why) => {
-                eprintln!("SKIPPED {kind}: {why}");
-                continue;
-            }
+        let Some(fs) = LoopFs::make_or_skip(kind) else {
+            continue;
         };
         let s = store_in(&fs.mount.join("store"));
         let o = export(&s, &request(&s, s.start_s(), s.end_s())).unwrap();
@@ -157,12 +162,8 @@ fn xfs_without_reflink_is_written_as_anywhere_else() {
     let plain_dir = tempfile::tempdir().unwrap();
     let plain = store_in(plain_dir.path());
     let reference = export(&plain, &request(&plain, plain.start_s(), plain.end_s())).unwrap();
-    let fs = match LoopFs::make("xfs-noreflink") {
-        Ok(fs) => fs,
-        Err(why) => {
-            eprintln!("SKIPPED xfs without reflink: {why}");
-            return;
-        }
+    let Some(fs) = LoopFs::make_or_skip("xfs-noreflink") else {
+        return;
     };
     let s = store_in(&fs.mount.join("store"));
     let o = export(&s, &request(&s, s.start_s(), s.end_s())).unwrap();

@@ -327,13 +327,14 @@ pub fn write(
     let out_dev = std::fs::metadata(out_dir)
         .map(|m| std::os::unix::fs::MetadataExt::dev(&m))
         .ok();
+    let on_out_fs = |p: &SegmentProbe| Some(p.file_id.0) == out_dev;
     let block = output::extent_sharing_block(out_dir).filter(|&b| {
         let shareable: Vec<u64> = job
             .plan
             .clips
             .iter()
             .zip(&bounds)
-            .filter(|(c, (s, e))| e > s && Some(job.probe(c).file_id.0) == out_dev)
+            .filter(|(c, (s, e))| e > s && on_out_fs(job.probe(c)))
             .map(|(_, (s, e))| (e - s) as u64)
             .collect();
         let pays = sharing_pays(b, &shareable);
@@ -344,7 +345,7 @@ pub fn write(
                 "extent sharing declined: the padding would exceed 5 % of the file"
             );
         }
-        pays && sharing_works(job, out_path, out_dev, b)
+        pays && sharing_works(job, out_path, &on_out_fs, b)
     });
     let mut payload_len = chapter_bytes.len() as u64;
     let mut runs: Vec<Run<'_>> = Vec::with_capacity(job.plan.clips.len());
@@ -352,7 +353,7 @@ pub fn write(
         let (start, end) = if start <= end { (start, end) } else { (0, 0) };
         let Locator::File(path) = job.locator(clip);
         let probe = job.probe(clip);
-        let align = block.filter(|_| Some(probe.file_id.0) == out_dev && end > start);
+        let align = block.filter(|_| on_out_fs(probe) && end > start);
         if let Some(b) = align {
             payload_len += (start as u64 % b + b - payload_len % b) % b;
         }
@@ -538,13 +539,18 @@ pub fn write(
 /// block of the first segment on the output's filesystem is cloned into
 /// the output and cut off again: a fraction of a millisecond, and where it
 /// fails the export is laid out as on any filesystem, with no padding.
-fn sharing_works(job: &RemuxJob<'_>, out_path: &Path, out_dev: Option<u64>, block: u64) -> bool {
+fn sharing_works(
+    job: &RemuxJob<'_>,
+    out_path: &Path,
+    on_out_fs: &dyn Fn(&SegmentProbe) -> bool,
+    block: u64,
+) -> bool {
     let Some(p) = job
         .plan
         .clips
         .iter()
         .map(|c| job.probe(c))
-        .find(|p| Some(p.file_id.0) == out_dev && p.file_size >= block)
+        .find(|p| on_out_fs(p) && p.file_size >= block)
     else {
         return false;
     };
