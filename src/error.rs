@@ -434,39 +434,6 @@ impl Error {
         }
     }
 
-    /// An SQLite error; busy and locked are marked (a retry may work), a
-    /// full filesystem is [`Error::DiskFull`] naming the catalogue's folder.
-    pub(crate) fn sqlite(path: impl Into<PathBuf>, err: rusqlite::Error) -> Error {
-        let path = path.into();
-        if err.sqlite_error_code() == Some(rusqlite::ErrorCode::DiskFull) {
-            return crate::output::disk_full_at(&path);
-        }
-        if matches!(
-            err.sqlite_error_code(),
-            Some(rusqlite::ErrorCode::ReadOnly | rusqlite::ErrorCode::CannotOpen)
-        ) {
-            return Error::Database {
-                message: format!(
-                    "cannot be written ({err}): an export writes its row there, and a catalogue \
-                     in WAL mode (the NVR's) also needs its folder writable for the -wal and \
-                     -shm files; run as a user who may write both, or check that the folder \
-                     is not mounted read-only"
-                ),
-                path,
-                busy: false,
-            };
-        }
-        let busy = matches!(
-            err.sqlite_error_code(),
-            Some(rusqlite::ErrorCode::DatabaseBusy | rusqlite::ErrorCode::DatabaseLocked)
-        );
-        Error::Database {
-            path,
-            message: err.to_string(),
-            busy,
-        }
-    }
-
     /// Whether the same export may succeed if simply run again: the
     /// catalogue was busy, or a segment changed while it was read. A corrupt
     /// catalogue, a bad request, a full disk or a cancel are not.
@@ -487,112 +454,13 @@ impl Error {
 /// Crate-wide result alias.
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 
-/// Which side of a copy failed.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum Side {
-    /// Reading a segment.
-    Read,
-    /// Writing the output.
-    Write,
-}
-
-/// What failed, before it is classified.
-pub(crate) enum Failure {
-    Io(std::io::Error),
-    Av(ffmpeg_next::Error),
-    /// A state found wrong (a file shorter than its index says).
-    Found(String),
-}
-
-impl From<std::io::Error> for Failure {
-    fn from(e: std::io::Error) -> Failure {
-        Failure::Io(e)
-    }
-}
-
-impl From<ffmpeg_next::Error> for Failure {
-    fn from(e: ffmpeg_next::Error) -> Failure {
-        Failure::Av(e)
-    }
-}
-
-/// The one classifier every writer uses: a failure while cancelling is the
-/// cancel; `ENOSPC` or `EDQUOT` (from either side: `copy_file_range` cannot
-/// say which) is a full disk under the output, `EFBIG` a write failure;
-/// otherwise a read failure names the segment and a write failure the output.
-pub(crate) fn classify(
-    side: Side,
-    path: &std::path::Path,
-    out_path: &std::path::Path,
-    what: &str,
-    failure: Failure,
-    cancel: &crate::progress::CancelToken,
-) -> Error {
-    if cancel.is_cancelled() {
-        return Error::Cancelled;
-    }
-    let errno = match &failure {
-        Failure::Io(e) => e.raw_os_error(),
-        Failure::Av(ffmpeg_next::Error::Exit) => return Error::Cancelled,
-        Failure::Av(ffmpeg_next::Error::Other { errno }) => Some(*errno),
-        Failure::Av(_) | Failure::Found(_) => None,
-    };
-    if errno.is_some_and(crate::output::is_disk_full) {
-        return crate::output::disk_full_at(out_path);
-    }
-    let side = if errno == Some(libc::EFBIG) {
-        Side::Write
-    } else {
-        side
-    };
-    match (side, failure) {
-        (Side::Read, f) => Error::SegmentRead {
-            path: path.to_path_buf(),
-            message: match f {
-                Failure::Io(e) => format!("{what}: {e}"),
-                Failure::Av(e) => format!("{what}: {e}"),
-                Failure::Found(m) => format!("{what}: {m}"),
-            },
-        },
-        (Side::Write, Failure::Io(e)) => Error::io(out_path, e),
-        (Side::Write, Failure::Av(e)) => Error::media(format!("{what} {}", out_path.display()), e),
-        (Side::Write, Failure::Found(m)) => {
-            Error::media_state(format!("{what} {}", out_path.display()), m)
-        }
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
 
     #[test]
-    fn busy_catalogue_is_retryable_corrupt_is_not() {
-        let busy = rusqlite::Error::SqliteFailure(
-            rusqlite::ffi::Error::new(rusqlite::ffi::SQLITE_BUSY),
-            None,
-        );
-        let e = Error::sqlite("/c/frigate.db", busy);
-        assert!(e.retryable());
-        assert!(
-            e.to_string().contains("another process holds a lock"),
-            "{e}"
-        );
-        let corrupt = rusqlite::Error::SqliteFailure(
-            rusqlite::ffi::Error::new(rusqlite::ffi::SQLITE_CORRUPT),
-            None,
-        );
-        assert!(!Error::sqlite("/c/frigate.db", corrupt).retryable());
+    fn warnings_read_as_sentences() {
         assert!(!Error::Cancelled.retryable());
-        // A full catalogue filesystem is a full disk, naming its folder.
-        let full = rusqlite::Error::SqliteFailure(
-            rusqlite::ffi::Error::new(rusqlite::ffi::SQLITE_FULL),
-            None,
-        );
-        match Error::sqlite("/c/frigate.db", full) {
-            Error::DiskFull { path, .. } => assert_eq!(path, std::path::Path::new("/c")),
-            other => panic!("not disk_full: {other}"),
-        }
         assert_eq!(
             Warning::AudioDropped {
                 reason: "x has no audio track".into()

@@ -102,7 +102,7 @@ impl Catalogue {
                 | OpenFlags::SQLITE_OPEN_NO_MUTEX
                 | OpenFlags::SQLITE_OPEN_URI,
         )
-        .map_err(|e| Error::sqlite(path, e))?;
+        .map_err(|e| sqlite_error(path, e))?;
         let cat = Catalogue::with_conn(conn, path, cancel.clone(), busy_timeout)?;
         cat.check_schema()?;
         Ok(cat)
@@ -182,11 +182,11 @@ impl Catalogue {
                 "already exists; refusing to overwrite",
             ));
         }
-        let conn = Connection::open(path).map_err(|e| Error::sqlite(path, e))?;
+        let conn = Connection::open(path).map_err(|e| sqlite_error(path, e))?;
         conn.pragma_update(None, "journal_mode", "wal")
-            .map_err(|e| Error::sqlite(path, e))?;
+            .map_err(|e| sqlite_error(path, e))?;
         conn.execute_batch(SCHEMA_SQL)
-            .map_err(|e| Error::sqlite(path, e))?;
+            .map_err(|e| sqlite_error(path, e))?;
         Catalogue::with_conn(conn, path, CancelToken::new(), BUSY_TIMEOUT)
     }
 
@@ -197,7 +197,7 @@ impl Catalogue {
         busy_timeout: Duration,
     ) -> Result<Catalogue> {
         conn.busy_timeout(STATEMENT_WAIT)
-            .map_err(|e| Error::sqlite(path, e))?;
+            .map_err(|e| sqlite_error(path, e))?;
         let mut cat = Catalogue {
             conn,
             path: path.to_path_buf(),
@@ -221,7 +221,7 @@ impl Catalogue {
     }
 
     fn err(&self, e: rusqlite::Error) -> Error {
-        Error::sqlite(&self.path, e)
+        sqlite_error(&self.path, e)
     }
 
     /// Rows of `camera` overlapping `[start_s, end_s]` selected by `sql`
@@ -573,6 +573,39 @@ fn is_busy(e: &rusqlite::Error) -> bool {
     )
 }
 
+/// An SQLite error; busy and locked are marked (a retry may work), a
+/// full filesystem is [`Error::DiskFull`] naming the catalogue's folder.
+pub(crate) fn sqlite_error(path: impl Into<PathBuf>, err: rusqlite::Error) -> Error {
+    let path = path.into();
+    if err.sqlite_error_code() == Some(rusqlite::ErrorCode::DiskFull) {
+        return crate::output::disk_full_at(&path);
+    }
+    if matches!(
+        err.sqlite_error_code(),
+        Some(rusqlite::ErrorCode::ReadOnly | rusqlite::ErrorCode::CannotOpen)
+    ) {
+        return Error::Database {
+            message: format!(
+                "cannot be written ({err}): an export writes its row there, and a catalogue \
+                 in WAL mode (the NVR's) also needs its folder writable for the -wal and \
+                 -shm files; run as a user who may write both, or check that the folder \
+                 is not mounted read-only"
+            ),
+            path,
+            busy: false,
+        };
+    }
+    let busy = matches!(
+        err.sqlite_error_code(),
+        Some(rusqlite::ErrorCode::DatabaseBusy | rusqlite::ErrorCode::DatabaseLocked)
+    );
+    Error::Database {
+        path,
+        message: err.to_string(),
+        busy,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -618,5 +651,34 @@ mod tests {
         row.export_case_id = Some("case1".into());
         let e = cat.insert_export(&row).unwrap_err();
         assert!(e.to_string().contains("no export_case_id column"), "{e}");
+    }
+
+    #[test]
+    fn busy_catalogue_is_retryable_corrupt_is_not() {
+        let busy = rusqlite::Error::SqliteFailure(
+            rusqlite::ffi::Error::new(rusqlite::ffi::SQLITE_BUSY),
+            None,
+        );
+        let e = sqlite_error("/c/frigate.db", busy);
+        assert!(e.retryable());
+        assert!(
+            e.to_string().contains("another process holds a lock"),
+            "{e}"
+        );
+        let corrupt = rusqlite::Error::SqliteFailure(
+            rusqlite::ffi::Error::new(rusqlite::ffi::SQLITE_CORRUPT),
+            None,
+        );
+        assert!(!sqlite_error("/c/frigate.db", corrupt).retryable());
+        assert!(!Error::Cancelled.retryable());
+        // A full catalogue filesystem is a full disk, naming its folder.
+        let full = rusqlite::Error::SqliteFailure(
+            rusqlite::ffi::Error::new(rusqlite::ffi::SQLITE_FULL),
+            None,
+        );
+        match sqlite_error("/c/frigate.db", full) {
+            Error::DiskFull { path, .. } => assert_eq!(path, std::path::Path::new("/c")),
+            other => panic!("not disk_full: {other}"),
+        }
     }
 }

@@ -10,22 +10,25 @@
 //! the clips and rows do not pair up, no chapters are made and a warning
 //! says why.
 
-use std::time::Instant;
+use std::path::Path;
 
+use ffmpeg_next::Rational;
 use reqwest::Url;
 
-use super::{ExportOutcome, ExportRequest, Exporter, HlsSource, Prepared, Written};
-use crate::error::{Error, Result};
-use crate::output::StagedFile;
+use crate::error::{Error, Result, Warning};
 use crate::plan::chapters::{self, Chapter, ChapterMode};
 use crate::plan::{Clip, Plan};
-use crate::progress::{Reporter, Step};
+use crate::progress::{CancelToken, Reporter, Step};
 use crate::remux::hls::{self, FragmentSpan, HlsJob};
 use crate::source::hls::http::{HostAllowlist, HttpClient};
 use crate::source::hls::playlist::{self, Parsed, VodPlaylist, MAX_PLAYLIST_BYTES};
 use crate::time::OutTicks;
 use crate::timefmt::Zone;
-use ffmpeg_next::Rational;
+
+use super::outcome::Written;
+use super::reads::Reads;
+use super::request::{ExportRequest, HlsSource};
+use super::settings::Settings;
 
 /// The playlist's URL for `req`.
 fn playlist_url(req: &ExportRequest, hls: &HlsSource) -> Result<Url> {
@@ -49,11 +52,7 @@ fn playlist_url(req: &ExportRequest, hls: &HlsSource) -> Result<Url> {
 }
 
 /// Fetches and parses the media playlist (following a master playlist once).
-pub(crate) fn fetch_playlist(
-    client: &HttpClient,
-    url: &Url,
-    cancel: &crate::progress::CancelToken,
-) -> Result<VodPlaylist> {
+fn fetch_playlist(client: &HttpClient, url: &Url, cancel: &CancelToken) -> Result<VodPlaylist> {
     let mut url = url.clone();
     for _ in 0..2 {
         let body = client.get(&url, MAX_PLAYLIST_BYTES, cancel).map_err(|e| {
@@ -91,53 +90,55 @@ pub(crate) fn fetch_playlist(
     })
 }
 
-impl Exporter {
-    pub(super) fn run_hls(
-        &self,
-        req: &ExportRequest,
-        source: &HlsSource,
-        p: &Prepared,
-        reporter: &mut Reporter<'_>,
-        started: Instant,
-    ) -> Result<(ExportOutcome, bool)> {
-        let cancel = reporter.cancel_token().clone();
-        let url = playlist_url(req, source)?;
-        let allow = HostAllowlist {
-            extra: source.allow_hosts.clone(),
-            only: self.hls_only_hosts.clone(),
-        };
-        let client =
-            HttpClient::new(allow, self.hls_limits.clone()).map_err(|reason| Error::Vod {
-                url: url.to_string(),
-                reason,
-                retryable: false,
-            })?;
-        let list = fetch_playlist(&client, &url, &cancel)?;
-        let probed_s = started.elapsed().as_secs_f64();
-        tracing::info!(
-            stage = "playlist",
-            url = %url,
-            groups = list.groups.len(),
-            fragments = list.fragment_count(),
-            duration_s = list.duration_s(),
-            "playlist read"
-        );
-        let staged = StagedFile::create(&p.video_path, &p.row.id)?;
-        reporter.step(Step::Copying, 0.0)?;
-        let (rows, reviews) = match req.chapters {
-            ChapterMode::None => (Vec::new(), Vec::new()),
-            mode => (
-                p.catalogue
-                    .recordings_overlapping(&req.camera, req.start_s, req.end_s)?
-                    .0,
-                if mode == ChapterMode::ReviewItems {
-                    p.catalogue
-                        .reviews_overlapping(&req.camera, req.start_s, req.end_s)?
-                } else {
-                    Vec::new()
-                },
-            ),
-        };
+/// The VOD server's answer: its playlist, and the client that fetches the
+/// fragments.
+pub(super) struct Vod {
+    list: VodPlaylist,
+    client: HttpClient,
+}
+
+/// Fetches the playlist of `req` (the input of an HLS export).
+pub(super) fn open(
+    settings: &Settings,
+    req: &ExportRequest,
+    source: &HlsSource,
+    cancel: &CancelToken,
+) -> Result<Vod> {
+    let url = playlist_url(req, source)?;
+    let allow = HostAllowlist {
+        extra: source.allow_hosts.clone(),
+        only: settings.hls_only_hosts.clone(),
+    };
+    let client = HttpClient::new(allow, settings.hls_limits.clone()).map_err(|reason| Error::Vod {
+        url: url.to_string(),
+        reason,
+        retryable: false,
+    })?;
+    let list = fetch_playlist(&client, &url, cancel)?;
+    tracing::info!(
+        stage = "playlist",
+        url = %url,
+        groups = list.groups.len(),
+        fragments = list.fragment_count(),
+        duration_s = list.duration_s(),
+        "playlist read"
+    );
+    Ok(Vod { list, client })
+}
+
+/// Writes the fragments of `vod` to `out`, with chapters placed by the
+/// catalogue's rows (see the module doc).
+pub(super) fn write(
+    vod: Vod,
+    settings: &Settings,
+    req: &ExportRequest,
+    reads: &Reads,
+    out: &Path,
+    reporter: &mut Reporter<'_>,
+) -> Result<Written> {
+    reporter.step(Step::Copying, 0.0)?;
+    let (rows, reviews) = (&reads.vod_rows, &reads.reviews);
+    let list = vod.list;
         let unpaired = std::cell::Cell::new(None);
         let by_group = list.groups.len() > 1;
         let make_chapters = |spans: &[FragmentSpan]| -> Vec<Chapter> {
@@ -159,7 +160,7 @@ impl Exporter {
             }
             let clips = units
                 .iter()
-                .zip(&rows)
+                .zip(rows)
                 .enumerate()
                 .map(|(i, (&(start, end), row))| {
                     let dur = end - start;
@@ -198,22 +199,22 @@ impl Exporter {
             chapters::build(
                 req.chapters,
                 &plan,
-                &reviews,
+                reviews,
                 Zone::or_utc(req.timezone.as_deref()),
             )
         };
         let job = HlsJob {
             playlist: &list,
-            client,
-            metadata: &p.metadata,
+            client: vod.client,
+            metadata: &reads.metadata,
             creation_s: req.start_s,
-            max_samples: self.max_samples,
+            max_samples: settings.max_samples,
             chapters: (req.chapters != ChapterMode::None).then_some(&make_chapters as _),
         };
-        let written = hls::write(&job, staged.temp_path(), reporter)?;
+        let written = hls::write(&job, out, reporter)?;
         let mut warnings = written.warnings;
         if let Some((clips, rows)) = unpaired.get() {
-            warnings.push(crate::error::Warning::ChaptersNotMade {
+            warnings.push(Warning::ChaptersNotMade {
                 reason: format!(
                     "the playlist has {clips} clip(s) and the catalogue {rows} recording(s) in \
                      the range: they cannot be paired to place the chapters"
@@ -221,17 +222,15 @@ impl Exporter {
             });
         }
         if !written.skipped.is_empty() {
-            warnings.push(crate::error::Warning::SegmentsSkipped {
+            warnings.push(Warning::SegmentsSkipped {
                 skipped: written.skipped.clone(),
             });
         }
-        let done = Written {
+        Ok(Written {
             duration_s: written.duration_s,
             skipped: written.skipped,
             warnings,
             chapters: written.chapters,
             stats: written.stats,
-        };
-        p.complete(staged, reporter, done, started, probed_s)
-    }
+        })
 }

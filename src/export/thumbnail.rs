@@ -19,7 +19,7 @@
 
 use std::path::{Path, PathBuf};
 
-use super::Layout;
+use super::request::Layout;
 use crate::catalogue::Recording;
 use crate::error::{Error, Result};
 use crate::media::image::{self, ImageFormat};

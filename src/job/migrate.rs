@@ -25,7 +25,8 @@ use std::path::{Path, PathBuf};
 
 use crate::catalogue::{Catalogue, ExportRow};
 use crate::error::{Result, SkippedSegment};
-use crate::export::thumbnail::write_image;
+use crate::export::thumbnail::{self, write_image};
+use crate::export::Exporter;
 use crate::media::image::{self, ImageFormat};
 use crate::progress::CancelToken;
 
@@ -46,6 +47,19 @@ pub struct MigrationReport {
     pub added: Vec<MigratedExport>,
     /// Files left without a row, and why.
     pub skipped: Vec<SkippedSegment>,
+}
+
+impl Exporter {
+    /// Gives every bare `.mp4` in the export folder a catalogue row; a
+    /// second run adds nothing.
+    pub fn migrate(&self, cancel: &CancelToken) -> Result<MigrationReport> {
+        let catalogue = self.open_catalogue(cancel)?;
+        let export_dir = self.layout().export_dir();
+        let export_dir = std::path::absolute(&export_dir).unwrap_or(export_dir);
+        let thumb_dir = thumbnail::thumb_dir(self.layout());
+        let thumb_dir = std::path::absolute(&thumb_dir).unwrap_or(thumb_dir);
+        migrate(&catalogue, &export_dir, &thumb_dir, cancel)
+    }
 }
 
 /// Gives every bare `.mp4` in `export_dir` a row (see the module doc);
@@ -167,7 +181,7 @@ pub fn guess_camera(stem: &str, cameras: &[String]) -> String {
 /// `<camera>_<6 random>` that no row has yet.
 fn unused_id(catalogue: &Catalogue, camera: &str) -> Result<String> {
     loop {
-        let id = format!("{camera}_{}", crate::export::random_suffix());
+        let id = format!("{camera}_{}", crate::output::random_suffix());
         if !catalogue.export_exists(&id)? {
             return Ok(id);
         }

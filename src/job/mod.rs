@@ -3,6 +3,5 @@
 //! migration of bare export files into the catalogue ([`migrate`]).
 
 pub mod migrate;
-pub mod owner;
 pub mod queue;
 pub mod recovery;

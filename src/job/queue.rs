@@ -35,7 +35,8 @@ use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use crate::error::{Error, Result};
-use crate::export::{random_suffix, ExportOutcome, ExportRequest, Exporter};
+use crate::output::random_suffix;
+use crate::export::{ExportOutcome, ExportRequest, Exporter};
 use crate::job::recovery::{RecoveryOptions, RecoveryReport};
 use crate::progress::{CancelToken, Progress, Step};
 use crate::time::unix_now_s;

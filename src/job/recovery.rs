@@ -27,8 +27,9 @@ use std::time::{Duration, SystemTime};
 
 use crate::catalogue::{Catalogue, ExportRow};
 use crate::error::{Error, Result};
-use crate::export::ExportRequest;
-use crate::job::owner;
+use crate::export::{ExportRequest, Exporter};
+use crate::progress::CancelToken;
+use crate::export::owner;
 use crate::media::isobmff;
 
 /// What recovery may do beyond the safe default.
@@ -71,6 +72,18 @@ impl RecoveryReport {
     /// Whether recovery changed anything.
     pub fn acted(&self) -> bool {
         !(self.registered.is_empty() && self.removed.is_empty() && self.files_removed.is_empty())
+    }
+}
+
+impl Exporter {
+    /// Finishes what dead exports left: rows still in progress whose owner
+    /// is gone, partial files, stale lock files. Live exports, in this
+    /// process or another, are never touched.
+    pub fn recover(&self, options: &RecoveryOptions) -> Result<RecoveryReport> {
+        let catalogue = self.open_catalogue(&CancelToken::new())?;
+        let export_dir = self.layout().export_dir();
+        let export_dir = std::path::absolute(&export_dir).unwrap_or(export_dir);
+        recover(&catalogue, &export_dir, &self.layout().media_dir, options)
     }
 }
 

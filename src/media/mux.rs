@@ -12,7 +12,6 @@ use ffmpeg_next::format::context::Output;
 use ffmpeg_next::{Dictionary, Packet, Rational};
 
 use super::ffi;
-use crate::plan::chapters::Chapter;
 use crate::time::OutTicks;
 
 /// One output stream.
@@ -33,20 +32,20 @@ pub fn add_stream(octx: &mut Output, spec: StreamSpec) -> Result<usize, ffmpeg::
 }
 
 /// Container metadata (`title`, `creation_time`, `comment` ...) and chapters
-/// (90 kHz), which the mov muxer writes as a QuickTime chapter track and a
-/// Nero `chpl` box.
-pub fn set_metadata_and_chapters(
+/// (start, end and title on the output timeline, 90 kHz), which the mov
+/// muxer writes as a QuickTime chapter track and a Nero `chpl` box.
+pub fn set_metadata_and_chapters<'a>(
     octx: &mut Output,
     metadata: &[(&str, String)],
-    chapters: &[Chapter],
+    chapters: impl IntoIterator<Item = (OutTicks, OutTicks, &'a str)>,
 ) -> Result<(), ffmpeg::Error> {
     let mut meta = Dictionary::new();
     for (k, v) in metadata {
         meta.set(k, v);
     }
     octx.set_metadata(meta);
-    for (i, ch) in chapters.iter().enumerate() {
-        octx.add_chapter(i as i64, OutTicks::BASE, ch.start.0, ch.end.0, &ch.title)?;
+    for (i, (start, end, title)) in chapters.into_iter().enumerate() {
+        octx.add_chapter(i as i64, OutTicks::BASE, start.0, end.0, title)?;
     }
     Ok(())
 }

@@ -50,7 +50,7 @@ impl StagedFile {
         let dir = target.parent().unwrap_or(Path::new("."));
         // Unique per export: two exports that want the same final name (or a
         // retry after a crash left a temporary file) never share one.
-        let temp = dir.join(format!(".{owner}.{}.part", crate::export::random_suffix()));
+        let temp = dir.join(format!(".{owner}.{}.part", random_suffix()));
         let file = OpenOptions::new()
             .write(true)
             .create_new(true)
@@ -272,6 +272,14 @@ pub fn validate_display_name(name: &str) -> Result<()> {
         return Err(bad("must not contain bidirectional override characters"));
     }
     Ok(())
+}
+
+/// Six random `[a-z0-9]`, as the NVR's ids.
+pub fn random_suffix() -> String {
+    const ALPHABET: &[u8] = b"abcdefghijklmnopqrstuvwxyz0123456789";
+    (0..6)
+        .map(|_| ALPHABET[fastrand::usize(..ALPHABET.len())] as char)
+        .collect()
 }
 
 #[cfg(test)]

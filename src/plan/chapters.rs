@@ -40,6 +40,13 @@ pub struct Chapter {
     pub title: String,
 }
 
+impl Chapter {
+    /// Start, end and title, as the muxer takes them (`media::mux`).
+    pub fn mark(&self) -> (OutTicks, OutTicks, &str) {
+        (self.start, self.end, &self.title)
+    }
+}
+
 /// Which chapters an export carries.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum ChapterMode {

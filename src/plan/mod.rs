@@ -46,8 +46,7 @@ pub mod chapters;
 
 use ffmpeg_next::Rational;
 
-use crate::probe::VideoTiming;
-use crate::source::ProbedSegment;
+use crate::probe::{ProbedSegment, VideoTiming};
 use crate::time::{self, OutTicks, Ts};
 
 /// A last clip shorter than this (100 ms), cut short by the requested end,

@@ -41,7 +41,13 @@ use crate::error::SkippedSegment;
 use crate::media::isobmff::{self, TrakSummary};
 use crate::media::{self, ffi};
 use crate::progress::CancelToken;
-use crate::source::{Locator, ProbedSegment, Segment};
+use crate::source::{Locator, Segment};
+
+/// A segment together with what its header says.
+pub struct ProbedSegment {
+    pub segment: Segment,
+    pub probe: SegmentProbe,
+}
 
 pub mod table;
 pub use table::SampleTable;

@@ -23,11 +23,12 @@ use ffmpeg_next::Packet;
 use super::cut::{self, Cut, AUDIO, VIDEO};
 use super::select::Selection;
 use super::tracks::{self, InbandNeed};
-use super::{Failures, RemuxJob, RemuxStats, WriterKind};
-use crate::error::{Failure, Result};
+use super::{Failure, Failures, RemuxJob, RemuxStats, WriterKind};
+use crate::error::Result;
 use crate::media::ffi;
 use crate::media::mux::{self, StreamSpec};
 use crate::media::params;
+use crate::plan::chapters::Chapter;
 use crate::probe::SampleTable;
 use crate::progress::Reporter;
 use crate::source::Locator;
@@ -79,7 +80,7 @@ pub fn write(
         };
         mux::add_stream(octx, spec).map_err(mux_err("add audio stream"))?;
     }
-    mux::set_metadata_and_chapters(octx, job.metadata, job.chapters)
+    mux::set_metadata_and_chapters(octx, job.metadata, job.chapters.iter().map(Chapter::mark))
         .map_err(mux_err("set metadata"))?;
     let tbs = mux::write_header(octx, mux::faststart()).map_err(mux_err("write header"))?;
     let tbs = [

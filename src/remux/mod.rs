@@ -16,6 +16,7 @@
 //! compares them with `ffprobe -show_packets`).
 
 pub mod cut;
+mod fail;
 pub mod fast;
 pub mod hls;
 pub mod libav;
@@ -25,12 +26,13 @@ pub mod tracks;
 
 use std::path::Path;
 
-use crate::error::{classify, Error, Failure, Result, Side};
+pub(crate) use fail::{Failure, Failures};
+use crate::error::{Error, Result};
 use crate::plan::chapters::Chapter;
 use crate::plan::{Clip, Plan};
-use crate::probe::SegmentProbe;
-use crate::progress::{CancelToken, Reporter};
-use crate::source::{Locator, ProbedSegment};
+use crate::probe::{ProbedSegment, SegmentProbe};
+use crate::progress::Reporter;
+use crate::source::Locator;
 
 /// What to write.
 pub struct RemuxJob<'a> {
@@ -158,23 +160,5 @@ pub fn remux(
             stats.fast_declined = Some(reason);
             Ok(stats)
         }
-    }
-}
-
-/// Where failures of one export's copy are classified ([`classify`]).
-#[derive(Clone, Copy)]
-pub(crate) struct Failures<'a> {
-    pub out: &'a Path,
-    pub cancel: &'a CancelToken,
-}
-
-impl Failures<'_> {
-    /// Reading segment `path` failed.
-    pub fn read(&self, path: &Path, what: &str, f: impl Into<Failure>) -> Error {
-        classify(Side::Read, path, self.out, what, f.into(), self.cancel)
-    }
-    /// Writing the output failed.
-    pub fn write(&self, what: &str, f: impl Into<Failure>) -> Error {
-        classify(Side::Write, self.out, self.out, what, f.into(), self.cancel)
     }
 }

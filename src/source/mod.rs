@@ -11,8 +11,8 @@
 //!   current hour.
 //! * [`hls`]: the NVR's HLS VOD server.
 //!
-//! After probing, each segment travels with what its header said, as one
-//! [`ProbedSegment`]; `plan::Clip::segment` indexes a slice of those.
+//! Sources know nothing of what is inside a segment: `probe` reads that,
+//! and each segment then travels with its header as a `probe::ProbedSegment`.
 
 pub mod hls;
 pub mod previews;
@@ -21,7 +21,6 @@ pub mod recordings;
 use std::fmt;
 use std::path::PathBuf;
 
-use crate::probe::SegmentProbe;
 
 /// Where a segment's media is.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -48,10 +47,4 @@ pub struct Segment {
     pub start_s: f64,
     pub end_s: f64,
     pub locator: Locator,
-}
-
-/// A segment together with what its header says.
-pub struct ProbedSegment {
-    pub segment: Segment,
-    pub probe: SegmentProbe,
 }

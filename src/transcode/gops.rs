@@ -17,7 +17,8 @@ use crate::error::{Error, Result};
 use crate::media::ffi;
 use crate::plan::Plan;
 use crate::progress::CancelToken;
-use crate::source::{Locator, ProbedSegment};
+use crate::probe::ProbedSegment;
+use crate::source::Locator;
 use crate::time::{OutTicks, Ts};
 
 /// A run of packets to decode: one GOP of a clip (or a whole clip).

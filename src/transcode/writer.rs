@@ -28,7 +28,7 @@ use crate::plan::chapters::Chapter;
 use crate::plan::Plan;
 use crate::progress::Reporter;
 use crate::remux::{RemuxStats, WriterKind};
-use crate::source::ProbedSegment;
+use crate::probe::ProbedSegment;
 use crate::time::OutTicks;
 
 /// A re-encode to write.
@@ -329,7 +329,7 @@ fn write_with(
             title: c.title.clone(),
         })
         .collect();
-    mux::set_metadata_and_chapters(&mut out.ctx, job.metadata, &scaled)
+    mux::set_metadata_and_chapters(&mut out.ctx, job.metadata, scaled.iter().map(Chapter::mark))
         .map_err(media("metadata"))?;
 
     let mut pipe = Pipeline {

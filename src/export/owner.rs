@@ -26,7 +26,7 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use crate::error::{Error, Result};
-use crate::export::ExportRequest;
+use super::request::ExportRequest;
 use crate::output;
 
 /// How long [`ExportOwner::acquire`] waits for an id that is briefly held

@@ -1,0 +1,185 @@
+//! [`Exporter`]: runs exports against one NVR layout, one call a stage.
+//!
+//! ```text
+//! export(request)
+//!   request::check    the request alone: range, names, encode allowlist
+//!   reads::read       catalogue rows, previews, reviews, names and paths
+//!   row::claim        the id owned (lock file), the row inserted in progress
+//!   Input::read       footage probed + timeline planned, or the VOD playlist
+//!   StagedFile        the output under a temporary name (output)
+//!   Input::write      copy, transcode, or HLS writer
+//!   row::commit       fsync, rename, row marked done
+//! ```
+//!
+//! On any failure after the row is inserted, including a cancel, the
+//! staged file, the thumbnail and the row are removed before the error is
+//! returned (`row::remove`).
+
+use std::time::Instant;
+
+use crate::catalogue::Catalogue;
+use crate::error::Result;
+use crate::output::StagedFile;
+use crate::progress::{CancelToken, Progress, ProgressThrottle, Reporter, Step};
+use crate::remux::WriterChoice;
+
+use super::outcome::ExportOutcome;
+use super::reads::{self, Reads};
+use super::request::{self, ExportRequest, Layout};
+use super::row;
+use super::settings::Settings;
+use super::writer::Input;
+
+/// Runs exports against one NVR layout. Holds no open resources: two
+/// exports may run side by side from different threads.
+#[derive(Debug, Clone)]
+pub struct Exporter {
+    layout: Layout,
+    settings: Settings,
+    /// Extra free space required beyond the estimate (tests use this to
+    /// simulate a full disk).
+    pub min_free_bytes: u64,
+}
+
+impl Exporter {
+    pub fn new(layout: Layout) -> Exporter {
+        Exporter {
+            layout,
+            settings: Settings::default(),
+            min_free_bytes: 0,
+        }
+    }
+
+    /// Probes every segment with libav instead of reading the headers of a
+    /// camera session's segments after the first one itself (a benchmark
+    /// and debugging aid; the default reads them itself).
+    pub fn with_libav_probe(mut self, on: bool) -> Exporter {
+        self.settings.probe_template = !on;
+        self
+    }
+
+    /// Timelapses: decode GOPs side by side on every core (default), or in
+    /// sequence (`false`: less CPU taken from the recorder, slower).
+    pub fn with_parallel_decode(mut self, on: bool) -> Exporter {
+        self.settings.parallel_decode = on;
+        self
+    }
+
+    /// HLS source: connect and request timeouts, attempts and backoff.
+    pub fn with_http_limits(
+        mut self,
+        connect_timeout: std::time::Duration,
+        request_timeout: std::time::Duration,
+        attempts: u32,
+    ) -> Exporter {
+        self.settings.hls_limits = crate::source::hls::http::HttpLimits {
+            connect_timeout,
+            request_timeout,
+            attempts,
+            ..Default::default()
+        };
+        self
+    }
+
+    /// HLS source: contact only these addresses (instead of loopback plus
+    /// the request's `allow_hosts`).
+    pub fn with_only_hosts(mut self, hosts: Vec<std::net::IpAddr>) -> Exporter {
+        self.settings.hls_only_hosts = Some(hosts);
+        self
+    }
+
+    /// Limits how fast an export writes, in bytes a second (default: no
+    /// limit), so that a long export leaves disk bandwidth to the recorder.
+    /// Zero means no limit.
+    pub fn with_max_rate(mut self, bytes_per_s: u64) -> Exporter {
+        self.settings.max_rate = (bytes_per_s > 0).then_some(bytes_per_s);
+        self
+    }
+
+    /// Sets how long a catalogue statement waits while another connection
+    /// holds a lock (default 30 s); the wait always stops on cancel.
+    pub fn with_busy_timeout(mut self, timeout: std::time::Duration) -> Exporter {
+        self.settings.busy_timeout = timeout;
+        self
+    }
+
+    /// Chooses the writer (default: the index-driven one when it accepts the job).
+    pub fn with_writer(mut self, writer: WriterChoice) -> Exporter {
+        self.settings.writer = writer;
+        self
+    }
+
+    /// Sets the most samples one export may hold (default [`MAX_SAMPLES`]).
+    pub fn with_max_samples(mut self, max_samples: u64) -> Exporter {
+        self.settings.max_samples = max_samples;
+        self
+    }
+
+    /// Sets how often progress reaches the listener (default: 1 s).
+    pub fn with_throttle(mut self, throttle: ProgressThrottle) -> Exporter {
+        self.settings.throttle = throttle;
+        self
+    }
+
+    pub fn layout(&self) -> &Layout {
+        &self.layout
+    }
+
+    /// The catalogue, opened with this exporter's busy timeout.
+    pub(crate) fn open_catalogue(&self, cancel: &CancelToken) -> Result<Catalogue> {
+        Catalogue::open_with(&self.layout.db_path, cancel, self.settings.busy_timeout)
+    }
+
+    /// Runs one export, reporting progress to `on_progress`; `cancel` stops
+    /// it at the next packet.
+    pub fn export(
+        &self,
+        req: &ExportRequest,
+        cancel: &CancelToken,
+        mut on_progress: impl FnMut(Progress),
+    ) -> Result<ExportOutcome> {
+        let started = Instant::now();
+        let mut reporter = Reporter::new(&mut on_progress, cancel.clone(), self.settings.throttle);
+        reporter.step(Step::Preparing, 0.0)?;
+        let span = tracing::info_span!("export", camera = %req.camera, id = tracing::field::Empty);
+        let _enter = span.enter();
+        let encode = request::check(req)?;
+        let mut reads = reads::read(&self.layout, &self.settings, req, encode, cancel)?;
+        span.record("id", reads.row.id.as_str());
+        let owner = row::claim(req, &reads)?;
+        let thumb_warning = reads.make_thumbnail(cancel);
+        match self.write(req, &reads, &mut reporter, started) {
+            Ok((mut outcome, row_final)) => {
+                outcome.warnings.extend(thumb_warning);
+                row::release(owner, row_final);
+                reporter.complete();
+                outcome.timings.total_s = started.elapsed().as_secs_f64();
+                Ok(outcome)
+            }
+            Err(e) => {
+                tracing::debug!(error = %e, "export failed; removing its row");
+                row::remove(&reads, owner);
+                Err(e)
+            }
+        }
+    }
+
+    /// Input, staged file, writer, commit; `true` when the row is final.
+    /// The staged file is removed on any failure (dropped).
+    fn write(
+        &self,
+        req: &ExportRequest,
+        reads: &Reads,
+        reporter: &mut Reporter<'_>,
+        started: Instant,
+    ) -> Result<(ExportOutcome, bool)> {
+        let (settings, min_free) = (&self.settings, self.min_free_bytes);
+        let input = Input::read(&self.layout, settings, min_free, req, reads, reporter)?;
+        let probed_s = started.elapsed().as_secs_f64();
+        let staged = StagedFile::create(&reads.video_path, &reads.row.id)?;
+        let mut written = input.write(settings, req, reads, staged.temp_path(), reporter)?;
+        let (video_path, row_final) = row::commit(reads, staged, reporter, &mut written.warnings)?;
+        let outcome = ExportOutcome::new(reads, video_path, written, started, probed_s);
+        Ok((outcome, row_final))
+    }
+}

@@ -1,0 +1,197 @@
+//! The footage stage of a file-source export: the rows' segments located
+//! (`source::recordings`), their headers probed a batch at a time (so that
+//! a range too long for the memory bound is refused before it is all
+//! held), duplicates and rows that disagree with their file reported, the
+//! segments the output cannot carry set aside; for a preview export, the
+//! cached frames encoded as one more segment.
+
+use crate::error::{Error, Result, SkippedSegment, Warning};
+use crate::output::StagedFile;
+use crate::probe::{self, ProbedSegment, SegmentProbe};
+use crate::progress::CancelToken;
+use crate::remux::tracks;
+use crate::source::{self, Locator, Segment};
+
+use super::reads::Reads;
+use super::request::Layout;
+use super::settings::Settings;
+
+/// Segments probed at a time (the sample count is checked after each batch).
+const PROBE_BATCH: usize = 256;
+
+/// The segments an export is made from.
+pub(super) struct Footage {
+    /// The readable, distinct, compatible segments in start order; for a
+    /// preview export the cached frames come last.
+    pub segments: Vec<ProbedSegment>,
+    /// How many of `segments` are files of the source (the rest: the
+    /// cached frames).
+    pub files: usize,
+    /// Segments left out, and why.
+    pub skipped: Vec<SkippedSegment>,
+    pub warnings: Vec<Warning>,
+    /// The cached frames' temporary MP4, removed when dropped.
+    pub frames_file: Option<StagedFile>,
+}
+
+/// Probes and sorts the segments of `reads` (see the module doc).
+pub(super) fn gather(
+    layout: &Layout,
+    settings: &Settings,
+    reads: &Reads,
+    cancel: &CancelToken,
+) -> Result<Footage> {
+    let (segments, refused) =
+        source::recordings::segments(&reads.recordings, &layout.media_dir, &layout.recording_roots);
+    let mut skipped: Vec<SkippedSegment> = reads.bad_rows.clone();
+    skipped.extend(refused);
+    let readable = probe_bounded(segments, settings, &mut skipped, cancel)?;
+    tracing::info!(
+        stage = "probe",
+        segments = readable.len() + skipped.len(),
+        readable = readable.len(),
+        skipped = skipped.len(),
+        "probed segment headers"
+    );
+    let mut warnings = Vec::new();
+    let unique = distinct(readable, &mut warnings);
+    mismatches(&unique, &mut warnings);
+    let keep = {
+        let probes: Vec<&SegmentProbe> = unique.iter().map(|u| &u.probe).collect();
+        let (keep, incompatible) = tracks::compatible_video(&probes);
+        skipped.extend(incompatible);
+        keep
+    };
+    let mut kept: Vec<ProbedSegment> = unique
+        .into_iter()
+        .enumerate()
+        .filter(|(i, _)| keep.contains(i))
+        .map(|(_, ps)| ps)
+        .collect();
+    let files = kept.len();
+    // Preview exports: the cached frames as one more segment, played
+    // after the preview files whatever its wall-clock times.
+    let frames_file = if reads.frames.is_empty() {
+        None
+    } else {
+        let size = kept
+            .first()
+            .map(|k| (k.probe.video.width, k.probe.video.height));
+        let (seg, file, frame_skips) = frames_segment(reads, size, cancel)?;
+        skipped.extend(frame_skips);
+        kept.push(seg);
+        Some(file)
+    };
+    Ok(Footage {
+        segments: kept,
+        files,
+        skipped,
+        warnings,
+        frames_file,
+    })
+}
+
+/// Every segment's header (in parallel), a batch at a time, counting
+/// samples against the export's bound; unreadable ones go to `skipped`.
+fn probe_bounded(
+    segments: Vec<Segment>,
+    settings: &Settings,
+    skipped: &mut Vec<SkippedSegment>,
+    cancel: &CancelToken,
+) -> Result<Vec<ProbedSegment>> {
+    let mut readable = Vec::new();
+    let mut samples = 0u64;
+    let mut pending = segments.into_iter().peekable();
+    while pending.peek().is_some() {
+        let batch: Vec<_> = pending.by_ref().take(PROBE_BATCH).collect();
+        for res in probe::probe_all(batch, settings.probe_template, cancel) {
+            cancel.check()?;
+            match res {
+                Ok(ps) => {
+                    samples += ps.probe.sample_count();
+                    readable.push(ps);
+                }
+                Err(s) => skipped.push(s),
+            }
+        }
+        if samples > settings.max_samples {
+            return Err(Error::RangeTooLong {
+                samples,
+                limit: settings.max_samples,
+            });
+        }
+    }
+    Ok(readable)
+}
+
+/// Two rows for the same footage (the same file listed twice, or a byte
+/// copy of it in an overlapping row): keeps the first, says so.
+/// Overlapping wall times alone never make footage a duplicate (see `plan`).
+fn distinct(readable: Vec<ProbedSegment>, warnings: &mut Vec<Warning>) -> Vec<ProbedSegment> {
+    let mut unique: Vec<ProbedSegment> = Vec::with_capacity(readable.len());
+    for ps in readable {
+        let (seg, probe) = (&ps.segment, &ps.probe);
+        let dup = unique.iter().find(|k| {
+            k.probe.file_id == probe.file_id
+                || (k.segment.start_s < seg.end_s
+                    && seg.start_s < k.segment.end_s
+                    && k.probe.same_footage(probe))
+        });
+        match dup {
+            Some(first) => warnings.push(Warning::DuplicateFootage {
+                id: seg.id.clone(),
+                location: seg.locator.to_string(),
+                first_id: first.segment.id.clone(),
+                first_location: first.segment.locator.to_string(),
+            }),
+            None => unique.push(ps),
+        }
+    }
+    unique
+}
+
+/// Rows whose span disagrees with their file (frame-count durations
+/// differ from the content by a frame or two; more is a wrong row).
+fn mismatches(segments: &[ProbedSegment], warnings: &mut Vec<Warning>) {
+    for ps in segments {
+        let row_s = ps.segment.end_s - ps.segment.start_s;
+        let file_s = ps.probe.video.duration_s();
+        if (row_s - file_s).abs() > (0.2 * file_s).max(2.0) {
+            warnings.push(Warning::CatalogueMismatch {
+                id: ps.segment.id.clone(),
+                location: ps.segment.locator.to_string(),
+                row_s,
+                file_s,
+            });
+        }
+    }
+}
+
+/// The cached frames of a preview export encoded into a temporary MP4
+/// in the export folder (removed when the returned file is dropped),
+/// probed as a segment; and the frames that could not be decoded.
+fn frames_segment(
+    reads: &Reads,
+    size: Option<(u32, u32)>,
+    cancel: &CancelToken,
+) -> Result<(ProbedSegment, StagedFile, Vec<SkippedSegment>)> {
+    let file = StagedFile::create(&reads.video_path, &reads.row.id)?;
+    let show = crate::transcode::slideshow::encode(&reads.frames, size, file.temp_path(), cancel)?;
+    tracing::info!(
+        stage = "frames",
+        frames = show.frames,
+        skipped = show.skipped.len(),
+        "cached preview frames encoded"
+    );
+    let probe = probe::probe(file.temp_path(), cancel)
+        .map_err(|s| Error::UnreadableSegments { skipped: vec![s] })?;
+    let first = reads.frames.first().map(|f| f.ts_s).unwrap_or(reads.row.date_s);
+    let last = reads.frames.last().map(|f| f.ts_s).unwrap_or(first);
+    let segment = Segment {
+        id: "cached-preview-frames".into(),
+        start_s: first,
+        end_s: last,
+        locator: Locator::File(file.temp_path().to_path_buf()),
+    };
+    Ok((ProbedSegment { segment, probe }, file, show.skipped))
+}

@@ -1,0 +1,237 @@
+//! The request stage: what an export is asked to do ([`ExportRequest`],
+//! where the NVR keeps things ([`Layout`]), where the media comes from
+//! ([`Source`])) and [`check`], which refuses a bad request before anything
+//! is read or written.
+
+use std::path::PathBuf;
+
+use crate::error::{Error, Result};
+use crate::output;
+use crate::plan::chapters::ChapterMode;
+use crate::timefmt::Zone;
+use crate::transcode::args::EncodeOptions;
+
+/// Earliest and latest instants an export range may touch (2000-01-01 and
+/// 2100-01-01 UTC): anything else is a unit or typing mistake.
+const EARLIEST_S: f64 = 946_684_800.0;
+const LATEST_S: f64 = 4_102_444_800.0;
+
+/// Where the NVR keeps things. Every path is configurable; the defaults
+/// are the NVR's.
+#[derive(Debug, Clone)]
+pub struct Layout {
+    /// The catalogue (`/config/frigate.db`).
+    pub db_path: PathBuf,
+    /// The media root (`/media/frigate`): exports go to `<media>/exports`.
+    pub media_dir: PathBuf,
+    /// Folders besides `media_dir` that recordings may be read from
+    /// (recordings on another disk). A catalogue path outside all of them
+    /// is not read.
+    pub recording_roots: Vec<PathBuf>,
+    /// The NVR's cache folder (`/tmp/cache`): cached preview frames are in
+    /// its `preview_frames/`.
+    pub cache_dir: PathBuf,
+}
+
+impl Layout {
+    pub fn new(db_path: impl Into<PathBuf>, media_dir: impl Into<PathBuf>) -> Layout {
+        Layout {
+            db_path: db_path.into(),
+            media_dir: media_dir.into(),
+            recording_roots: Vec::new(),
+            cache_dir: PathBuf::from("/tmp/cache"),
+        }
+    }
+
+    pub fn export_dir(&self) -> PathBuf {
+        self.media_dir.join("exports")
+    }
+}
+
+/// One export to run.
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
+pub struct ExportRequest {
+    pub camera: String,
+    /// Requested range, unix seconds (`start` and `end` in JSON too).
+    #[serde(alias = "start")]
+    pub start_s: f64,
+    #[serde(alias = "end")]
+    pub end_s: f64,
+    /// Display name; default `"<camera with _ as space> <start> <end>"`.
+    #[serde(default)]
+    pub name: Option<String>,
+    /// Export id; default `<camera>_<6 random [a-z0-9]>`.
+    #[serde(default)]
+    pub id: Option<String>,
+    /// IANA timezone for names, titles and chapter titles.
+    #[serde(default)]
+    pub timezone: Option<String>,
+    #[serde(default)]
+    pub export_case_id: Option<String>,
+    #[serde(default)]
+    pub chapters: ChapterMode,
+    /// Where the media comes from (default: the NVR's recording files).
+    #[serde(default)]
+    pub source: Source,
+    /// Re-encode with these NVR-style arguments instead of copying (a
+    /// timelapse: [`EncodeArgs::timelapse`]).
+    #[serde(default)]
+    pub encode: Option<EncodeArgs>,
+    /// The thumbnail's picture (an image under the media or cache folder);
+    /// default: a frame of the previews at the start.
+    #[serde(default)]
+    pub thumbnail: Option<PathBuf>,
+}
+
+/// NVR-style "ffmpeg args" for a re-encoding export. Untrusted: parsed
+/// through the allowlist (`transcode::args`) before anything runs.
+#[derive(Debug, Clone, Default, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct EncodeArgs {
+    #[serde(default)]
+    pub input_args: String,
+    #[serde(default)]
+    pub output_args: String,
+    /// Hardware preset (`preset-vaapi`, `preset-nvidia`, ..., `auto`);
+    /// `None`: software.
+    #[serde(default)]
+    pub hwaccel: Option<String>,
+    /// On a hardware failure, encode again in software.
+    #[serde(default)]
+    pub cpu_fallback: bool,
+}
+
+impl EncodeArgs {
+    /// The NVR's default timelapse: 25x faster, 30 frames a second.
+    pub fn timelapse() -> EncodeArgs {
+        EncodeArgs {
+            output_args: crate::transcode::args::DEFAULT_TIMELAPSE_ARGS.to_string(),
+            ..EncodeArgs::default()
+        }
+    }
+}
+
+/// Where an export's media comes from.
+#[derive(Debug, Clone, Default, PartialEq, serde::Serialize, serde::Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum Source {
+    /// The catalogue's recordings, read from the media folder.
+    #[default]
+    Recordings,
+    /// The NVR's HLS VOD server (see `source::hls`).
+    Hls(HlsSource),
+    /// The hourly preview files, trimmed exactly to the range, and the
+    /// cached preview frames for what no preview file holds yet (see
+    /// `source::previews`).
+    Preview,
+}
+
+/// An HLS source: a playlist URL, or the NVR's base URL from which the
+/// `/vod/clip/<camera>/start/<s>/end/<e>/index.m3u8` path is built.
+#[derive(Debug, Clone, Default, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct HlsSource {
+    /// A master or media playlist.
+    #[serde(default)]
+    pub url: Option<String>,
+    /// The NVR's address, e.g. `http://127.0.0.1:5000`.
+    #[serde(default)]
+    pub base: Option<String>,
+    /// Hosts besides loopback that may be contacted.
+    #[serde(default)]
+    pub allow_hosts: Vec<String>,
+}
+
+impl ExportRequest {
+    pub fn new(camera: impl Into<String>, start_s: f64, end_s: f64) -> ExportRequest {
+        ExportRequest {
+            camera: camera.into(),
+            start_s,
+            end_s,
+            name: None,
+            id: None,
+            timezone: None,
+            export_case_id: None,
+            chapters: ChapterMode::default(),
+            source: Source::Recordings,
+            encode: None,
+            thumbnail: None,
+        }
+    }
+}
+
+/// Refuses a bad request with a typed error naming the problem, before
+/// anything is read; returns the typed options of a re-encoding export.
+pub(super) fn check(req: &ExportRequest) -> Result<Option<EncodeOptions>> {
+    let bad_range = |reason| Error::InvalidRange {
+        start_s: req.start_s,
+        end_s: req.end_s,
+        reason,
+    };
+    if !(req.start_s.is_finite() && req.end_s.is_finite()) {
+        return Err(bad_range("start and end must be numbers of seconds"));
+    }
+    if req.start_s >= req.end_s {
+        return Err(bad_range("the start must be before the end"));
+    }
+    if req.start_s < EARLIEST_S || req.end_s > LATEST_S {
+        return Err(bad_range(
+            "outside 2000-01-01 to 2100-01-01: not an NVR recording time",
+        ));
+    }
+    output::validate_component("camera", &req.camera)?;
+    if let Some(id) = &req.id {
+        output::validate_component("export id", id)?;
+        if id.chars().count() > output::MAX_ID_CHARS {
+            return Err(Error::InvalidName {
+                what: "export id",
+                value: id.clone(),
+                reason: "must be at most 30 characters (the catalogue's export id field)",
+            });
+        }
+    }
+    if let Some(tz) = &req.timezone {
+        if Zone::parse(Some(tz)).is_none() {
+            return Err(Error::InvalidName {
+                what: "timezone",
+                value: tz.clone(),
+                reason: "is not an IANA time zone name (e.g. Europe/Berlin, UTC)",
+            });
+        }
+    }
+    if let Some(name) = &req.name {
+        output::validate_display_name(name)?;
+    }
+    if let Some(case) = &req.export_case_id {
+        output::validate_component("export case id", case)?;
+    }
+    match &req.encode {
+        Some(a) => encode_options(req, a).map(Some),
+        None => Ok(None),
+    }
+}
+
+/// The untrusted encode arguments through the allowlist.
+fn encode_options(req: &ExportRequest, a: &EncodeArgs) -> Result<EncodeOptions> {
+    if matches!(req.source, Source::Hls(_)) {
+        return Err(Error::ForbiddenArgument {
+            arg: "--input-args/--output-args".into(),
+            reason: "re-encoding reads the recording files; it is not available with the HLS source".into(),
+        });
+    }
+    let mut options = crate::transcode::args::parse(&a.input_args, &a.output_args)?;
+    if req.source == Source::Preview {
+        // Previews have keyframes only every 40 frames and no audio worth
+        // keeping: decode the keyframes (as the NVR).
+        options.skip_frame = Some("nokey".into());
+        options.no_audio = true;
+    }
+    Ok(options)
+}
+
+impl Layout {
+    /// The export folder, absolute (the row stores an absolute path,
+    /// whatever the caller passed).
+    pub(crate) fn export_dir_absolute(&self) -> PathBuf {
+        let dir = self.export_dir();
+        std::path::absolute(&dir).unwrap_or(dir)
+    }
+}

@@ -1,0 +1,155 @@
+//! The writer stage: the export's input, read, written into the staged
+//! file by the writer that suits it. Probed files on a timeline are copied
+//! (`remux`: the index-driven writer or the libav packet loop) or, with
+//! encode options, re-encoded (`transcode`); the VOD server's playlist goes
+//! through its own writer ([`hls`](super::hls)).
+
+use std::path::Path;
+
+use crate::error::Result;
+use crate::progress::{Reporter, Step};
+use crate::remux::{self, RemuxJob};
+use crate::transcode::args::EncodeOptions;
+use crate::transcode::{preset, writer::TranscodeJob};
+
+use super::footage::{self, Footage};
+use super::hls::{self, Vod};
+use super::outcome::Written;
+use super::reads::Reads;
+use super::request::{ExportRequest, Layout, Source};
+use super::settings::Settings;
+use super::timeline::{self, Timeline};
+
+/// An export's input, read and planned; nothing written yet.
+pub(super) enum Input {
+    /// Segment files (recordings, or previews and cached frames).
+    Files { footage: Footage, timeline: Timeline },
+    /// The NVR's HLS VOD server: a playlist the server already planned.
+    Vod(Vod),
+}
+
+impl Input {
+    /// Reads the input of `req`: probes the files and lays them out, or
+    /// fetches the playlist.
+    pub fn read(
+        layout: &Layout,
+        settings: &Settings,
+        min_free_bytes: u64,
+        req: &ExportRequest,
+        reads: &Reads,
+        reporter: &Reporter<'_>,
+    ) -> Result<Input> {
+        let cancel = reporter.cancel_token();
+        if let Source::Hls(source) = &req.source {
+            return Ok(Input::Vod(hls::open(settings, req, source, cancel)?));
+        }
+        let mut footage = footage::gather(layout, settings, reads, cancel)?;
+        let timeline = timeline::lay_out(req, reads, &mut footage, min_free_bytes)?;
+        Ok(Input::Files { footage, timeline })
+    }
+
+    /// Writes the input to `out` (a staged file the caller owns).
+    pub fn write(
+        self,
+        settings: &Settings,
+        req: &ExportRequest,
+        reads: &Reads,
+        out: &Path,
+        reporter: &mut Reporter<'_>,
+    ) -> Result<Written> {
+        match self {
+            Input::Vod(vod) => hls::write(vod, settings, req, reads, out, reporter),
+            Input::Files { footage, timeline } => match &reads.encode {
+                Some(options) => {
+                    let on = (options, settings.parallel_decode);
+                    transcode(on, req, reads, footage, timeline, out, reporter)
+                }
+                None => copy(settings, req, reads, footage, timeline, out, reporter),
+            },
+        }
+    }
+}
+
+/// Stream copy.
+fn copy(
+    settings: &Settings,
+    req: &ExportRequest,
+    reads: &Reads,
+    footage: Footage,
+    timeline: Timeline,
+    out: &Path,
+    reporter: &mut Reporter<'_>,
+) -> Result<Written> {
+    reporter.step(Step::Copying, 0.0)?;
+    if let Some(rate) = settings.max_rate {
+        reporter.pace(rate, timeline.needed_bytes);
+    }
+    let job = RemuxJob {
+        plan: &timeline.plan,
+        segments: &footage.segments,
+        audio: timeline.audio,
+        chapters: &timeline.chapters,
+        metadata: &reads.metadata,
+        creation_s: req.start_s,
+        max_rate: settings.max_rate,
+    };
+    let stats = remux::remux(&job, settings.writer, out, reporter)?;
+    drop(footage.frames_file);
+    tracing::info!(
+        stage = "write",
+        writer = %stats.writer,
+        declined = stats.fast_declined.as_deref().unwrap_or(""),
+        bytes = stats.bytes_written,
+        video_packets = stats.video_packets,
+        audio_packets = stats.audio_packets,
+        "written"
+    );
+    Ok(Written {
+        duration_s: timeline.plan.duration_s(),
+        skipped: footage.skipped,
+        warnings: footage.warnings,
+        chapters: timeline.chapters.len(),
+        stats,
+    })
+}
+
+/// Decode, filter, encode: the same plan and chapters (scaled by a
+/// timelapse's factor), on the preset the request names.
+fn transcode(
+    (options, parallel): (&EncodeOptions, bool),
+    req: &ExportRequest,
+    reads: &Reads,
+    footage: Footage,
+    timeline: Timeline,
+    out: &Path,
+    reporter: &mut Reporter<'_>,
+) -> Result<Written> {
+    reporter.step(Step::Encoding, 0.0)?;
+    let args = req.encode.clone().unwrap_or_default();
+    let chosen = match args.hwaccel.as_deref() {
+        None => preset::SOFTWARE,
+        Some("auto") => preset::auto().0,
+        Some(name) => preset::by_name(name),
+    };
+    let job = TranscodeJob {
+        plan: &timeline.plan,
+        segments: &footage.segments,
+        options,
+        chapters: &timeline.chapters,
+        metadata: &reads.metadata,
+        preset: chosen,
+        cpu_fallback: args.cpu_fallback,
+        parallel,
+    };
+    let (stats, fell_back) = crate::transcode::writer::write(&job, out, reporter)?;
+    drop(footage.frames_file);
+    let mut warnings = footage.warnings;
+    warnings.extend(fell_back);
+    Ok(Written {
+        duration_s: stats.video_duration_s,
+        skipped: footage.skipped,
+        warnings,
+        chapters: timeline.chapters.len(),
+        stats,
+    })
+}
