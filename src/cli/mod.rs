@@ -1,6 +1,8 @@
 //! What the binary prints and the commands beside `export`.
 
+pub mod args;
 pub mod batch;
+pub mod commands;
 pub mod events;
 pub mod human;
 pub mod samples;

@@ -41,8 +41,11 @@ pub(super) fn gather(
     reads: &Reads,
     cancel: &CancelToken,
 ) -> Result<Footage> {
-    let (segments, refused) =
-        source::recordings::segments(&reads.recordings, &layout.media_dir, &layout.recording_roots);
+    let (segments, refused) = source::recordings::segments(
+        &reads.recordings,
+        &layout.media_dir,
+        &layout.recording_roots,
+    );
     let mut skipped: Vec<SkippedSegment> = reads.bad_rows.clone();
     skipped.extend(refused);
     let readable = probe_bounded(segments, settings, &mut skipped, cancel)?;
@@ -185,7 +188,11 @@ fn frames_segment(
     );
     let probe = probe::probe(file.temp_path(), cancel)
         .map_err(|s| Error::UnreadableSegments { skipped: vec![s] })?;
-    let first = reads.frames.first().map(|f| f.ts_s).unwrap_or(reads.row.date_s);
+    let first = reads
+        .frames
+        .first()
+        .map(|f| f.ts_s)
+        .unwrap_or(reads.row.date_s);
     let last = reads.frames.last().map(|f| f.ts_s).unwrap_or(first);
     let segment = Segment {
         id: "cached-preview-frames".into(),

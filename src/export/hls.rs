@@ -109,11 +109,12 @@ pub(super) fn open(
         extra: source.allow_hosts.clone(),
         only: settings.hls_only_hosts.clone(),
     };
-    let client = HttpClient::new(allow, settings.hls_limits.clone()).map_err(|reason| Error::Vod {
-        url: url.to_string(),
-        reason,
-        retryable: false,
-    })?;
+    let client =
+        HttpClient::new(allow, settings.hls_limits.clone()).map_err(|reason| Error::Vod {
+            url: url.to_string(),
+            reason,
+            retryable: false,
+        })?;
     let list = fetch_playlist(&client, &url, cancel)?;
     tracing::info!(
         stage = "playlist",
@@ -139,98 +140,98 @@ pub(super) fn write(
     reporter.step(Step::Copying, 0.0)?;
     let (rows, reviews) = (&reads.vod_rows, &reads.reviews);
     let list = vod.list;
-        let unpaired = std::cell::Cell::new(None);
-        let by_group = list.groups.len() > 1;
-        let make_chapters = |spans: &[FragmentSpan]| -> Vec<Chapter> {
-            // One unit per clip: a group, or (one init) a fragment.
-            let mut units: Vec<(OutTicks, OutTicks)> = Vec::new();
-            let mut last_group = None;
-            for sp in spans {
-                match units.last_mut() {
-                    Some(u) if by_group && last_group == Some(sp.group) => u.1 = sp.end,
-                    _ => units.push((sp.start, sp.end)),
-                }
-                last_group = Some(sp.group);
+    let unpaired = std::cell::Cell::new(None);
+    let by_group = list.groups.len() > 1;
+    let make_chapters = |spans: &[FragmentSpan]| -> Vec<Chapter> {
+        // One unit per clip: a group, or (one init) a fragment.
+        let mut units: Vec<(OutTicks, OutTicks)> = Vec::new();
+        let mut last_group = None;
+        for sp in spans {
+            match units.last_mut() {
+                Some(u) if by_group && last_group == Some(sp.group) => u.1 = sp.end,
+                _ => units.push((sp.start, sp.end)),
             }
-            if units.len() != rows.len() {
-                if req.chapters == ChapterMode::RecordingSegments || !reviews.is_empty() {
-                    unpaired.set(Some((units.len(), rows.len())));
-                }
-                return Vec::new();
+            last_group = Some(sp.group);
+        }
+        if units.len() != rows.len() {
+            if req.chapters == ChapterMode::RecordingSegments || !reviews.is_empty() {
+                unpaired.set(Some((units.len(), rows.len())));
             }
-            let clips = units
-                .iter()
-                .zip(rows)
-                .enumerate()
-                .map(|(i, (&(start, end), row))| {
-                    let dur = end - start;
-                    // A first clip cut at the requested start (snapped back
-                    // to a keyframe) ends where its row ends; any other clip
-                    // starts where its row starts.
-                    let wall_start_s = if i == 0 && req.start_s > row.start_s {
-                        row.end_s.min(req.end_s) - dur.seconds()
-                    } else {
-                        row.start_s
-                    };
-                    Clip {
-                        segment: i,
-                        segment_id: row.id.clone(),
-                        time_base: Rational::new(1, 90_000),
-                        first_dts: 0,
-                        end_dts: 0,
-                        origin_pts: 0,
-                        end_pts: 0,
-                        wall_start_s,
-                        wall_end_s: wall_start_s + dur.seconds(),
-                        offset: start,
-                        duration: dur,
-                        starts_mid_segment: false,
-                        cut_at_end: false,
-                        exact: false,
-                        lift: None,
-                    }
-                })
-                .collect();
-            let plan = Plan {
-                start_s: req.start_s,
-                end_s: req.end_s,
-                clips,
-            };
-            chapters::build(
-                req.chapters,
-                &plan,
-                reviews,
-                Zone::or_utc(req.timezone.as_deref()),
-            )
+            return Vec::new();
+        }
+        let clips = units
+            .iter()
+            .zip(rows)
+            .enumerate()
+            .map(|(i, (&(start, end), row))| {
+                let dur = end - start;
+                // A first clip cut at the requested start (snapped back
+                // to a keyframe) ends where its row ends; any other clip
+                // starts where its row starts.
+                let wall_start_s = if i == 0 && req.start_s > row.start_s {
+                    row.end_s.min(req.end_s) - dur.seconds()
+                } else {
+                    row.start_s
+                };
+                Clip {
+                    segment: i,
+                    segment_id: row.id.clone(),
+                    time_base: Rational::new(1, 90_000),
+                    first_dts: 0,
+                    end_dts: 0,
+                    origin_pts: 0,
+                    end_pts: 0,
+                    wall_start_s,
+                    wall_end_s: wall_start_s + dur.seconds(),
+                    offset: start,
+                    duration: dur,
+                    starts_mid_segment: false,
+                    cut_at_end: false,
+                    exact: false,
+                    lift: None,
+                }
+            })
+            .collect();
+        let plan = Plan {
+            start_s: req.start_s,
+            end_s: req.end_s,
+            clips,
         };
-        let job = HlsJob {
-            playlist: &list,
-            client: vod.client,
-            metadata: &reads.metadata,
-            creation_s: req.start_s,
-            max_samples: settings.max_samples,
-            chapters: (req.chapters != ChapterMode::None).then_some(&make_chapters as _),
-        };
-        let written = hls::write(&job, out, reporter)?;
-        let mut warnings = written.warnings;
-        if let Some((clips, rows)) = unpaired.get() {
-            warnings.push(Warning::ChaptersNotMade {
-                reason: format!(
-                    "the playlist has {clips} clip(s) and the catalogue {rows} recording(s) in \
+        chapters::build(
+            req.chapters,
+            &plan,
+            reviews,
+            Zone::or_utc(req.timezone.as_deref()),
+        )
+    };
+    let job = HlsJob {
+        playlist: &list,
+        client: vod.client,
+        metadata: &reads.metadata,
+        creation_s: req.start_s,
+        max_samples: settings.max_samples,
+        chapters: (req.chapters != ChapterMode::None).then_some(&make_chapters as _),
+    };
+    let written = hls::write(&job, out, reporter)?;
+    let mut warnings = written.warnings;
+    if let Some((clips, rows)) = unpaired.get() {
+        warnings.push(Warning::ChaptersNotMade {
+            reason: format!(
+                "the playlist has {clips} clip(s) and the catalogue {rows} recording(s) in \
                      the range: they cannot be paired to place the chapters"
-                ),
-            });
-        }
-        if !written.skipped.is_empty() {
-            warnings.push(Warning::SegmentsSkipped {
-                skipped: written.skipped.clone(),
-            });
-        }
-        Ok(Written {
-            duration_s: written.duration_s,
-            skipped: written.skipped,
-            warnings,
-            chapters: written.chapters,
-            stats: written.stats,
-        })
+            ),
+        });
+    }
+    if !written.skipped.is_empty() {
+        warnings.push(Warning::SegmentsSkipped {
+            skipped: written.skipped.clone(),
+        });
+    }
+    Ok(Written {
+        duration_s: written.duration_s,
+        skipped: written.skipped,
+        warnings,
+        chapters: written.chapters,
+        stats: written.stats,
+    })
 }

@@ -25,8 +25,8 @@ use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
-use crate::error::{Error, Result};
 use super::request::ExportRequest;
+use crate::error::{Error, Result};
 use crate::output;
 
 /// How long [`ExportOwner::acquire`] waits for an id that is briefly held

@@ -88,13 +88,12 @@ pub(super) fn read(
                 .0
         }
     };
-    let all_frames = if req.source == Source::Preview
-        || (user_thumbnail.is_none() && preview_rows.is_empty())
-    {
-        previews::cached_frames(&previews::frames_dir(&layout.cache_dir), &req.camera)
-    } else {
-        Vec::new()
-    };
+    let all_frames =
+        if req.source == Source::Preview || (user_thumbnail.is_none() && preview_rows.is_empty()) {
+            previews::cached_frames(&previews::frames_dir(&layout.cache_dir), &req.camera)
+        } else {
+            Vec::new()
+        };
     let frames = if req.source == Source::Preview {
         preview_frames(layout, req, &recordings, &bad_rows, &all_frames)?
     } else {
@@ -274,7 +273,10 @@ impl Names {
             "Recording"
         };
         let metadata = vec![
-            ("title", format!("Frigate {kind} for {}, {start} - {end}", req.camera)),
+            (
+                "title",
+                format!("Frigate {kind} for {}, {start} - {end}", req.camera),
+            ),
             ("creation_time", timefmt::creation_time(req.start_s)),
             ("comment", format!("Camera: {}", req.camera)),
         ];

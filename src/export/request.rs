@@ -214,7 +214,9 @@ fn encode_options(req: &ExportRequest, a: &EncodeArgs) -> Result<EncodeOptions> 
     if matches!(req.source, Source::Hls(_)) {
         return Err(Error::ForbiddenArgument {
             arg: "--input-args/--output-args".into(),
-            reason: "re-encoding reads the recording files; it is not available with the HLS source".into(),
+            reason:
+                "re-encoding reads the recording files; it is not available with the HLS source"
+                    .into(),
         });
     }
     let mut options = crate::transcode::args::parse(&a.input_args, &a.output_args)?;

@@ -34,7 +34,12 @@ pub(super) fn lay_out(
 ) -> Result<Timeline> {
     let kept = &footage.segments;
     let segments: Vec<PlanSegment<'_>> = kept.iter().map(PlanSegment::of).collect();
-    let mut plan = Plan::build_with(req.start_s, req.end_s, &segments[..footage.files], reads.trim);
+    let mut plan = Plan::build_with(
+        req.start_s,
+        req.end_s,
+        &segments[..footage.files],
+        reads.trim,
+    );
     if let Some(frames) = segments.get(footage.files) {
         plan.append_whole(footage.files, frames);
     }
@@ -90,7 +95,10 @@ pub(super) fn lay_out(
         .iter()
         .map(|c| kept[c.segment].probe.file_size)
         .sum();
-    output::ensure_space(&reads.export_dir, needed_bytes.saturating_add(min_free_bytes))?;
+    output::ensure_space(
+        &reads.export_dir,
+        needed_bytes.saturating_add(min_free_bytes),
+    )?;
     Ok(Timeline {
         plan,
         audio,

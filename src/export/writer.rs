@@ -23,7 +23,10 @@ use super::timeline::{self, Timeline};
 /// An export's input, read and planned; nothing written yet.
 pub(super) enum Input {
     /// Segment files (recordings, or previews and cached frames).
-    Files { footage: Footage, timeline: Timeline },
+    Files {
+        footage: Footage,
+        timeline: Timeline,
+    },
     /// The NVR's HLS VOD server: a playlist the server already planned.
     Vod(Vod),
 }

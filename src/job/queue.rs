@@ -35,9 +35,9 @@ use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use crate::error::{Error, Result};
-use crate::output::random_suffix;
 use crate::export::{ExportOutcome, ExportRequest, Exporter};
 use crate::job::recovery::{RecoveryOptions, RecoveryReport};
+use crate::output::random_suffix;
 use crate::progress::{CancelToken, Progress, Step};
 use crate::time::unix_now_s;
 

@@ -27,10 +27,10 @@ use std::time::{Duration, SystemTime};
 
 use crate::catalogue::{Catalogue, ExportRow};
 use crate::error::{Error, Result};
-use crate::export::{ExportRequest, Exporter};
-use crate::progress::CancelToken;
 use crate::export::owner;
+use crate::export::{ExportRequest, Exporter};
 use crate::media::isobmff;
+use crate::progress::CancelToken;
 
 /// What recovery may do beyond the safe default.
 #[derive(Debug, Clone, Default)]

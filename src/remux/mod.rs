@@ -26,13 +26,13 @@ pub mod tracks;
 
 use std::path::Path;
 
-pub(crate) use fail::{Failure, Failures};
 use crate::error::{Error, Result};
 use crate::plan::chapters::Chapter;
 use crate::plan::{Clip, Plan};
 use crate::probe::{ProbedSegment, SegmentProbe};
 use crate::progress::Reporter;
 use crate::source::Locator;
+pub(crate) use fail::{Failure, Failures};
 
 /// What to write.
 pub struct RemuxJob<'a> {

@@ -21,7 +21,6 @@ pub mod recordings;
 use std::fmt;
 use std::path::PathBuf;
 
-
 /// Where a segment's media is.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Locator {

@@ -16,8 +16,8 @@ use ffmpeg_next::codec;
 use crate::error::{Error, Result};
 use crate::media::ffi;
 use crate::plan::Plan;
-use crate::progress::CancelToken;
 use crate::probe::ProbedSegment;
+use crate::progress::CancelToken;
 use crate::source::Locator;
 use crate::time::{OutTicks, Ts};
 

@@ -26,9 +26,9 @@ use crate::media::hwctx::{self, HwDevice};
 use crate::media::{ffi, mux};
 use crate::plan::chapters::Chapter;
 use crate::plan::Plan;
+use crate::probe::ProbedSegment;
 use crate::progress::Reporter;
 use crate::remux::{RemuxStats, WriterKind};
-use crate::probe::ProbedSegment;
 use crate::time::OutTicks;
 
 /// A re-encode to write.
