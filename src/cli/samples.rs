@@ -229,7 +229,7 @@ pub fn demo(dir: PathBuf) -> ExitCode {
             dir.display()
         );
         let t = Instant::now();
-        match sample::demo_store(&dir) {
+        match sample::demo::demo_store(&dir) {
             Ok(s) => {
                 println!("  built in {:.1} s", t.elapsed().as_secs_f64());
                 s

@@ -50,32 +50,7 @@ pub struct ProbedSegment {
 }
 
 pub mod table;
-pub use table::SampleTable;
-
-/// One sample of the index: timing in the stream's time base, and where
-/// its bytes are in the file.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct SampleTime {
-    /// Decode timestamp.
-    pub dts: i64,
-    /// Decode duration: until the next sample's DTS (the last one: its own
-    /// `stts` delta).
-    pub duration: i64,
-    /// Composition offset: presentation time is `dts + cts` (non-zero with
-    /// B-frames).
-    pub cts: i32,
-    pub keyframe: bool,
-    /// Byte offset in the segment file.
-    pub pos: i64,
-    pub size: u32,
-}
-
-impl SampleTime {
-    /// Presentation timestamp.
-    pub fn pts(&self) -> i64 {
-        self.dts + self.cts as i64
-    }
-}
+pub use table::{SampleTable, SampleTime};
 
 /// Video timing of one segment: everything the plan needs, nothing of libav.
 #[derive(Debug, Clone, PartialEq)]

@@ -9,7 +9,30 @@
 //! offset (B-frames). Constant-rate timing (every AAC track, most video) is
 //! kept as runs, keyframes as a sorted list of indexes (or "all").
 
-use super::SampleTime;
+/// One sample of the index: timing in the stream's time base, and where
+/// its bytes are in the file.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SampleTime {
+    /// Decode timestamp.
+    pub dts: i64,
+    /// Decode duration: until the next sample's DTS (the last one: its own
+    /// `stts` delta).
+    pub duration: i64,
+    /// Composition offset: presentation time is `dts + cts` (non-zero with
+    /// B-frames).
+    pub cts: i32,
+    pub keyframe: bool,
+    /// Byte offset in the segment file.
+    pub pos: i64,
+    pub size: u32,
+}
+
+impl SampleTime {
+    /// Presentation timestamp.
+    pub fn pts(&self) -> i64 {
+        self.dts + self.cts as i64
+    }
+}
 
 /// Decode times relative to the first sample's.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -36,7 +36,7 @@ use ffmpeg_next::media::Type;
 use ffmpeg_next::Rational;
 
 use super::mp4::{self, OutSample, TrackKind};
-use super::{RemuxStats, WriterKind};
+use super::job::{RemuxStats, WriterKind};
 use crate::error::{Error, Result, SkippedSegment, Warning};
 use crate::media::{ffi, isobmff, params};
 use crate::plan::chapters::Chapter;

@@ -17,6 +17,7 @@
 
 pub mod cut;
 mod fail;
+mod job;
 pub mod fast;
 pub mod hls;
 pub mod libav;
@@ -27,117 +28,9 @@ pub mod tracks;
 use std::path::Path;
 
 use crate::error::{Error, Result};
-use crate::plan::chapters::Chapter;
-use crate::plan::{Clip, Plan};
-use crate::probe::{ProbedSegment, SegmentProbe};
 use crate::progress::Reporter;
-use crate::source::Locator;
-pub(crate) use fail::{Failure, Failures};
 
-/// What to write.
-pub struct RemuxJob<'a> {
-    pub plan: &'a Plan,
-    /// The segments the plan was built from, indexed by `Clip::segment`.
-    pub segments: &'a [ProbedSegment],
-    pub audio: bool,
-    pub chapters: &'a [Chapter],
-    /// Container metadata (`title`, `creation_time`, `comment`).
-    pub metadata: &'a [(&'a str, String)],
-    /// Start of the export, unix seconds (MP4 creation times).
-    pub creation_s: f64,
-    /// Bytes a second the copy may write at most (`None`: as fast as it goes).
-    pub max_rate: Option<u64>,
-}
-
-impl RemuxJob<'_> {
-    /// The probe of `clip`'s segment.
-    pub fn probe(&self, clip: &Clip) -> &SegmentProbe {
-        &self.segments[clip.segment].probe
-    }
-    /// Where `clip`'s segment is.
-    pub fn locator(&self, clip: &Clip) -> &Locator {
-        &self.segments[clip.segment].segment.locator
-    }
-    /// The first clip's probe: its sample entries are the output's.
-    pub fn first(&self) -> &SegmentProbe {
-        self.probe(&self.plan.clips[0])
-    }
-    /// The probe of every clip, in plan order.
-    pub fn clip_probes(&self) -> Vec<&SegmentProbe> {
-        self.plan.clips.iter().map(|c| self.probe(c)).collect()
-    }
-}
-
-/// Which writer to use.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize)]
-#[serde(rename_all = "snake_case")]
-pub enum WriterChoice {
-    /// The index-driven writer when it accepts the job, else libav.
-    #[default]
-    Auto,
-    /// Always the libav packet loop.
-    Libav,
-}
-
-/// The writer that wrote an export.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize)]
-#[serde(rename_all = "snake_case")]
-pub enum WriterKind {
-    /// The index-driven writer (moov from the sample tables, bytes copied in kernel).
-    #[default]
-    Fast,
-    /// The libav packet loop.
-    Libav,
-    /// The HLS writer (fragments demuxed by libav, `moov` from their samples).
-    Hls,
-    /// Decode, filter, encode (timelapse, custom encode).
-    Transcode,
-}
-
-impl WriterKind {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            WriterKind::Fast => "fast",
-            WriterKind::Libav => "libav",
-            WriterKind::Hls => "hls",
-            WriterKind::Transcode => "transcode",
-        }
-    }
-}
-
-impl std::fmt::Display for WriterKind {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
-
-/// What was written.
-#[derive(Debug, Clone, Default, PartialEq, serde::Serialize)]
-pub struct RemuxStats {
-    pub writer: WriterKind,
-    /// Why the fast writer declined, when it did.
-    pub fast_declined: Option<String>,
-    pub video_packets: u64,
-    pub audio_packets: u64,
-    /// Audio packets dropped at clip boundaries (priming, overrun).
-    pub audio_packets_trimmed: u64,
-    /// End of the last video sample, seconds.
-    pub video_duration_s: f64,
-    /// End of the last audio sample, seconds.
-    pub audio_duration_s: f64,
-    pub bytes_written: u64,
-    /// Re-encoding exports: the decoded frames fed to the filters (after
-    /// thinning, or keyframes only).
-    pub frames_decoded: u64,
-    /// Of the samples' bytes, those copied block-aligned on a filesystem
-    /// that shares extents (the filesystem shares them: no new space)...
-    pub shared_bytes: u64,
-    /// ...and those written out (everything, elsewhere).
-    pub copied_bytes: u64,
-    /// When the first sample's bytes reached the output (start-up latency).
-    #[serde(skip)]
-    pub first_sample_at: Option<std::time::Instant>,
-}
+pub use job::{RemuxJob, RemuxStats, WriterChoice, WriterKind};
 
 /// Writes `job` to `out_path` (a staged file the caller owns).
 pub fn remux(

@@ -11,7 +11,7 @@ use ffmpeg_next::Rational;
 
 use super::cut::{ClipMap, Cut, Timeline, AUDIO, VIDEO};
 use super::tracks::{self, InbandNeed};
-use super::RemuxJob;
+use super::job::RemuxJob;
 use crate::plan::Clip;
 use crate::probe::{AudioStream, SegmentProbe};
 
