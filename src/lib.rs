@@ -100,10 +100,9 @@ pub use export::{
     MAX_SAMPLES,
 };
 pub use job::migrate::{MigratedExport, MigrationReport};
-pub use job::queue::{
-    Clock, ExportQueue, JobError, JobEvent, JobInfo, JobState, ManualClock, QueueConfig,
-    SystemClock,
-};
+pub use job::clock::{Clock, ManualClock, SystemClock};
+pub use job::queue::{ExportQueue, QueueConfig};
+pub use job::state::{JobError, JobEvent, JobInfo, JobState};
 pub use job::recovery::{RecoveredExport, RecoveryOptions, RecoveryReport};
 pub use plan::chapters::ChapterMode;
 pub use progress::{CancelToken, Progress, ProgressThrottle, Step};
