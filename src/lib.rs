@@ -99,11 +99,11 @@ pub use export::{
     EncodeArgs, ExportOutcome, ExportRequest, Exporter, HlsSource, Layout, Source, Timings,
     MAX_SAMPLES,
 };
-pub use job::migrate::{MigratedExport, MigrationReport};
 pub use job::clock::{Clock, ManualClock, SystemClock};
+pub use job::migrate::{MigratedExport, MigrationReport};
 pub use job::queue::{ExportQueue, QueueConfig};
-pub use job::state::{JobError, JobEvent, JobInfo, JobState};
 pub use job::recovery::{RecoveredExport, RecoveryOptions, RecoveryReport};
+pub use job::state::{JobError, JobEvent, JobInfo, JobState};
 pub use plan::chapters::ChapterMode;
 pub use progress::{CancelToken, Progress, ProgressThrottle, Step};
 pub use remux::{RemuxStats, WriterChoice, WriterKind};

@@ -28,11 +28,11 @@ use std::path::Path;
 use ffmpeg_next::codec::Id;
 
 use super::cut::{self, Cut, AUDIO, VIDEO};
+use super::fail::{Failure, Failures};
+use super::job::{RemuxJob, RemuxStats, WriterKind};
 use super::mp4::{self, OutSample, SampleSource, TrackKind};
 use super::select::Selection;
 use super::tracks::{self, InbandNeed};
-use super::fail::{Failure, Failures};
-use super::job::{RemuxJob, RemuxStats, WriterKind};
 use crate::error::Result;
 use crate::media::isobmff::TrakSummary;
 use crate::media::params;

@@ -35,8 +35,8 @@ use ffmpeg_next::codec::Id;
 use ffmpeg_next::media::Type;
 use ffmpeg_next::Rational;
 
-use super::mp4::{self, OutSample, TrackKind};
 use super::job::{RemuxStats, WriterKind};
+use super::mp4::{self, OutSample, TrackKind};
 use crate::error::{Error, Result, SkippedSegment, Warning};
 use crate::media::{ffi, isobmff, params};
 use crate::plan::chapters::Chapter;

@@ -21,10 +21,10 @@ use ffmpeg_next as ffmpeg;
 use ffmpeg_next::Packet;
 
 use super::cut::{self, Cut, AUDIO, VIDEO};
-use super::select::Selection;
-use super::tracks::{self, InbandNeed};
 use super::fail::{Failure, Failures};
 use super::job::{RemuxJob, RemuxStats, WriterKind};
+use super::select::Selection;
+use super::tracks::{self, InbandNeed};
 use crate::error::Result;
 use crate::media::ffi;
 use crate::media::mux::{self, StreamSpec};

@@ -17,9 +17,9 @@
 
 pub mod cut;
 mod fail;
-mod job;
 pub mod fast;
 pub mod hls;
+mod job;
 pub mod libav;
 pub mod mp4;
 pub mod select;

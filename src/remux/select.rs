@@ -10,8 +10,8 @@
 use ffmpeg_next::Rational;
 
 use super::cut::{ClipMap, Cut, Timeline, AUDIO, VIDEO};
-use super::tracks::{self, InbandNeed};
 use super::job::RemuxJob;
+use super::tracks::{self, InbandNeed};
 use crate::plan::Clip;
 use crate::probe::{AudioStream, SegmentProbe};
 

@@ -467,4 +467,3 @@ pub fn add_review(
         data_json,
     )
 }
-

@@ -1,0 +1,234 @@
+//! The per-sample tables (`stts`, `ctts`, `stss`, `stsz`, `stco`/`co64`)
+//! streamed into the holes of a laid-out `moov` as it is written.
+
+use std::io::{self, Write};
+
+use super::boxes::{Moov, Part, Table};
+use super::layout::Track;
+use super::samples::OutSample;
+
+/// Tables up to this many bytes in all, all tracks together, are built in
+/// one replay of each track's samples and held until written (an hour of a
+/// 1080p30 camera with audio: ~4 MB); the tracks past it (a day: some
+/// 25 MB a track) are streamed, one replay per table, so that an export
+/// never holds more than this of `moov` besides its sample index (it held
+/// 53 MB more for a day when the bound was per track).
+
+const FUSED_TABLES_MAX_BYTES: u64 = 16 << 20;
+
+/// Writes `moov` to `w`, each table from its track's samples; chunk
+/// offsets are `data_base + OutSample::offset`. `check` runs between
+/// tracks and tables (cancellation).
+pub fn write_moov(
+    moov: &Moov,
+    tracks: &[Track<'_>],
+    data_base: u64,
+    w: &mut dyn Write,
+    check: &mut dyn FnMut() -> io::Result<()>,
+) -> io::Result<()> {
+    write_moov_fusing(moov, tracks, data_base, w, check, FUSED_TABLES_MAX_BYTES)
+}
+
+/// [`write_moov`], fusing the tables of tracks up to `fused_max` bytes.
+pub(super) fn write_moov_fusing(
+    moov: &Moov,
+    tracks: &[Track<'_>],
+    data_base: u64,
+    w: &mut dyn Write,
+    check: &mut dyn FnMut() -> io::Result<()>,
+    fused_max: u64,
+) -> io::Result<()> {
+    // Each track's tables in one replay while they fit what is left of
+    // the budget.
+    let mut budget = fused_max;
+    let mut built: Vec<Vec<(Table, Vec<u8>)>> = vec![Vec::new(); tracks.len()];
+    for (i, t) in tracks.iter().enumerate() {
+        let tables: Vec<(Table, u64)> = moov
+            .parts
+            .iter()
+            .filter_map(|p| match p {
+                Part::Table { track, table, len } if *track == i => Some((*table, *len)),
+                _ => None,
+            })
+            .collect();
+        let need = tables.iter().map(|x| x.1).sum::<u64>();
+        if need <= budget {
+            budget -= need;
+            check()?;
+            let mut states: Vec<TableState> = tables
+                .iter()
+                .map(|&(table, len)| TableState::new(table, data_base, len as usize))
+                .collect();
+            t.samples.for_each(&mut |s| {
+                for st in states.iter_mut() {
+                    st.push(s);
+                }
+            });
+            built[i] = states
+                .into_iter()
+                .map(|st| (st.table, st.finish()))
+                .collect();
+        }
+    }
+    for part in &moov.parts {
+        match part {
+            Part::Bytes(b) => w.write_all(b)?,
+            Part::Table { track, table, len } => {
+                check()?;
+                let t = tracks
+                    .get(*track)
+                    .ok_or_else(|| io::Error::other("moov table of a missing track"))?;
+                let ready = built
+                    .get_mut(*track)
+                    .and_then(|b| b.iter_mut().find(|(k, _)| k == table))
+                    .map(|(_, bytes)| std::mem::take(bytes));
+                let written = match ready {
+                    Some(bytes) => {
+                        w.write_all(&bytes)?;
+                        bytes.len() as u64
+                    }
+                    None => write_table(t, *table, data_base, w)?,
+                };
+                if written != *len {
+                    return Err(io::Error::other(format!(
+                        "{table:?} table of track {} is {written} bytes, sized {len}",
+                        t.id
+                    )));
+                }
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Streams one table's entries (a replay of the track's samples); returns
+/// the bytes written.
+fn write_table(t: &Track<'_>, table: Table, data_base: u64, w: &mut dyn Write) -> io::Result<u64> {
+    const CHUNK: usize = 64 << 10;
+    let mut state = TableState::new(table, data_base, CHUNK + 16);
+    let mut written = 0u64;
+    let mut err: Option<io::Error> = None;
+    t.samples.for_each(&mut |s| {
+        state.push(s);
+        if state.out.len() >= CHUNK {
+            if err.is_none() {
+                match w.write_all(&state.out) {
+                    Ok(()) => written += state.out.len() as u64,
+                    Err(e) => err = Some(e),
+                }
+            }
+            state.out.clear();
+        }
+    });
+    if let Some(e) = err {
+        return Err(e);
+    }
+    let rest = state.finish();
+    w.write_all(&rest)?;
+    Ok(written + rest.len() as u64)
+}
+
+/// One table being built from a track's samples, entry by entry.
+struct TableState {
+    table: Table,
+    data_base: u64,
+    /// Entries not yet handed on.
+    out: Vec<u8>,
+    /// Samples seen (stss numbers them from 1).
+    count: u32,
+    prev: Option<OutSample>,
+    /// stts: (samples, decode delta) of the current run.
+    stts_run: Option<(u32, i64)>,
+    /// ctts: (samples, offset) of the current run.
+    ctts_run: Option<(u32, i32)>,
+}
+
+impl TableState {
+    fn new(table: Table, data_base: u64, capacity: usize) -> TableState {
+        TableState {
+            table,
+            data_base,
+            out: Vec::with_capacity(capacity),
+            count: 0,
+            prev: None,
+            stts_run: None,
+            ctts_run: None,
+        }
+    }
+
+    fn put_run(out: &mut Vec<u8>, n: u32, v: u32) {
+        out.extend_from_slice(&n.to_be_bytes());
+        out.extend_from_slice(&v.to_be_bytes());
+    }
+
+    fn push(&mut self, s: OutSample) {
+        self.count += 1;
+        match self.table {
+            Table::Stts => {
+                // Runs of decode deltas; the last sample's is its own duration.
+                if let Some(p) = self.prev {
+                    let delta = s.dts - p.dts;
+                    self.stts_run = match self.stts_run {
+                        Some((n, d)) if d == delta => Some((n + 1, d)),
+                        Some((n, d)) => {
+                            Self::put_run(&mut self.out, n, d.clamp(0, u32::MAX as i64) as u32);
+                            Some((1, delta))
+                        }
+                        None => Some((1, delta)),
+                    };
+                }
+                self.prev = Some(s);
+            }
+            Table::Ctts => {
+                self.ctts_run = match self.ctts_run {
+                    Some((n, c)) if c == s.cts => Some((n + 1, c)),
+                    Some((n, c)) => {
+                        Self::put_run(&mut self.out, n, c as u32);
+                        Some((1, s.cts))
+                    }
+                    None => Some((1, s.cts)),
+                };
+            }
+            Table::Stss => {
+                if s.keyframe {
+                    self.out.extend_from_slice(&self.count.to_be_bytes());
+                }
+            }
+            Table::Stsz => self.out.extend_from_slice(&s.size.to_be_bytes()),
+            Table::Stco => self
+                .out
+                .extend_from_slice(&((self.data_base + s.offset) as u32).to_be_bytes()),
+            Table::Co64 => self
+                .out
+                .extend_from_slice(&(self.data_base + s.offset).to_be_bytes()),
+        }
+    }
+
+    /// The entries not yet handed on, the last run included.
+    fn finish(mut self) -> Vec<u8> {
+        let clamp = |d: i64| d.clamp(0, u32::MAX as i64) as u32;
+        match self.table {
+            Table::Stts => {
+                if let Some(p) = self.prev {
+                    match self.stts_run {
+                        Some((n, d)) if d == p.duration => {
+                            Self::put_run(&mut self.out, n + 1, clamp(d))
+                        }
+                        Some((n, d)) => {
+                            Self::put_run(&mut self.out, n, clamp(d));
+                            Self::put_run(&mut self.out, 1, clamp(p.duration));
+                        }
+                        None => Self::put_run(&mut self.out, 1, clamp(p.duration)),
+                    }
+                }
+            }
+            Table::Ctts => {
+                if let Some((n, c)) = self.ctts_run {
+                    Self::put_run(&mut self.out, n, c as u32);
+                }
+            }
+            _ => {}
+        }
+        self.out
+    }
+}
