@@ -3,47 +3,30 @@
 //!
 //! # Architecture
 //!
-//! Data flows one way; each stage is a module with one job:
+//! Data flows one way, and so do the imports: each floor uses only the
+//! floors below it (`python3 ../shared/tools/layers.py src` checks it).
 //!
 //! ```text
-//! ExportRequest
-//!    │
-//!    ▼
-//! catalogue ── SQLite rows (recordings, reviews, export row)
-//!    │
-//!    ▼
-//! source ───── segments: wall-clock span + where the media is (local files:
-//!    │            recordings, or hourly previews with the cached frames of
-//!    │            the current hour, source::previews); source::hls reads the
-//!    │            NVR's VOD server instead (its own writer, remux::hls)
-//!    │
-//!    ▼
-//! probe ────── segment headers: stream parameters, compact sample tables (parallel)
-//!    │            each travels with its segment as a ProbedSegment
-//!    ▼
-//! plan ─────── clips: every frame of the selected segments once, the two cuts
-//!    │            at keyframes (recordings) or exact with an edit list
-//!    │            (previews), gaps collapsed, output offsets (plain data;
-//!    │            chapters are derived from it)
-//!    ▼
-//! remux ────── stream copy by one of two writers over one per-clip selection:
-//!    │            the index-driven writer (moov from the sample tables, bytes
-//!    │            copied in kernel, shared on XFS/btrfs) or the libav packet
-//!    │            loop; transcode is the third writer over the same plan
-//!    │            (typed options from the allowlist, decode -> filters ->
-//!    │            encode, hardware presets)
-//!    ▼
-//! output ───── temporary name, lock, fsync, rename; removed on failure
-//!    │
-//!    ▼
-//! export ───── orchestrates the above, owns the export row's lifecycle and
-//!    │            its thumbnail (media::image: a frame decoded, scaled,
-//!    │            WebP), pushes Progress to one closure, obeys a CancelToken
-//!    ▼
-//! job ──────── many exports: who owns which (a lock file per export id,
-//!                 across processes), crash recovery, ExportQueue
-//!                 (workers, job states, cancel by id, subscribers), and the
-//!                 migration of bare export files into the catalogue
+//! faces ─────── the CLI (main.rs, cli/); next the Python module and the server
+//! job ───────── many exports: ExportQueue (workers, states, subscribers),
+//!   │             crash recovery and migration (methods of Exporter)
+//! export ────── one export, a stage a file: request (check) -> reads (every
+//!   │             catalogue read) -> row (id owned, row in progress) -> writer
+//!   │             (the input as a value: probed footage on a timeline, or the
+//!   │             VOD playlist) -> output -> row (commit) -> outcome
+//! transcode ─── decode -> filters -> encode (allowlisted options, presets)
+//! remux ─────── stream copy over one per-clip selection: the index-driven
+//!   │             writer (moov from the sample tables, bytes copied in kernel,
+//!   │             shared on XFS/btrfs), the libav packet loop, the HLS writer
+//! plan ──────── clips: every frame once, cuts at keyframes or exact, gaps
+//!   │             collapsed, output offsets, chapters (pure data)
+//! probe ─────── segment headers: stream parameters, compact sample tables
+//! source ────── segments: wall-clock span + where the media is (recordings,
+//!   │             previews and cached frames, the NVR's HLS VOD server)
+//! catalogue ─── SQLite rows          media ── libav plumbing (the FFI)
+//! output ────── temporary name, lock, fsync, rename; free space, disk full
+//! progress ──── Progress, throttle, CancelToken
+//! error, time ─ the one error type; the three clocks
 //! ```
 //!
 //! Time has three clocks, each with its type (`time`): wall-clock unix

@@ -109,7 +109,7 @@ impl Exporter {
         self
     }
 
-    /// Sets the most samples one export may hold (default [`MAX_SAMPLES`]).
+    /// Sets the most samples one export may hold (default [`MAX_SAMPLES`](crate::MAX_SAMPLES)).
     pub fn with_max_samples(mut self, max_samples: u64) -> Exporter {
         self.settings.max_samples = max_samples;
         self

@@ -1,6 +1,8 @@
-//! Export jobs: who owns an export ([`owner`]), what happens after a crash
-//! ([`recovery`]), the queue that runs many exports ([`queue`]), and the
-//! migration of bare export files into the catalogue ([`migrate`]).
+//! Many exports, built on the export job: the queue that runs them
+//! ([`queue`], with job [`state`]s, a [`clock`] and subscriber delivery),
+//! what happens after a crash ([`recovery`]) and the migration of bare
+//! export files into the catalogue ([`migrate`]). Who owns an export id is
+//! the export job's business (`export::owner`).
 
 pub mod clock;
 pub mod migrate;

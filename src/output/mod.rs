@@ -1,7 +1,7 @@
 //! The output file's whole life, in one place.
 //!
 //! An export is written to a hidden temporary name in the export folder
-//! (`.<export id>.<6 random>.part`, tied to its owner: see `job::owner`), locked with an advisory `flock` while it is
+//! (`.<export id>.<6 random>.part`, tied to its owner: see `export::owner`), locked with an advisory `flock` while it is
 //! written. [`StagedFile::commit`] fsyncs it, renames it to its final name
 //! and fsyncs the folder; dropping a [`StagedFile`] that was not committed
 //! (error, cancellation, panic unwinding) removes it. The only other removal
