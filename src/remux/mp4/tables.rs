@@ -13,7 +13,6 @@ use super::samples::OutSample;
 /// 25 MB a track) are streamed, one replay per table, so that an export
 /// never holds more than this of `moov` besides its sample index (it held
 /// 53 MB more for a day when the bound was per track).
-
 const FUSED_TABLES_MAX_BYTES: u64 = 16 << 20;
 
 /// Writes `moov` to `w`, each table from its track's samples; chunk
