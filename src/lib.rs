@@ -89,4 +89,5 @@ pub use job::recovery::{RecoveredExport, RecoveryOptions, RecoveryReport};
 pub use job::state::{JobError, JobEvent, JobInfo, JobState};
 pub use plan::chapters::ChapterMode;
 pub use progress::{CancelToken, Progress, ProgressThrottle, Step};
+pub use remux::cut::AudioDrops;
 pub use remux::{RemuxStats, WriterChoice, WriterKind};

@@ -152,6 +152,39 @@ fn check_whole(s: &SampleStore, fps: f64, audio: bool, audio_late_s: f64) {
     }
     writers_agree(&auto, &libav);
     if audio {
+        // Every audio packet of the sources is in the export, but those the
+        // report counts as dropped (and those only overlap: the range holds
+        // all the footage).
+        let src: Vec<String> = s
+            .recordings
+            .iter()
+            .flat_map(|r| audio_packet_hashes(&r.path))
+            .collect();
+        for o in [&auto, &libav] {
+            let out = audio_packet_hashes(&o.video_path);
+            let (missing, extra) = multiset_difference(&src, &out);
+            let dropped = o.stats.audio_dropped;
+            assert_eq!(
+                extra, 0,
+                "{}: audio packets not in the sources",
+                o.stats.writer
+            );
+            assert_eq!(
+                missing,
+                dropped.total(),
+                "{}: {missing} source audio packets missing, {dropped:?} reported",
+                o.stats.writer
+            );
+            assert!(
+                dropped.overlap * 100 <= src.len() as u64,
+                "{}: {} of {} audio packets dropped as overlapping",
+                o.stats.writer,
+                dropped.overlap,
+                src.len()
+            );
+        }
+    }
+    if audio {
         // The esds bit rates describe the output, as libav's muxer computes
         // them, not the first segment's (read back by ffprobe).
         let rate = |o: &ExportOutcome| {

@@ -45,6 +45,8 @@ pub struct Done<'a> {
     fast_declined: Option<&'a str>,
     timings: nvr_export::Timings,
     packets: Packets,
+    /// Audio packets of the source left out, by reason.
+    audio_packets_dropped: nvr_export::AudioDrops,
     bytes: Bytes,
 }
 
@@ -90,6 +92,7 @@ impl Event<'_> {
                 video: o.stats.video_packets,
                 audio: o.stats.audio_packets,
             },
+            audio_packets_dropped: o.stats.audio_dropped,
             bytes: Bytes {
                 shared: o.stats.shared_bytes,
                 copied: o.stats.copied_bytes,

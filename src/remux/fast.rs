@@ -73,7 +73,7 @@ pub fn check(job: &RemuxJob<'_>) -> std::result::Result<(), String> {
         (true, Some(a)) => Some(entry(first, a.index, b"soun")?),
         _ => None,
     };
-    let sel = Selection::new(job, [cut::VIDEO_TB, OutTicks::BASE]);
+    let mut sel = Selection::new(job, [cut::VIDEO_TB, OutTicks::BASE]);
     for i in 0..job.plan.clips.len() {
         let c = sel.clip(i);
         let (clip, p, need) = (c.clip, c.probe, c.inband);
@@ -316,7 +316,7 @@ pub fn write(
         sizing[track].push(s);
     });
     [stats.video_duration_s, stats.audio_duration_s] = sel.ends_s();
-    stats.audio_packets_trimmed = sel.audio_trimmed;
+    stats.audio_dropped = sel.audio_dropped;
     drop(sel);
     // Extent sharing: on XFS / btrfs, a run placed at an offset congruent to
     // its source offset (modulo the block size) is shared by the filesystem,

@@ -587,8 +587,8 @@ pub fn write(job: &HlsJob<'_>, out_path: &Path, reporter: &mut Reporter<'_>) -> 
             } else {
                 video_shift
             };
-            let dts = crate::time::rescale(p.dts, tb, out_tb) + shift;
-            let pts = crate::time::rescale(p.pts, tb, out_tb) + shift;
+            let mut dts = crate::time::rescale(p.dts, tb, out_tb) + shift;
+            let mut pts = crate::time::rescale(p.pts, tb, out_tb) + shift;
             let duration = crate::time::rescale(p.duration, tb, out_tb).max(0);
             let prefix = match (&inband, p.audio, p.key) {
                 (Some(nals), false, true)
@@ -598,12 +598,19 @@ pub fn write(job: &HlsJob<'_>, out_path: &Path, reporter: &mut Reporter<'_>) -> 
                 }
                 _ => None,
             };
-            // Audio that overlaps what is already written (a clip's audio
-            // running a little past its video, the next clip's starting at
-            // its video start) is dropped: decode times must increase.
-            if p.audio && o.audio.last_dts().is_some_and(|last| dts <= last) {
-                stats.audio_packets_trimmed += 1;
-                continue;
+            // Audio keeps its cadence across clips (as `cut` does for the
+            // file source): a packet is dropped only where it overlaps the
+            // audio already written by more than half a packet; a smaller
+            // overlap only shortens the previous packet's delta.
+            if p.audio {
+                if let Some(last) = o.audio.last_dts() {
+                    if dts < o.audio_end - duration / 2 {
+                        stats.audio_dropped.overlap += 1;
+                        continue;
+                    }
+                    dts = dts.max(last + 1);
+                    pts = dts;
+                }
             }
             let data = d.data(p);
             let size = data.len() + prefix.map_or(0, |n| n.len());

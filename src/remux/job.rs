@@ -1,6 +1,7 @@
 //! What a stream-copy writer is given ([`RemuxJob`]: the plan, its probed
 //! segments, the chapters) and what it reports ([`RemuxStats`]).
 
+use super::cut::AudioDrops;
 use crate::plan::chapters::Chapter;
 use crate::plan::{Clip, Plan};
 use crate::probe::{ProbedSegment, SegmentProbe};
@@ -91,8 +92,8 @@ pub struct RemuxStats {
     pub fast_declined: Option<String>,
     pub video_packets: u64,
     pub audio_packets: u64,
-    /// Audio packets dropped at clip boundaries (priming, overrun).
-    pub audio_packets_trimmed: u64,
+    /// Audio packets of the source left out, by reason.
+    pub audio_dropped: AudioDrops,
     /// End of the last video sample, seconds.
     pub video_duration_s: f64,
     /// End of the last audio sample, seconds.

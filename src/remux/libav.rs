@@ -188,7 +188,7 @@ pub fn write(
     cancel.check()?;
     octx.write_trailer().map_err(mux_err("finish file"))?;
     [stats.video_duration_s, stats.audio_duration_s] = sel.ends_s();
-    stats.audio_packets_trimmed = sel.audio_trimmed;
+    stats.audio_dropped = sel.audio_dropped;
     stats.bytes_written = std::fs::metadata(out_path).map(|m| m.len()).unwrap_or(0);
     Ok(stats)
 }

@@ -1,7 +1,8 @@
 //! The per-clip decisions both writers make, made once: which audio a clip
-//! contributes, how its timestamps map ([`super::cut`]), which keyframes
-//! need parameter sets in band ([`super::tracks::inband_needs`]), and the
-//! count of audio samples trimmed at clip boundaries.
+//! contributes and how far it may reach ([`AudioBounds`]), how its
+//! timestamps map ([`super::cut`]), which keyframes need parameter sets in
+//! band ([`super::tracks::inband_needs`]), and the audio packets left out,
+//! by reason ([`AudioDrops`]).
 //!
 //! The libav writer feeds it demuxed packets, the index-driven writer the
 //! segments' sample tables; the answers are the same, so the two write the
@@ -9,7 +10,7 @@
 
 use ffmpeg_next::Rational;
 
-use super::cut::{ClipMap, Cut, Timeline, AUDIO, VIDEO};
+use super::cut::{AudioBounds, AudioDrops, ClipMap, Cut, Timeline, AUDIO, VIDEO};
 use super::job::RemuxJob;
 use super::tracks::{self, InbandNeed};
 use crate::plan::Clip;
@@ -33,8 +34,8 @@ pub struct Selection<'a> {
     pub audio: Option<&'a AudioStream>,
     needs: Vec<InbandNeed>,
     pub timeline: Timeline,
-    /// Audio samples dropped at clip boundaries (priming, overrun).
-    pub audio_trimmed: u64,
+    /// Audio packets of the clips' segments left out, by reason.
+    pub audio_dropped: AudioDrops,
 }
 
 impl<'a> Selection<'a> {
@@ -49,22 +50,60 @@ impl<'a> Selection<'a> {
             },
             needs: tracks::inband_needs(&job.clip_probes()),
             timeline: Timeline::new(tbs[VIDEO], tbs[AUDIO]),
-            audio_trimmed: 0,
+            audio_dropped: AudioDrops::default(),
         }
     }
 
-    /// Clip `i` of the plan; call in plan order.
-    pub fn clip(&self, i: usize) -> ClipSel<'a> {
-        let clip = &self.job.plan.clips[i];
+    /// Clip `i` of the plan; call in plan order, once each.
+    pub fn clip(&mut self, i: usize) -> ClipSel<'a> {
+        let clips = &self.job.plan.clips;
+        let clip = &clips[i];
         let probe = self.job.probe(clip);
         let audio = self.audio.and(probe.audio.as_ref());
+        let bounds = AudioBounds {
+            head_free: i > 0 && !clip.starts_mid_segment,
+            next_audio_out: match clips.get(i + 1) {
+                Some(next) if !clip.cut_at_end => self.next_audio_out(next),
+                _ => None,
+            },
+        };
+        let map = ClipMap::new(clip, audio.map(|a| a.time_base), bounds, &self.timeline);
+        // What the clip's audio cannot hold at the export's two ends,
+        // counted from the table (a writer that seeks never sees it).
+        let bounded = !bounds.head_free || bounds.next_audio_out.is_none();
+        if let (Some(a), true) = (audio, bounded) {
+            for s in a.samples.iter() {
+                if map.audio_after_end(s.dts) {
+                    self.audio_dropped.after_end += 1;
+                } else if map.audio_before_start(s.dts) {
+                    self.audio_dropped.before_start += 1;
+                }
+            }
+        }
         ClipSel {
             clip,
             probe,
             audio,
             inband: self.needs.get(i).copied().unwrap_or(InbandNeed::None),
-            map: ClipMap::new(clip, audio.map(|a| a.time_base), &self.timeline),
+            map,
         }
+    }
+
+    /// Where the first audio of clip `next` lands in the output (its
+    /// segment's first audio packet; for a clip that starts mid-segment,
+    /// its first at or after the clip's first frame), when it has audio.
+    fn next_audio_out(&self, next: &Clip) -> Option<i64> {
+        let audio = self.audio.and(self.job.probe(next).audio.as_ref())?;
+        let bounds = AudioBounds {
+            head_free: !next.starts_mid_segment,
+            next_audio_out: None,
+        };
+        let map = ClipMap::new(next, Some(audio.time_base), bounds, &self.timeline);
+        let first = audio
+            .samples
+            .iter()
+            .find(|s| !map.audio_before_start(s.dts))?;
+        Some(map.audio_out(first.dts, self.timeline.tb[AUDIO]))
     }
 
     /// A video sample of `c` (its segment's time base).
@@ -72,11 +111,19 @@ impl<'a> Selection<'a> {
         c.map.video(dts, pts, duration, &mut self.timeline)
     }
 
-    /// An audio sample of `c` (its segment's audio time base); counts trims.
+    /// An audio sample of `c` (its segment's audio time base); counts
+    /// overlaps (the ends were counted by [`Selection::clip`]).
     pub fn audio(&mut self, c: &ClipSel<'_>, ts: i64, duration: i64) -> Cut {
         let cut = c.map.audio(ts, duration, &mut self.timeline);
-        if !matches!(cut, Cut::Keep(_)) {
-            self.audio_trimmed += 1;
+        let at_an_end = c.map.audio_before_start(ts) || c.map.audio_after_end(ts);
+        match cut {
+            Cut::Drop if !at_an_end => self.audio_dropped.overlap += 1,
+            // The export's first packet, straddling its start: counted
+            // as before the start by `clip`, and kept.
+            Cut::Keep(_) if c.map.audio_before_start(ts) => {
+                self.audio_dropped.before_start = self.audio_dropped.before_start.saturating_sub(1)
+            }
+            _ => {}
         }
         cut
     }

@@ -245,10 +245,21 @@ pub fn assert_nothing_left(s: &SampleStore) {
 
 /// Per-packet MD5 of the first video stream (`ffmpeg -f framemd5`, stream copy).
 pub fn video_packet_hashes(path: &Path) -> Vec<String> {
+    packet_hashes(path, "0:v:0")
+}
+
+/// Per-packet MD5 of the first audio stream (none without one).
+pub fn audio_packet_hashes(path: &Path) -> Vec<String> {
+    packet_hashes(path, "0:a:0?")
+}
+
+/// Per-packet MD5 of the stream `map` selects: the sixth field of each
+/// framemd5 line (side data, when a packet has some, follows it).
+fn packet_hashes(path: &Path, map: &str) -> Vec<String> {
     let out = Command::new("ffmpeg")
         .args(["-nostdin", "-v", "error", "-i"])
         .arg(path)
-        .args(["-map", "0:v:0", "-c", "copy", "-f", "framemd5", "-"])
+        .args(["-map", map, "-c", "copy", "-f", "framemd5", "-"])
         .output()
         .expect("run ffmpeg");
     assert!(
@@ -259,8 +270,27 @@ pub fn video_packet_hashes(path: &Path) -> Vec<String> {
     String::from_utf8_lossy(&out.stdout)
         .lines()
         .filter(|l| !l.starts_with('#'))
-        .filter_map(|l| l.rsplit(',').next().map(|h| h.trim().to_string()))
+        .filter_map(|l| l.split(',').nth(5).map(|h| h.trim().to_string()))
         .collect()
+}
+
+/// Packets of `source` missing from `export` and packets of `export` not in
+/// `source`, counted as multisets (the same packet may occur many times).
+pub fn multiset_difference(source: &[String], export: &[String]) -> (u64, u64) {
+    let mut count: std::collections::HashMap<&str, i64> = std::collections::HashMap::new();
+    for h in source {
+        *count.entry(h).or_default() += 1;
+    }
+    for h in export {
+        *count.entry(h).or_default() -= 1;
+    }
+    let missing = count.values().filter(|v| **v > 0).map(|v| *v as u64).sum();
+    let extra = count
+        .values()
+        .filter(|v| **v < 0)
+        .map(|v| (-*v) as u64)
+        .sum();
+    (missing, extra)
 }
 
 /// (start_time, duration) of the first stream of `kind`, from ffprobe.
