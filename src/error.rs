@@ -40,6 +40,8 @@ pub enum Warning {
         location: String,
         row_s: f64,
         file_s: f64,
+        /// How much of the file the export holds (the range may cut it).
+        exported_s: f64,
     },
     /// The file is finished but its catalogue row could not be marked done
     /// (the catalogue stayed locked, or its disk is full): the NVR shows
@@ -86,12 +88,30 @@ impl fmt::Display for Warning {
                 location,
                 row_s,
                 file_s,
-            } => write!(
-                f,
-                "recording {id} ({location}): the catalogue says {row_s:.1} s, the file holds \
-                 {file_s:.1} s; its footage is exported whole, chapters and cuts placed by \
-                 the catalogue may be off"
-            ),
+                exported_s,
+            } => {
+                write!(
+                    f,
+                    "recording {id} ({location}): the catalogue says {row_s:.1} s, the file \
+                     holds {file_s:.1} s; "
+                )?;
+                if exported_s + 0.05 >= *file_s {
+                    write!(f, "its footage is exported whole")?;
+                } else if *exported_s < 0.05 {
+                    write!(
+                        f,
+                        "none of its footage is exported (its first frame placed at the row's \
+                         start falls outside the range)"
+                    )?;
+                } else {
+                    write!(
+                        f,
+                        "{exported_s:.1} s of its footage is exported (its first frame placed \
+                         at the row's start; the rest lies outside the range)"
+                    )?;
+                }
+                write!(f, ", chapters and cuts placed by the catalogue may be off")
+            }
             Warning::CatalogueNotUpdated { id, reason } => write!(
                 f,
                 "the file is complete, but export row {id} could not be marked done ({reason}); \

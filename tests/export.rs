@@ -972,3 +972,57 @@ fn one_file_listed_twice_is_exported_once_and_named() {
         o.warnings
     );
 }
+
+#[test]
+fn a_row_that_ends_before_it_starts_is_exported_whole_as_the_warning_says() {
+    for which in 0..3 {
+        let dir = tempfile::tempdir().unwrap();
+        let s = back_to_back(dir.path(), 5.0, 3);
+        // One row ends 3 s before it starts (an NVR clock step).
+        let bad = &s.recordings[which];
+        let db = rusqlite::Connection::open(&s.db_path).unwrap();
+        db.execute(
+            "UPDATE recordings SET end_time = start_time - 3 WHERE id = ?1",
+            [&bad.id],
+        )
+        .unwrap();
+        // The range as a user reads it off the catalogue.
+        let (first, last): (f64, f64) = db
+            .query_row(
+                "SELECT min(start_time), max(end_time) FROM recordings",
+                [],
+                |r| Ok((r.get(0)?, r.get(1)?)),
+            )
+            .unwrap();
+        drop(db);
+        let src: Vec<String> = s
+            .recordings
+            .iter()
+            .flat_map(|r| video_packet_hashes(&r.path))
+            .collect();
+        for (start, end) in [(s.start_s() - 1.0, s.end_s() + 1.0), (first, last)] {
+            let o = export(&s, &request(&s, start, end)).unwrap();
+            let warning = o
+                .warnings
+                .iter()
+                .find(|w| matches!(w, Warning::CatalogueMismatch { id, .. } if id == &bad.id))
+                .unwrap_or_else(|| panic!("row {which}: {:?}", o.warnings))
+                .to_string();
+            let out = video_packet_hashes(&o.video_path);
+            // What the warning says is what the file holds.
+            if out.len() == src.len() {
+                assert!(warning.contains("exported whole"), "row {which}: {warning}");
+            } else {
+                assert!(
+                    warning.contains("of its footage is exported") && !warning.contains("whole"),
+                    "row {which}, {} of {} frames: {warning}",
+                    out.len(),
+                    src.len()
+                );
+            }
+            if end > s.end_s() {
+                assert_eq!(out.len(), src.len(), "row {which}: footage missing");
+            }
+        }
+    }
+}

@@ -478,8 +478,12 @@ impl Catalogue {
         })
     }
 
-    /// Export rows still marked in progress.
-    pub fn exports_in_progress(&self) -> Result<Vec<ExportRow>> {
+    /// Export rows in progress; rows that cannot be read come back as
+    /// `Err((id, reason))`.
+    #[allow(clippy::type_complexity)]
+    pub fn exports_in_progress(
+        &self,
+    ) -> Result<Vec<std::result::Result<ExportRow, (String, String)>>> {
         let sql = if self.has_case_id {
             "SELECT id, camera, name, date, video_path, thumb_path, in_progress, export_case_id \
              FROM export WHERE in_progress = 1 ORDER BY id"
@@ -489,7 +493,7 @@ impl Catalogue {
         };
         self.retry("listing exports in progress", |c| {
             let mut stmt = c.prepare_cached(sql)?;
-            let rows = stmt.query_map([], ExportRow::from_row)?;
+            let rows = stmt.query_map([], ExportRow::from_row_or_reason)?;
             rows.collect::<rusqlite::Result<Vec<_>>>()
         })
     }

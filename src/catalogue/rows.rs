@@ -123,4 +123,20 @@ impl ExportRow {
             export_case_id: r.get(7)?,
         })
     }
+
+    /// A row as it comes: one that cannot be read (a text `date`, a
+    /// number where text belongs) is `Err((id, reason))`, not a failure of
+    /// the whole statement.
+    pub(crate) fn from_row_or_reason(
+        r: &Row<'_>,
+    ) -> rusqlite::Result<std::result::Result<ExportRow, (String, String)>> {
+        Ok(ExportRow::from_row(r).map_err(|e| {
+            let id = match r.get_ref(0) {
+                Ok(rusqlite::types::ValueRef::Text(t)) => String::from_utf8_lossy(t).into_owned(),
+                Ok(other) => format!("{other:?}"),
+                Err(_) => String::new(),
+            };
+            (id, format!("the catalogue row cannot be read: {e}"))
+        }))
+    }
 }

@@ -45,7 +45,7 @@ pub fn recover(args: RecoverArgs) -> ExitCode {
         Ok(report) => {
             if args.json {
                 Event::Recovered(&report).emit();
-            } else if report.acted() || !report.foreign.is_empty() {
+            } else if report.acted() || !report.foreign.is_empty() || !report.refused.is_empty() {
                 super::human::print_recovery(&report);
             } else {
                 eprintln!(

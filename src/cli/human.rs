@@ -97,6 +97,9 @@ pub fn print_recovery(r: &RecoveryReport) {
              (another exporter?); left alone (see `recover --foreign-after`)"
         );
     }
+    for x in &r.refused {
+        eprintln!("refused: export {:?} left alone: {}", x.id, x.reason);
+    }
 }
 
 /// What `migrate` did, one line per file.

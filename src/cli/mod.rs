@@ -55,7 +55,7 @@ pub fn install_signal_handlers(token: &CancelToken) {
 /// logged: the command itself then meets, and reports, the same problem.
 pub fn recover_before(exporter: &nvr_export::Exporter, json: bool) {
     match exporter.recover(&nvr_export::RecoveryOptions::default()) {
-        Ok(report) if report.acted() => {
+        Ok(report) if report.acted() || !report.refused.is_empty() => {
             if json {
                 events::Event::Recovered(&report).emit();
             } else {

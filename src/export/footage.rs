@@ -27,11 +27,21 @@ pub(super) struct Footage {
     /// How many of `segments` are files of the source (the rest: the
     /// cached frames).
     pub files: usize,
+    /// Segments whose row's span disagrees with their file.
+    pub mismatched: Vec<Mismatch>,
     /// Segments left out, and why.
     pub skipped: Vec<SkippedSegment>,
     pub warnings: Vec<Warning>,
     /// The cached frames' temporary MP4, removed when dropped.
     pub frames_file: Option<StagedFile>,
+}
+
+/// A segment whose catalogue row's span disagrees with its file.
+pub(super) struct Mismatch {
+    /// Index in `Footage::segments`.
+    pub index: usize,
+    pub row_s: f64,
+    pub file_s: f64,
 }
 
 /// Probes and sorts the segments of `reads` (see the module doc).
@@ -58,7 +68,6 @@ pub(super) fn gather(
     );
     let mut warnings = Vec::new();
     let unique = distinct(readable, &mut warnings);
-    mismatches(&unique, &mut warnings);
     let keep = {
         let probes: Vec<&SegmentProbe> = unique.iter().map(|u| &u.probe).collect();
         let (keep, incompatible) = tracks::compatible_video(&probes);
@@ -72,6 +81,7 @@ pub(super) fn gather(
         .map(|(_, ps)| ps)
         .collect();
     let files = kept.len();
+    let mismatched = mismatches(&kept);
     // Preview exports: the cached frames as one more segment, played
     // after the preview files whatever its wall-clock times.
     let frames_file = if reads.frames.is_empty() {
@@ -88,6 +98,7 @@ pub(super) fn gather(
     Ok(Footage {
         segments: kept,
         files,
+        mismatched,
         skipped,
         warnings,
         frames_file,
@@ -154,20 +165,22 @@ fn distinct(readable: Vec<ProbedSegment>, warnings: &mut Vec<Warning>) -> Vec<Pr
 }
 
 /// Rows whose span disagrees with their file (frame-count durations
-/// differ from the content by a frame or two; more is a wrong row).
-fn mismatches(segments: &[ProbedSegment], warnings: &mut Vec<Warning>) {
-    for ps in segments {
-        let row_s = ps.segment.end_s - ps.segment.start_s;
-        let file_s = ps.probe.video.duration_s();
-        if (row_s - file_s).abs() > (0.2 * file_s).max(2.0) {
-            warnings.push(Warning::CatalogueMismatch {
-                id: ps.segment.id.clone(),
-                location: ps.segment.locator.to_string(),
+/// differ from the content by a frame or two; more is a wrong row): their
+/// indexes in `segments`, the row's span and the file's.
+fn mismatches(segments: &[ProbedSegment]) -> Vec<Mismatch> {
+    segments
+        .iter()
+        .enumerate()
+        .filter_map(|(index, ps)| {
+            let row_s = ps.segment.end_s - ps.segment.start_s;
+            let file_s = ps.probe.video.duration_s();
+            ((row_s - file_s).abs() > (0.2 * file_s).max(2.0)).then_some(Mismatch {
+                index,
                 row_s,
                 file_s,
-            });
-        }
-    }
+            })
+        })
+        .collect()
 }
 
 /// The cached frames of a preview export encoded into a temporary MP4

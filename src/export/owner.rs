@@ -33,6 +33,45 @@ use crate::output;
 /// (by a recovery looking at it) before calling it taken.
 const ACQUIRE_WAIT: Duration = Duration::from_secs(2);
 
+/// Turns of [`Locked::try_take`] before a lock file that keeps changing
+/// is an error.
+const TAKE_ATTEMPTS: usize = 100;
+
+/// Opens (or with `create`, creates exclusively) the lock file `path`:
+/// never through a symlink (`O_NOFOLLOW`; a planted link is refused, its
+/// target never touched), never blocking (a FIFO), only a regular file.
+fn open_lock(path: &Path, create: bool) -> io::Result<File> {
+    use std::os::unix::fs::OpenOptionsExt;
+    let opened = OpenOptions::new()
+        .read(true)
+        .write(true)
+        .create_new(create)
+        .custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK | libc::O_CLOEXEC)
+        .open(path);
+    let file = match opened {
+        Err(e) if e.raw_os_error() == Some(libc::ELOOP) => {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                format!(
+                    "{} is a symlink: lock files are never followed (remove it)",
+                    path.display()
+                ),
+            ))
+        }
+        other => other?,
+    };
+    if !file.metadata()?.is_file() {
+        return Err(io::Error::new(
+            io::ErrorKind::InvalidInput,
+            format!(
+                "{} is not a regular file: not a lock file (remove it)",
+                path.display()
+            ),
+        ));
+    }
+    Ok(file)
+}
+
 /// What a lock file says about its export.
 #[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
 pub struct OwnerRecord {
@@ -76,16 +115,14 @@ impl Locked {
     /// Takes the lock of `path` if nobody holds it: `Ok(None)` when a live
     /// process does. With `create`, a missing file is created (and locked).
     fn try_take(path: &Path, create: bool) -> io::Result<Option<Locked>> {
-        loop {
-            let (file, existed) = match OpenOptions::new().read(true).write(true).open(path) {
+        // Bounded: each turn follows a change made by another process
+        // (created, removed, replaced) in between; a name that keeps
+        // changing is an error, not a spin.
+        for _ in 0..TAKE_ATTEMPTS {
+            let (file, existed) = match open_lock(path, false) {
                 Ok(f) => (f, true),
                 Err(e) if e.kind() == io::ErrorKind::NotFound && create => {
-                    match OpenOptions::new()
-                        .read(true)
-                        .write(true)
-                        .create_new(true)
-                        .open(path)
-                    {
+                    match open_lock(path, true) {
                         Ok(f) => (f, false),
                         // Someone created it in between: open theirs.
                         Err(e) if e.kind() == io::ErrorKind::AlreadyExists => continue,
@@ -102,7 +139,7 @@ impl Locked {
             // Still the file at `path`? If it was removed (by its owner,
             // finishing) in between, our lock is on a dead inode: retry.
             let ours = file.metadata()?;
-            match std::fs::metadata(path) {
+            match std::fs::symlink_metadata(path) {
                 Ok(now) if now.ino() == ours.ino() && now.dev() == ours.dev() => {
                     return Ok(Some(Locked {
                         file,
@@ -121,6 +158,10 @@ impl Locked {
                 Err(e) => return Err(e),
             }
         }
+        Err(io::Error::other(format!(
+            "{}: the lock file kept changing while it was taken ({TAKE_ATTEMPTS} tries)",
+            path.display()
+        )))
     }
 
     /// The record written by the file's owner, if it wrote one.
@@ -213,6 +254,10 @@ impl Drop for ExportOwner {
 /// `Ok(None)` when one does. A claim that created the file should
 /// [`Locked::remove`] it when done.
 pub fn claim(dir: &Path, id: &str) -> io::Result<Option<Locked>> {
+    // Ids come from the catalogue and from file names: only a valid one
+    // becomes a path (`/../../x` would lock and remove `x.lock` anywhere).
+    output::validate_component("export id", id)
+        .map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, e.to_string()))?;
     Locked::try_take(&lock_path(dir, id), true)
 }
 

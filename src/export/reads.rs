@@ -88,18 +88,26 @@ pub(super) fn read(
                 .0
         }
     };
-    let all_frames =
+    let (all_frames, refused_frames) =
         if req.source == Source::Preview || (user_thumbnail.is_none() && preview_rows.is_empty()) {
             previews::cached_frames(&previews::frames_dir(&layout.cache_dir), &req.camera)
         } else {
-            Vec::new()
+            Default::default()
         };
+    // A preview export names the frames it refused with its other skips;
+    // for a thumbnail they are only passed over.
+    let mut bad_rows = bad_rows;
+    if req.source == Source::Preview {
+        bad_rows.extend(refused_frames);
+    } else if !refused_frames.is_empty() {
+        tracing::warn!(refused = ?refused_frames, "cached preview frames refused");
+    }
     let frames = if req.source == Source::Preview {
         preview_frames(layout, req, &recordings, &bad_rows, &all_frames)?
     } else {
         Vec::new()
     };
-    if recordings.is_empty() && !bad_rows.is_empty() {
+    if recordings.is_empty() && frames.is_empty() && !bad_rows.is_empty() {
         return Err(Error::UnreadableSegments { skipped: bad_rows });
     }
     if recordings.is_empty() && req.source == Source::Recordings {

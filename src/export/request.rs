@@ -180,13 +180,7 @@ pub(super) fn check(req: &ExportRequest) -> Result<Option<EncodeOptions>> {
     output::validate_component("camera", &req.camera)?;
     if let Some(id) = &req.id {
         output::validate_component("export id", id)?;
-        if id.chars().count() > output::MAX_ID_CHARS {
-            return Err(Error::InvalidName {
-                what: "export id",
-                value: id.clone(),
-                reason: "must be at most 30 characters (the catalogue's export id field)",
-            });
-        }
+        output::validate_id_length(id)?;
     }
     if let Some(tz) = &req.timezone {
         if Zone::parse(Some(tz)).is_none() {

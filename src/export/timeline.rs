@@ -73,6 +73,23 @@ pub(super) fn lay_out(
             false
         }
     };
+    // Rows that disagree with their file, saying how much of it the output holds.
+    for m in &footage.mismatched {
+        let ps = &kept[m.index];
+        let exported = plan
+            .clips
+            .iter()
+            .filter(|c| c.segment == m.index)
+            .map(|c| c.duration.seconds())
+            .sum();
+        footage.warnings.push(Warning::CatalogueMismatch {
+            id: ps.segment.id.clone(),
+            location: ps.segment.locator.to_string(),
+            row_s: m.row_s,
+            file_s: m.file_s,
+            exported_s: exported,
+        });
+    }
     if !footage.skipped.is_empty() {
         footage.warnings.push(Warning::SegmentsSkipped {
             skipped: footage.skipped.clone(),

@@ -24,10 +24,12 @@ use std::collections::HashSet;
 use std::path::{Path, PathBuf};
 
 use crate::catalogue::{Catalogue, ExportRow};
-use crate::error::{Result, SkippedSegment};
+use crate::error::{Error, Result, SkippedSegment};
+use crate::export::owner;
 use crate::export::thumbnail::{self, write_image};
 use crate::export::Exporter;
 use crate::media::image::{self, ImageFormat};
+use crate::output::{self, confine::Roots};
 use crate::progress::CancelToken;
 
 /// A file that got a row.
@@ -71,6 +73,13 @@ pub fn migrate(
     cancel: &CancelToken,
 ) -> Result<MigrationReport> {
     let mut report = MigrationReport::default();
+    // One migration at a time, across processes: two at once would each
+    // register every bare file. Held for the whole run (the catalogue is
+    // read after it is taken).
+    let _migrating = match take_migration_lock(export_dir, cancel)? {
+        Some(lock) => lock,
+        None => return Ok(report),
+    };
     let known: HashSet<String> = catalogue.export_video_paths()?.into_iter().collect();
     let cameras = catalogue.known_cameras()?;
     let mut files: Vec<PathBuf> = match std::fs::read_dir(export_dir) {
@@ -79,6 +88,7 @@ pub fn migrate(
         Err(e) => return Err(crate::error::Error::io(export_dir, e)),
     };
     files.sort();
+    let mut inside = Roots::new("the export folder", [export_dir]);
     for path in files {
         cancel.check()?;
         let Some(name) = path.file_name().and_then(|n| n.to_str()) else {
@@ -87,7 +97,41 @@ pub fn migrate(
         let Some(stem) = name.strip_suffix(".mp4") else {
             continue;
         };
-        if name.starts_with('.') || !path.is_file() {
+        if name.starts_with('.') {
+            continue;
+        }
+        // Only regular files, and symlinks that stay in the export folder:
+        // what a link out of it points to is never opened or registered.
+        match std::fs::symlink_metadata(&path) {
+            Ok(m) if m.file_type().is_symlink() => {
+                if let Err(why) = inside.check(&path) {
+                    report.skipped.push(SkippedSegment {
+                        path: path.clone(),
+                        reason: format!("a symlink {why}: not opened"),
+                    });
+                    continue;
+                }
+            }
+            Ok(m) if m.is_file() => {}
+            Ok(_) => {
+                report.skipped.push(SkippedSegment {
+                    path: path.clone(),
+                    reason: "not a regular file (a FIFO, device, socket or folder): not opened"
+                        .into(),
+                });
+                continue;
+            }
+            Err(_) => continue,
+        }
+        if !path.is_file() {
+            continue;
+        }
+        // The names the row gets obey the rules an export's do.
+        if let Err(e) = output::validate_display_name(stem) {
+            report.skipped.push(SkippedSegment {
+                path: path.clone(),
+                reason: format!("its name cannot be a catalogue name: {e}"),
+            });
             continue;
         }
         let Some(video_path) = path.to_str().map(str::to_string) else {
@@ -131,6 +175,15 @@ pub fn migrate(
         };
         let camera = guess_camera(stem, &cameras);
         let id = unused_id(catalogue, &camera)?;
+        if let Err(e) = output::validate_component("export id", &id)
+            .and_then(|()| output::validate_id_length(&id))
+        {
+            report.skipped.push(SkippedSegment {
+                path: path.clone(),
+                reason: format!("no export id can be made from its camera: {e}"),
+            });
+            continue;
+        }
         let target = thumb_dir.join(format!("{id}.jpg"));
         let thumb_path = image::thumbnail(&picture, ImageFormat::Jpeg)
             .and_then(|bytes| write_image(&target, &id, &bytes).map_err(|e| e.to_string()));
@@ -167,6 +220,41 @@ pub fn migrate(
     }
     Ok(report)
 }
+
+/// The migration lock (`.migration.lock` in the export folder, an
+/// export owner's lock file): waits while another process migrates,
+/// cancellably, up to [`MIGRATION_WAIT`]; `None` when cancelled.
+fn take_migration_lock(export_dir: &Path, cancel: &CancelToken) -> Result<Option<owner::Locked>> {
+    if !export_dir.is_dir() {
+        return Ok(None);
+    }
+    let deadline = std::time::Instant::now() + MIGRATION_WAIT;
+    loop {
+        let lock_path = owner::lock_path(export_dir, MIGRATION_LOCK_ID);
+        match owner::claim(export_dir, MIGRATION_LOCK_ID).map_err(|e| Error::io(&lock_path, e))? {
+            Some(lock) => return Ok(Some(lock)),
+            None if std::time::Instant::now() < deadline => {
+                if cancel.is_cancelled() {
+                    return Err(Error::Cancelled);
+                }
+                std::thread::sleep(std::time::Duration::from_millis(50));
+            }
+            None => {
+                return Err(Error::InvalidName {
+                    what: "migration",
+                    value: lock_path.display().to_string(),
+                    reason: "another migration has held this lock for over a minute",
+                })
+            }
+        }
+    }
+}
+
+/// The id whose lock file guards a migration.
+const MIGRATION_LOCK_ID: &str = "migration";
+
+/// How long a migration waits for another to finish.
+const MIGRATION_WAIT: std::time::Duration = std::time::Duration::from_secs(60);
 
 /// The longest camera name contained in `stem`, else `unknown`.
 pub fn guess_camera(stem: &str, cameras: &[String]) -> String {

@@ -30,6 +30,7 @@ use crate::error::{Error, Result};
 use crate::export::owner;
 use crate::export::{ExportRequest, Exporter};
 use crate::media::isobmff;
+use crate::output::{self, confine::Roots};
 use crate::progress::CancelToken;
 
 /// What recovery may do beyond the safe default.
@@ -66,6 +67,10 @@ pub struct RecoveryReport {
     pub live: Vec<String>,
     /// Rows in progress no lock file owns: untouched.
     pub foreign: Vec<String>,
+    /// Rows recovery would not act on, and why (an id that is not a valid
+    /// name, a file outside the export folder, a row that cannot be read):
+    /// untouched, and nothing they name is opened or removed.
+    pub refused: Vec<RecoveredExport>,
 }
 
 impl RecoveryReport {
@@ -95,19 +100,40 @@ pub fn recover(
     options: &RecoveryOptions,
 ) -> Result<RecoveryReport> {
     let mut report = RecoveryReport::default();
-    let io = |path: &Path| {
-        let path = path.to_path_buf();
-        move |e| Error::io(path, e)
-    };
+    let mut exports = Roots::new("the export folder", [export_dir]);
     for row in catalogue.exports_in_progress()? {
+        let row = match row {
+            Ok(row) => row,
+            Err((id, reason)) => {
+                report.refused.push(RecoveredExport {
+                    id,
+                    video_path: String::new(),
+                    reason,
+                });
+                continue;
+            }
+        };
+        if let Err(reason) = confined(&row, &mut exports) {
+            report.refused.push(recovered(&row, &reason));
+            continue;
+        }
         let lock_path = owner::lock_path(export_dir, &row.id);
         if std::fs::symlink_metadata(&lock_path).is_err() {
             foreign(catalogue, &row, media_dir, options, &mut report)?;
             continue;
         }
-        let Some(mut lock) = owner::claim(export_dir, &row.id).map_err(io(&lock_path))? else {
-            report.live.push(row.id.clone());
-            continue;
+        let mut lock = match owner::claim(export_dir, &row.id) {
+            Ok(Some(lock)) => lock,
+            Ok(None) => {
+                report.live.push(row.id.clone());
+                continue;
+            }
+            Err(e) => {
+                report
+                    .refused
+                    .push(recovered(&row, &format!("its lock file: {e}")));
+                continue;
+            }
         };
         let record = lock.record();
         if Path::new(&row.video_path).is_file() {
@@ -143,6 +169,23 @@ pub fn recover(
     Ok(report)
 }
 
+/// Whether recovery may act on `row`: its id is a valid name (it becomes
+/// the lock file's), and its file, if it has one, is in the export folder.
+fn confined(row: &ExportRow, exports: &mut Roots) -> std::result::Result<(), String> {
+    output::validate_component("export id", &row.id).map_err(|e| e.to_string())?;
+    let video = Path::new(&row.video_path);
+    if !video.is_absolute() {
+        return Err(format!(
+            "its video_path {:?} is not an absolute path",
+            row.video_path
+        ));
+    }
+    exports
+        .check(video)
+        .map(|_| ())
+        .map_err(|why| format!("its video_path {:?} is {why}", row.video_path))
+}
+
 /// Partial thumbnails (`.<id>.<random>.part` in the thumbnail folder)
 /// whose export is not alive: a process killed while writing one.
 fn sweep_thumbnail_parts(
@@ -163,9 +206,8 @@ fn sweep_thumbnail_parts(
             continue;
         };
         let path = thumb_dir.join(&name);
-        let claimed = owner::claim(export_dir, id).map_err(|e| Error::io(&path, e))?;
-        let Some(lock) = claimed else {
-            continue; // a live export's
+        let Some(lock) = claim_for_sweep(export_dir, id, &path, report) else {
+            continue; // a live export's, or refused
         };
         if std::fs::remove_file(&path).is_ok() {
             report.files_removed.push(path);
@@ -173,6 +215,28 @@ fn sweep_thumbnail_parts(
         let _ = lock.remove();
     }
     Ok(())
+}
+
+/// Claims export `id` to remove `path`, a file it left: `None` when a live
+/// export holds it, or when its lock file is refused (a symlink, not a
+/// regular file: named in the report, never followed).
+fn claim_for_sweep(
+    export_dir: &Path,
+    id: &str,
+    path: &Path,
+    report: &mut RecoveryReport,
+) -> Option<owner::Locked> {
+    match owner::claim(export_dir, id) {
+        Ok(lock) => lock,
+        Err(e) => {
+            report.refused.push(RecoveredExport {
+                id: id.to_string(),
+                video_path: path.display().to_string(),
+                reason: format!("left alone: {e}"),
+            });
+            None
+        }
+    }
 }
 
 /// Partial files and lock files whose owner is dead.
@@ -195,12 +259,15 @@ fn sweep_files(export_dir: &Path, report: &mut RecoveryReport) -> Result<()> {
         };
         let path = export_dir.join(&name);
         // A lock file already handled above, or removed by its owner since.
-        if !is_part && !path.exists() {
+        if !is_part && std::fs::symlink_metadata(&path).is_err() {
             continue;
         }
-        let claimed = owner::claim(export_dir, &id).map_err(|e| Error::io(&path, e))?;
-        let Some(lock) = claimed else {
-            continue; // a live export's
+        // Already refused (and named) with its row.
+        if report.refused.iter().any(|r| r.id == id) {
+            continue;
+        }
+        let Some(lock) = claim_for_sweep(export_dir, &id, &path, report) else {
+            continue; // a live export's, or refused
         };
         if is_part && std::fs::remove_file(&path).is_ok() {
             report.files_removed.push(path);

@@ -77,6 +77,10 @@ pub fn open_input_as(
     demuxer: &str,
     cancel: &CancelToken,
 ) -> Result<Input, ffmpeg::Error> {
+    // Only a regular file: libav's open of a FIFO would block for ever.
+    crate::output::confine::require_regular(path).map_err(|e| ffmpeg::Error::Other {
+        errno: e.raw_os_error().unwrap_or(libc::EINVAL),
+    })?;
     let cpath = c_path(path)?;
     let flag = cancel.flag().clone();
     let demuxer = CString::new(demuxer).map_err(|_| ffmpeg::Error::Bug)?;

@@ -34,7 +34,7 @@ pub enum ImageFormat {
 /// nor a WebP, JPEG or PNG image.
 pub fn sniff(path: &Path) -> std::io::Result<Option<&'static str>> {
     let mut head = [0u8; 12];
-    let mut f = std::fs::File::open(path)?;
+    let mut f = crate::output::confine::open_regular(path)?;
     let mut n = 0;
     while n < head.len() {
         match f.read(&mut head[n..])? {

@@ -8,7 +8,6 @@
 //! Track order: libav's MP4 demuxer creates one stream per `trak` in file
 //! order, so `traks()[i]` describes libav stream `i`.
 
-use std::fs::File;
 use std::io::{self, Read, Seek, SeekFrom};
 use std::path::Path;
 
@@ -125,7 +124,7 @@ fn header(buf: &[u8]) -> Option<(u64, [u8; 4], usize)> {
 /// writer that died before its trailer leaves either no `moov` or an
 /// `mdat` whose size was never patched.
 pub fn is_complete(path: &Path) -> io::Result<bool> {
-    let mut f = File::open(path)?;
+    let mut f = crate::output::confine::open_regular(path)?;
     let len = f.metadata()?.len();
     let (mut pos, mut moov) = (0u64, false);
     let mut hdr = [0u8; 16];
@@ -153,7 +152,7 @@ pub fn is_complete(path: &Path) -> io::Result<bool> {
 
 /// Reads the `moov` box (payload only) of the file at `path`.
 pub fn read_moov(path: &Path) -> io::Result<Vec<u8>> {
-    let mut f = File::open(path)?;
+    let mut f = crate::output::confine::open_regular(path)?;
     let len = f.metadata()?.len();
     let mut pos = 0u64;
     let mut hdr = [0u8; 16];

@@ -11,6 +11,7 @@
 //! Also here: the export's file name and the checks that keep user-supplied
 //! names inside the export folder.
 
+pub mod confine;
 #[allow(unsafe_code)]
 mod sys;
 
@@ -21,7 +22,7 @@ use std::path::{Path, PathBuf};
 use crate::error::{Error, Result};
 use crate::timefmt::Zone;
 
-pub use sys::{available_bytes, extent_sharing_block};
+pub use sys::{available_bytes, extent_sharing_block, mkfifo};
 
 pub(crate) use sys::{
     clone_range, copy_file_range, lock_exclusive, start_writeback, unlink_in, will_need,
@@ -214,6 +215,18 @@ pub fn export_file_name(
 
 /// Longest export id: the catalogue's `export.id` is a 30-character field.
 pub const MAX_ID_CHARS: usize = 30;
+
+/// An export id fits the catalogue's column (at most [`MAX_ID_CHARS`]).
+pub fn validate_id_length(id: &str) -> Result<()> {
+    if id.chars().count() > MAX_ID_CHARS {
+        return Err(Error::InvalidName {
+            what: "export id",
+            value: id.to_string(),
+            reason: "must be at most 30 characters (the catalogue's export id field)",
+        });
+    }
+    Ok(())
+}
 
 /// Camera names and export ids become path components: only
 /// `[A-Za-z0-9_-]`, 1 to 100 characters (the NVR's camera-name rule).

@@ -36,6 +36,32 @@ pub fn lock_exclusive(file: &File) -> io::Result<()> {
     }
 }
 
+/// Switches `file` back to blocking I/O (it was opened `O_NONBLOCK` so
+/// that a FIFO could not block the open).
+pub fn set_blocking(file: &File) -> io::Result<()> {
+    let fd = file.as_raw_fd();
+    // SAFETY: fcntl F_GETFL/F_SETFL on a valid, owned descriptor.
+    unsafe {
+        let flags = libc::fcntl(fd, libc::F_GETFL);
+        if flags < 0 || libc::fcntl(fd, libc::F_SETFL, flags & !libc::O_NONBLOCK) < 0 {
+            return Err(io::Error::last_os_error());
+        }
+    }
+    Ok(())
+}
+
+/// Makes a FIFO at `path` (tests plant them where files are expected).
+pub fn mkfifo(path: &Path) -> io::Result<()> {
+    let c = CString::new(path.as_os_str().as_bytes())
+        .map_err(|_| io::Error::new(io::ErrorKind::InvalidInput, "path contains NUL"))?;
+    // SAFETY: `c` is a valid NUL-terminated path for the duration of the call.
+    if unsafe { libc::mkfifo(c.as_ptr(), 0o600) } == 0 {
+        Ok(())
+    } else {
+        Err(io::Error::last_os_error())
+    }
+}
+
 /// Copies up to `len` bytes from `src` at `*src_offset` to `dst` at
 /// `*dst_offset` in the kernel (`copy_file_range(2)`), advancing both
 /// offsets and returning the bytes copied (0 at the end of `src`). Explicit

@@ -212,7 +212,7 @@ pub fn probe_all(
     // fadvise a file).
     for s in &segments {
         let Locator::File(p) = &s.locator;
-        if let Ok(f) = std::fs::File::open(p) {
+        if let Ok(f) = crate::output::confine::open_regular(p) {
             let _ = crate::output::will_need(&f, 0, HEADER_PREFETCH_BYTES);
         }
     }

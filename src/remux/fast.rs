@@ -37,6 +37,7 @@ use crate::error::Result;
 use crate::media::isobmff::TrakSummary;
 use crate::media::params;
 use crate::output;
+use crate::output::confine::open_regular;
 use crate::plan::Clip;
 use crate::probe::{FileStamp, SegmentProbe};
 use crate::progress::{CancelToken, Reporter};
@@ -111,7 +112,7 @@ fn keyframes_carry_sets(
     need: InbandNeed,
 ) -> std::result::Result<(), String> {
     use std::os::unix::fs::FileExt;
-    let f = File::open(&p.path).map_err(|e| format!("{}: {e}", p.path.display()))?;
+    let f = open_regular(&p.path).map_err(|e| format!("{}: {e}", p.path.display()))?;
     let mut head = vec![0u8; 1024];
     let keys = p
         .video
@@ -188,7 +189,9 @@ impl Run<'_> {
     /// with the kernel's own readahead).
     fn prefetch_partial_blocks(&self) {
         let Some(b) = self.align else { return };
-        let Ok(f) = File::open(self.path) else { return };
+        let Ok(f) = open_regular(self.path) else {
+            return;
+        };
         let start = self.start as u64;
         let end = start + self.len;
         let _ = output::will_need(&f, start / b * b, b);
@@ -556,7 +559,7 @@ fn sharing_works(
         return false;
     };
     let tried = (|| -> std::io::Result<()> {
-        let src = File::open(&p.path)?;
+        let src = open_regular(&p.path)?;
         let out = OpenOptions::new().write(true).open(out_path)?;
         let cloned = output::clone_range(&src, 0, &out, 0, block);
         out.set_len(0)?;
@@ -809,7 +812,7 @@ impl Copier {
     ) -> Result<()> {
         use std::os::unix::fs::FileExt;
         let cancel = fail.cancel;
-        let src = File::open(run.path).map_err(|e| fail.read(run.path, "open", e))?;
+        let src = open_regular(run.path).map_err(|e| fail.read(run.path, "open", e))?;
         let meta = src.metadata().map_err(|e| fail.read(run.path, "stat", e))?;
         run.stamp
             .check(&meta)

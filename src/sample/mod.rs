@@ -27,6 +27,8 @@ pub mod nvr;
 pub mod previews;
 
 pub use crate::media::encode::VideoCodec;
+/// Makes a FIFO (tests plant them where files are expected).
+pub use crate::output::mkfifo;
 
 /// Audio track of a synthetic segment: a sine tone.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]

@@ -16,6 +16,7 @@ use std::path::{Path, PathBuf};
 use super::Segment;
 use crate::catalogue::Recording;
 use crate::error::SkippedSegment;
+use crate::output::confine::{require_regular, Roots};
 
 /// The NVR's cached preview frames are WebP images.
 pub const FRAME_EXTENSION: &str = "webp";
@@ -46,15 +47,20 @@ pub struct CachedFrame {
     pub path: PathBuf,
 }
 
-/// Every cached frame of `camera` in `frames_dir`, by time. A missing
-/// folder has none; names that are not `preview_<camera>-<ts>.webp` (other
-/// cameras, partial writes) are ignored.
-pub fn cached_frames(frames_dir: &Path, camera: &str) -> Vec<CachedFrame> {
+/// Every cached frame of `camera` in `frames_dir`, by time, and the
+/// frames refused. A missing folder has none; names that are not
+/// `preview_<camera>-<ts>.webp` (other cameras, partial writes) are
+/// ignored. A frame that is a symlink out of the folder, or not a regular
+/// file (a FIFO would block its reader), is refused and named, never
+/// opened.
+pub fn cached_frames(frames_dir: &Path, camera: &str) -> (Vec<CachedFrame>, Vec<SkippedSegment>) {
     let Ok(entries) = std::fs::read_dir(frames_dir) else {
-        return Vec::new();
+        return (Vec::new(), Vec::new());
     };
     let prefix = format!("preview_{camera}-");
     let suffix = format!(".{FRAME_EXTENSION}");
+    let mut inside = Roots::new("the preview frames folder", [frames_dir]);
+    let mut refused = Vec::new();
     let mut frames: Vec<CachedFrame> = entries
         .filter_map(|e| e.ok())
         .filter_map(|e| {
@@ -62,14 +68,21 @@ pub fn cached_frames(frames_dir: &Path, camera: &str) -> Vec<CachedFrame> {
             let name = name.to_str()?;
             let ts = name.strip_prefix(&prefix)?.strip_suffix(&suffix)?;
             let ts_s: f64 = ts.parse().ok().filter(|t: &f64| t.is_finite())?;
-            Some(CachedFrame {
-                ts_s,
-                path: e.path(),
-            })
+            let path = e.path();
+            let why = match inside.check(&path) {
+                Err(why) => Some(format!("{why}: not read")),
+                Ok(_) => require_regular(&path).err().map(|e| e.to_string()),
+            };
+            if let Some(reason) = why {
+                refused.push(SkippedSegment { path, reason });
+                return None;
+            }
+            Some(CachedFrame { ts_s, path })
         })
         .collect();
     frames.sort_by(|a, b| a.ts_s.total_cmp(&b.ts_s));
-    frames
+    refused.sort_by(|a, b| a.path.cmp(&b.path));
+    (frames, refused)
 }
 
 /// The frames in `[from_s, to_s]`.
@@ -97,7 +110,8 @@ mod tests {
         ] {
             std::fs::write(dir.path().join(name), b"x").unwrap();
         }
-        let f = cached_frames(dir.path(), "front");
+        let (f, refused) = cached_frames(dir.path(), "front");
+        assert!(refused.is_empty());
         let ts: Vec<f64> = f.iter().map(|f| f.ts_s).collect();
         assert_eq!(ts, vec![999.0, 1000.5, 1003.0]);
         let mid: Vec<f64> = frames_in(&f, 1000.0, 1003.0)
@@ -106,6 +120,8 @@ mod tests {
             .collect();
         assert_eq!(mid, vec![1000.5, 1003.0]);
         assert!(frames_in(&f, 1004.0, 1005.0).is_empty());
-        assert!(cached_frames(&dir.path().join("missing"), "front").is_empty());
+        assert!(cached_frames(&dir.path().join("missing"), "front")
+            .0
+            .is_empty());
     }
 }

@@ -12,6 +12,7 @@ use std::path::{Path, PathBuf};
 use super::{Locator, Segment};
 use crate::catalogue::Recording;
 use crate::error::SkippedSegment;
+use crate::output::confine::Roots;
 
 /// Segments of `rows` (in start order), and the rows refused. Paths in the
 /// catalogue are absolute on the NVR; relative ones are taken relative to
@@ -21,13 +22,12 @@ pub fn segments(
     media_dir: &Path,
     roots: &[PathBuf],
 ) -> (Vec<Segment>, Vec<SkippedSegment>) {
-    let roots: Vec<PathBuf> = std::iter::once(media_dir.to_path_buf())
-        .chain(roots.iter().cloned())
-        .map(|r| std::fs::canonicalize(&r).unwrap_or(r))
-        .collect();
+    let mut allowed = Roots::new(
+        "the media folder",
+        std::iter::once(media_dir).chain(roots.iter().map(PathBuf::as_path)),
+    );
     let mut segments = Vec::with_capacity(rows.len());
     let mut refused = Vec::new();
-    let mut folders = RealFolders::default();
     for r in rows {
         let path = if r.path.is_absolute() {
             r.path.clone()
@@ -36,14 +36,12 @@ pub fn segments(
         };
         // A missing file is the probe's to report ("missing"); an existing
         // one must really be under a root.
-        if let Some(real) = folders.real_path(&path) {
-            if !roots.iter().any(|root| real.starts_with(root)) {
-                refused.push(SkippedSegment {
-                    path,
-                    reason: format!("outside the media folder ({}): not read", real.display()),
-                });
-                continue;
-            }
+        if let Err(why) = allowed.check(&path) {
+            refused.push(SkippedSegment {
+                path,
+                reason: format!("{why}: not read"),
+            });
+            continue;
         }
         segments.push(Segment {
             id: r.id.clone(),
@@ -53,33 +51,6 @@ pub fn segments(
         });
     }
     (segments, refused)
-}
-
-/// Real paths (symlinks resolved) of files, resolving each folder once: an
-/// hour of recordings is 360 files in one or two folders, and resolving
-/// every path component of every file took 3 ms of an hour's export.
-#[derive(Default)]
-struct RealFolders {
-    folders: std::collections::HashMap<PathBuf, Option<PathBuf>>,
-}
-
-impl RealFolders {
-    /// What `std::fs::canonicalize(path)` gives, `None` where it fails.
-    fn real_path(&mut self, path: &Path) -> Option<PathBuf> {
-        let (Some(parent), Some(name)) = (path.parent(), path.file_name()) else {
-            return std::fs::canonicalize(path).ok();
-        };
-        let meta = std::fs::symlink_metadata(path).ok()?;
-        if meta.file_type().is_symlink() || name == ".." || name == "." {
-            return std::fs::canonicalize(path).ok();
-        }
-        let real_parent = self
-            .folders
-            .entry(parent.to_path_buf())
-            .or_insert_with(|| std::fs::canonicalize(parent).ok())
-            .clone()?;
-        Some(real_parent.join(name))
-    }
 }
 
 #[cfg(test)]
