@@ -246,3 +246,50 @@ fn nothing_outside_the_folders_is_touched_and_every_refusal_is_named() {
         );
     }
 }
+
+#[test]
+fn two_migrations_at_once_register_each_file_once_and_names_obey_the_export_rules() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = back_to_back(&dir.path().join("store"), 2.0, 1);
+    let exports = s.media_dir.join("exports");
+    std::fs::create_dir_all(&exports).unwrap();
+    for i in 0..4 {
+        std::fs::copy(&s.recordings[0].path, exports.join(format!("bare_{i}.mp4"))).unwrap();
+    }
+    let long = "x".repeat(240);
+    for bad in ["ctl\u{7}name", "bidi\u{202e}4pm.exe", long.as_str()] {
+        std::fs::copy(&s.recordings[0].path, exports.join(format!("{bad}.mp4"))).unwrap();
+    }
+    let exporter = Exporter::new(Layout::new(&s.db_path, &s.media_dir));
+    let runs: Vec<_> = (0..2)
+        .map(|_| {
+            let ex = exporter.clone();
+            std::thread::spawn(move || ex.migrate(&CancelToken::new()).expect("migrate"))
+        })
+        .collect();
+    let reports: Vec<_> = runs.into_iter().map(|t| t.join().unwrap()).collect();
+    let added: usize = reports.iter().map(|r| r.added.len()).sum();
+    assert_eq!(added, 4, "each bare file once: {reports:#?}");
+    let db = rusqlite::Connection::open(&s.db_path).unwrap();
+    let rows: i64 = db
+        .query_row("SELECT count(*) FROM export", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(rows, 4);
+    let thumbs = std::fs::read_dir(s.media_dir.join("clips/export"))
+        .unwrap()
+        .count();
+    assert_eq!(thumbs, 4, "one thumbnail a file");
+    // The names no export may have are refused, by the export's reason.
+    let skipped: Vec<String> = reports
+        .iter()
+        .flat_map(|r| r.skipped.iter().map(|k| k.to_string()))
+        .collect();
+    for bad in ["ctl", "bidi", "xxxxxxxx"] {
+        assert!(
+            skipped
+                .iter()
+                .any(|k| k.contains(bad) && k.contains("cannot be a catalogue name")),
+            "{bad}: {skipped:#?}"
+        );
+    }
+}
