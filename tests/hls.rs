@@ -438,3 +438,50 @@ fn chapters_from_the_catalogue_land_where_the_file_source_puts_them() {
         assert_eq!(hls.chapters, h.len());
     }
 }
+
+#[test]
+fn a_trickling_server_meets_the_request_deadline() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = back_to_back(dir.path(), 2.0, 1);
+    let server = Server::start();
+    let files = vod_responses(&s, VodForm::VodClip).unwrap();
+    // The playlist arrives a byte every 50 ms: each read is quick, the
+    // whole answer would take over 10 s.
+    let body = files["index.m3u8"].clone();
+    assert!(body.len() > 200);
+    let url = serve(&server, "trickle", &files);
+    server.set(
+        "/vod/trickle/index.m3u8",
+        Route::Trickle(Duration::from_millis(50), body),
+    );
+    let exporter = exporter(&s).with_http_limits(Duration::from_secs(2), Duration::from_secs(1), 1);
+    let started = Instant::now();
+    let e = hls_export(&s, &exporter, url).unwrap_err();
+    let took = started.elapsed();
+    assert_eq!(e.kind(), ErrorKind::Vod);
+    assert!(e.to_string().contains("deadline"), "{e}");
+    assert!(
+        took < Duration::from_secs(8),
+        "took {took:?}: the deadline did not hold"
+    );
+    assert_nothing_left(&s);
+}
+
+#[test]
+fn a_redirect_to_a_file_or_data_url_says_where_it_pointed() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = back_to_back(dir.path(), 2.0, 1);
+    let server = Server::start();
+    for (name, to) in [
+        ("file", "file:///etc/passwd"),
+        ("data", "data:text/plain,x"),
+    ] {
+        let path = format!("/vod/{name}/index.m3u8");
+        server.set(&path, Route::Redirect(to.into()));
+        let e = hls_export(&s, &quick(&s), server.url(&path)).unwrap_err();
+        assert_eq!(e.kind(), ErrorKind::Vod);
+        let msg = e.to_string();
+        assert!(msg.contains(to) && msg.contains("only http"), "{msg}");
+    }
+    assert_nothing_left(&s);
+}

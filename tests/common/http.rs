@@ -18,6 +18,8 @@ pub enum Route {
     Redirect(String),
     /// Claims `Content-Length` of the whole body, sends half, closes.
     Truncated(Vec<u8>),
+    /// Sends the body a byte at a time, this long apart.
+    Trickle(Duration, Vec<u8>),
 }
 
 pub struct Server {
@@ -104,6 +106,14 @@ fn handle(
         }
         Some(Route::Redirect(to)) => {
             out.write_all(head("302 Found", 0, &format!("Location: {to}\r\n")).as_bytes())?
+        }
+        Some(Route::Trickle(gap, b)) => {
+            out.write_all(head("200 OK", b.len(), "").as_bytes())?;
+            for byte in b {
+                out.write_all(&[byte])?;
+                out.flush()?;
+                std::thread::sleep(gap);
+            }
         }
         Some(Route::Truncated(b)) => {
             out.write_all(head("200 OK", b.len(), "").as_bytes())?;

@@ -8,17 +8,23 @@
 //!   target) must resolve only to allowed addresses: loopback by default,
 //!   plus `--allow-host` entries (a name or an IP). Checked after
 //!   resolution, so `localhost.evil` pointing elsewhere is refused too.
-//! * Time: connect timeout, and a per-request timeout; bodies are read in
-//!   pieces, checking the cancel token between them.
+//! * Time: connect timeout, and a deadline per request (the whole answer,
+//!   not each read: a server trickling a byte a second is cut off); bodies
+//!   are read in pieces, checking the cancel token and the deadline between
+//!   them.
 //! * Retries: connection failures, timeouts and 5xx are retried twice with
-//!   backoff; 4xx is final. A 404 names the URL and status.
+//!   backoff, within a retry budget per client (one export); 4xx is final.
+//!   A 404 names the URL and status.
+//! * Names are resolved once per connection, by the client's own resolver,
+//!   which checks every address against the allowlist: the connection goes
+//!   where the check looked (no DNS rebinding past it).
 //! * Sizes: a body over its cap is refused (a hostile server cannot make us
 //!   allocate without bound).
 
 use std::io::Read;
 use std::net::{IpAddr, ToSocketAddrs};
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use reqwest::Url;
 
@@ -74,24 +80,58 @@ impl HostAllowlist {
             return Err(format!("{host} resolves to no address"));
         }
         for ip in &addrs {
-            let ok = match &self.only {
-                Some(only) => only.contains(ip),
-                None => {
-                    ip.is_loopback()
-                        || named
-                        || self
-                            .extra
-                            .iter()
-                            .any(|h| h.parse::<IpAddr>().ok() == Some(*ip))
-                }
-            };
-            if !ok {
-                return Err(format!(
-                    "host {host} ({ip}) is not allowed: only loopback unless added with --allow-host"
-                ));
-            }
+            self.allows(host, named, *ip)?;
         }
         Ok(())
+    }
+
+    /// Whether `host` (`named`: listed by name) may be reached at `ip`.
+    fn allows(&self, host: &str, named: bool, ip: IpAddr) -> Result<(), String> {
+        let ok = match &self.only {
+            Some(only) => only.contains(&ip),
+            None => {
+                ip.is_loopback()
+                    || named
+                    || self
+                        .extra
+                        .iter()
+                        .any(|h| h.parse::<IpAddr>().ok() == Some(ip))
+            }
+        };
+        if ok {
+            Ok(())
+        } else {
+            Err(format!(
+                "host {host} ({ip}) is not allowed: only loopback unless added with --allow-host"
+            ))
+        }
+    }
+}
+
+/// The client's only name resolution: each name is resolved once per
+/// connection, and the connection goes to the addresses this check passed
+/// (a name that answers differently the second time, DNS rebinding, cannot
+/// slip past a check made on the first answer).
+struct CheckedResolver {
+    allow: Arc<HostAllowlist>,
+}
+
+impl reqwest::dns::Resolve for CheckedResolver {
+    fn resolve(&self, name: reqwest::dns::Name) -> reqwest::dns::Resolving {
+        let allow = self.allow.clone();
+        let host = name.as_str().to_string();
+        Box::pin(async move {
+            let named = allow.extra.iter().any(|h| h.eq_ignore_ascii_case(&host));
+            let addrs: Vec<std::net::SocketAddr> = (host.as_str(), 0).to_socket_addrs()?.collect();
+            if addrs.is_empty() {
+                return Err(format!("{host} resolves to no address").into());
+            }
+            for a in &addrs {
+                allow.allows(&host, named, a.ip())?;
+            }
+            let addrs: reqwest::dns::Addrs = Box::new(addrs.into_iter());
+            Ok(addrs)
+        })
     }
 }
 
@@ -99,11 +139,15 @@ impl HostAllowlist {
 #[derive(Debug, Clone)]
 pub struct HttpLimits {
     pub connect_timeout: Duration,
-    /// Whole request, body included.
+    /// Whole request, body included: a deadline, not a gap between reads
+    /// (a server trickling a byte a second is cut off at it).
     pub request_timeout: Duration,
     /// Tries per URL (1 = no retry).
     pub attempts: u32,
     pub backoff: Duration,
+    /// Time all the retries of one client (one export) may take together:
+    /// past it, a failure is final at once.
+    pub retry_budget: Duration,
 }
 
 impl Default for HttpLimits {
@@ -113,6 +157,7 @@ impl Default for HttpLimits {
             request_timeout: Duration::from_secs(30),
             attempts: 3,
             backoff: Duration::from_millis(200),
+            retry_budget: Duration::from_secs(120),
         }
     }
 }
@@ -123,6 +168,8 @@ pub struct HttpClient {
     client: reqwest::blocking::Client,
     allow: Arc<HostAllowlist>,
     limits: HttpLimits,
+    /// When the retry budget of this client (its export) runs out.
+    retries_until: Arc<std::sync::Mutex<Option<Instant>>>,
 }
 
 impl HttpClient {
@@ -141,6 +188,9 @@ impl HttpClient {
                     Err(why) => attempt.error(format!("redirect refused: {why}")),
                 }
             }))
+            .dns_resolver(Arc::new(CheckedResolver {
+                allow: allow.clone(),
+            }))
             .no_proxy()
             .build()
             .map_err(|e| format!("cannot build the HTTP client: {e}"))?;
@@ -148,6 +198,7 @@ impl HttpClient {
             client,
             allow,
             limits,
+            retries_until: Arc::new(std::sync::Mutex::new(None)),
         })
     }
 
@@ -174,12 +225,21 @@ impl HttpClient {
             transient,
         };
         self.allow.check(url).map_err(|r| fail(r, false))?;
-        let mut last = None;
+        let mut last: Option<FetchError> = None;
         for attempt in 0..self.limits.attempts.max(1) {
             if cancel.is_cancelled() {
                 return Err(fail("cancelled".into(), false));
             }
             if attempt > 0 {
+                if !self.may_retry() {
+                    let mut e = last.take().unwrap_or_else(|| fail(String::new(), true));
+                    e.reason = format!(
+                        "{} (no retry: this export's {} s for retries are spent)",
+                        e.reason,
+                        self.limits.retry_budget.as_secs()
+                    );
+                    return Err(e);
+                }
                 sleep_cancellable(self.limits.backoff * (1 << (attempt - 1)), cancel);
             }
             match self.get_once(url, cap, cancel, buf.take().unwrap_or_default()) {
@@ -189,6 +249,14 @@ impl HttpClient {
             }
         }
         Err(last.unwrap_or_else(|| fail("no attempt made".into(), false)))
+    }
+
+    /// Whether another try fits in the client's retry budget (started at
+    /// its first retry).
+    fn may_retry(&self) -> bool {
+        let mut until = self.retries_until.lock().unwrap_or_else(|e| e.into_inner());
+        let until = *until.get_or_insert_with(|| Instant::now() + self.limits.retry_budget);
+        Instant::now() < until
     }
 
     fn get_once(
@@ -203,6 +271,7 @@ impl HttpClient {
             reason,
             transient,
         };
+        let deadline = Instant::now() + self.limits.request_timeout;
         let resp = self.client.get(url.clone()).send().map_err(|e| {
             let redirect = e.is_redirect();
             fail(
@@ -211,6 +280,25 @@ impl HttpClient {
             )
         })?;
         let status = resp.status();
+        if status.is_redirection() {
+            // A redirect reqwest would not follow (to `file:`, `data:`...).
+            let to = resp
+                .headers()
+                .get(reqwest::header::LOCATION)
+                .map(|l| String::from_utf8_lossy(l.as_bytes()).into_owned())
+                .unwrap_or_default();
+            let why = match Url::parse(&to).or_else(|_| url.join(&to)) {
+                Ok(target) => match self.allow.check(&target) {
+                    Err(why) => why,
+                    Ok(()) => "not followed".into(),
+                },
+                Err(e) => format!("not a URL ({e})"),
+            };
+            return Err(fail(
+                format!("HTTP {status}: a redirect to {to:?}, refused: {why}"),
+                false,
+            ));
+        }
         if !status.is_success() {
             return Err(fail(format!("HTTP {status}"), status.is_server_error()));
         }
@@ -224,6 +312,15 @@ impl HttpClient {
         loop {
             if cancel.is_cancelled() {
                 return Err(fail("cancelled".into(), false));
+            }
+            if Instant::now() > deadline {
+                return Err(fail(
+                    format!(
+                        "no complete answer within {:.0} s (the deadline of one request)",
+                        self.limits.request_timeout.as_secs_f64()
+                    ),
+                    true,
+                ));
             }
             match reader.read(&mut piece) {
                 Ok(0) => break,
@@ -289,5 +386,33 @@ mod tests {
             ..Default::default()
         };
         assert!(extra.check(&u("http://10.0.0.1/x")).is_ok());
+    }
+
+    /// The resolver the connections use answers only with checked
+    /// addresses: a name whose answer is not allowed fails to resolve, so
+    /// no connection is made to it whatever the earlier check saw.
+    #[test]
+    fn the_connection_resolver_checks_every_address() {
+        use reqwest::dns::Resolve;
+        use std::str::FromStr;
+        let resolve = |allow: HostAllowlist, host: &str| {
+            let r = CheckedResolver {
+                allow: Arc::new(allow),
+            };
+            let mut fut = r.resolve(reqwest::dns::Name::from_str(host).unwrap());
+            let mut cx = std::task::Context::from_waker(std::task::Waker::noop());
+            match fut.as_mut().poll(&mut cx) {
+                std::task::Poll::Ready(r) => r.map(|a| a.map(|a| a.ip()).collect::<Vec<_>>()),
+                std::task::Poll::Pending => panic!("the resolver waits on nothing"),
+            }
+        };
+        let ips = resolve(HostAllowlist::default(), "localhost").unwrap();
+        assert!(!ips.is_empty() && ips.iter().all(|ip| ip.is_loopback()));
+        let narrow = HostAllowlist {
+            only: Some(vec!["127.0.0.2".parse().unwrap()]),
+            ..Default::default()
+        };
+        let e = resolve(narrow, "localhost").unwrap_err().to_string();
+        assert!(e.contains("not allowed"), "{e}");
     }
 }
