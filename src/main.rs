@@ -97,7 +97,13 @@ fn main() -> ExitCode {
         Command::Batch(args) => {
             let exporter =
                 Exporter::new(args.layout.layout()).with_max_rate(args.max_rate.unwrap_or(0));
-            cli::batch::run(exporter, &args.file, args.max_concurrent, args.json)
+            cli::batch::run(
+                exporter,
+                &args.file,
+                args.max_concurrent,
+                &args.allow_hosts,
+                args.json,
+            )
         }
         Command::ValidateArgs { args } => cli::commands::validate_args(&args),
         Command::Info => cli::info(),

@@ -419,7 +419,36 @@ fn batch_runs_requests_through_the_queue_with_events_tagged_by_job() {
         .output()
         .unwrap();
     assert_eq!(out.status.code(), Some(2));
-    assert!(String::from_utf8_lossy(&out.stderr).contains("not a JSON array of export requests"));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("not a batch of export requests"));
+    // A job that widens the HLS allowlist itself: refused, nothing run.
+    std::fs::write(
+        &file,
+        format!(
+            r#"[{{"camera": "{}", "start": {}, "end": {}, "id": "front_door_h1",
+                 "source": {{"kind": "hls", "url": "http://10.1.2.3/x.m3u8", "allow_hosts": ["10.1.2.3"]}}}}]"#,
+            s.camera,
+            s.start_s(),
+            s.end_s()
+        ),
+    )
+    .unwrap();
+    let out = bin()
+        .arg("batch")
+        .arg(&file)
+        .arg("--db")
+        .arg(&s.db_path)
+        .arg("--media-dir")
+        .arg(&s.media_dir)
+        .arg("--json")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        stdout.contains("invalid_batch") && stdout.contains("only the operator's --allow-host"),
+        "{stdout}"
+    );
+    assert!(!export_rows(&s).iter().any(|(id, _)| id == "front_door_h1"));
 }
 
 #[test]

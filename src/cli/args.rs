@@ -76,6 +76,10 @@ pub struct BatchArgs {
     /// Most bytes a second each export writes (e.g. 20M).
     #[arg(long, value_name = "RATE", value_parser = parse_rate)]
     pub max_rate: Option<u64>,
+    /// HLS jobs: a host (name or IP) besides loopback that may be contacted
+    /// (repeatable); a job file cannot add any.
+    #[arg(long = "allow-host", value_name = "HOST")]
+    pub allow_hosts: Vec<String>,
     /// Machine-readable output: JSON lines tagged by job id.
     #[arg(long)]
     pub json: bool,

@@ -15,21 +15,51 @@ use std::time::Duration;
 use indicatif::{MultiProgress, ProgressBar, ProgressStyle};
 use nvr_export::{
     CancelToken, ExportQueue, ExportRequest, Exporter, JobEvent, JobInfo, JobState, QueueConfig,
+    Source,
 };
 use serde_json::json;
 
 use super::events::Event;
 
-/// Runs every request of `file` through a queue of `max_concurrent` workers.
-pub fn run(exporter: Exporter, file: &Path, max_concurrent: usize, json: bool) -> ExitCode {
+/// The jobs with the operator's allowlist: a job file may not widen it
+/// (whoever writes a job would choose the hosts contacted).
+fn with_operator_hosts(
+    mut requests: Vec<ExportRequest>,
+    allow_hosts: &[String],
+) -> Result<Vec<ExportRequest>, String> {
+    for (i, r) in requests.iter_mut().enumerate() {
+        if let Source::Hls(h) = &mut r.source {
+            if !h.allow_hosts.is_empty() {
+                return Err(format!(
+                    "job {i} sets allow_hosts {:?}: only the operator's --allow-host may widen \
+                     the hosts an export contacts",
+                    h.allow_hosts
+                ));
+            }
+            h.allow_hosts = allow_hosts.to_vec();
+        }
+    }
+    Ok(requests)
+}
+
+/// Runs every request of `file` through a queue of `max_concurrent` workers;
+/// `allow_hosts` (the operator's `--allow-host`) applies to every HLS job.
+pub fn run(
+    exporter: Exporter,
+    file: &Path,
+    max_concurrent: usize,
+    allow_hosts: &[String],
+    json: bool,
+) -> ExitCode {
     let requests: Vec<ExportRequest> = match std::fs::read(file)
         .map_err(|e| e.to_string())
         .and_then(|b| serde_json::from_slice(&b).map_err(|e| e.to_string()))
+        .and_then(|r| with_operator_hosts(r, allow_hosts))
     {
         Ok(r) => r,
         Err(e) => {
             let message = format!(
-                "{}: not a JSON array of export requests ({e}); \
+                "{}: not a batch of export requests ({e}); \
                  e.g. [{{\"camera\": \"front_door\", \"start\": 1700000000, \"end\": 1700000600}}]",
                 file.display()
             );
