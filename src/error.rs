@@ -55,6 +55,10 @@ pub enum Warning {
     EncoderFallback { preset: String, reason: String },
     /// Chapters were asked for but could not be placed.
     ChaptersNotMade { reason: String },
+    /// HLS: what the playlist says of its place in time, where it is not
+    /// simply the requested range (named by the playlist's own range, or
+    /// placed nowhere).
+    PlaylistRange { reason: String },
     /// The export has no thumbnail (`thumb_path` is empty), and why.
     NoThumbnail { reason: String },
     /// HLS: the room reserved for the `moov` was too small; it was written
@@ -131,6 +135,7 @@ impl fmt::Display for Warning {
                 write!(f, "{preset} failed ({reason}); encoded in software instead")
             }
             Warning::ChaptersNotMade { reason } => write!(f, "no chapters: {reason}"),
+            Warning::PlaylistRange { reason } => write!(f, "playlist range: {reason}"),
             Warning::NoThumbnail { reason } => write!(f, "no thumbnail: {reason}"),
             Warning::MoovAtEnd { reserved, needed } => write!(
                 f,

@@ -65,6 +65,12 @@ fn serve(server: &Server, name: &str, files: &BTreeMap<String, Vec<u8>>) -> Stri
     server.url(&format!("{prefix}index.m3u8"))
 }
 
+/// A path name that carries the store's range, as the NVR's routes do
+/// (`<name>/start/<s>/end/<e>`): the export knows where the playlist lies.
+fn ranged(s: &SampleStore, name: &str) -> String {
+    format!("{name}/start/{}/end/{}", s.start_s(), s.end_s())
+}
+
 fn quick(s: &SampleStore) -> Exporter {
     exporter(s).with_http_limits(Duration::from_secs(2), Duration::from_secs(2), 2)
 }
@@ -75,7 +81,7 @@ fn vod_clip_form_exports_a_restart_cleanly_and_matches_the_file_source() {
     let s = restart_store(dir.path());
     let server = Server::start();
     let files = vod_responses(&s, VodForm::VodClip).unwrap();
-    let url = serve(&server, "clip", &files);
+    let url = serve(&server, &ranged(&s, "clip"), &files);
     let o = hls_export(&s, &exporter(&s), url).unwrap();
     assert_eq!(o.stats.writer, WriterKind::Hls);
     assert!(
@@ -125,7 +131,11 @@ fn vod_form_with_one_init_warns_about_the_fragments_it_cannot_describe() {
         ],
     );
     let server = Server::start();
-    let url = serve(&server, "one", &vod_responses(&s, VodForm::Vod).unwrap());
+    let url = serve(
+        &server,
+        &ranged(&s, "one"),
+        &vod_responses(&s, VodForm::Vod).unwrap(),
+    );
     let o = hls_export(&s, &exporter(&s), url).unwrap();
     let mismatch = o
         .warnings
@@ -141,7 +151,7 @@ fn vod_form_with_one_init_warns_about_the_fragments_it_cannot_describe() {
     // and the output decodes.
     let url = serve(
         &server,
-        "clip",
+        &ranged(&s, "clip"),
         &vod_responses(&s, VodForm::VodClip).unwrap(),
     );
     let o = hls_export(&s, &exporter(&s), url).unwrap();
@@ -160,7 +170,11 @@ fn one_init_with_parameter_sets_in_band_needs_no_warning() {
     let dir = tempfile::tempdir().unwrap();
     let s = restart_store(dir.path());
     let server = Server::start();
-    let url = serve(&server, "inband", &vod_responses(&s, VodForm::Vod).unwrap());
+    let url = serve(
+        &server,
+        &ranged(&s, "inband"),
+        &vod_responses(&s, VodForm::Vod).unwrap(),
+    );
     let o = hls_export(&s, &exporter(&s), url).unwrap();
     assert!(
         warnings_besides_thumbnail(&o).is_empty(),
@@ -484,4 +498,68 @@ fn a_redirect_to_a_file_or_data_url_says_where_it_pointed() {
         assert!(msg.contains(to) && msg.contains("only http"), "{msg}");
     }
     assert_nothing_left(&s);
+}
+
+#[test]
+fn footage_is_named_for_the_range_the_playlist_holds_or_refused_when_it_cannot_be_told() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = back_to_back(dir.path(), 4.0, 3);
+    let server = Server::start();
+    let files = vod_responses(&s, VodForm::VodClip).unwrap();
+    // The URL names the whole store's range; the request asks for 2 s of
+    // it: the file and row are named for what the playlist holds.
+    let url = serve(&server, &ranged(&s, "named"), &files);
+    let req = ExportRequest {
+        source: Source::Hls(HlsSource {
+            url: Some(url),
+            ..Default::default()
+        }),
+        timezone: Some("UTC".into()),
+        ..ExportRequest::new(&s.camera, s.start_s() + 5.0, s.start_s() + 7.0)
+    };
+    let o = exporter(&s)
+        .export(&req, &CancelToken::new(), |_| {})
+        .unwrap();
+    assert!(
+        o.warnings.iter().any(
+            |w| matches!(w, Warning::PlaylistRange { reason } if reason.contains("names the range"))
+        ),
+        "{:?}",
+        o.warnings
+    );
+    let named = o
+        .video_path
+        .file_name()
+        .unwrap()
+        .to_str()
+        .unwrap()
+        .to_string();
+    let start_name = chrono::DateTime::from_timestamp(s.start_s() as i64, 0)
+        .unwrap()
+        .format("%Y%m%d_%H%M%S")
+        .to_string();
+    assert!(
+        named.contains(&start_name),
+        "{named} is not named from {start_name}"
+    );
+    // A playlist that says nothing of its place in time and runs far longer
+    // than the range asked for cannot be that range: refused, nothing left.
+    let mut long = String::from("#EXTM3U\n#EXT-X-VERSION:6\n#EXT-X-PLAYLIST-TYPE:VOD\n#EXT-X-TARGETDURATION:2\n#EXT-X-MAP:URI=\"init.mp4\"\n");
+    for i in 0..3000 {
+        long.push_str(&format!(
+            "#EXT-X-DISCONTINUITY\n#EXT-X-MAP:URI=\"init.mp4\"\n#EXTINF:2.0,\nseg-{i}.m4s\n"
+        ));
+    }
+    long.push_str("#EXT-X-ENDLIST\n");
+    server.set("/vod/long/index.m3u8", Route::Body(long.into_bytes()));
+    let (files, rows) = (files_under(&s.media_dir), export_rows(&s));
+    let e = hls_export(&s, &quick(&s), server.url("/vod/long/index.m3u8")).unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::Vod);
+    assert!(e.to_string().contains("cannot be trimmed"), "{e}");
+    assert_eq!(
+        files_under(&s.media_dir),
+        files,
+        "the refused export left a file"
+    );
+    assert_eq!(export_rows(&s), rows, "the refused export left a row");
 }

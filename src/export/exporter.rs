@@ -144,12 +144,14 @@ impl Exporter {
         let span = tracing::info_span!("export", camera = %req.camera, id = tracing::field::Empty);
         let _enter = span.enter();
         let encode = request::check(req)?;
+        let (req, range_warning) = &request::as_named(req);
         let mut reads = reads::read(&self.layout, &self.settings, req, encode, cancel)?;
         span.record("id", reads.row.id.as_str());
         let owner = row::claim(req, &reads)?;
         let thumb_warning = reads.make_thumbnail(cancel);
         match self.write(req, &reads, &mut reporter, started) {
             Ok((mut outcome, row_final)) => {
+                outcome.warnings.extend(range_warning.clone());
                 outcome.warnings.extend(thumb_warning);
                 row::release(owner, row_final);
                 reporter.complete();

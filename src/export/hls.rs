@@ -95,6 +95,8 @@ fn fetch_playlist(client: &HttpClient, url: &Url, cancel: &CancelToken) -> Resul
 pub(super) struct Vod {
     list: VodPlaylist,
     client: HttpClient,
+    /// What the playlist said of its place in time.
+    warnings: Vec<Warning>,
 }
 
 /// Fetches the playlist of `req` (the input of an HLS export).
@@ -115,7 +117,8 @@ pub(super) fn open(
             reason,
             retryable: false,
         })?;
-    let list = fetch_playlist(&client, &url, cancel)?;
+    let mut list = fetch_playlist(&client, &url, cancel)?;
+    let warnings = in_range(&mut list, &url, req)?;
     tracing::info!(
         stage = "playlist",
         url = %url,
@@ -124,7 +127,53 @@ pub(super) fn open(
         duration_s = list.duration_s(),
         "playlist read"
     );
-    Ok(Vod { list, client })
+    Ok(Vod {
+        list,
+        client,
+        warnings,
+    })
+}
+
+/// Longest a playlist may run past the range's length and still be taken
+/// for it: the server starts at the keyframe before the start (up to a
+/// long GOP earlier).
+fn range_slack_s(range_s: f64) -> f64 {
+    75.0_f64.max(0.1 * range_s)
+}
+
+/// Holds `list` to the range of `req` (whose times name the export): a
+/// playlist with program date-times is trimmed to it; one that names its
+/// range in its URL (the NVR's routes) holds that range; one that says
+/// nothing of its place in time is taken with a warning if its length fits
+/// the range, and refused if it cannot be the range.
+fn in_range(list: &mut VodPlaylist, url: &Url, req: &ExportRequest) -> Result<Vec<Warning>> {
+    let refuse = |reason: String| Error::Vod {
+        url: url.to_string(),
+        reason,
+        retryable: false,
+    };
+    if list.has_wall_times() {
+        list.trim_to(req.start_s, req.end_s).map_err(refuse)?;
+        return Ok(Vec::new());
+    }
+    let range_s = req.end_s - req.start_s;
+    let held_s = list.duration_s();
+    if held_s > range_s + range_slack_s(range_s) {
+        return Err(refuse(format!(
+            "the playlist holds {held_s:.1} s for a range of {range_s:.1} s and does not say \
+             where it lies in time (no program date-times): it cannot be trimmed to the \
+             range; give the NVR's address (--vod-base) or the playlist of the range"
+        )));
+    }
+    if playlist::url_range(url).is_some() {
+        return Ok(Vec::new());
+    }
+    Ok(vec![Warning::PlaylistRange {
+        reason: format!(
+            "the playlist does not say where it lies in time (no range in its URL, no program \
+             date-times): its {held_s:.1} s are named for the range asked for"
+        ),
+    }])
 }
 
 /// Writes the fragments of `vod` to `out`, with chapters placed by the
@@ -140,6 +189,7 @@ pub(super) fn write(
     reporter.step(Step::Copying, 0.0)?;
     let (rows, reviews) = (&reads.vod_rows, &reads.reviews);
     let list = vod.list;
+    let mut range_warnings = vod.warnings;
     let unpaired = std::cell::Cell::new(None);
     let by_group = list.groups.len() > 1;
     let make_chapters = |spans: &[FragmentSpan]| -> Vec<Chapter> {
@@ -214,6 +264,7 @@ pub(super) fn write(
     };
     let written = hls::write(&job, out, reporter)?;
     let mut warnings = written.warnings;
+    warnings.append(&mut range_warnings);
     if let Some((clips, rows)) = unpaired.get() {
         warnings.push(Warning::ChaptersNotMade {
             reason: format!(

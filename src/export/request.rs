@@ -5,7 +5,7 @@
 
 use std::path::PathBuf;
 
-use crate::error::{Error, Result};
+use crate::error::{Error, Result, Warning};
 use crate::output;
 use crate::plan::chapters::ChapterMode;
 use crate::timefmt::Zone;
@@ -221,6 +221,38 @@ fn encode_options(req: &ExportRequest, a: &EncodeArgs) -> Result<EncodeOptions> 
         options.no_audio = true;
     }
     Ok(options)
+}
+
+/// The request as the export is named and recorded: an HLS playlist URL
+/// that names its own range (`.../start/<s>/end/<e>/...`) holds that range,
+/// so the file and row are named for it, with a warning when it is not the
+/// range asked for (footage is never labelled with times it does not show).
+pub(super) fn as_named(req: &ExportRequest) -> (ExportRequest, Option<Warning>) {
+    let mut named = req.clone();
+    let Source::Hls(HlsSource { url: Some(url), .. }) = &req.source else {
+        return (named, None);
+    };
+    let Some((start_s, end_s)) = reqwest::Url::parse(url)
+        .ok()
+        .and_then(|u| crate::source::hls::playlist::url_range(&u))
+    else {
+        return (named, None);
+    };
+    if !(start_s < end_s)
+        || ((start_s - req.start_s).abs() < 1.0 && (end_s - req.end_s).abs() < 1.0)
+    {
+        return (named, None);
+    }
+    named.start_s = start_s;
+    named.end_s = end_s;
+    let warning = Warning::PlaylistRange {
+        reason: format!(
+            "the playlist URL names the range {start_s} to {end_s}, not the {} to {} asked \
+             for: the export is named and recorded for what it holds",
+            req.start_s, req.end_s
+        ),
+    };
+    (named, Some(warning))
 }
 
 impl Layout {

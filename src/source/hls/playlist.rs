@@ -32,6 +32,10 @@ pub struct Fragment {
     pub url: Url,
     /// `#EXTINF` duration.
     pub duration_s: f64,
+    /// Wall-clock start (unix seconds), where the playlist says it: the
+    /// fragment's `#EXT-X-PROGRAM-DATE-TIME`, or the last one before it
+    /// plus the durations since (within its group).
+    pub wall_start_s: Option<f64>,
 }
 
 /// Fragments sharing one init segment and one timeline.
@@ -62,6 +66,64 @@ impl VodPlaylist {
     }
 }
 
+impl VodPlaylist {
+    /// Whether every fragment says where it lies in wall-clock time.
+    pub fn has_wall_times(&self) -> bool {
+        self.groups
+            .iter()
+            .flat_map(|g| &g.fragments)
+            .all(|f| f.wall_start_s.is_some())
+    }
+
+    /// Keeps the fragments that overlap `[start_s, end_s]` (only where
+    /// [`VodPlaylist::has_wall_times`]); `Err` says what the playlist
+    /// holds when nothing of it is in the range.
+    pub fn trim_to(&mut self, start_s: f64, end_s: f64) -> Result<(), String> {
+        let span = |f: &Fragment| {
+            let s = f.wall_start_s.unwrap_or(f64::NAN);
+            (s, s + f.duration_s)
+        };
+        let all: Vec<(f64, f64)> = self
+            .groups
+            .iter()
+            .flat_map(|g| &g.fragments)
+            .map(span)
+            .collect();
+        let (first, last) = (
+            all.iter().map(|s| s.0).fold(f64::INFINITY, f64::min),
+            all.iter().map(|s| s.1).fold(f64::NEG_INFINITY, f64::max),
+        );
+        for g in &mut self.groups {
+            g.fragments.retain(|f| {
+                let (s, e) = span(f);
+                e > start_s && s < end_s
+            });
+        }
+        self.groups.retain(|g| !g.fragments.is_empty());
+        if self.groups.is_empty() {
+            return Err(format!(
+                "the playlist holds nothing of the range: its program date-times run from \
+                 {first:.3} to {last:.3} (unix seconds)"
+            ));
+        }
+        Ok(())
+    }
+}
+
+/// The range a VOD URL names (`.../start/<s>/end/<e>/...`, both forms of
+/// the NVR's routes), in unix seconds.
+pub fn url_range(url: &Url) -> Option<(f64, f64)> {
+    let parts: Vec<&str> = url.path_segments()?.collect();
+    let after = |key: &str| {
+        parts
+            .windows(2)
+            .find(|w| w[0] == key)
+            .and_then(|w| w[1].parse::<f64>().ok())
+            .filter(|v| v.is_finite())
+    };
+    Some((after("start")?, after("end")?))
+}
+
 /// What a playlist URL held.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Parsed {
@@ -73,6 +135,12 @@ pub enum Parsed {
 /// Parses `bytes`, fetched from `url` (relative URIs resolve against it).
 /// `Err` says what is wrong, for the user.
 pub fn parse(bytes: &[u8], url: &Url) -> Result<Parsed, String> {
+    if let Err(e) = std::str::from_utf8(bytes) {
+        return Err(format!(
+            "not a playlist: byte {} is not UTF-8 text (an HLS playlist is)",
+            e.valid_up_to()
+        ));
+    }
     let playlist = m3u8_rs::parse_playlist_res(bytes)
         .map_err(|_| "not an HLS playlist (m3u8-rs could not parse it)".to_string())?;
     let join = |uri: &str| {
@@ -126,9 +194,18 @@ pub fn parse(bytes: &[u8], url: &Url) -> Result<Parsed, String> {
                 if !(seg.duration.is_finite() && seg.duration >= 0.0) {
                     return Err(format!("fragment {:?} has no usable duration", seg.uri));
                 }
+                let wall_start_s = match &seg.program_date_time {
+                    Some(t) => Some(t.timestamp_millis() as f64 / 1000.0),
+                    None if starts_group && seg.discontinuity => None,
+                    None => groups
+                        .last()
+                        .and_then(|g| g.fragments.last())
+                        .and_then(|f| Some(f.wall_start_s? + f.duration_s)),
+                };
                 let fragment = Fragment {
                     url: join(&seg.uri)?,
                     duration_s: seg.duration as f64,
+                    wall_start_s,
                 };
                 if starts_group {
                     groups.push(Group {
@@ -308,5 +385,58 @@ index-v1-a1.m3u8
             u.as_str(),
             "http://127.0.0.1:5000/vod/clip/front_door/start/1700000000/end/1700000060.500/index.m3u8"
         );
+    }
+
+    #[test]
+    fn program_date_times_place_and_trim_the_fragments() {
+        let mut text = String::from(
+            "#EXTM3U\n#EXT-X-VERSION:6\n#EXT-X-PLAYLIST-TYPE:VOD\n#EXT-X-TARGETDURATION:4\n\
+             #EXT-X-MAP:URI=\"init.mp4\"\n#EXT-X-PROGRAM-DATE-TIME:2026-01-15T12:00:00.000Z\n",
+        );
+        for i in 0..10 {
+            text.push_str(&format!("#EXTINF:4.0,\nseg-{i}.m4s\n"));
+        }
+        text.push_str("#EXT-X-ENDLIST\n");
+        let url = Url::parse("http://127.0.0.1/vod/x/index.m3u8").unwrap();
+        let Parsed::Media(mut list) = parse(text.as_bytes(), &url).unwrap() else {
+            panic!("a media playlist")
+        };
+        assert!(list.has_wall_times());
+        let t0 = 1_768_478_400.0; // 2026-01-15 12:00:00 UTC
+                                  // 12:00:09-12:00:17 overlaps fragments 2 (8-12), 3 (12-16), 4 (16-20).
+        list.trim_to(t0 + 9.0, t0 + 17.0).unwrap();
+        let kept: Vec<String> = list.groups[0]
+            .fragments
+            .iter()
+            .map(|f| f.url.path().rsplit('/').next().unwrap().to_string())
+            .collect();
+        assert_eq!(kept, ["seg-2.m4s", "seg-3.m4s", "seg-4.m4s"]);
+        let e = list.clone().trim_to(t0 + 100.0, t0 + 110.0).unwrap_err();
+        assert!(e.contains("holds nothing of the range"), "{e}");
+        // Without program date-times nothing says where it is.
+        let plain = text.replace("#EXT-X-PROGRAM-DATE-TIME:2026-01-15T12:00:00.000Z\n", "");
+        let Parsed::Media(list) = parse(plain.as_bytes(), &url).unwrap() else {
+            panic!()
+        };
+        assert!(!list.has_wall_times());
+        assert_eq!(
+            url_range(
+                &Url::parse("http://h/vod/clip/cam/start/1768478415.5/end/1768478445/index.m3u8")
+                    .unwrap()
+            ),
+            Some((1_768_478_415.5, 1_768_478_445.0))
+        );
+        assert_eq!(url_range(&url), None);
+    }
+
+    #[test]
+    fn a_playlist_that_is_not_utf8_is_named_as_such() {
+        let url = Url::parse("http://127.0.0.1/x.m3u8").unwrap();
+        let e = parse(
+            b"#EXTM3U\n#EXTINF:4.0,\nseg\xff.m4s\n#EXT-X-ENDLIST\n",
+            &url,
+        )
+        .unwrap_err();
+        assert!(e.contains("not UTF-8"), "{e}");
     }
 }
