@@ -528,6 +528,18 @@ fn validate_args_says_ok_or_names_the_refused_token() {
     let (code, text) = run(&["-vf movie=/etc/passwd"]);
     assert_eq!(code, Some(1));
     assert!(text.contains("movie="), "{text}");
+    // One verdict with the export: what it would refuse or fail on is
+    // refused here, naming why.
+    for (codec, why) in [
+        ("copy", "copy is not an encode"),
+        ("png", "an MP4 export is H.264"),
+        ("nosuchenc", "no such encoder"),
+        ("aac", "not a video encoder"),
+    ] {
+        let (code, text) = run(&["-c:v", codec]);
+        assert_eq!(code, Some(1), "{codec}: {text}");
+        assert!(text.contains(why), "{codec}: {text}");
+    }
 }
 
 #[test]

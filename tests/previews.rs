@@ -452,3 +452,47 @@ fn previews_of_two_picture_sizes_join_with_their_parameter_sets_in_band() {
     assert!((format_duration(&o.video_path) - 29.5).abs() < 0.01);
     assert!(frame_times(&o.video_path)[0].abs() < 1e-3);
 }
+
+#[test]
+fn a_preview_in_a_codec_the_nvr_does_not_write_is_named_and_the_rest_exported() {
+    use nvr_export::sample::previews::{preview_path, write_preview_in};
+    use nvr_export::sample::VideoCodec;
+    let dir = tempfile::tempdir().unwrap();
+    let s = back_to_back(&dir.path().join("store"), 2.0, 1);
+    add_preview(&s, T0, T0 + 120.0, &steady_times(120.0, 1.0), 1).unwrap();
+    let p2 = preview_path(&s.media_dir, &s.camera, T0 + 120.0, T0 + 240.0);
+    write_preview_in(
+        VideoCodec::Mpeg4,
+        &p2,
+        320,
+        180,
+        &steady_times(120.0, 1.0),
+        1.0,
+        2,
+    )
+    .unwrap();
+    rusqlite::Connection::open(&s.db_path)
+        .unwrap()
+        .execute(
+            "INSERT INTO previews (id, camera, path, start_time, end_time, duration) \
+             VALUES ('p2', ?1, ?2, ?3, ?4, 120)",
+            rusqlite::params![s.camera, p2.to_str().unwrap(), T0 + 120.0, T0 + 240.0],
+        )
+        .unwrap();
+    let o = run(&s, &preview_request(&s, T0 + 100.5, T0 + 130.0)).unwrap();
+    let named: Vec<String> = o.skipped.iter().map(|k| k.to_string()).collect();
+    assert_eq!(named.len(), 1, "{named:?}");
+    assert!(
+        named[0].contains(p2.to_str().unwrap()) && named[0].contains("MPEG4"),
+        "{named:?}"
+    );
+    assert!(
+        !named[0].contains(".part"),
+        "the staged file is not the fault: {named:?}"
+    );
+    assert_eq!(decode_errors(&o.video_path), "");
+    // Only previews in that codec: the export fails naming them.
+    let e = run(&s, &preview_request(&s, T0 + 125.0, T0 + 130.0)).unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::UnreadableSegments, "{e}");
+    assert!(e.to_string().contains(p2.to_str().unwrap()), "{e}");
+}

@@ -7,6 +7,7 @@
 
 use crate::error::{Error, Result, SkippedSegment, Warning};
 use crate::output::StagedFile;
+use crate::plan::Trim;
 use crate::probe::{self, ProbedSegment, SegmentProbe};
 use crate::progress::CancelToken;
 use crate::remux::tracks;
@@ -67,6 +68,11 @@ pub(super) fn gather(
         "probed segment headers"
     );
     let mut warnings = Vec::new();
+    let readable = if reads.trim == Trim::Exact {
+        previews_the_nvr_writes(readable, &mut skipped)
+    } else {
+        readable
+    };
     let unique = distinct(readable, &mut warnings);
     let keep = {
         let probes: Vec<&SegmentProbe> = unique.iter().map(|u| &u.probe).collect();
@@ -136,6 +142,32 @@ fn probe_bounded(
         }
     }
     Ok(readable)
+}
+
+/// Previews in a codec the NVR does not write them in (H.264, HEVC) are
+/// set aside and named: the cached frames (H.264) could not follow them,
+/// and the writer would fail on the change without saying which file.
+fn previews_the_nvr_writes(
+    readable: Vec<ProbedSegment>,
+    skipped: &mut Vec<SkippedSegment>,
+) -> Vec<ProbedSegment> {
+    use ffmpeg_next::codec::Id;
+    readable
+        .into_iter()
+        .filter(|ps| {
+            let codec = ps.probe.video.codec;
+            let ok = matches!(codec, Id::H264 | Id::HEVC);
+            if !ok {
+                skipped.push(SkippedSegment {
+                    path: ps.probe.path.clone(),
+                    reason: format!(
+                        "a preview in {codec:?}: previews are H.264 or HEVC (the NVR's); not used"
+                    ),
+                });
+            }
+            ok
+        })
+        .collect()
 }
 
 /// Two rows for the same footage (the same file listed twice, or a byte

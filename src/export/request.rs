@@ -238,8 +238,7 @@ pub(super) fn as_named(req: &ExportRequest) -> (ExportRequest, Option<Warning>) 
     else {
         return (named, None);
     };
-    if !(start_s < end_s)
-        || ((start_s - req.start_s).abs() < 1.0 && (end_s - req.end_s).abs() < 1.0)
+    if start_s >= end_s || ((start_s - req.start_s).abs() < 1.0 && (end_s - req.end_s).abs() < 1.0)
     {
         return (named, None);
     }

@@ -21,6 +21,9 @@ use super::mux;
 pub enum VideoCodec {
     H264,
     Hevc,
+    /// MPEG-4 part 2 (libav's `mpeg4`): what no NVR writes; tests use it
+    /// for footage the export must refuse by name.
+    Mpeg4,
 }
 
 /// A video encoder's settings.
@@ -45,6 +48,7 @@ pub fn open_video(
     let (name, params_key) = match s.codec {
         VideoCodec::H264 => ("libx264", "x264-params"),
         VideoCodec::Hevc => ("libx265", "x265-params"),
+        VideoCodec::Mpeg4 => ("mpeg4", ""),
     };
     let vcodec = ffmpeg::encoder::find_by_name(name).ok_or(ffmpeg::Error::EncoderNotFound)?;
     let fps = s.fps as i32;
@@ -89,7 +93,9 @@ pub fn open_video(
     if s.codec == VideoCodec::Hevc {
         p.push_str(":log-level=none");
     }
-    opts.set(params_key, &p);
+    if !params_key.is_empty() {
+        opts.set(params_key, &p);
+    }
     ctx.open_with(opts)
 }
 

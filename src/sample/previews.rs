@@ -35,13 +35,26 @@ pub fn write_preview(
     last_s: f64,
     seed: u32,
 ) -> Result<()> {
+    write_preview_in(VideoCodec::H264, path, width, height, times_s, last_s, seed)
+}
+
+/// [`write_preview`] in `codec` (the NVR's are H.264; tests write others).
+pub fn write_preview_in(
+    codec: VideoCodec,
+    path: &Path,
+    width: u32,
+    height: u32,
+    times_s: &[f64],
+    last_s: f64,
+    seed: u32,
+) -> Result<()> {
     media::init();
     if let Some(dir) = path.parent() {
         fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
     }
     let err = |what: &'static str| move |e| enc_err(what, path, e);
     let settings = VideoSettings {
-        codec: VideoCodec::H264,
+        codec,
         width,
         height,
         fps: 1000,

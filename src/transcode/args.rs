@@ -272,7 +272,36 @@ pub fn parse(input_args: &str, output_args: &str) -> Result<EncodeOptions> {
     let mut o = EncodeOptions::default();
     parse_into(input_args, &mut o)?;
     parse_into(output_args, &mut o)?;
+    if let Some(name) = &o.video_codec {
+        check_video_encoder(name)?;
+    }
     Ok(o)
+}
+
+/// A video encoder the export can use: one this libav has, for a codec an
+/// MP4 carries for players. Checked here so that `validate-args` and the
+/// export give one verdict.
+fn check_video_encoder(name: &str) -> Result<()> {
+    use ffmpeg_next::codec::Id;
+    if name == "copy" {
+        return Err(refuse(
+            name,
+            "copy is not an encode: export without encode arguments to copy the recordings",
+        ));
+    }
+    crate::media::init();
+    let codec = ffmpeg_next::encoder::find_by_name(name)
+        .ok_or_else(|| refuse(name, "no such encoder in this libav"))?;
+    if !codec.is_video() {
+        return Err(refuse(name, "not a video encoder"));
+    }
+    match codec.id() {
+        Id::H264 | Id::HEVC | Id::AV1 | Id::VP9 => Ok(()),
+        other => Err(refuse(
+            name,
+            format!("encodes {other:?}: an MP4 export is H.264, HEVC, AV1 or VP9"),
+        )),
+    }
 }
 
 fn refuse(arg: &str, reason: impl Into<String>) -> Error {
