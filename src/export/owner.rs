@@ -19,7 +19,7 @@
 //! Partial files of an export are named `.<id>.<random>.part`
 //! ([`part_owner`] parses them back), so they too are tied to their owner.
 
-use std::fs::{File, OpenOptions};
+use std::fs::File;
 use std::io::{self, Read, Write};
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
@@ -37,18 +37,19 @@ const ACQUIRE_WAIT: Duration = Duration::from_secs(2);
 /// is an error.
 const TAKE_ATTEMPTS: usize = 100;
 
-/// Opens (or with `create`, creates exclusively) the lock file `path`:
-/// never through a symlink (`O_NOFOLLOW`; a planted link is refused, its
-/// target never touched), never blocking (a FIFO), only a regular file.
+/// Opens (or with `create`, creates exclusively) the lock file `path`, in
+/// its folder's handle: never through a symlink (`O_NOFOLLOW`; a planted
+/// link is refused, its target never touched), never blocking (a FIFO),
+/// only a regular file.
 fn open_lock(path: &Path, create: bool) -> io::Result<File> {
-    use std::os::unix::fs::OpenOptionsExt;
-    let opened = OpenOptions::new()
-        .read(true)
-        .write(true)
-        .create_new(create)
-        .custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK | libc::O_CLOEXEC)
-        .open(path);
-    let file = match opened {
+    let (Some(dir), Some(name)) = (path.parent(), path.file_name()) else {
+        return Err(io::Error::new(
+            io::ErrorKind::InvalidInput,
+            "not a lock file path",
+        ));
+    };
+    let dir = File::open(dir)?;
+    let file = match output::open_in(&dir, Path::new(name), create) {
         Err(e) if e.raw_os_error() == Some(libc::ELOOP) => {
             return Err(io::Error::new(
                 io::ErrorKind::InvalidInput,

@@ -15,7 +15,7 @@ pub mod confine;
 #[allow(unsafe_code)]
 mod sys;
 
-use std::fs::{self, File, OpenOptions};
+use std::fs::{self, File};
 use std::io;
 use std::path::{Path, PathBuf};
 
@@ -25,7 +25,7 @@ use crate::timefmt::Zone;
 pub use sys::{available_bytes, extent_sharing_block, mkfifo};
 
 pub(crate) use sys::{
-    clone_range, copy_file_range, lock_exclusive, start_writeback, unlink_in, will_need,
+    clone_range, copy_file_range, lock_exclusive, open_in, start_writeback, unlink_in, will_need,
 };
 
 /// Space kept free beyond the estimated output size (16 MiB).
@@ -51,18 +51,19 @@ impl StagedFile {
         let dir = target.parent().unwrap_or(Path::new("."));
         // Unique per export: two exports that want the same final name (or a
         // retry after a crash left a temporary file) never share one.
-        let temp = dir.join(format!(".{owner}.{}.part", random_suffix()));
-        let file = OpenOptions::new()
-            .write(true)
-            .create_new(true)
-            .open(&temp)
+        let name = format!(".{owner}.{}.part", random_suffix());
+        let temp = dir.join(&name);
+        // Created in the folder's handle, exclusively and never through a
+        // symlink: nothing planted under the name is followed.
+        let handle = File::open(dir).map_err(|e| classify_write_error(dir, e))?;
+        let file = sys::open_in(&handle, Path::new(&name), true)
             .map_err(|e| classify_write_error(dir, e))?;
         sys::lock_exclusive(&file).map_err(|e| Error::io(&temp, e))?;
         Ok(StagedFile {
             temp,
             target: target.to_path_buf(),
             lock: Some(file),
-            dir: File::open(dir).ok(),
+            dir: Some(handle),
         })
     }
 

@@ -148,6 +148,30 @@ pub fn rename_no_replace(from: &Path, to: &Path) -> io::Result<()> {
     std::fs::remove_file(from)
 }
 
+/// Opens the entry `name` of the open folder `dir` (`openat`) read-write,
+/// never through a symlink (`O_NOFOLLOW`) and never blocking on a FIFO;
+/// with `create`, creates it exclusively (`O_EXCL`: an existing name, a
+/// dangling symlink included, is an error, never followed).
+pub fn open_in(dir: &File, name: &Path, create: bool) -> io::Result<File> {
+    use std::os::unix::io::FromRawFd;
+    let c = CString::new(name.as_os_str().as_bytes())
+        .map_err(|_| io::Error::new(io::ErrorKind::InvalidInput, "path contains NUL"))?;
+    let mut flags = libc::O_RDWR | libc::O_NOFOLLOW | libc::O_NONBLOCK | libc::O_CLOEXEC;
+    if create {
+        flags |= libc::O_CREAT | libc::O_EXCL;
+    }
+    // SAFETY: a valid open directory descriptor and a NUL-terminated name;
+    // on success the new descriptor is owned by the returned File.
+    let fd = unsafe { libc::openat(dir.as_raw_fd(), c.as_ptr(), flags, 0o644 as libc::c_uint) };
+    if fd < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    // SAFETY: `fd` is a fresh descriptor nothing else owns.
+    let file = unsafe { File::from_raw_fd(fd) };
+    set_blocking(&file)?;
+    Ok(file)
+}
+
 /// Removes the entry `name` of the open folder `dir` (`unlinkat`), wherever
 /// that folder is now.
 pub fn unlink_in(dir: &File, name: &Path) -> io::Result<()> {
