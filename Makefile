@@ -3,10 +3,31 @@
 # when something is missing), then build with cargo.
 
 SHELL := /bin/bash
-DEB_PACKAGES := pkg-config clang libclang-dev \
-	libavcodec-dev libavformat-dev libavutil-dev libavfilter-dev \
-	libavdevice-dev libswscale-dev libswresample-dev ffmpeg mesa-vulkan-drivers \
+# The libav the engine links: `vendored` (default) is the project's own
+# static FFmpeg 7.1 (vendor/ffmpeg, built once into target/vendor, a minute
+# and a half on 2 cores); `system` links Debian's shared FFmpeg 5.1 through
+# pkg-config (its own target folder: `make test-system`).
+LIBAV ?= vendored
+# `gpl` adds libx264/libx265 to the vendored build: the test and demo
+# stores are encoded like camera firmware (B-frames, HEVC). `lgpl` is what
+# ships (OpenH264 for H.264).
+LIBAV_VARIANT ?= gpl
+DEB_PACKAGES := pkg-config clang libclang-dev ffmpeg mesa-vulkan-drivers \
 	xfsprogs btrfs-progs
+VENDOR_PACKAGES := nasm xz-utils libwebp-dev libopenh264-dev libva-dev libx264-dev libx265-dev
+SYSTEM_PACKAGES := libavcodec-dev libavformat-dev libavutil-dev libavfilter-dev \
+	libavdevice-dev libswscale-dev libswresample-dev
+ifeq ($(LIBAV),vendored)
+DEB_PACKAGES += $(VENDOR_PACKAGES)
+CARGO_LIBAV = ffmpeg_dir=$$(vendor/ffmpeg/build.sh $(LIBAV_VARIANT)) && vendor/ffmpeg/relink.sh "$$ffmpeg_dir" \
+	&& FFMPEG_DIR=$$ffmpeg_dir $(CARGO)
+FEATURES := --features vendored
+else
+DEB_PACKAGES += $(SYSTEM_PACKAGES)
+export CARGO_TARGET_DIR := $(or $(CARGO_TARGET_DIR),$(CURDIR)/target/system)
+CARGO_LIBAV = $(CARGO)
+FEATURES :=
+endif
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 CARGO ?= cargo
 DEMO_DIR ?= demo-store
@@ -14,7 +35,7 @@ DEMO_DIR ?= demo-store
 TARGET_DIR = $(shell $(CARGO) metadata --format-version 1 --no-deps 2>/dev/null | sed -n 's/.*"target_directory":"\([^"]*\)".*/\1/p')
 BIN = $(or $(TARGET_DIR),target)/release/nvr-export
 
-.PHONY: all deps demo test test-vod build bench-corpus bench bench-timelapse bench-previews bench-reflink memcheck soak clean-demo
+.PHONY: all deps demo test test-system test-vod build bench-corpus bench bench-timelapse bench-previews bench-reflink memcheck soak clean-demo
 
 all: demo
 
@@ -29,13 +50,17 @@ deps:
 	@command -v $(CARGO) >/dev/null || { echo "cargo not found: install a Rust toolchain (rustup) first" >&2; exit 1; }
 
 build: deps
-	$(CARGO) build --release --locked
+	$(CARGO_LIBAV) build --release --locked $(FEATURES)
 
 demo: build
 	$(BIN) demo --dir $(DEMO_DIR)
 
 test: deps
-	$(CARGO) test --locked -- --test-threads=2
+	$(CARGO_LIBAV) test --locked $(FEATURES) -- --test-threads=2
+
+# The same tests linked to Debian's shared libav (FFmpeg 5.1).
+test-system:
+	$(MAKE) LIBAV=system test
 
 # Benchmark corpora, recorded the way the NVR records (one continuous encode
 # split by libav's segment muxer, catalogue rows from file names and frame
@@ -67,7 +92,7 @@ memcheck: build
 # A minute of concurrent exports and cancellations against a busy catalogue.
 SOAK_SECONDS ?= 60
 soak: deps
-	NVR_SOAK_SECONDS=$(SOAK_SECONDS) $(CARGO) test --release --locked --test soak -- --nocapture
+	NVR_SOAK_SECONDS=$(SOAK_SECONDS) $(CARGO_LIBAV) test --release --locked $(FEATURES) --test soak -- --nocapture
 
 clean-demo:
 	rm -rf $(DEMO_DIR)
@@ -84,7 +109,7 @@ test-vod: deps
 	{ [ -f $(VOD_STORE)/frigate.db ] || python3 $(VOD_PEER_DIR)/make_teststore.py $(VOD_STORE); } && \
 	python3 $(VOD_PEER_DIR)/serve.py start $(VOD_STORE)/frigate.db $(VOD_PORT) && \
 	{ NVR_VOD_PEER=http://127.0.0.1:$(VOD_PORT) NVR_VOD_STORE=$(abspath $(VOD_STORE)) \
-	  $(CARGO) test --locked --test vod_peer -- --nocapture; rc=$$?; \
+	  $(CARGO_LIBAV) test --locked $(FEATURES) --test vod_peer -- --nocapture; rc=$$?; \
 	  python3 $(VOD_PEER_DIR)/serve.py stop $(VOD_PORT) >/dev/null; exit $$rc; }
 
 # Timelapse: ours vs the NVR's ffmpeg command on 10 minutes of 1080p30

@@ -532,13 +532,14 @@ fn validate_args_says_ok_or_names_the_refused_token() {
     // refused here, naming why.
     for (codec, why) in [
         ("copy", "copy is not an encode"),
-        ("png", "an MP4 export is H.264"),
+        // (a libav without the PNG encoder: "no such encoder")
+        ("png", "an MP4 export is H.264|no such encoder"),
         ("nosuchenc", "no such encoder"),
         ("aac", "not a video encoder"),
     ] {
         let (code, text) = run(&["-c:v", codec]);
         assert_eq!(code, Some(1), "{codec}: {text}");
-        assert!(text.contains(why), "{codec}: {text}");
+        assert!(why.split('|').any(|w| text.contains(w)), "{codec}: {text}");
     }
 }
 

@@ -40,12 +40,26 @@ pub struct VideoSettings {
     pub bitrate: u32,
 }
 
+/// OpenH264 (BSD): the H.264 encoder of a build without GPL code.
+pub const OPENH264: &str = "libopenh264";
+
+/// The software H.264 encoder this libav has: libx264 (GPL builds, and
+/// Debian's), else OpenH264 (the shipped LGPL build; no B-frames).
+pub fn software_h264() -> &'static str {
+    if ffmpeg::encoder::find_by_name("libx264").is_some() {
+        "libx264"
+    } else {
+        OPENH264
+    }
+}
+
 /// Opens a video encoder (YUV 4:2:0 input, time base 1/fps).
 pub fn open_video(
     s: &VideoSettings,
     global_header: bool,
 ) -> Result<ffmpeg::encoder::Video, ffmpeg::Error> {
     let (name, params_key) = match s.codec {
+        VideoCodec::H264 if s.b_frames == 0 && software_h264() == OPENH264 => (OPENH264, ""),
         VideoCodec::H264 => ("libx264", "x264-params"),
         VideoCodec::Hevc => ("libx265", "x265-params"),
         VideoCodec::Mpeg4 => ("mpeg4", ""),
@@ -114,6 +128,8 @@ pub fn open_aac(
     ctx.set_rate(sample_rate as i32);
     ctx.set_format(Sample::F32(SampleType::Planar));
     ctx.set_channel_layout(layout);
+    // FFmpeg 7's channel layout carries the count; 5.1 keeps it apart.
+    #[cfg(not(libav7))]
     ctx.set_channels(channels as i32);
     ctx.set_time_base(Rational(1, sample_rate as i32));
     ctx.set_bit_rate(bit_rate);

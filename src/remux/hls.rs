@@ -226,7 +226,7 @@ fn demux(
                             c.set_threading(ffmpeg::codec::threading::Config {
                                 kind: ffmpeg::codec::threading::Type::None,
                                 count: 1,
-                                safe: true,
+                                ..Default::default()
                             });
                             c.decoder().video()
                         })

@@ -162,7 +162,7 @@ pub fn decode_each(
             c.set_threading(codec::threading::Config {
                 kind: codec::threading::Type::Frame,
                 count: job.threads,
-                safe: true,
+                ..Default::default()
             });
             c.decoder().video()
         })

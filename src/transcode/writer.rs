@@ -136,7 +136,12 @@ fn open_encoder(
     let name = if preset.is_hardware() {
         preset.encoder
     } else {
-        o.video_codec.as_deref().unwrap_or(preset.encoder)
+        match o.video_codec.as_deref() {
+            Some(name) => name,
+            // The NVR's default, libx264, where this libav has it.
+            None if preset.encoder == "libx264" => crate::media::encode::software_h264(),
+            None => preset.encoder,
+        }
     };
     let codec = ffmpeg::encoder::find_by_name(name).ok_or_else(|| Error::ForbiddenArgument {
         arg: name.to_string(),
