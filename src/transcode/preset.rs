@@ -162,8 +162,15 @@ impl Preset {
     /// its device opens. `Err` says why not.
     pub fn probe(&self) -> Result<Option<HwDevice>, String> {
         crate::media::init();
-        if ffmpeg_next::encoder::find_by_name(self.encoder).is_none() {
-            return Err(format!("encoder {} is not in this libav", self.encoder));
+        // Software: libx264 where this libav has it, else OpenH264 (see
+        // `media::encode::software_h264`).
+        let encoder = if self.is_hardware() {
+            self.encoder
+        } else {
+            crate::media::encode::software_h264()
+        };
+        if ffmpeg_next::encoder::find_by_name(encoder).is_none() {
+            return Err(format!("encoder {encoder} is not in this libav"));
         }
         let device = match self.device {
             None => None,
