@@ -223,11 +223,9 @@ fn demux(
                     // elsewhere.
                     decoder = ffmpeg::codec::context::Context::from_parameters(par)
                         .and_then(|mut c| {
-                            c.set_threading(ffmpeg::codec::threading::Config {
-                                kind: ffmpeg::codec::threading::Type::None,
-                                count: 1,
-                                ..Default::default()
-                            });
+                            let mut one = ffmpeg::codec::threading::Config::count(1);
+                            one.kind = ffmpeg::codec::threading::Type::None;
+                            c.set_threading(one);
                             c.decoder().video()
                         })
                         .ok();

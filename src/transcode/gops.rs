@@ -159,11 +159,10 @@ pub fn decode_each(
     let tb = job.tb;
     let mut dec = codec::context::Context::from_parameters(job.params.clone())
         .and_then(|mut c| {
-            c.set_threading(codec::threading::Config {
-                kind: codec::threading::Type::Frame,
-                count: job.threads,
-                ..Default::default()
-            });
+            // (FFmpeg 5.1's config has one more field, `safe`: left default.)
+            let mut threads = codec::threading::Config::count(job.threads);
+            threads.kind = codec::threading::Type::Frame;
+            c.set_threading(threads);
             c.decoder().video()
         })
         .map_err(read("decoder"))?;
