@@ -23,6 +23,18 @@ fn preview_store(dir: &Path) -> SampleStore {
     s
 }
 
+/// Catalogues `path` as the store's preview of its second hour (id `p2`).
+fn second_hour_row(s: &SampleStore, path: &Path) {
+    rusqlite::Connection::open(&s.db_path)
+        .unwrap()
+        .execute(
+            "INSERT INTO previews (id, camera, path, start_time, end_time, duration) \
+             VALUES ('p2', ?1, ?2, ?3, ?4, 120)",
+            rusqlite::params![s.camera, path.to_str().unwrap(), T0 + 120.0, T0 + 240.0],
+        )
+        .unwrap();
+}
+
 fn cache_dir(s: &SampleStore) -> PathBuf {
     s.root.join("cache")
 }
@@ -417,14 +429,7 @@ fn previews_of_two_picture_sizes_join_with_their_parameter_sets_in_band() {
     let p2 =
         nvr_export::sample::previews::preview_path(&s.media_dir, &s.camera, T0 + 120.0, T0 + 240.0);
     write_preview(&p2, 240, 136, &steady_times(120.0, 1.0), 1.0, 2).unwrap();
-    rusqlite::Connection::open(&s.db_path)
-        .unwrap()
-        .execute(
-            "INSERT INTO previews (id, camera, path, start_time, end_time, duration) \
-             VALUES ('p2', ?1, ?2, ?3, ?4, 120)",
-            rusqlite::params![s.camera, p2.to_str().unwrap(), T0 + 120.0, T0 + 240.0],
-        )
-        .unwrap();
+    second_hour_row(&s, &p2);
     let o = run(&s, &preview_request(&s, T0 + 100.5, T0 + 130.0)).unwrap();
     assert_eq!(
         o.stats.writer.as_str(),
@@ -471,14 +476,7 @@ fn a_preview_in_a_codec_the_nvr_does_not_write_is_named_and_the_rest_exported() 
         2,
     )
     .unwrap();
-    rusqlite::Connection::open(&s.db_path)
-        .unwrap()
-        .execute(
-            "INSERT INTO previews (id, camera, path, start_time, end_time, duration) \
-             VALUES ('p2', ?1, ?2, ?3, ?4, 120)",
-            rusqlite::params![s.camera, p2.to_str().unwrap(), T0 + 120.0, T0 + 240.0],
-        )
-        .unwrap();
+    second_hour_row(&s, &p2);
     let o = run(&s, &preview_request(&s, T0 + 100.5, T0 + 130.0)).unwrap();
     let named: Vec<String> = o.skipped.iter().map(|k| k.to_string()).collect();
     assert_eq!(named.len(), 1, "{named:?}");
