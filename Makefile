@@ -35,7 +35,7 @@ DEMO_DIR ?= demo-store
 TARGET_DIR = $(shell $(CARGO) metadata --format-version 1 --no-deps 2>/dev/null | sed -n 's/.*"target_directory":"\([^"]*\)".*/\1/p')
 BIN = $(or $(TARGET_DIR),target)/release/nvr-export
 
-.PHONY: all deps demo test test-system test-vod build bench-corpus bench bench-timelapse bench-previews bench-reflink memcheck soak clean-demo
+.PHONY: all deps demo test test-system release test-vod build bench-corpus bench bench-timelapse bench-previews bench-reflink memcheck soak clean-demo
 
 all: demo
 
@@ -57,6 +57,12 @@ demo: build
 
 test: deps
 	$(CARGO_LIBAV) test --locked $(FEATURES) -- --test-threads=2
+
+# The binary that ships: the vendored libav without GPL code (OpenH264 for
+# H.264), in its own target folder.
+release:
+	CARGO_TARGET_DIR=$(CURDIR)/target/lgpl $(MAKE) LIBAV=vendored LIBAV_VARIANT=lgpl build
+	@echo "release binary (LGPL-2.1+ libav, MIT engine): target/lgpl/release/nvr-export"
 
 # The same tests linked to Debian's shared libav (FFmpeg 5.1).
 test-system:
