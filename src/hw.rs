@@ -15,6 +15,11 @@ pub const BUILD_HW_ENCODERS: &str = env!("NVR_LIBAV_HW_ENCODERS");
 
 include!("hw_encoders.rs");
 
+/// The licence of the linked libav (a build with libx264 is GPL).
+pub fn libav_license() -> String {
+    crate::media::ffi::libav_license()
+}
+
 /// Hardware encoders registered in the libav loaded at run time.
 pub fn available_encoders() -> Vec<&'static str> {
     crate::media::init();
@@ -32,6 +37,8 @@ mod tests {
     #[test]
     fn build_and_run_time_lists_name_known_encoders() {
         assert!(LIBAV_VERSION.starts_with("libavformat "), "{LIBAV_VERSION}");
+        let licence = libav_license();
+        assert!(licence.contains("GPL version"), "{licence}");
         for name in BUILD_HW_ENCODERS.split(',').filter(|s| !s.is_empty()) {
             assert!(HW_ENCODERS.contains(&name), "{name}");
         }

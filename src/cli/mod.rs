@@ -71,6 +71,7 @@ pub fn recover_before(exporter: &nvr_export::Exporter, json: bool) {
 pub fn info() -> ExitCode {
     let nonempty = |s: String| if s.is_empty() { "none".to_string() } else { s };
     println!("libav (build): {}", nvr_export::hw::LIBAV_VERSION);
+    println!("libav licence: {}", nvr_export::hw::libav_license());
     println!(
         "hardware encoders in libavcodec (build): {}",
         nonempty(nvr_export::hw::BUILD_HW_ENCODERS.to_string())

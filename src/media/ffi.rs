@@ -59,6 +59,17 @@ pub struct Input {
     _flag: Arc<AtomicBool>,
 }
 
+/// The licence the linked libavcodec was configured under ("LGPL version
+/// 2.1 or later", "GPL version 2 or later").
+pub fn libav_license() -> String {
+    // SAFETY: avcodec_license returns a static NUL-terminated string.
+    unsafe {
+        std::ffi::CStr::from_ptr(sys::avcodec_license())
+            .to_string_lossy()
+            .into_owned()
+    }
+}
+
 /// Opens the MP4 file `path` for demuxing without probing stream info.
 ///
 /// The MP4/MOV demuxer is named explicitly: libav does not guess the format
