@@ -283,6 +283,18 @@ fn logs_go_to_stderr_and_the_done_event_says_why_a_writer_was_declined() {
 fn a_gone_stdout_does_not_panic_and_the_exit_code_says_the_export_is_done() {
     let dir = tempfile::tempdir().unwrap();
     let s = back_to_back(dir.path(), 2.0, 1);
+    // `info` into a full device (as `info | head -1` closes its pipe).
+    let full = std::fs::OpenOptions::new()
+        .write(true)
+        .open("/dev/full")
+        .unwrap();
+    let out = bin().arg("info").stdout(full).output().unwrap();
+    assert_eq!(out.status.code(), Some(0));
+    assert!(
+        !String::from_utf8_lossy(&out.stderr).contains("panicked"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     // Human mode into a full device.
     let full = std::fs::OpenOptions::new()
         .write(true)

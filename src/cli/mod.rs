@@ -69,25 +69,36 @@ pub fn recover_before(exporter: &nvr_export::Exporter, json: bool) {
 
 /// `info`: the linked libav and the hardware encoders.
 pub fn info() -> ExitCode {
+    use std::io::Write;
     let nonempty = |s: String| if s.is_empty() { "none".to_string() } else { s };
-    println!("libav (build): {}", nvr_export::hw::LIBAV_VERSION);
-    println!("libav licence: {}", nvr_export::hw::libav_license());
-    println!(
-        "hardware encoders in libavcodec (build): {}",
-        nonempty(nvr_export::hw::BUILD_HW_ENCODERS.to_string())
-    );
-    println!(
-        "hardware encoders registered (run time): {}",
-        nonempty(nvr_export::hw::available_encoders().join(","))
-    );
-    println!("presets (--hwaccel), on this machine:");
+    let mut lines = vec![
+        format!("libav (build): {}", nvr_export::hw::LIBAV_VERSION),
+        format!("libav licence: {}", nvr_export::hw::libav_license()),
+        format!(
+            "hardware encoders in libavcodec (build): {}",
+            nonempty(nvr_export::hw::BUILD_HW_ENCODERS.to_string())
+        ),
+        format!(
+            "hardware encoders registered (run time): {}",
+            nonempty(nvr_export::hw::available_encoders().join(","))
+        ),
+        "presets (--hwaccel), on this machine:".to_string(),
+    ];
     for p in nvr_export::transcode::preset::PRESETS {
-        match p.probe() {
-            Ok(_) => println!("  {:24} {:14} initialises", p.name, p.encoder),
-            Err(why) => println!("  {:24} {:14} no: {why}", p.name, p.encoder),
-        }
+        lines.push(match p.probe() {
+            Ok(_) => format!("  {:24} {:14} initialises", p.name, p.encoder),
+            Err(why) => format!("  {:24} {:14} no: {why}", p.name, p.encoder),
+        });
     }
     let (auto, _) = nvr_export::transcode::preset::auto();
-    println!("  auto -> {} ({})", auto.name, auto.encoder);
+    lines.push(format!("  auto -> {} ({})", auto.name, auto.encoder));
+    // A closed stdout (`info | head -1`) ends the listing, not the process
+    // with a panic.
+    let mut out = std::io::stdout().lock();
+    for line in lines {
+        if writeln!(out, "{line}").is_err() {
+            break;
+        }
+    }
     ExitCode::SUCCESS
 }
