@@ -56,8 +56,7 @@ impl Exporter {
     /// second run adds nothing.
     pub fn migrate(&self, cancel: &CancelToken) -> Result<MigrationReport> {
         let catalogue = self.open_catalogue(cancel)?;
-        let export_dir = self.layout().export_dir();
-        let export_dir = std::path::absolute(&export_dir).unwrap_or(export_dir);
+        let export_dir = self.layout().export_dir_absolute();
         let thumb_dir = thumbnail::thumb_dir(self.layout());
         let thumb_dir = std::path::absolute(&thumb_dir).unwrap_or(thumb_dir);
         migrate(&catalogue, &export_dir, &thumb_dir, cancel)

@@ -86,8 +86,7 @@ impl Exporter {
     /// process or another, are never touched.
     pub fn recover(&self, options: &RecoveryOptions) -> Result<RecoveryReport> {
         let catalogue = self.open_catalogue(&CancelToken::new())?;
-        let export_dir = self.layout().export_dir();
-        let export_dir = std::path::absolute(&export_dir).unwrap_or(export_dir);
+        let export_dir = self.layout().export_dir_absolute();
         recover(&catalogue, &export_dir, &self.layout().media_dir, options)
     }
 }
