@@ -7,14 +7,13 @@
 
 use crate::error::{Error, Result, SkippedSegment, Warning};
 use crate::output::StagedFile;
-use crate::plan::Trim;
 use crate::probe::{self, ProbedSegment, SegmentProbe};
 use crate::progress::CancelToken;
 use crate::remux::tracks;
 use crate::source::{self, Locator, Segment};
 
 use super::reads::Reads;
-use super::request::Layout;
+use super::request::{Layout, Source};
 use super::settings::Settings;
 
 /// Segments probed at a time (the sample count is checked after each batch).
@@ -49,6 +48,7 @@ pub(super) struct Mismatch {
 pub(super) fn gather(
     layout: &Layout,
     settings: &Settings,
+    source: &Source,
     reads: &Reads,
     cancel: &CancelToken,
 ) -> Result<Footage> {
@@ -68,7 +68,7 @@ pub(super) fn gather(
         "probed segment headers"
     );
     let mut warnings = Vec::new();
-    let readable = if reads.trim == Trim::Exact {
+    let readable = if *source == Source::Preview {
         previews_the_nvr_writes(readable, &mut skipped)
     } else {
         readable

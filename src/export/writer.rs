@@ -46,7 +46,7 @@ impl Input {
         if let Source::Hls(source) = &req.source {
             return Ok(Input::Vod(hls::open(settings, req, source, cancel)?));
         }
-        let mut footage = footage::gather(layout, settings, reads, cancel)?;
+        let mut footage = footage::gather(layout, settings, &req.source, reads, cancel)?;
         let timeline = timeline::lay_out(req, reads, &mut footage, min_free_bytes)?;
         Ok(Input::Files { footage, timeline })
     }
