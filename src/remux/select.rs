@@ -115,9 +115,9 @@ impl<'a> Selection<'a> {
     /// overlaps (the ends were counted by [`Selection::clip`]).
     pub fn audio(&mut self, c: &ClipSel<'_>, ts: i64, duration: i64) -> Cut {
         let cut = c.map.audio(ts, duration, &mut self.timeline);
-        let at_an_end = c.map.audio_before_start(ts) || c.map.audio_after_end(ts);
+        let at_an_end = || c.map.audio_before_start(ts) || c.map.audio_after_end(ts);
         match cut {
-            Cut::Drop if !at_an_end => self.audio_dropped.overlap += 1,
+            Cut::Drop if !at_an_end() => self.audio_dropped.overlap += 1,
             // The export's first packet, straddling its start: counted
             // as before the start by `clip`, and kept.
             Cut::Keep(_) if c.map.audio_before_start(ts) => {
