@@ -67,6 +67,8 @@ fn vendored_libav() -> (String, Option<PathBuf>) {
         own.insert(l.trim_start_matches("lib").to_string());
     }
     let mut version = String::from("unknown");
+    // Each library's private dependencies, once (the six .pc files repeat them).
+    let mut linked = own.clone();
     for l in libs {
         let lib = pkg_config::Config::new()
             .cargo_metadata(false)
@@ -81,7 +83,7 @@ fn vendored_libav() -> (String, Option<PathBuf>) {
             version = format!("{version} / libavcodec {} (vendored, static)", lib.version);
         }
         for name in &lib.libs {
-            if !own.contains(name) {
+            if linked.insert(name.clone()) {
                 println!("cargo:rustc-link-lib={name}");
             }
         }
