@@ -422,13 +422,23 @@ fn without_a_preview_the_thumbnail_is_the_last_cached_frame_before_the_range() {
 #[test]
 fn previews_of_two_picture_sizes_join_with_their_parameter_sets_in_band() {
     use nvr_export::sample::previews::write_preview;
+    use nvr_export::sample::VideoCodec;
     let dir = tempfile::tempdir().unwrap();
     let s = back_to_back(&dir.path().join("store"), 2.0, 1);
     add_preview(&s, T0, T0 + 120.0, &steady_times(120.0, 1.0), 1).unwrap();
     // The camera was reconfigured: the next hour's preview is smaller.
     let p2 =
         nvr_export::sample::previews::preview_path(&s.media_dir, &s.camera, T0 + 120.0, T0 + 240.0);
-    write_preview(&p2, 240, 136, &steady_times(120.0, 1.0), 1.0, 2).unwrap();
+    write_preview(
+        VideoCodec::H264,
+        &p2,
+        240,
+        136,
+        &steady_times(120.0, 1.0),
+        1.0,
+        2,
+    )
+    .unwrap();
     second_hour_row(&s, &p2);
     let o = run(&s, &preview_request(&s, T0 + 100.5, T0 + 130.0)).unwrap();
     assert_eq!(
@@ -460,13 +470,13 @@ fn previews_of_two_picture_sizes_join_with_their_parameter_sets_in_band() {
 
 #[test]
 fn a_preview_in_a_codec_the_nvr_does_not_write_is_named_and_the_rest_exported() {
-    use nvr_export::sample::previews::{preview_path, write_preview_in};
+    use nvr_export::sample::previews::{preview_path, write_preview};
     use nvr_export::sample::VideoCodec;
     let dir = tempfile::tempdir().unwrap();
     let s = back_to_back(&dir.path().join("store"), 2.0, 1);
     add_preview(&s, T0, T0 + 120.0, &steady_times(120.0, 1.0), 1).unwrap();
     let p2 = preview_path(&s.media_dir, &s.camera, T0 + 120.0, T0 + 240.0);
-    write_preview_in(
+    write_preview(
         VideoCodec::Mpeg4,
         &p2,
         320,

@@ -25,21 +25,10 @@ pub const PREVIEW_GOP: u32 = 40;
 /// Preview time base: milliseconds.
 const MS: Rational = Rational(1, 1000);
 
-/// Writes a preview MP4 at `path`: one frame at each of `times_s` (seconds
+/// Writes a preview MP4 in `codec` (the NVR's are H.264; tests write
+/// others) at `path`: one frame at each of `times_s` (seconds
 /// from its start, increasing), the last one shown for `last_s`.
 pub fn write_preview(
-    path: &Path,
-    width: u32,
-    height: u32,
-    times_s: &[f64],
-    last_s: f64,
-    seed: u32,
-) -> Result<()> {
-    write_preview_in(VideoCodec::H264, path, width, height, times_s, last_s, seed)
-}
-
-/// [`write_preview`] in `codec` (the NVR's are H.264; tests write others).
-pub fn write_preview_in(
     codec: VideoCodec,
     path: &Path,
     width: u32,
@@ -100,7 +89,15 @@ pub fn add_preview(
 ) -> Result<Recording> {
     let path = preview_path(&store.media_dir, &store.camera, start_s, end_s);
     let last_s = (end_s - start_s) - times_s.last().copied().unwrap_or(0.0);
-    write_preview(&path, 320, 180, times_s, last_s.max(0.001), seed)?;
+    write_preview(
+        VideoCodec::H264,
+        &path,
+        320,
+        180,
+        times_s,
+        last_s.max(0.001),
+        seed,
+    )?;
     let row = Recording {
         id: format!("{start_s}-{}", store.camera),
         camera: store.camera.clone(),
