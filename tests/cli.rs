@@ -353,6 +353,17 @@ fn a_gone_stdout_does_not_panic_and_the_exit_code_says_the_export_is_done() {
 
 #[test]
 fn batch_runs_requests_through_the_queue_with_events_tagged_by_job() {
+    /// `nvr-export batch FILE` on the store.
+    fn batch(s: &nvr_export::sample::SampleStore, file: &std::path::Path) -> std::process::Command {
+        let mut c = bin();
+        c.arg("batch")
+            .arg(file)
+            .arg("--db")
+            .arg(&s.db_path)
+            .arg("--media-dir")
+            .arg(&s.media_dir);
+        c
+    }
     let dir = tempfile::tempdir().unwrap();
     let s = back_to_back(dir.path(), 2.0, 3);
     let file = dir.path().join("batch.json");
@@ -369,13 +380,7 @@ fn batch_runs_requests_through_the_queue_with_events_tagged_by_job() {
         .to_string(),
     )
     .unwrap();
-    let out = bin()
-        .arg("batch")
-        .arg(&file)
-        .arg("--db")
-        .arg(&s.db_path)
-        .arg("--media-dir")
-        .arg(&s.media_dir)
+    let out = batch(&s, &file)
         .args(["--max-concurrent", "2", "--json"])
         .output()
         .unwrap();
@@ -421,15 +426,7 @@ fn batch_runs_requests_through_the_queue_with_events_tagged_by_job() {
     );
     // A file that is not a list of requests: exit 2, a clear message.
     std::fs::write(&file, "{\"camera\": 1}").unwrap();
-    let out = bin()
-        .arg("batch")
-        .arg(&file)
-        .arg("--db")
-        .arg(&s.db_path)
-        .arg("--media-dir")
-        .arg(&s.media_dir)
-        .output()
-        .unwrap();
+    let out = batch(&s, &file).output().unwrap();
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("not a batch of export requests"));
     // A job that widens the HLS allowlist itself: refused, nothing run.
@@ -444,16 +441,7 @@ fn batch_runs_requests_through_the_queue_with_events_tagged_by_job() {
         ),
     )
     .unwrap();
-    let out = bin()
-        .arg("batch")
-        .arg(&file)
-        .arg("--db")
-        .arg(&s.db_path)
-        .arg("--media-dir")
-        .arg(&s.media_dir)
-        .arg("--json")
-        .output()
-        .unwrap();
+    let out = batch(&s, &file).arg("--json").output().unwrap();
     assert_eq!(out.status.code(), Some(2));
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(
