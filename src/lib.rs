@@ -79,8 +79,8 @@ pub mod transcode;
 
 pub use error::{Error, ErrorKind, Result, SkippedSegment, Warning};
 pub use export::{
-    EncodeArgs, ExportOutcome, ExportRequest, Exporter, HlsSource, Layout, Source, Timings,
-    MAX_SAMPLES,
+    DoneRecord, EncodeArgs, ExportOutcome, ExportRequest, Exporter, HlsSource, Layout, Source,
+    Timings, MAX_SAMPLES,
 };
 pub use job::clock::{Clock, ManualClock, SystemClock};
 pub use job::migrate::{MigratedExport, MigrationReport};
@@ -91,3 +91,9 @@ pub use plan::chapters::ChapterMode;
 pub use progress::{CancelToken, Progress, ProgressThrottle, Step};
 pub use remux::cut::AudioDrops;
 pub use remux::{RemuxStats, WriterChoice, WriterKind};
+
+/// Whether `name` is an IANA time zone this engine knows (names, titles and
+/// chapter titles are shown in it; an unknown one is refused).
+pub fn is_known_timezone(name: &str) -> bool {
+    timefmt::Zone::parse(Some(name)).is_some()
+}

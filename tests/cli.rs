@@ -49,7 +49,10 @@ fn json_success_stream() {
     let dir = tempfile::tempdir().unwrap();
     let s = back_to_back(dir.path(), 3.0, 2);
     std::fs::remove_file(&s.recordings[1].path).unwrap();
+    // Three clocks: the file is named in the machine's local time (TZ), the
+    // name and title in --timezone, creation_time in UTC.
     let out = export_cmd(&s, s.start_s(), s.end_s())
+        .env("TZ", "Asia/Kolkata")
         .args([
             "--json",
             "--name",
@@ -75,7 +78,7 @@ fn json_success_stream() {
     assert!((done["duration_s"].as_f64().unwrap() - 3.0).abs() < 0.01);
     let video = done["video_path"].as_str().unwrap();
     assert!(
-        video.ends_with("front_door_20240610_081320-20240610_081326_x1y2z3.mp4"),
+        video.ends_with("front_door_20240610_114320-20240610_114326_x1y2z3.mp4"),
         "{video}"
     );
     assert!(std::path::Path::new(video).exists());

@@ -4,8 +4,7 @@
 use std::io::Write;
 
 use nvr_export::{
-    Error, ExportOutcome, MigrationReport, Progress, RecoveryReport, SkippedSegment, Step, Warning,
-    WriterKind,
+    DoneRecord, Error, ExportOutcome, MigrationReport, Progress, RecoveryReport, Step,
 };
 use serde::Serialize;
 
@@ -17,7 +16,7 @@ pub enum Event<'a> {
         step: Step,
         percent: f64,
     },
-    Done(Done<'a>),
+    Done(DoneRecord<'a>),
     Error {
         kind: &'static str,
         message: String,
@@ -28,39 +27,6 @@ pub enum Event<'a> {
     Recovered(&'a RecoveryReport),
     /// What `migrate` added and skipped.
     Migrated(&'a MigrationReport),
-}
-
-#[derive(Serialize)]
-pub struct Done<'a> {
-    id: &'a str,
-    name: &'a str,
-    video_path: &'a std::path::Path,
-    thumb_path: &'a str,
-    duration_s: f64,
-    chapters: usize,
-    skipped: &'a [SkippedSegment],
-    warnings: &'a [Warning],
-    writer: WriterKind,
-    /// Why the index-driven writer did not take the export, if it did not.
-    fast_declined: Option<&'a str>,
-    timings: nvr_export::Timings,
-    packets: Packets,
-    /// Audio packets of the source left out, by reason.
-    audio_packets_dropped: nvr_export::AudioDrops,
-    bytes: Bytes,
-}
-
-/// Sample bytes the filesystem shared (extent sharing) and those written.
-#[derive(Serialize)]
-struct Bytes {
-    shared: u64,
-    copied: u64,
-}
-
-#[derive(Serialize)]
-struct Packets {
-    video: u64,
-    audio: u64,
 }
 
 fn round2(x: f64) -> f64 {
@@ -76,28 +42,7 @@ impl Event<'_> {
     }
 
     pub fn done(o: &ExportOutcome) -> Event<'_> {
-        Event::Done(Done {
-            id: &o.id,
-            name: &o.name,
-            video_path: &o.video_path,
-            thumb_path: &o.thumb_path,
-            duration_s: round2(o.duration_s),
-            chapters: o.chapters,
-            skipped: &o.skipped,
-            warnings: &o.warnings,
-            writer: o.stats.writer,
-            fast_declined: o.stats.fast_declined.as_deref(),
-            timings: o.timings,
-            packets: Packets {
-                video: o.stats.video_packets,
-                audio: o.stats.audio_packets,
-            },
-            audio_packets_dropped: o.stats.audio_dropped,
-            bytes: Bytes {
-                shared: o.stats.shared_bytes,
-                copied: o.stats.copied_bytes,
-            },
-        })
+        Event::Done(o.record())
     }
 
     pub fn error(e: &Error) -> Event<'static> {

@@ -36,6 +36,6 @@ mod timeline;
 mod writer;
 
 pub use exporter::Exporter;
-pub use outcome::{ExportOutcome, Timings};
+pub use outcome::{DoneRecord, ExportOutcome, Timings};
 pub use request::{EncodeArgs, ExportRequest, HlsSource, Layout, Source};
 pub use settings::MAX_SAMPLES;

@@ -39,6 +39,71 @@ pub struct Timings {
     pub total_s: f64,
 }
 
+/// A finished export as one flat record: the CLI's JSON `done` event and
+/// the Python module's `ExportOutcome` are this, serialised.
+#[derive(Debug, serde::Serialize)]
+pub struct DoneRecord<'a> {
+    pub id: &'a str,
+    pub name: &'a str,
+    pub video_path: &'a std::path::Path,
+    pub thumb_path: &'a str,
+    /// Seconds, to the hundredth.
+    pub duration_s: f64,
+    pub chapters: usize,
+    pub skipped: &'a [SkippedSegment],
+    pub warnings: &'a [Warning],
+    pub writer: crate::remux::WriterKind,
+    /// Why the index-driven writer did not take the export, if it did not.
+    pub fast_declined: Option<&'a str>,
+    pub timings: Timings,
+    pub packets: Packets,
+    /// Audio packets of the source left out, by reason.
+    pub audio_packets_dropped: crate::remux::cut::AudioDrops,
+    pub bytes: Bytes,
+}
+
+/// Sample bytes the filesystem shared (extent sharing) and those written.
+#[derive(Debug, Clone, Copy, serde::Serialize)]
+pub struct Bytes {
+    pub shared: u64,
+    pub copied: u64,
+}
+
+/// Packets written, by track kind.
+#[derive(Debug, Clone, Copy, serde::Serialize)]
+pub struct Packets {
+    pub video: u64,
+    pub audio: u64,
+}
+
+impl ExportOutcome {
+    /// This outcome as the flat `done` record.
+    pub fn record(&self) -> DoneRecord<'_> {
+        DoneRecord {
+            id: &self.id,
+            name: &self.name,
+            video_path: &self.video_path,
+            thumb_path: &self.thumb_path,
+            duration_s: (self.duration_s * 100.0).round() / 100.0,
+            chapters: self.chapters,
+            skipped: &self.skipped,
+            warnings: &self.warnings,
+            writer: self.stats.writer,
+            fast_declined: self.stats.fast_declined.as_deref(),
+            timings: self.timings,
+            packets: Packets {
+                video: self.stats.video_packets,
+                audio: self.stats.audio_packets,
+            },
+            audio_packets_dropped: self.stats.audio_dropped,
+            bytes: Bytes {
+                shared: self.stats.shared_bytes,
+                copied: self.stats.copied_bytes,
+            },
+        }
+    }
+}
+
 /// What a writer produced.
 pub(super) struct Written {
     pub duration_s: f64,

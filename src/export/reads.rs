@@ -274,7 +274,9 @@ impl Names {
             .name
             .clone()
             .unwrap_or_else(|| format!("{} {start} {end}", req.camera.replace('_', " ")));
-        let file = output::export_file_name(&req.camera, req.start_s, req.end_s, id, zone);
+        // Three clocks, as the NVR: the file is named in the machine's local
+        // time, the name and title in the configured zone, creation_time in UTC.
+        let file = output::export_file_name(&req.camera, req.start_s, req.end_s, id, Zone::Local);
         let kind = if req.source == Source::Preview {
             "Preview"
         } else {

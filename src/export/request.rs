@@ -31,6 +31,12 @@ pub struct Layout {
     /// The NVR's cache folder (`/tmp/cache`): cached preview frames are in
     /// its `preview_frames/`.
     pub cache_dir: PathBuf,
+    /// Where exports are written; `None`: `<media>/exports` (the NVR's
+    /// `EXPORT_DIR`, which its tests and installs may move).
+    pub exports_dir: Option<PathBuf>,
+    /// The clips folder; `None`: `<media>/clips` (the NVR's `CLIPS_DIR`).
+    /// Thumbnails go to its `export/`; a user's thumbnail may come from it.
+    pub clips_dir: Option<PathBuf>,
 }
 
 impl Layout {
@@ -40,11 +46,25 @@ impl Layout {
             media_dir: media_dir.into(),
             recording_roots: Vec::new(),
             cache_dir: PathBuf::from("/tmp/cache"),
+            exports_dir: None,
+            clips_dir: None,
         }
     }
 
+    /// The export folder: [`Layout::exports_dir`] or `<media>/exports`.
     pub fn export_dir(&self) -> PathBuf {
-        self.media_dir.join("exports")
+        match &self.exports_dir {
+            Some(dir) => dir.clone(),
+            None => self.media_dir.join("exports"),
+        }
+    }
+
+    /// The clips folder: [`Layout::clips_dir`] or `<media>/clips`.
+    pub fn clips_dir(&self) -> PathBuf {
+        match &self.clips_dir {
+            Some(dir) => dir.clone(),
+            None => self.media_dir.join("clips"),
+        }
     }
 }
 
@@ -257,8 +277,13 @@ pub(super) fn as_named(req: &ExportRequest) -> (ExportRequest, Option<Warning>) 
 impl Layout {
     /// The export folder, absolute (the row stores an absolute path,
     /// whatever the caller passed).
+    /// An absolute folder is kept exactly as given: the NVR compares the
+    /// stored `video_path` with `os.path.join(EXPORT_DIR, file)` as strings.
     pub(crate) fn export_dir_absolute(&self) -> PathBuf {
         let dir = self.export_dir();
+        if dir.is_absolute() {
+            return dir;
+        }
         std::path::absolute(&dir).unwrap_or(dir)
     }
 }

@@ -12,9 +12,9 @@
 //!    else the last one before it;
 //! 4. none: `thumb_path` stays empty and a warning says why.
 //!
-//! The picture is always decoded and encoded again (a user's file is never
-//! copied as it is): what lands in the folder is a WebP of the right size,
-//! whatever came in. It is written under a temporary name, synced and
+//! A user's image that is already WebP is copied as it is (as the NVR does:
+//! its review thumbnails are WebP); any other picture is decoded and encoded
+//! again, so what lands in the folder is always a WebP, whatever came in. It is written under a temporary name, synced and
 //! renamed. A thumbnail that cannot be made never fails the export.
 
 use std::path::{Path, PathBuf};
@@ -40,14 +40,15 @@ pub enum ThumbSource {
     None(String),
 }
 
-/// `<media>/clips/export`.
+/// `<clips>/export` (`<media>/clips/export` by default).
 pub fn thumb_dir(layout: &Layout) -> PathBuf {
-    layout.media_dir.join("clips").join("export")
+    layout.clips_dir().join("export")
 }
 
-/// The folders a user's thumbnail may come from: the media and cache folders.
+/// The folders a user's thumbnail may come from: the media, clips and cache
+/// folders.
 fn allowed_roots(layout: &Layout) -> Vec<PathBuf> {
-    [&layout.media_dir, &layout.cache_dir]
+    [&layout.media_dir, &layout.clips_dir(), &layout.cache_dir]
         .into_iter()
         .map(|r| std::fs::canonicalize(r).unwrap_or_else(|_| r.to_path_buf()))
         .collect()
@@ -125,6 +126,11 @@ pub fn make(
     owner: &str,
     cancel: &CancelToken,
 ) -> std::result::Result<PathBuf, String> {
+    if let ThumbSource::User(p) = source {
+        if let Some(bytes) = webp_as_is(p) {
+            return write_image(target, owner, &bytes).map_err(|e| e.to_string());
+        }
+    }
     let (path, at_s) = match source {
         ThumbSource::User(p) | ThumbSource::Cached(p) => (p, 0.0),
         ThumbSource::Preview { path, at_s } => (path, *at_s),
@@ -133,6 +139,23 @@ pub fn make(
     let picture = image::frame_at(path, at_s, cancel)?;
     let bytes = image::thumbnail(&picture, ImageFormat::WebP)?;
     write_image(target, owner, &bytes).map_err(|e| e.to_string())
+}
+
+/// Largest user image kept as it is (a thumbnail, not a poster).
+const MAX_USER_WEBP: u64 = 8 << 20;
+
+/// The bytes of a user's image that is already a WebP (`RIFF....WEBP`) of
+/// a thumbnail's size: copied as it is, as the NVR does (its review
+/// thumbnails are WebP). Anything else is decoded and encoded again.
+fn webp_as_is(path: &Path) -> Option<Vec<u8>> {
+    let file = crate::output::confine::open_regular(path).ok()?;
+    if file.metadata().ok()?.len() > MAX_USER_WEBP {
+        return None;
+    }
+    use std::io::Read;
+    let mut bytes = Vec::new();
+    (&file).take(MAX_USER_WEBP).read_to_end(&mut bytes).ok()?;
+    (bytes.len() >= 12 && &bytes[..4] == b"RIFF" && &bytes[8..12] == b"WEBP").then_some(bytes)
 }
 
 /// Writes `bytes` to `target` under a temporary name, synced, renamed

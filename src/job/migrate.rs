@@ -55,20 +55,33 @@ impl Exporter {
     /// Gives every bare `.mp4` in the export folder a catalogue row; a
     /// second run adds nothing.
     pub fn migrate(&self, cancel: &CancelToken) -> Result<MigrationReport> {
+        self.migrate_cameras(None, cancel)
+    }
+
+    /// [`Exporter::migrate`], guessing cameras from `cameras` (the NVR's
+    /// configured names, as its own migration does) instead of the
+    /// catalogue's when given.
+    pub fn migrate_cameras(
+        &self,
+        cameras: Option<&[String]>,
+        cancel: &CancelToken,
+    ) -> Result<MigrationReport> {
         let catalogue = self.open_catalogue(cancel)?;
         let export_dir = self.layout().export_dir_absolute();
         let thumb_dir = thumbnail::thumb_dir(self.layout());
         let thumb_dir = std::path::absolute(&thumb_dir).unwrap_or(thumb_dir);
-        migrate(&catalogue, &export_dir, &thumb_dir, cancel)
+        migrate(&catalogue, &export_dir, &thumb_dir, cameras, cancel)
     }
 }
 
 /// Gives every bare `.mp4` in `export_dir` a row (see the module doc);
-/// thumbnails go to `thumb_dir`.
+/// thumbnails go to `thumb_dir`; camera names from `cameras`, else the
+/// catalogue's.
 pub fn migrate(
     catalogue: &Catalogue,
     export_dir: &Path,
     thumb_dir: &Path,
+    cameras: Option<&[String]>,
     cancel: &CancelToken,
 ) -> Result<MigrationReport> {
     let mut report = MigrationReport::default();
@@ -80,7 +93,10 @@ pub fn migrate(
         None => return Ok(report),
     };
     let known: HashSet<String> = catalogue.export_video_paths()?.into_iter().collect();
-    let cameras = catalogue.known_cameras()?;
+    let cameras = match cameras {
+        Some(names) => names.to_vec(),
+        None => catalogue.known_cameras()?,
+    };
     let mut files: Vec<PathBuf> = match std::fs::read_dir(export_dir) {
         Ok(rd) => rd.filter_map(|e| e.ok()).map(|e| e.path()).collect(),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => Vec::new(),

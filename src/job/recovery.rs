@@ -27,7 +27,7 @@ use std::time::{Duration, SystemTime};
 
 use crate::catalogue::{Catalogue, ExportRow};
 use crate::error::{Error, Result};
-use crate::export::owner;
+use crate::export::{owner, thumbnail};
 use crate::export::{ExportRequest, Exporter};
 use crate::media::isobmff;
 use crate::output::{self, confine::Roots};
@@ -87,15 +87,17 @@ impl Exporter {
     pub fn recover(&self, options: &RecoveryOptions) -> Result<RecoveryReport> {
         let catalogue = self.open_catalogue(&CancelToken::new())?;
         let export_dir = self.layout().export_dir_absolute();
-        recover(&catalogue, &export_dir, &self.layout().media_dir, options)
+        let thumb_dir = thumbnail::thumb_dir(self.layout());
+        recover(&catalogue, &export_dir, &thumb_dir, options)
     }
 }
 
-/// Recovers dead exports of `catalogue` whose files are in `export_dir`.
+/// Recovers dead exports of `catalogue` whose files are in `export_dir` and
+/// thumbnails in `thumb_dir`.
 pub fn recover(
     catalogue: &Catalogue,
     export_dir: &Path,
-    media_dir: &Path,
+    thumb_dir: &Path,
     options: &RecoveryOptions,
 ) -> Result<RecoveryReport> {
     let mut report = RecoveryReport::default();
@@ -118,7 +120,7 @@ pub fn recover(
         }
         let lock_path = owner::lock_path(export_dir, &row.id);
         if std::fs::symlink_metadata(&lock_path).is_err() {
-            foreign(catalogue, &row, media_dir, options, &mut report)?;
+            foreign(catalogue, &row, thumb_dir, options, &mut report)?;
             continue;
         }
         let mut lock = match owner::claim(export_dir, &row.id) {
@@ -142,7 +144,7 @@ pub fn recover(
                 "the file was complete; its row was still in progress",
             ));
         } else {
-            remove_thumb(&row, media_dir, &mut report);
+            remove_thumb(&row, thumb_dir, &mut report);
             catalogue.delete_export(&row.id)?;
             report.removed.push(recovered(
                 &row,
@@ -160,11 +162,7 @@ pub fn recover(
         report.files_removed.push(lock_path);
     }
     sweep_files(export_dir, &mut report)?;
-    sweep_thumbnail_parts(
-        &media_dir.join("clips").join("export"),
-        export_dir,
-        &mut report,
-    )?;
+    sweep_thumbnail_parts(thumb_dir, export_dir, &mut report)?;
     Ok(report)
 }
 
@@ -284,7 +282,7 @@ fn sweep_files(export_dir: &Path, report: &mut RecoveryReport) -> Result<()> {
 fn foreign(
     catalogue: &Catalogue,
     row: &ExportRow,
-    media_dir: &Path,
+    thumb_dir: &Path,
     options: &RecoveryOptions,
     report: &mut RecoveryReport,
 ) -> Result<()> {
@@ -308,7 +306,7 @@ fn foreign(
         if std::fs::remove_file(video).is_ok() {
             report.files_removed.push(video.to_path_buf());
         }
-        remove_thumb(row, media_dir, report);
+        remove_thumb(row, thumb_dir, report);
         catalogue.delete_export(&row.id)?;
         report.removed.push(recovered(
             row,
@@ -318,13 +316,13 @@ fn foreign(
     Ok(())
 }
 
-/// Removes a dead export's thumbnail if it lies under the media folder.
-fn remove_thumb(row: &ExportRow, media_dir: &Path, report: &mut RecoveryReport) {
+/// Removes a dead export's thumbnail if it lies in the thumbnail folder.
+fn remove_thumb(row: &ExportRow, thumb_dir: &Path, report: &mut RecoveryReport) {
     if row.thumb_path.is_empty() {
         return;
     }
     let thumb = Path::new(&row.thumb_path);
-    let inside = match (thumb.canonicalize(), media_dir.canonicalize()) {
+    let inside = match (thumb.canonicalize(), thumb_dir.canonicalize()) {
         (Ok(t), Ok(m)) => t.starts_with(m),
         _ => false,
     };

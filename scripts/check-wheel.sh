@@ -1,0 +1,49 @@
+#!/usr/bin/env bash
+# Installs the wheel in DIST into a fresh venv and checks that it needs
+# nothing from the system but glibc: `ldd` of the extension resolves every
+# library either inside the wheel or to glibc's own (libc, libm, libdl,
+# libpthread, librt, the loader), libz and libgcc_s (both in every
+# manylinux policy); no libav of the system is loaded (/proc/self/maps
+# after an export). Then it imports the module with an empty library path,
+# exports the demo store and prints the wheel's size and import time.
+#
+#   scripts/check-wheel.sh dist
+set -euo pipefail
+dist=${1:?dist folder}
+wheel=$(ls "$dist"/*.whl | head -1)
+work=$(mktemp -d)
+trap 'rm -rf "$work"' EXIT
+python3 -m venv "$work/venv"
+"$work/venv/bin/pip" install -q "$wheel"
+site=$("$work/venv/bin/python" -c 'import sysconfig; print(sysconfig.get_paths()["platlib"])')
+ext=$(ls "$site"/nvr_export/_native*.so)
+echo "wheel: $(basename "$wheel") $(du -k "$wheel" | cut -f1) KiB (installed: $(du -sk "$site"/nvr_export* | awk '{s+=$1} END {print s}') KiB)"
+bad=0
+while read -r lib arrow path rest; do
+  case "$lib" in linux-vdso.so.*|/lib64/ld-linux*|ld-linux*) continue ;; esac
+  case "$lib" in
+    libc.so.*|libm.so.*|libdl.so.*|libpthread.so.*|librt.so.*|libz.so.*|libgcc_s.so.*) continue ;;
+  esac
+  case "$path" in "$site"/*) echo "  bundled: $lib" ; continue ;; esac
+  echo "  OUTSIDE THE WHEEL: $lib => $path" >&2
+  bad=1
+done < <(ldd "$ext")
+[ "$bad" = 0 ] || { echo "check-wheel: the extension needs libraries outside the wheel" >&2; exit 1; }
+LD_LIBRARY_PATH= "$work/venv/bin/python" - "$work" <<'PY'
+import json, sys, time
+t = time.perf_counter()
+import nvr_export
+from nvr_export import _native
+import_ms = (time.perf_counter() - t) * 1000
+info = nvr_export.libav_info()
+assert "LGPL" in info["license"], info
+store = json.loads(_native.sample_store("demo", sys.argv[1] + "/store"))
+out = nvr_export.Exporter(store["db"], store["media_dir"]).export(store["camera"], store["start"], store["end"])
+maps = open("/proc/self/maps").read()
+loaded = sorted({l.split()[-1] for l in maps.splitlines() if "/libav" in l or "/libsw" in l})
+assert not loaded, f"system libav loaded: {loaded}"
+print(f"import: {import_ms:.1f} ms; libav: {info['version']}, {info['license']}")
+print(f"exported the demo store: {out.video_path} ({out.duration_s} s, {out.writer})")
+PY
+ffprobe -v error -show_entries format=duration -of csv=p=0 "$work"/store/media/exports/*.mp4
+echo "check-wheel: ok"
