@@ -35,7 +35,7 @@ DEMO_DIR ?= demo-store
 TARGET_DIR = $(shell $(CARGO) metadata --format-version 1 --no-deps 2>/dev/null | sed -n 's/.*"target_directory":"\([^"]*\)".*/\1/p')
 BIN = $(or $(TARGET_DIR),target)/release/nvr-export
 
-.PHONY: all deps demo test test-python python-ext wheel test-system release test-vod build bench-corpus bench bench-timelapse bench-previews bench-reflink memcheck soak clean-demo
+.PHONY: all deps demo test test-python python-ext wheel bench-python test-system release test-vod build bench-corpus bench bench-timelapse bench-previews bench-reflink memcheck soak clean-demo
 
 all: demo
 
@@ -97,9 +97,18 @@ wheel: deps $(WHEEL_VENV)/bin/maturin
 	rm -rf dist
 	ffmpeg_dir=$$(vendor/ffmpeg/build.sh lgpl) && export CARGO_TARGET_DIR=$(CURDIR)/target/lgpl \
 	  && vendor/ffmpeg/relink.sh "$$ffmpeg_dir" \
-	  && FFMPEG_DIR=$$ffmpeg_dir PATH=$(WHEEL_VENV)/bin:$$PATH maturin build --release --locked \
+	  && FFMPEG_DIR=$$ffmpeg_dir PATH=$(WHEEL_VENV)/bin:$$PATH maturin build --release --strip --locked \
 	     -m python/Cargo.toml --out dist --auditwheel repair
 	scripts/check-wheel.sh dist
+
+# The binding's overhead per export, and the NVR's own export (ffmpeg CLI
+# reading its VOD server's playlist) against the drop-in on the NVR-style
+# audio hour, in one run (scripts/bench-python.py), from the wheel.
+BENCH_VENV ?= $(CURDIR)/target/benchenv
+bench-python: wheel build
+	@[ -f $(BENCH_DIR)/audio/corpus.env ] || $(BIN) bench-corpus --dir $(BENCH_DIR)/audio --variant audio
+	python3 -m venv --clear $(BENCH_VENV) && $(BENCH_VENV)/bin/pip install -q dist/*.whl
+	$(BENCH_VENV)/bin/python scripts/bench-python.py --corpus $(BENCH_DIR)/audio --runs $(RUNS)
 
 # The same tests linked to Debian's shared libav (FFmpeg 5.1).
 test-system:

@@ -2,8 +2,9 @@
 # Installs the wheel in DIST into a fresh venv and checks that it needs
 # nothing from the system but glibc: `ldd` of the extension resolves every
 # library either inside the wheel or to glibc's own (libc, libm, libdl,
-# libpthread, librt, the loader), libz and libgcc_s (both in every
-# manylinux policy); no libav of the system is loaded (/proc/self/maps
+# libpthread, librt, the loader), libz, libgcc_s and libstdc++ (the
+# compiler runtimes every manylinux policy counts as the system's; OpenH264
+# is C++); no libav of the system is loaded (/proc/self/maps
 # after an export). Then it imports the module with an empty library path,
 # exports the demo store and prints the wheel's size and import time.
 #
@@ -22,7 +23,7 @@ bad=0
 while read -r lib arrow path rest; do
   case "$lib" in linux-vdso.so.*|/lib64/ld-linux*|ld-linux*) continue ;; esac
   case "$lib" in
-    libc.so.*|libm.so.*|libdl.so.*|libpthread.so.*|librt.so.*|libz.so.*|libgcc_s.so.*) continue ;;
+    libc.so.*|libm.so.*|libdl.so.*|libpthread.so.*|librt.so.*|libz.so.*|libgcc_s.so.*|libstdc++.so.*) continue ;;
   esac
   case "$path" in "$site"/*) echo "  bundled: $lib" ; continue ;; esac
   echo "  OUTSIDE THE WHEEL: $lib => $path" >&2

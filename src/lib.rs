@@ -7,7 +7,8 @@
 //! floors below it (`python3 ../shared/tools/layers.py src` checks it).
 //!
 //! ```text
-//! faces ─────── the CLI (main.rs, cli/); next the Python module and the server
+//! faces ─────── the CLI (main.rs, cli/); the Python module (python/, a crate
+//!                 of its own: the engine never depends on PyO3)
 //! job ───────── many exports: ExportQueue (workers, states, subscribers),
 //!   │             crash recovery and migration (methods of Exporter)
 //! export ────── one export, a stage a file: request (check) -> reads (every
