@@ -40,11 +40,20 @@ info = nvr_export.libav_info()
 assert "LGPL" in info["license"], info
 store = json.loads(_native.sample_store("demo", sys.argv[1] + "/store"))
 out = nvr_export.Exporter(store["db"], store["media_dir"]).export(store["camera"], store["start"], store["end"])
+# NVR users' custom arguments name libx264; this build has OpenH264 instead.
+assert nvr_export.validate_ffmpeg_args("-c:v libx264 -crf 23") == (True, ""), "libx264 refused"
+tl = nvr_export.Exporter(store["db"], store["media_dir"]).export(
+    store["camera"], store["start"], store["end"], output_args="-c:v libx264 -vf setpts=0.04*PTS -r 30")
+assert [w.kind for w in tl.warnings] == ["encoder_substituted"], tl.warnings
+assert tl.writer == "transcode" and 2.0 < tl.duration_s < 3.0, tl
 maps = open("/proc/self/maps").read()
 loaded = sorted({l.split()[-1] for l in maps.splitlines() if "/libav" in l or "/libsw" in l})
 assert not loaded, f"system libav loaded: {loaded}"
 print(f"import: {import_ms:.1f} ms; libav: {info['version']}, {info['license']}")
-print(f"exported the demo store: {out.video_path} ({out.duration_s} s, {out.writer})")
+print(f"exported the demo store: {out.duration_s} s by {out.writer}; a libx264 timelapse: "
+      f"{tl.duration_s} s by {tl.writer}, warning {tl.warnings[0].kind}")
 PY
-ffprobe -v error -show_entries format=duration -of csv=p=0 "$work"/store/media/exports/*.mp4
+for f in "$work"/store/media/exports/*.mp4; do
+  echo "  $(basename "$f"): $(ffprobe -v error -show_entries format=duration -of csv=p=0 "$f") s (ffprobe)"
+done
 echo "check-wheel: ok"

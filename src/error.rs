@@ -53,6 +53,9 @@ pub enum Warning {
     InitMismatch { fragments: Vec<String> },
     /// The hardware preset failed; the export was encoded in software.
     EncoderFallback { preset: String, reason: String },
+    /// The encoder asked for is not in this libav; a stand-in for the same
+    /// codec encoded instead (libx264 in the LGPL build: OpenH264).
+    EncoderSubstituted { asked: String, used: String },
     /// Chapters were asked for but could not be placed.
     ChaptersNotMade { reason: String },
     /// HLS: what the playlist says of its place in time, where it is not
@@ -134,6 +137,11 @@ impl fmt::Display for Warning {
             Warning::EncoderFallback { preset, reason } => {
                 write!(f, "{preset} failed ({reason}); encoded in software instead")
             }
+            Warning::EncoderSubstituted { asked, used } => write!(
+                f,
+                "{asked} is not in this libav (a build without GPL code): encoded with \
+                 {used} instead, whose options differ (preset, tune and crf do not apply)"
+            ),
             Warning::ChaptersNotMade { reason } => write!(f, "no chapters: {reason}"),
             Warning::PlaylistRange { reason } => write!(f, "playlist range: {reason}"),
             Warning::NoThumbnail { reason } => write!(f, "no thumbnail: {reason}"),
@@ -167,6 +175,7 @@ impl Warning {
             Warning::CatalogueNotUpdated { .. } => "catalogue_not_updated",
             Warning::InitMismatch { .. } => "init_mismatch",
             Warning::EncoderFallback { .. } => "encoder_fallback",
+            Warning::EncoderSubstituted { .. } => "encoder_substituted",
             Warning::ChaptersNotMade { .. } => "chapters_not_made",
             Warning::PlaylistRange { .. } => "playlist_range",
             Warning::NoThumbnail { .. } => "no_thumbnail",

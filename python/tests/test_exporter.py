@@ -220,7 +220,7 @@ def test_timelapse_is_encoded_without_audio(demo):
 def test_validate_ffmpeg_args():
     assert nvr_export.validate_ffmpeg_args("") == (True, "")
     assert nvr_export.validate_ffmpeg_args(nvr_export.DEFAULT_TIMELAPSE_ARGS) == (True, "")
-    assert nvr_export.validate_ffmpeg_args("-c:v libx264 -crf 23 -preset veryfast") == (True, "")
+    assert nvr_export.validate_ffmpeg_args("-crf 23 -preset veryfast -r 30") == (True, "")
     for bad in ("-i /etc/passwd", "-vf movie=/etc/passwd", "/tmp/out.mp4", "-f null"):
         ok, why = nvr_export.validate_ffmpeg_args(bad)
         assert not ok and why, bad

@@ -221,6 +221,6 @@ def test_migrate_exports_and_validate_args(built_stores, frigate_env):
     migrate_exports(cfg.ffmpeg, ["front_door"])  # a second run adds nothing
     assert len([r for r in export_rows(store["db"]) if r[3] == bare]) == 1
 
-    assert validate_ffmpeg_args("-c:v libx264 -crf 23") == (True, "")
+    assert validate_ffmpeg_args("-vf setpts=0.04*PTS -r 30 -crf 23") == (True, "")
     ok, why = validate_ffmpeg_args("-vf movie=/etc/passwd")
     assert not ok and why

@@ -290,7 +290,7 @@ fn check_video_encoder(name: &str) -> Result<()> {
         ));
     }
     crate::media::init();
-    let codec = ffmpeg_next::encoder::find_by_name(name)
+    let codec = ffmpeg_next::encoder::find_by_name(substitute(name))
         .ok_or_else(|| refuse(name, "no such encoder in this libav"))?;
     if !codec.is_video() {
         return Err(refuse(name, "not a video encoder"));
@@ -301,6 +301,17 @@ fn check_video_encoder(name: &str) -> Result<()> {
             name,
             format!("encodes {other:?}: an MP4 export is H.264, HEVC, AV1 or VP9"),
         )),
+    }
+}
+
+/// The encoder that stands in for `name` in this libav: OpenH264 for
+/// libx264 where the build has no GPL code (NVR users' arguments name
+/// libx264); else `name` itself.
+pub fn substitute(name: &str) -> &str {
+    if name == "libx264" {
+        crate::media::encode::software_h264()
+    } else {
+        name
     }
 }
 

@@ -137,7 +137,7 @@ fn open_encoder(
         preset.encoder
     } else {
         match o.video_codec.as_deref() {
-            Some(name) => name,
+            Some(name) => super::args::substitute(name),
             // The NVR's default, libx264, where this libav has it.
             None if preset.encoder == "libx264" => crate::media::encode::software_h264(),
             None => preset.encoder,
@@ -253,7 +253,16 @@ pub fn write(
     crate::media::init();
     let preset = job.preset;
     match write_with(job, &preset, out_path, reporter) {
-        Ok(stats) => Ok((stats, None)),
+        Ok(stats) => {
+            let asked = job.options.video_codec.as_deref().unwrap_or_default();
+            let used = super::args::substitute(asked);
+            let warning =
+                (!preset.is_hardware() && used != asked).then(|| Warning::EncoderSubstituted {
+                    asked: asked.to_string(),
+                    used: used.to_string(),
+                });
+            Ok((stats, warning))
+        }
         Err(Error::Cancelled) => Err(Error::Cancelled),
         Err(e) if preset.is_hardware() && job.cpu_fallback => {
             let reason = hw_reason(&e);
