@@ -60,6 +60,31 @@ def overhead(work, exports):
         print(f"  {label:18} median {med:.3f} ms, p90 {p90:.3f} ms (export: median {tot:.1f} ms)")
 
 
+def cancel_latency(work, runs=10):
+    """Time from CancelToken.cancel() on another thread to the export's
+    Cancelled reaching the caller (a paced export, mid-copy)."""
+    import threading
+    store = json.loads(_native.sample_store("demo", os.path.join(work, "demo-cancel")))
+    ex = nvr_export.Exporter(store["db"], store["media_dir"], max_rate=100_000)
+    lat = []
+    for _ in range(runs):
+        token, at = nvr_export.CancelToken(), []
+
+        def cancel():
+            time.sleep(0.3)
+            at.append(time.perf_counter())
+            token.cancel()
+
+        threading.Thread(target=cancel).start()
+        try:
+            ex.export(store["camera"], store["start"], store["end"], cancel=token)
+        except nvr_export.Cancelled:
+            lat.append(time.perf_counter() - at[0])
+    lat.sort()
+    print(f"cancel from another thread to Cancelled raised, {runs} runs: median "
+          f"{median_ms(lat):.1f} ms, max {lat[-1] * 1000:.1f} ms")
+
+
 def sync(path):
     subprocess.run(["sync", path], check=True)
 
@@ -138,6 +163,7 @@ def main():
     print(f"nvr_export on {info['version']} ({info['license']})")
     with tempfile.TemporaryDirectory(dir=os.environ.get("BENCH_TMP")) as work:
         overhead(work, a.exports)
+        cancel_latency(work)
         if a.corpus:
             nvr_vs_dropin(work, os.path.abspath(a.corpus), a.vod_port, a.runs)
 

@@ -12,7 +12,7 @@ import pytest
 
 import nvr_export
 from nvr_export import (
-    Cancelled, CancelToken, DatabaseError, ExportError, Exporter, ExportQueue, InvalidRequest,
+    Cancelled, CancelToken, DatabaseError, DiskFull, ExportError, Exporter, ExportQueue, InvalidRequest,
     MediaError, NoRecordings, QueueFull, StorageError, VodError,
 )
 from conftest import export_rows, ffprobe, files_under, moov_before_mdat
@@ -286,3 +286,23 @@ def test_200_exports_in_a_loop_do_not_grow_memory_or_descriptors(demo):
     rss1, fds1 = rss_kib(), len(os.listdir("/proc/self/fd"))
     assert fds1 <= fds0, (fds0, fds1)
     assert rss1 - rss0 < 8 * 1024, (rss0, rss1)
+
+
+def test_a_full_disk_raises_disk_full_and_leaves_nothing(demo, tmp_path):
+    """A real ENOSPC: a 64 KiB tmpfs as the export folder (root only)."""
+    import subprocess
+
+    full = tmp_path / "tiny"
+    full.mkdir()
+    if os.geteuid() != 0 or subprocess.run(
+            ["mount", "-t", "tmpfs", "-o", "size=64k", "tmpfs", str(full)],
+            capture_output=True).returncode != 0:
+        pytest.skip("needs root to mount a tmpfs")
+    try:
+        err = expect(DiskFull, "disk_full", lambda: exporter(demo, exports_dir=full).export(
+            demo["camera"], demo["start"], demo["end"]))
+        assert "free some space" in err.message
+        assert os.listdir(full) == []
+        assert export_rows(demo["db"]) == []
+    finally:
+        subprocess.run(["umount", str(full)], check=True)

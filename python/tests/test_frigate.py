@@ -224,3 +224,23 @@ def test_migrate_exports_and_validate_args(built_stores, frigate_env):
     assert validate_ffmpeg_args("-vf setpts=0.04*PTS -r 30 -crf 23") == (True, "")
     ok, why = validate_ffmpeg_args("-vf movie=/etc/passwd")
     assert not ok and why
+
+
+def test_no_preview_at_the_start_means_an_empty_thumb_path(built_stores, frigate_env):
+    const = frigate_env
+    store = nvr_store_in(built_stores["nvr"], const)
+    for f in Path(const.CLIPS_DIR, "previews").rglob("*.mp4"):
+        f.unlink()
+    import sqlite3
+    con = sqlite3.connect(store["db"])
+    con.execute("DELETE FROM previews")
+    con.commit()
+    con.close()
+    exporter, progress = job_manager_run(config(store["db"]), "front_door_nothmb", "front_door",
+                                         store["start"], store["start"] + 20)
+    assert exporter.error is None
+    (row,) = export_rows(store["db"])
+    assert row[4] == "" and row[5] == 0
+    assert [w.kind for w in exporter.outcome.warnings] == ["no_thumbnail"]
+    assert files_under(Path(const.CLIPS_DIR) / "export") == []
+    check_progress(progress, "copying")
