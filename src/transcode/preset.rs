@@ -254,4 +254,29 @@ mod tests {
             assert!(why.len() >= 10, "{why:?}");
         }
     }
+
+    /// The vendored libav has NVENC (nv-codec headers from the recipe): the
+    /// encoders are registered, and the CUDA driver is looked for only at
+    /// run time; without it the preset says so instead of failing to load.
+    #[test]
+    #[cfg(feature = "vendored")]
+    fn vendored_nvenc_is_built_and_loads_cuda_at_run_time() {
+        for name in ["h264_nvenc", "hevc_nvenc"] {
+            assert!(
+                crate::hw::BUILD_HW_ENCODERS.split(',').any(|e| e == name),
+                "{}",
+                crate::hw::BUILD_HW_ENCODERS
+            );
+            assert!(crate::hw::available_encoders().contains(&name));
+        }
+        let driver = ["/dev/nvidia0", "/dev/nvidiactl"]
+            .iter()
+            .any(|d| std::path::Path::new(d).exists());
+        match by_name("preset-nvidia").probe() {
+            Ok(_) => assert!(driver, "CUDA initialised without an NVIDIA device node"),
+            Err(why) => {
+                assert!(why.contains("cuda") || why.contains("nvenc"), "{why}");
+            }
+        }
+    }
 }

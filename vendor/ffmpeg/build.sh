@@ -24,6 +24,11 @@ if [ -f "$prefix/.built" ]; then echo "$prefix"; exit 0; fi
 work=$target/vendor/ffmpeg/build-$variant-$hash
 rm -rf "$work" "$prefix"; mkdir -p "$work"
 tar -xJf "$target/vendor/ffmpeg/src/$FFMPEG_ORIG" -C "$work" --strip-components=1
+# NVIDIA's headers into the build folder (headers and a .pc file only).
+mkdir -p "$work/nvcodec"
+tar -xJf "$target/vendor/ffmpeg/src/$NVCODEC_ORIG" -C "$work/nvcodec" --strip-components=1
+make -C "$work/nvcodec" PREFIX="$work/nvcodec-install" install >/dev/null
+export PKG_CONFIG_PATH="$work/nvcodec-install/lib/pkgconfig${PKG_CONFIG_PATH:+:$PKG_CONFIG_PATH}"
 
 flags=(
   --prefix="$prefix" --enable-static --disable-shared --enable-pic
@@ -54,10 +59,15 @@ flags=(
   # device upload/download of the hardware presets.
   --enable-filter=buffer,buffersink,abuffer,abuffersink,null,anull,setpts,settb,fps,scale,format,transpose,hflip,vflip,crop,pad,setsar,setdar,hwupload,hwdownload,scale_vaapi
   # Hardware: VAAPI (the system's libva, which the NVR's image has) and
-  # V4L2 memory-to-memory encoders (Raspberry Pi and other SoCs). NVENC
-  # needs nv-codec headers >= 11.1.5.3; Debian 12 has 11.1.5.2: not built.
+  # V4L2 memory-to-memory encoders (Raspberry Pi and other SoCs).
   --enable-vaapi --enable-hwaccel=h264_vaapi,hevc_vaapi --enable-encoder=h264_vaapi,hevc_vaapi
   --enable-v4l2-m2m --enable-encoder=h264_v4l2m2m,hevc_v4l2m2m
+  # NVIDIA (preset-nvidia*): NVENC encoders on a CUDA device, NVDEC decode;
+  # the driver's libcuda/libnvidia-encode are opened at run time (dlopen),
+  # so the build links nothing of NVIDIA's and runs without a GPU.
+  --enable-ffnvcodec --enable-cuda --enable-nvenc --enable-nvdec
+  --enable-encoder=h264_nvenc,hevc_nvenc --enable-hwaccel=h264_nvdec,hevc_nvdec
+  --enable-filter=hwupload_cuda
 )
 if [ "$variant" = gpl ]; then
   # The tests' camera-like encoders (B-frames, HEVC).
