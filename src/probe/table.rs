@@ -2,12 +2,17 @@
 //!
 //! An export of a day of a 1080p30 camera with audio has some 6.6 million
 //! samples; at the 40 bytes of a plain [`SampleTime`] the index alone would
-//! take a quarter of a gigabyte. Here each sample costs its byte offset and
-//! size (4 bytes each: a segment file is far below 4 GiB) plus, only where
-//! needed, 4 bytes of decode-time delta (timestamps that jitter, as from a
-//! camera recorded with wall-clock timestamps) and 4 bytes of composition
-//! offset (B-frames). Constant-rate timing (every AAC track, most video) is
-//! kept as runs, keyframes as a sorted list of indexes (or "all").
+//! take a quarter of a gigabyte. Here each sample costs its size (4 bytes:
+//! a segment file is far below 4 GiB) plus, only where needed, 4 bytes of
+//! decode-time delta (timestamps that jitter, as from a camera recorded
+//! with wall-clock timestamps) and 4 bytes of composition offset
+//! (B-frames). Constant-rate timing (every AAC track, most video) is kept
+//! as runs, keyframes as a sorted list of indexes (or "all"), and byte
+//! offsets as runs too: an MP4 muxer writes a track's samples back to back
+//! in chunks (libav's, about a second each, interleaving the tracks), so
+//! one offset per chunk gives every sample's (each sample starts where the
+//! one before it in its chunk ended). A file whose samples are scattered
+//! keeps one offset per sample.
 
 /// One sample of the index: timing in the stream's time base, and where
 /// its bytes are in the file.
@@ -43,13 +48,23 @@ enum Dts {
     Each(Vec<u32>),
 }
 
+/// Byte offsets in the file.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Pos {
+    /// Chunks: (first sample index, its offset); the chunk's next samples
+    /// follow it with no gap.
+    Runs(Vec<(u32, u32)>),
+    /// One offset per sample.
+    Each(Vec<u32>),
+}
+
 /// The sample index of one stream of one segment, in decode order.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SampleTable {
     first_dts: i64,
     dts: Dts,
     last_duration: u32,
-    pos: Vec<u32>,
+    pos: Pos,
     size: Vec<u32>,
     /// Composition offsets; empty when all are zero.
     cts: Vec<i32>,
@@ -75,6 +90,10 @@ pub struct Samples<'a> {
     run: usize,
     /// Index of the first keyframe at or after `front`.
     key: usize,
+    /// Byte offset of `front`.
+    pos: u64,
+    /// The chunk holding `front` (`Pos::Runs`).
+    chunk: usize,
 }
 
 impl Iterator for Samples<'_> {
@@ -117,9 +136,21 @@ impl Iterator for Samples<'_> {
             duration: rel_next.map_or(t.last_duration as i64, |r| r - self.rel),
             cts: t.cts.get(i).copied().unwrap_or(0),
             keyframe,
-            pos: t.pos[i] as i64,
+            pos: self.pos as i64,
             size: t.size[i],
         };
+        if next < t.len() {
+            self.pos = match &t.pos {
+                Pos::Each(v) => v[next] as u64,
+                Pos::Runs(chunks) => match chunks.get(self.chunk + 1) {
+                    Some(c) if c.0 as usize == next => {
+                        self.chunk += 1;
+                        c.1 as u64
+                    }
+                    _ => self.pos + t.size[i] as u64,
+                },
+            };
+        }
         self.front = next;
         self.rel = rel_next.unwrap_or(self.rel);
         Some(s)
@@ -148,7 +179,7 @@ impl Default for SampleTable {
             first_dts: 0,
             dts: Dts::Runs(Vec::new()),
             last_duration: 0,
-            pos: Vec::new(),
+            pos: Pos::Runs(Vec::new()),
             size: Vec::new(),
             cts: Vec::new(),
             keys: None,
@@ -204,6 +235,17 @@ impl SampleTable {
         } else {
             Dts::Each(rel)
         };
+        // Chunks: a sample that does not start where the one before it
+        // ended opens one.
+        let chunks: Vec<(u32, u32)> = (0..n)
+            .filter(|&i| i == 0 || pos[i] as u64 != pos[i - 1] as u64 + size[i - 1] as u64)
+            .map(|i| (i as u32, pos[i]))
+            .collect();
+        let pos = if chunks.len() * 2 <= n {
+            Pos::Runs(chunks)
+        } else {
+            Pos::Each(pos)
+        };
         let keys = (keys.len() != n).then_some(keys);
         Ok(SampleTable {
             first_dts: first.dts,
@@ -236,8 +278,34 @@ impl SampleTable {
                 None => true,
                 Some(k) => k.binary_search(&(i as u32)).is_ok(),
             },
-            pos: self.pos[i] as i64,
+            pos: self.pos_of(i) as i64,
             size: self.size[i],
+        }
+    }
+
+    /// Byte offset of sample `i` (below [`len`](Self::len)).
+    fn pos_of(&self, i: usize) -> u64 {
+        match &self.pos {
+            Pos::Each(v) => v[i] as u64,
+            Pos::Runs(chunks) => {
+                let (start, offset) = chunks[self.chunk_of(i)];
+                offset as u64
+                    + self.size[start as usize..i]
+                        .iter()
+                        .map(|&s| s as u64)
+                        .sum::<u64>()
+            }
+        }
+    }
+
+    /// Index of the chunk holding sample `i` (0 for `Pos::Each`).
+    fn chunk_of(&self, i: usize) -> usize {
+        match &self.pos {
+            Pos::Each(_) => 0,
+            Pos::Runs(chunks) => match chunks.binary_search_by_key(&(i as u32), |c| c.0) {
+                Ok(c) => c,
+                Err(c) => c.saturating_sub(1),
+            },
         }
     }
 
@@ -260,6 +328,12 @@ impl SampleTable {
                 0
             },
             run: self.run_of(front),
+            pos: if front < self.len() {
+                self.pos_of(front)
+            } else {
+                0
+            },
+            chunk: self.chunk_of(front),
             key: self
                 .keys
                 .as_ref()
@@ -311,7 +385,11 @@ impl SampleTable {
             Dts::Runs(r) => r.len() * 12,
             Dts::Each(v) => v.len() * 4,
         };
-        dts + (self.pos.len() + self.size.len() + self.cts.len()) * 4
+        let pos = match &self.pos {
+            Pos::Runs(c) => c.len() * 8,
+            Pos::Each(v) => v.len() * 4,
+        };
+        dts + pos + (self.size.len() + self.cts.len()) * 4
             + self.keys.as_ref().map_or(0, |k| k.len() * 4)
     }
 }
@@ -441,6 +519,42 @@ mod tests {
         rear.reverse();
         front.extend(rear);
         assert_eq!(front, v);
+    }
+
+    #[test]
+    fn chunked_offsets_take_a_few_bytes_a_chunk() {
+        // Two tracks interleaved as a muxer writes them: this track's
+        // samples back to back in chunks of 30, the other's in between.
+        let mut v = Vec::new();
+        let mut pos = 48;
+        for i in 0..900i64 {
+            if i % 30 == 0 {
+                pos += 4_000; // the other track's chunk
+            }
+            let size = 700 + (i * 7919 % 300) as u32;
+            v.push(SampleTime {
+                dts: i * 3000,
+                duration: 3000,
+                cts: 0,
+                keyframe: i % 60 == 0,
+                pos,
+                size,
+            });
+            pos += size as i64;
+        }
+        let t = SampleTable::from_samples(&v).unwrap();
+        assert!(matches!(t.pos, Pos::Runs(ref c) if c.len() == 30));
+        // Sizes, 30 chunk offsets, 15 keyframes, one DTS run.
+        assert!(t.heap_bytes() <= 900 * 4 + 30 * 8 + 15 * 4 + 12, "{}", t.heap_bytes());
+        assert_eq!(t.iter().collect::<Vec<_>>(), v);
+        let each: Vec<SampleTime> = (0..t.len()).map(|i| t.get(i)).collect();
+        assert_eq!(each, v);
+        for (a, b) in [(0, 1), (29, 31), (30, 60), (451, 899), (899, 900)] {
+            assert_eq!(t.range(a..b).collect::<Vec<_>>(), v[a..b].to_vec(), "{a}..{b}");
+            let mut r: Vec<SampleTime> = t.range(a..b).rev().collect();
+            r.reverse();
+            assert_eq!(r, v[a..b].to_vec(), "{a}..{b} backwards");
+        }
     }
 
     #[test]
