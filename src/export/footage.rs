@@ -119,7 +119,7 @@ fn probe_bounded(
     skipped: &mut Vec<SkippedSegment>,
     cancel: &CancelToken,
 ) -> Result<Vec<ProbedSegment>> {
-    let mut readable = Vec::new();
+    let mut readable = Vec::with_capacity(segments.len());
     let mut samples = 0u64;
     let mut pending = segments.into_iter().peekable();
     while pending.peek().is_some() {
@@ -173,11 +173,13 @@ fn previews_the_nvr_writes(
 /// Two rows for the same footage (the same file listed twice, or a byte
 /// copy of it in an overlapping row): keeps the first, says so.
 /// Overlapping wall times alone never make footage a duplicate (see `plan`).
-fn distinct(readable: Vec<ProbedSegment>, warnings: &mut Vec<Warning>) -> Vec<ProbedSegment> {
-    let mut unique: Vec<ProbedSegment> = Vec::with_capacity(readable.len());
-    for ps in readable {
-        let (seg, probe) = (&ps.segment, &ps.probe);
-        let dup = unique.iter().find(|k| {
+fn distinct(mut readable: Vec<ProbedSegment>, warnings: &mut Vec<Warning>) -> Vec<ProbedSegment> {
+    // In place (a day is thousands of segments): the first `kept` are the
+    // unique ones so far, in order.
+    let mut kept = 0;
+    for i in 0..readable.len() {
+        let (seg, probe) = (&readable[i].segment, &readable[i].probe);
+        let dup = readable[..kept].iter().find(|k| {
             k.probe.file_id == probe.file_id
                 || (k.segment.start_s < seg.end_s
                     && seg.start_s < k.segment.end_s
@@ -190,10 +192,14 @@ fn distinct(readable: Vec<ProbedSegment>, warnings: &mut Vec<Warning>) -> Vec<Pr
                 first_id: first.segment.id.clone(),
                 first_location: first.segment.locator.to_string(),
             }),
-            None => unique.push(ps),
+            None => {
+                readable.swap(kept, i);
+                kept += 1;
+            }
         }
     }
-    unique
+    readable.truncate(kept);
+    readable
 }
 
 /// Rows whose span disagrees with their file (frame-count durations

@@ -67,7 +67,7 @@ pub struct VideoStream {
     pub width: u32,
     pub height: u32,
     pub extradata: Vec<u8>,
-    pub parameters: codec::Parameters,
+    pub parameters: SharedParameters,
     pub timing: VideoTiming,
 }
 
@@ -95,7 +95,7 @@ pub struct AudioStream {
     pub sample_rate: u32,
     pub channels: u16,
     pub time_base: Rational,
-    pub parameters: codec::Parameters,
+    pub parameters: SharedParameters,
 }
 
 /// What a segment's header says.
@@ -281,25 +281,36 @@ pub struct Template {
     channels: u16,
 }
 
+/// A stream's libav parameters, shared by every segment probed through one
+/// [`Template`] (they are the template's by construction): one copy for a
+/// day of segments instead of one per segment. libav's parameters are not
+/// safe to read from two threads at once, hence the lock; users take a copy.
+#[derive(Clone)]
+pub struct SharedParameters(std::sync::Arc<std::sync::Mutex<codec::Parameters>>);
+
+impl SharedParameters {
+    pub fn new(par: &codec::Parameters) -> SharedParameters {
+        SharedParameters(std::sync::Arc::new(std::sync::Mutex::new(owned(par))))
+    }
+
+    /// An owned copy.
+    pub fn copy(&self) -> codec::Parameters {
+        match self.0.lock() {
+            Ok(p) => owned(&p),
+            Err(poisoned) => owned(&poisoned.into_inner()),
+        }
+    }
+}
+
 /// One stream of a [`Template`].
 struct StreamTemplate {
     index: usize,
     time_base: Rational,
     /// The sample entry as a decoder sees it.
     entry: Vec<u8>,
-    /// Copied for each segment (under the lock: libav's parameters are not
-    /// safe to share between threads as they are).
-    parameters: std::sync::Mutex<codec::Parameters>,
+    /// Handed to each segment.
+    parameters: SharedParameters,
     codec: codec::Id,
-}
-
-impl StreamTemplate {
-    fn parameters(&self) -> codec::Parameters {
-        match self.parameters.lock() {
-            Ok(p) => owned(&p),
-            Err(poisoned) => owned(&poisoned.into_inner()),
-        }
-    }
 }
 
 impl Template {
@@ -307,12 +318,13 @@ impl Template {
     /// of the same file gives exactly libav's sample tables.
     pub fn learn(p: &SegmentProbe) -> Option<Template> {
         let traks = p.traks.as_ref()?;
-        let stream = |index: usize, time_base: Rational, par: &codec::Parameters| {
+        let stream = |index: usize, time_base: Rational, par: &SharedParameters| {
+            let par = par.copy();
             Some(StreamTemplate {
                 index,
                 time_base,
                 entry: traks.get(index)?.as_ref()?.decoder_view().into_owned(),
-                parameters: std::sync::Mutex::new(owned(par)),
+                parameters: SharedParameters::new(&par),
                 codec: par.id(),
             })
         };
@@ -395,7 +407,7 @@ impl Template {
                         sample_rate: self.sample_rate,
                         channels: self.channels,
                         time_base: st.time_base,
-                        parameters: st.parameters(),
+                        parameters: st.parameters.clone(),
                     }),
                     Err(e) => return Some(Err(skip(path, format!("audio index: {e}")))),
                 }
@@ -412,7 +424,7 @@ impl Template {
                 width: self.width,
                 height: self.height,
                 extradata: self.extradata.clone(),
-                parameters: self.video.parameters(),
+                parameters: self.video.parameters.clone(),
                 timing: VideoTiming {
                     time_base: self.video.time_base,
                     samples,
@@ -538,7 +550,7 @@ pub fn probe(path: &Path, cancel: &CancelToken) -> Result<SegmentProbe, SkippedS
         width,
         height,
         extradata,
-        parameters: owned(&vpar),
+        parameters: SharedParameters::new(&vpar),
         timing: VideoTiming {
             time_base: tb,
             samples,
@@ -562,7 +574,7 @@ pub fn probe(path: &Path, cancel: &CancelToken) -> Result<SegmentProbe, SkippedS
                 sample_rate,
                 channels,
                 time_base: a.time_base(),
-                parameters: owned(&par),
+                parameters: SharedParameters::new(&par),
             })
         })
         .transpose()?;

@@ -2,17 +2,23 @@
 //!
 //! An export of a day of a 1080p30 camera with audio has some 6.6 million
 //! samples; at the 40 bytes of a plain [`SampleTime`] the index alone would
-//! take a quarter of a gigabyte. Here each sample costs its size (4 bytes:
-//! a segment file is far below 4 GiB) plus, only where needed, 4 bytes of
-//! decode-time delta (timestamps that jitter, as from a camera recorded
-//! with wall-clock timestamps) and 4 bytes of composition offset
-//! (B-frames). Constant-rate timing (every AAC track, most video) is kept
-//! as runs, keyframes as a sorted list of indexes (or "all"), and byte
-//! offsets as runs too: an MP4 muxer writes a track's samples back to back
-//! in chunks (libav's, about a second each, interleaving the tracks), so
-//! one offset per chunk gives every sample's (each sample starts where the
-//! one before it in its chunk ended). A file whose samples are scattered
-//! keeps one offset per sample.
+//! take a quarter of a gigabyte, and at 8 (a 4-byte offset and size) it is
+//! still most of an export's memory. Here a typical sample costs 4 bytes:
+//!
+//! * its size in 2 ([`Packed`]: 16 bits, with the rare larger value, a
+//!   keyframe of a high-rate camera, kept aside by index);
+//! * its byte offset as the gap after the sample before it, also packed:
+//!   an MP4 muxer writes samples in decode order, a track's back to back
+//!   or interleaved with the other track's (the gap is then the other
+//!   track's bytes in between: an audio frame or two, a video frame), so
+//!   gaps are small; an absolute offset every [`CHECKPOINT`] samples keeps
+//!   random access short. A file whose samples go backwards keeps one
+//!   offset per sample;
+//! * only where needed, 4 bytes of decode-time delta (timestamps that
+//!   jitter, as from a camera recorded with wall-clock timestamps) and 4
+//!   bytes of composition offset (B-frames). Constant-rate timing (every
+//!   AAC track, most video) is kept as runs, keyframes as a sorted list of
+//!   indexes (or "all").
 
 /// One sample of the index: timing in the stream's time base, and where
 /// its bytes are in the file.
@@ -48,13 +54,66 @@ enum Dts {
     Each(Vec<u32>),
 }
 
+/// Samples between two absolute offsets of [`Pos::Gaps`].
+const CHECKPOINT: usize = 64;
+
+/// `u32` values stored in 16 bits each, the few that do not fit kept aside
+/// by index.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+struct Packed {
+    low: Vec<u16>,
+    /// (index, value) of the values >= `u16::MAX`, by index.
+    high: Vec<(u32, u32)>,
+}
+
+impl Packed {
+    fn from_values(values: impl ExactSizeIterator<Item = u32>) -> Packed {
+        let mut p = Packed {
+            low: Vec::with_capacity(values.len()),
+            high: Vec::new(),
+        };
+        for (i, v) in values.enumerate() {
+            match u16::try_from(v) {
+                Ok(x) if x != u16::MAX => p.low.push(x),
+                _ => {
+                    p.low.push(u16::MAX);
+                    p.high.push((i as u32, v));
+                }
+            }
+        }
+        p.low.shrink_to_fit();
+        p
+    }
+
+    fn len(&self) -> usize {
+        self.low.len()
+    }
+
+    #[inline]
+    fn get(&self, i: usize) -> u32 {
+        match self.low[i] {
+            u16::MAX => self
+                .high
+                .binary_search_by_key(&(i as u32), |h| h.0)
+                .map_or(0, |h| self.high[h].1),
+            x => x as u32,
+        }
+    }
+
+    #[cfg(test)]
+    fn heap_bytes(&self) -> usize {
+        self.low.len() * 2 + self.high.len() * 8
+    }
+}
+
 /// Byte offsets in the file.
 #[derive(Debug, Clone, PartialEq, Eq)]
 enum Pos {
-    /// Chunks: (first sample index, its offset); the chunk's next samples
-    /// follow it with no gap.
-    Runs(Vec<(u32, u32)>),
-    /// One offset per sample.
+    /// Sample `i` starts `gaps[i]` bytes after sample `i - 1` ended
+    /// (sample 0: at `gaps[0]`); `checkpoints[k]` is the offset of sample
+    /// `k * CHECKPOINT`.
+    Gaps { gaps: Packed, checkpoints: Vec<u32> },
+    /// One offset per sample (samples that do not go forwards in the file).
     Each(Vec<u32>),
 }
 
@@ -65,7 +124,7 @@ pub struct SampleTable {
     dts: Dts,
     last_duration: u32,
     pos: Pos,
-    size: Vec<u32>,
+    size: Packed,
     /// Composition offsets; empty when all are zero.
     cts: Vec<i32>,
     /// Keyframe indexes, sorted; `None` when every sample is a keyframe.
@@ -92,8 +151,6 @@ pub struct Samples<'a> {
     key: usize,
     /// Byte offset of `front`.
     pos: u64,
-    /// The chunk holding `front` (`Pos::Runs`).
-    chunk: usize,
 }
 
 impl Iterator for Samples<'_> {
@@ -137,18 +194,12 @@ impl Iterator for Samples<'_> {
             cts: t.cts.get(i).copied().unwrap_or(0),
             keyframe,
             pos: self.pos as i64,
-            size: t.size[i],
+            size: t.size.get(i),
         };
         if next < t.len() {
             self.pos = match &t.pos {
                 Pos::Each(v) => v[next] as u64,
-                Pos::Runs(chunks) => match chunks.get(self.chunk + 1) {
-                    Some(c) if c.0 as usize == next => {
-                        self.chunk += 1;
-                        c.1 as u64
-                    }
-                    _ => self.pos + t.size[i] as u64,
-                },
+                Pos::Gaps { gaps, .. } => self.pos + s.size as u64 + gaps.get(next) as u64,
             };
         }
         self.front = next;
@@ -179,8 +230,8 @@ impl Default for SampleTable {
             first_dts: 0,
             dts: Dts::Runs(Vec::new()),
             last_duration: 0,
-            pos: Pos::Runs(Vec::new()),
-            size: Vec::new(),
+            pos: Pos::Each(Vec::new()),
+            size: Packed::default(),
             cts: Vec::new(),
             keys: None,
         }
@@ -235,17 +286,24 @@ impl SampleTable {
         } else {
             Dts::Each(rel)
         };
-        // Chunks: a sample that does not start where the one before it
-        // ended opens one.
-        let chunks: Vec<(u32, u32)> = (0..n)
-            .filter(|&i| i == 0 || pos[i] as u64 != pos[i - 1] as u64 + size[i - 1] as u64)
-            .map(|i| (i as u32, pos[i]))
-            .collect();
-        let pos = if chunks.len() * 2 <= n {
-            Pos::Runs(chunks)
+        // Gaps: how far after the sample before it each one starts.
+        let end_of = |i: usize| pos[i] as u64 + size[i] as u64;
+        let forwards = (1..n).all(|i| pos[i] as u64 >= end_of(i - 1));
+        let pos = if forwards {
+            Pos::Gaps {
+                gaps: Packed::from_values((0..n).map(|i| {
+                    if i == 0 {
+                        pos[0]
+                    } else {
+                        (pos[i] as u64 - end_of(i - 1)) as u32
+                    }
+                })),
+                checkpoints: pos.iter().step_by(CHECKPOINT).copied().collect(),
+            }
         } else {
             Pos::Each(pos)
         };
+        let size = Packed::from_values(size.into_iter());
         let keys = (keys.len() != n).then_some(keys);
         Ok(SampleTable {
             first_dts: first.dts,
@@ -279,7 +337,7 @@ impl SampleTable {
                 Some(k) => k.binary_search(&(i as u32)).is_ok(),
             },
             pos: self.pos_of(i) as i64,
-            size: self.size[i],
+            size: self.size.get(i),
         }
     }
 
@@ -287,25 +345,12 @@ impl SampleTable {
     fn pos_of(&self, i: usize) -> u64 {
         match &self.pos {
             Pos::Each(v) => v[i] as u64,
-            Pos::Runs(chunks) => {
-                let (start, offset) = chunks[self.chunk_of(i)];
-                offset as u64
-                    + self.size[start as usize..i]
-                        .iter()
-                        .map(|&s| s as u64)
-                        .sum::<u64>()
+            Pos::Gaps { gaps, checkpoints } => {
+                let k = i / CHECKPOINT;
+                (k * CHECKPOINT + 1..=i).fold(checkpoints[k] as u64, |p, j| {
+                    p + self.size.get(j - 1) as u64 + gaps.get(j) as u64
+                })
             }
-        }
-    }
-
-    /// Index of the chunk holding sample `i` (0 for `Pos::Each`).
-    fn chunk_of(&self, i: usize) -> usize {
-        match &self.pos {
-            Pos::Each(_) => 0,
-            Pos::Runs(chunks) => match chunks.binary_search_by_key(&(i as u32), |c| c.0) {
-                Ok(c) => c,
-                Err(c) => c.saturating_sub(1),
-            },
         }
     }
 
@@ -333,7 +378,6 @@ impl SampleTable {
             } else {
                 0
             },
-            chunk: self.chunk_of(front),
             key: self
                 .keys
                 .as_ref()
@@ -386,10 +430,12 @@ impl SampleTable {
             Dts::Each(v) => v.len() * 4,
         };
         let pos = match &self.pos {
-            Pos::Runs(c) => c.len() * 8,
+            Pos::Gaps { gaps, checkpoints } => gaps.heap_bytes() + checkpoints.len() * 4,
             Pos::Each(v) => v.len() * 4,
         };
-        dts + pos + (self.size.len() + self.cts.len()) * 4
+        dts + pos
+            + self.size.heap_bytes()
+            + self.cts.len() * 4
             + self.keys.as_ref().map_or(0, |k| k.len() * 4)
     }
 }
@@ -426,8 +472,16 @@ mod tests {
         let t = SampleTable::from_samples(&v).unwrap();
         assert_eq!(t.iter().collect::<Vec<_>>(), v);
         assert!(matches!(t.dts, Dts::Runs(ref r) if r.len() == 1));
-        // offset, size and composition offset: 12 bytes a sample, keyframes 1 in 4.
-        assert!(t.heap_bytes() <= 1000 * 13 + 100, "{}", t.heap_bytes());
+        // Overlapping samples (this fixture's): an offset each (4 bytes);
+        // size 2 bytes (8 more for each of 64 KiB or more), composition
+        // offset 4, keyframes 1 in 4.
+        let big = v.iter().filter(|x| x.size >= 0xffff).count();
+        assert!(big > 0);
+        assert!(
+            t.heap_bytes() <= 1000 * 10 + big * 8 + 250 * 4 + 100,
+            "{}",
+            t.heap_bytes()
+        );
         assert_eq!(t.find_dts(-1024 + 7 * 512), Some(v[7]));
         assert_eq!(t.find_dts(1), None);
         // Past the last sample: none (not a read past the table).
@@ -522,7 +576,7 @@ mod tests {
     }
 
     #[test]
-    fn chunked_offsets_take_a_few_bytes_a_chunk() {
+    fn interleaved_offsets_and_sizes_take_four_bytes_a_sample() {
         // Two tracks interleaved as a muxer writes them: this track's
         // samples back to back in chunks of 30, the other's in between.
         let mut v = Vec::new();
@@ -542,15 +596,46 @@ mod tests {
             });
             pos += size as i64;
         }
+        // Two keyframes too big for 16 bits, and a gap that is.
+        v[60].size = 70_000;
+        v[450].size = 100_000;
+        for (i, x) in v.iter_mut().enumerate() {
+            if i > 60 {
+                x.pos += 70_000;
+            }
+            if i > 450 {
+                x.pos += 100_000;
+            }
+            if i >= 600 {
+                x.pos += 80_000;
+            }
+        }
         let t = SampleTable::from_samples(&v).unwrap();
-        assert!(matches!(t.pos, Pos::Runs(ref c) if c.len() == 30));
-        // Sizes, 30 chunk offsets, 15 keyframes, one DTS run.
-        assert!(t.heap_bytes() <= 900 * 4 + 30 * 8 + 15 * 4 + 12, "{}", t.heap_bytes());
+        assert!(matches!(t.pos, Pos::Gaps { .. }));
+        // 2 bytes of size and 2 of gap a sample, 4 escapes, a checkpoint
+        // every 64, 15 keyframes, one DTS run.
+        assert!(
+            t.heap_bytes() <= 900 * 4 + 4 * 8 + 15 * 4 + 15 * 4 + 12,
+            "{}",
+            t.heap_bytes()
+        );
         assert_eq!(t.iter().collect::<Vec<_>>(), v);
         let each: Vec<SampleTime> = (0..t.len()).map(|i| t.get(i)).collect();
         assert_eq!(each, v);
-        for (a, b) in [(0, 1), (29, 31), (30, 60), (451, 899), (899, 900)] {
-            assert_eq!(t.range(a..b).collect::<Vec<_>>(), v[a..b].to_vec(), "{a}..{b}");
+        for (a, b) in [
+            (0, 1),
+            (29, 31),
+            (30, 60),
+            (60, 64),
+            (63, 130),
+            (451, 899),
+            (899, 900),
+        ] {
+            assert_eq!(
+                t.range(a..b).collect::<Vec<_>>(),
+                v[a..b].to_vec(),
+                "{a}..{b}"
+            );
             let mut r: Vec<SampleTime> = t.range(a..b).rev().collect();
             r.reverse();
             assert_eq!(r, v[a..b].to_vec(), "{a}..{b} backwards");

@@ -55,7 +55,7 @@ pub fn write(
     let octx = &mut out.ctx;
 
     let mut video = StreamSpec {
-        parameters: first.video.parameters.clone(),
+        parameters: first.video.parameters.copy(),
         time_base: cut::VIDEO_TB,
         tag: None,
     };
@@ -75,7 +75,7 @@ pub fn write(
     };
     if let Some(a) = audio_out {
         let spec = StreamSpec {
-            parameters: a.parameters.clone(),
+            parameters: a.parameters.copy(),
             time_base: cut::audio_tb(a.sample_rate),
             tag: Some([0; 4]),
         };

@@ -83,7 +83,7 @@ impl Job {
             gop,
             path: path.clone(),
             stream: seg.probe.video.index,
-            params: seg.probe.video.parameters.clone(),
+            params: seg.probe.video.parameters.copy(),
             offset: clip.offset,
             origin_pts: clip.origin_pts,
             end_pts: clip.end_pts,
