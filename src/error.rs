@@ -220,6 +220,7 @@ pub enum ErrorKind {
     Vod,
     NoPreviews,
     ForbiddenPath,
+    NotServable,
 }
 
 impl ErrorKind {
@@ -244,6 +245,7 @@ impl ErrorKind {
             ErrorKind::Vod => "vod",
             ErrorKind::NoPreviews => "no_previews",
             ErrorKind::ForbiddenPath => "forbidden_path",
+            ErrorKind::NotServable => "not_servable",
         }
     }
 }
@@ -324,6 +326,12 @@ pub enum Error {
         path: PathBuf,
         roots: Vec<PathBuf>,
     },
+
+    #[error(
+        "this clip cannot be served as a virtual file: {reason}; export it instead (the \
+        export command writes it by the libav writer)"
+    )]
+    NotServable { reason: String },
 
     #[error("invalid {what} {value:?}: {reason}")]
     InvalidName {
@@ -435,6 +443,7 @@ impl Error {
             Error::Vod { .. } => ErrorKind::Vod,
             Error::NoPreviews { .. } => ErrorKind::NoPreviews,
             Error::ForbiddenPath { .. } => ErrorKind::ForbiddenPath,
+            Error::NotServable { .. } => ErrorKind::NotServable,
         }
     }
 

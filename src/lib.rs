@@ -91,6 +91,7 @@ pub use job::state::{JobError, JobEvent, JobInfo, JobState};
 pub use plan::chapters::ChapterMode;
 pub use progress::{CancelToken, Progress, ProgressThrottle, Step};
 pub use remux::cut::AudioDrops;
+pub use remux::virtual_mp4::VirtualMp4;
 pub use remux::{RemuxStats, WriterChoice, WriterKind};
 
 /// Whether `name` is an IANA time zone this engine knows (names, titles and

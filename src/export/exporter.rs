@@ -125,6 +125,10 @@ impl Exporter {
         &self.layout
     }
 
+    pub(super) fn settings(&self) -> &Settings {
+        &self.settings
+    }
+
     /// The catalogue, opened with this exporter's busy timeout.
     pub(crate) fn open_catalogue(&self, cancel: &CancelToken) -> Result<Catalogue> {
         Catalogue::open_with(&self.layout.db_path, cancel, self.settings.busy_timeout)
@@ -145,7 +149,14 @@ impl Exporter {
         let _enter = span.enter();
         let encode = request::check(req)?;
         let (req, range_warning) = &request::as_named(req);
-        let mut reads = reads::read(&self.layout, &self.settings, req, encode, cancel)?;
+        let mut reads = reads::read(
+            &self.layout,
+            &self.settings,
+            req,
+            encode,
+            reads::Purpose::Export,
+            cancel,
+        )?;
         span.record("id", reads.row.id.as_str());
         let owner = row::claim(req, &reads)?;
         let thumb_warning = reads.make_thumbnail(cancel);

@@ -17,11 +17,14 @@
 //! * `writer`: the input read and written by the writer that suits it.
 //! * `outcome`: what the caller gets back.
 //! * `exporter`: [`Exporter`], whose `export` runs the stages in order.
+//! * `clip`: [`Exporter::virtual_mp4`], the same stages up to the writer,
+//!   kept as a virtual file instead of written.
 //!
 //! Sources: the recordings (the default), the NVR's hourly previews with
 //! the cached frames of the current hour ([`Source::Preview`]: cut exactly
 //! with an edit list, see `plan::Trim`), or its HLS VOD server.
 
+mod clip;
 mod exporter;
 mod footage;
 mod hls;

@@ -25,8 +25,19 @@ use super::request::{ExportRequest, Layout, Source};
 use super::settings::Settings;
 use super::thumbnail::{self, ThumbSource};
 
+/// What the reads are for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Purpose {
+    /// An export: a row, a file in the export folder, a thumbnail.
+    Export,
+    /// A virtual clip: nothing is written, so no folder is made, no space
+    /// is needed and there is no thumbnail.
+    Clip,
+}
+
 /// What an export read; nothing is written yet.
 pub(super) struct Reads {
+    pub purpose: Purpose,
     /// The typed options of a re-encoding export.
     pub encode: Option<EncodeOptions>,
     /// How the range cuts the first and last clip.
@@ -62,11 +73,13 @@ pub(super) fn read(
     settings: &Settings,
     req: &ExportRequest,
     encode: Option<EncodeOptions>,
+    purpose: Purpose,
     cancel: &CancelToken,
 ) -> Result<Reads> {
+    let export = purpose == Purpose::Export;
     let user_thumbnail = match &req.thumbnail {
-        Some(p) => Some(thumbnail::check_user_image(layout, p)?),
-        None => None,
+        Some(p) if export => Some(thumbnail::check_user_image(layout, p)?),
+        _ => None,
     };
     let catalogue = Catalogue::open_with(&layout.db_path, cancel, settings.busy_timeout)?;
     let (recordings, bad_rows) = match &req.source {
@@ -82,18 +95,20 @@ pub(super) fn read(
     let preview_rows = match (&req.source, &user_thumbnail) {
         (Source::Preview, _) => recordings.clone(),
         (_, Some(_)) => Vec::new(),
+        _ if !export => Vec::new(),
         _ => {
             catalogue
                 .previews_overlapping(&req.camera, req.start_s, req.end_s)?
                 .0
         }
     };
-    let (all_frames, refused_frames) =
-        if req.source == Source::Preview || (user_thumbnail.is_none() && preview_rows.is_empty()) {
-            previews::cached_frames(&previews::frames_dir(&layout.cache_dir), &req.camera)
-        } else {
-            Default::default()
-        };
+    let (all_frames, refused_frames) = if req.source == Source::Preview
+        || (export && user_thumbnail.is_none() && preview_rows.is_empty())
+    {
+        previews::cached_frames(&previews::frames_dir(&layout.cache_dir), &req.camera)
+    } else {
+        Default::default()
+    };
     // A preview export names the frames it refused with its other skips;
     // for a thumbnail they are only passed over.
     let mut bad_rows = bad_rows;
@@ -116,28 +131,34 @@ pub(super) fn read(
     let (reviews, vod_rows) = chapter_rows(&catalogue, req)?;
 
     let export_dir = layout.export_dir_absolute();
-    output::ensure_dir(&export_dir)?;
+    if export {
+        output::ensure_dir(&export_dir)?;
+    }
     let id = match &req.id {
         Some(id) => id.clone(),
         None => format!("{}_{}", req.camera, output::random_suffix()),
     };
     let names = Names::of(req, &export_dir, &id);
-    if names.video_path.exists() {
+    if export && names.video_path.exists() {
         return Err(Error::InvalidName {
             what: "export file",
             value: names.video_path.display().to_string(),
             reason: "already exists in the export folder",
         });
     }
-    let thumb = thumbnail::choose(
-        layout,
-        &req.camera,
-        req.start_s,
-        req.end_s,
-        user_thumbnail,
-        &preview_rows,
-        &all_frames,
-    );
+    let thumb = if export {
+        thumbnail::choose(
+            layout,
+            &req.camera,
+            req.start_s,
+            req.end_s,
+            user_thumbnail,
+            &preview_rows,
+            &all_frames,
+        )
+    } else {
+        ThumbSource::None("a virtual clip has no thumbnail".into())
+    };
     let thumb_target = thumbnail::thumb_dir(layout).join(format!("{id}.webp"));
     let thumb_target = std::path::absolute(&thumb_target).unwrap_or(thumb_target);
     let row = ExportRow {
@@ -156,6 +177,7 @@ pub(super) fn read(
         export_case_id: req.export_case_id.clone(),
     };
     Ok(Reads {
+        purpose,
         encode,
         trim: if req.source == Source::Preview {
             Trim::Exact

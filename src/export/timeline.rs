@@ -11,7 +11,7 @@ use crate::remux::tracks::{self, AudioTrack};
 use crate::timefmt::Zone;
 
 use super::footage::Footage;
-use super::reads::Reads;
+use super::reads::{Purpose, Reads};
 use super::request::{ExportRequest, Source};
 
 /// The output's timeline.
@@ -112,10 +112,12 @@ pub(super) fn lay_out(
         .iter()
         .map(|c| kept[c.segment].probe.file_size)
         .sum();
-    output::ensure_space(
-        &reads.export_dir,
-        needed_bytes.saturating_add(min_free_bytes),
-    )?;
+    if reads.purpose == Purpose::Export {
+        output::ensure_space(
+            &reads.export_dir,
+            needed_bytes.saturating_add(min_free_bytes),
+        )?;
+    }
     Ok(Timeline {
         plan,
         audio,

@@ -265,13 +265,66 @@ impl SampleSource for ClipSamples<'_> {
     }
 }
 
+/// Where the index-driven writer's bytes go.
+#[derive(Clone, Copy)]
+enum Target<'p> {
+    /// The staged output file (extents shared where the filesystem can).
+    File(&'p Path),
+    /// Nowhere: the head is kept in memory and the runs described, for a
+    /// virtual file ([`super::virtual_mp4`]).
+    Memory,
+}
+
+/// One clip's bytes as a virtual file reads them: `len` bytes of `path`
+/// from `start`, at `payload_at` in the `mdat` payload.
+#[derive(Debug, Clone)]
+pub struct RunRef {
+    pub path: std::path::PathBuf,
+    pub stamp: FileStamp,
+    pub start: u64,
+    pub len: u64,
+    pub payload_at: u64,
+}
+
+/// The file the index-driven writer would write, not written: its head
+/// (`ftyp`, `moov`, the `mdat` header and the chapter samples) and the runs
+/// that follow it back to back.
+pub struct Parts {
+    pub head: Vec<u8>,
+    /// Where the `mdat` payload starts (`head` ends with its first bytes,
+    /// the chapter samples); the runs' `payload_at` count from here.
+    pub data_base: u64,
+    pub runs: Vec<RunRef>,
+}
+
 /// Writes `job` (accepted by [`check`]) to `out_path`.
 pub fn write(
     job: &RemuxJob<'_>,
     out_path: &Path,
     reporter: &mut Reporter<'_>,
 ) -> Result<RemuxStats> {
+    build(job, Target::File(out_path), reporter).map(|(stats, _)| stats)
+}
+
+/// The file [`write`] would write for `job` (accepted by [`check`]) on a
+/// filesystem without extent sharing, as parts: nothing is written.
+pub fn parts(job: &RemuxJob<'_>, reporter: &mut Reporter<'_>) -> Result<(RemuxStats, Parts)> {
+    let (stats, parts) = build(job, Target::Memory, reporter)?;
+    let parts =
+        parts.ok_or_else(|| crate::error::Error::media_state("virtual file", "no parts"))?;
+    Ok((stats, parts))
+}
+
+fn build(
+    job: &RemuxJob<'_>,
+    target: Target<'_>,
+    reporter: &mut Reporter<'_>,
+) -> Result<(RemuxStats, Option<Parts>)> {
     let cancel = reporter.cancel_token().clone();
+    let out_path = match target {
+        Target::File(p) => p,
+        Target::Memory => Path::new("(virtual file)"),
+    };
     let fail = Failures {
         out: out_path,
         cancel: &cancel,
@@ -332,7 +385,11 @@ pub fn write(
         .map(|m| std::os::unix::fs::MetadataExt::dev(&m))
         .ok();
     let on_out_fs = |p: &SegmentProbe| Some(p.file_id.0) == out_dev;
-    let block = output::extent_sharing_block(out_dir).filter(|&b| {
+    let sharing = match target {
+        Target::File(_) => output::extent_sharing_block(out_dir),
+        Target::Memory => None,
+    };
+    let block = sharing.filter(|&b| {
         let shareable: Vec<u64> = job
             .plan
             .clips
@@ -456,6 +513,51 @@ pub fn write(
     };
     let data_base = head + free_len;
 
+    let write_head = |w: &mut dyn Write| -> Result<()> {
+        let io = |e| fail.write("write head", e);
+        w.write_all(&ftyp).map_err(io)?;
+        let token = cancel.clone();
+        mp4::write_moov(&moov, &tracks, data_base, w, &mut || {
+            if token.is_cancelled() {
+                Err(std::io::Error::from(std::io::ErrorKind::Interrupted))
+            } else {
+                Ok(())
+            }
+        })
+        .map_err(io)?;
+        if free_len > 0 {
+            w.write_all(&(free_len as u32).to_be_bytes()).map_err(io)?;
+            w.write_all(b"free").map_err(io)?;
+            w.write_all(&vec![0u8; (free_len - 8) as usize])
+                .map_err(io)?;
+        }
+        w.write_all(&mdat_hdr).map_err(io)?;
+        w.write_all(&chapter_bytes).map_err(io)?;
+        w.flush().map_err(io)
+    };
+    if let Target::Memory = target {
+        let mut head = Vec::with_capacity(data_base as usize + chapter_bytes.len());
+        write_head(&mut head)?;
+        let runs = runs
+            .iter()
+            .map(|r| RunRef {
+                path: r.path.to_path_buf(),
+                stamp: r.stamp,
+                start: r.start as u64,
+                len: r.len,
+                payload_at: r.payload_at,
+            })
+            .collect();
+        stats.bytes_written = data_base + payload_len;
+        return Ok((
+            stats,
+            Some(Parts {
+                head,
+                data_base,
+                runs,
+            }),
+        ));
+    }
     // 3. Bytes: the head (moov tables streamed from the samples) and the
     // runs, each at its own offset of the file (`pwrite`, explicit
     // `copy_file_range` offsets), so that the runs are copied on a second
@@ -483,27 +585,7 @@ pub fn write(
     }
     let write_head = || -> Result<()> {
         let at = WriteAt { file: &out, pos: 0 };
-        let mut w = std::io::BufWriter::with_capacity(1 << 20, at);
-        let io = |e| fail.write("write head", e);
-        w.write_all(&ftyp).map_err(io)?;
-        let token = cancel.clone();
-        mp4::write_moov(&moov, &tracks, data_base, &mut w, &mut || {
-            if token.is_cancelled() {
-                Err(std::io::Error::from(std::io::ErrorKind::Interrupted))
-            } else {
-                Ok(())
-            }
-        })
-        .map_err(io)?;
-        if free_len > 0 {
-            w.write_all(&(free_len as u32).to_be_bytes()).map_err(io)?;
-            w.write_all(b"free").map_err(io)?;
-            w.write_all(&vec![0u8; (free_len - 8) as usize])
-                .map_err(io)?;
-        }
-        w.write_all(&mdat_hdr).map_err(io)?;
-        w.write_all(&chapter_bytes).map_err(io)?;
-        w.flush().map_err(io)
+        write_head(&mut std::io::BufWriter::with_capacity(1 << 20, at))
     };
     let total = job.plan.duration();
     let copy = RunCopy {
@@ -533,7 +615,7 @@ pub fn write(
         head_and_copy_ms = ms(t_written - t_layout),
         "index-driven writer phases"
     );
-    Ok(stats)
+    Ok((stats, None))
 }
 
 /// Whether the filesystem really shares blocks between the segments and

@@ -24,6 +24,7 @@ pub mod libav;
 pub mod mp4;
 pub mod select;
 pub mod tracks;
+pub mod virtual_mp4;
 
 use std::path::Path;
 

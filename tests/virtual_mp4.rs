@@ -1,0 +1,197 @@
+//! The virtual MP4: byte for byte the file the index-driven writer writes
+//! (without extent sharing), read at any offset and length, on ideal
+//! stores and stores recorded the NVR's way (B-frames, a restart at another
+//! resolution); segments replaced or rewritten since planning fail the
+//! read; what it cannot serve is refused by name.
+
+mod common;
+
+use std::path::Path;
+
+use common::*;
+use nvr_export::sample::nvr::{self, Session};
+use nvr_export::sample::{AudioSpec, SampleStore, SegmentSpec};
+use nvr_export::{CancelToken, EncodeArgs, ErrorKind, ExportRequest, VirtualMp4, WriterKind};
+
+/// 320x180 15 fps, keyframe every 2 s, B-frames, 16 kHz AAC.
+fn bframes(dir: &Path) -> SampleStore {
+    let spec = SegmentSpec {
+        audio: Some(AudioSpec {
+            sample_rate: 16_000,
+            ..AudioSpec::default()
+        }),
+        gop: 30,
+        b_frames: 2,
+        ..SegmentSpec::small(35.0)
+    };
+    nvr::record_store(dir, "front_door", T0 + 0.37, &[Session::new(spec)]).unwrap()
+}
+
+/// 25 s at 320x180, a 20 s outage, a restart at 640x360 (new SPS in band).
+fn restart(dir: &Path) -> SampleStore {
+    let spec = |w, h, secs: f64, seed| SegmentSpec {
+        width: w,
+        height: h,
+        fps: 15,
+        gop: 30,
+        bitrate: 300_000,
+        seed,
+        ..SegmentSpec::camera_1080p(secs, seed)
+    };
+    let first = Session::new(spec(320, 180, 25.0, 1));
+    let second = Session {
+        gap_before_s: 20.0,
+        ..Session::new(spec(640, 360, 12.0, 2))
+    };
+    nvr::record_store(dir, "front_door", T0 + 0.37, &[first, second]).unwrap()
+}
+
+fn read_all(v: &VirtualMp4) -> Vec<u8> {
+    let mut out = vec![0u8; v.len() as usize];
+    let n = v.read_at(0, &mut out).expect("read the whole virtual file");
+    assert_eq!(n as u64, v.len());
+    out
+}
+
+/// Exports `req` and builds its virtual file; they must be the same bytes.
+/// Returns the virtual file and the exported bytes.
+fn compare(s: &SampleStore, req: &ExportRequest) -> Option<(VirtualMp4, Vec<u8>)> {
+    let ex = exporter(s);
+    let out = ex.export(req, &CancelToken::new(), |_| {}).expect("export");
+    assert_eq!(
+        out.stats.writer,
+        WriterKind::Fast,
+        "{:?}",
+        out.stats.fast_declined
+    );
+    let file = std::fs::read(&out.video_path).unwrap();
+    if out.stats.shared_bytes > 0 {
+        skipped(
+            "virtual vs exported bytes",
+            "the export folder shares extents (its runs are block-aligned)",
+        );
+        return None;
+    }
+    let v = ex
+        .virtual_mp4(req, &CancelToken::new())
+        .expect("virtual file");
+    assert_eq!(v.len(), file.len() as u64);
+    assert_eq!(
+        read_all(&v) == file,
+        true,
+        "virtual bytes differ from the export"
+    );
+    assert_eq!(v.content_type(), "video/mp4");
+    Some((v, file))
+}
+
+#[test]
+fn virtual_bytes_equal_the_exported_file_on_ideal_and_nvr_stores() {
+    let dir = tempfile::tempdir().unwrap();
+    let gapped = two_then_gap_then_one(&dir.path().join("gapped"));
+    let b = bframes(&dir.path().join("bframes"));
+    let r = restart(&dir.path().join("restart"));
+    let mut rng = fastrand::Rng::with_seed(0x5eed);
+    for (s, start, end) in [
+        (&gapped, gapped.start_s(), gapped.end_s()),
+        (&gapped, gapped.start_s() + 1.5, gapped.end_s() - 2.2),
+        (&b, b.start_s() + 3.0, b.end_s() - 4.0),
+        (&r, r.start_s(), r.end_s()),
+    ] {
+        let req = request(s, start, end);
+        let Some((v, file)) = compare(s, &req) else {
+            continue;
+        };
+        // Random offsets and lengths, across the head, run boundaries and
+        // the end of the file.
+        for _ in 0..300 {
+            let at = rng.u64(0..v.len() + 10);
+            let len = match rng.u8(0..4) {
+                0 => rng.usize(0..16),
+                1 => rng.usize(0..4096),
+                _ => rng.usize(0..300_000),
+            };
+            let mut buf = vec![0u8; len];
+            let n = v.read_at(at, &mut buf).unwrap();
+            let lo = (at as usize).min(file.len());
+            let hi = (lo + len).min(file.len());
+            assert_eq!(n, hi - lo, "length at {at}+{len}");
+            assert!(buf[..n] == file[lo..hi], "bytes at {at}+{len}");
+        }
+        // A stable tag: the same request over the same files.
+        let again = exporter(s).virtual_mp4(&req, &CancelToken::new()).unwrap();
+        assert_eq!(again.etag(), v.etag());
+        let other = exporter(s)
+            .virtual_mp4(&request(s, start, end - 1.0), &CancelToken::new())
+            .unwrap();
+        assert_ne!(other.etag(), v.etag());
+        // The head is small: the moov and what precedes the samples.
+        assert!(v.head_len() < 64 << 10, "{}", v.head_len());
+    }
+}
+
+#[test]
+fn a_segment_replaced_or_rewritten_after_planning_fails_the_read() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = back_to_back(dir.path(), 4.0, 3);
+    let req = request(&s, s.start_s(), s.end_s());
+    let ex = exporter(&s);
+    let v = ex.virtual_mp4(&req, &CancelToken::new()).unwrap();
+    let whole = read_all(&v);
+    // Replaced under its name (another inode): the read of its bytes fails.
+    let victim = &s.recordings[1].path;
+    let copy = victim.with_extension("tmp");
+    std::fs::copy(victim, &copy).unwrap();
+    std::fs::rename(&copy, victim).unwrap();
+    let mut buf = vec![0u8; whole.len()];
+    let e = v.read_at(0, &mut buf).unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::UnreadableSegment, "{e}");
+    assert!(e.to_string().contains("replaced"), "{e}");
+    // The head and the first segment still read.
+    let mut head = vec![0u8; v.head_len()];
+    assert_eq!(v.read_at(0, &mut head).unwrap(), head.len());
+    assert!(head[..] == whole[..head.len()]);
+    // A fresh plan reads the new file.
+    let v2 = ex.virtual_mp4(&req, &CancelToken::new()).unwrap();
+    assert_ne!(v2.etag(), v.etag());
+    assert!(read_all(&v2) == whole);
+    // Rewritten in place (same inode, other size): refused too.
+    let last = &s.recordings[2].path;
+    let f = std::fs::OpenOptions::new().append(true).open(last).unwrap();
+    f.set_len(f.metadata().unwrap().len() + 1).unwrap();
+    let e = v2.read_at(0, &mut buf).unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::UnreadableSegment, "{e}");
+    assert!(e.to_string().contains("changed"), "{e}");
+}
+
+#[test]
+fn what_cannot_be_served_is_refused_by_name_and_nothing_is_written() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = back_to_back(dir.path(), 3.0, 2);
+    let ex = exporter(&s);
+    let timelapse = ExportRequest {
+        encode: Some(EncodeArgs::timelapse()),
+        ..request(&s, s.start_s(), s.end_s())
+    };
+    let e = ex.virtual_mp4(&timelapse, &CancelToken::new()).unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::NotServable, "{e}");
+    let e = ex
+        .virtual_mp4(
+            &request(&s, s.start_s() - 500.0, s.start_s() - 100.0),
+            &CancelToken::new(),
+        )
+        .unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::NoRecordings, "{e}");
+    let e = ex
+        .virtual_mp4(&request(&s, s.end_s(), s.start_s()), &CancelToken::new())
+        .unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::InvalidRange, "{e}");
+    let v = ex
+        .virtual_mp4(&request(&s, s.start_s(), s.end_s()), &CancelToken::new())
+        .unwrap();
+    assert!(v.len() > 0);
+    // No export folder, no row, no thumbnail.
+    assert!(!s.media_dir.join("exports").exists());
+    assert!(!s.media_dir.join("clips").join("export").exists());
+    assert!(export_rows(&s).is_empty());
+}
