@@ -74,6 +74,9 @@ enum Command {
         #[arg(allow_hyphen_values = true, num_args = 0.., trailing_var_arg = true)]
         args: Vec<String>,
     },
+    /// Serve clips over HTTP by byte range, nothing written:
+    /// GET/HEAD /clip/<camera>/start/<s>/end/<e>.mp4 (loopback by default).
+    Serve(cli::serve::ServeArgs),
     /// Show the linked libav and the hardware encoders it offers.
     Info,
     /// Record a benchmark corpus the way the NVR records (segment muxer, real rows).
@@ -106,6 +109,7 @@ fn main() -> ExitCode {
             )
         }
         Command::ValidateArgs { args } => cli::commands::validate_args(&args),
+        Command::Serve(args) => cli::serve::serve(args),
         Command::Info => cli::info(),
     }
 }

@@ -6,6 +6,7 @@ pub mod commands;
 pub mod events;
 pub mod human;
 pub mod samples;
+pub mod serve;
 
 use std::process::ExitCode;
 
