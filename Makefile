@@ -95,7 +95,7 @@ $(WHEEL_VENV)/bin/maturin:
 
 wheel: deps $(WHEEL_VENV)/bin/maturin
 	rm -rf dist
-	ffmpeg_dir=$$(vendor/ffmpeg/build.sh lgpl) && export CARGO_TARGET_DIR=$(CURDIR)/target/lgpl \
+	export CARGO_TARGET_DIR=$(CURDIR)/target/lgpl && ffmpeg_dir=$$(vendor/ffmpeg/build.sh lgpl) \
 	  && vendor/ffmpeg/relink.sh "$$ffmpeg_dir" \
 	  && FFMPEG_DIR=$$ffmpeg_dir PATH=$(WHEEL_VENV)/bin:$$PATH maturin build --release --strip --locked \
 	     -m python/Cargo.toml --out dist --auditwheel repair

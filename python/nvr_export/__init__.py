@@ -17,6 +17,7 @@ The NVR's own exporter class has a drop-in in :mod:`nvr_export.frigate`.
 
 from __future__ import annotations
 
+import io
 import json
 import logging
 import os
@@ -45,6 +46,8 @@ __all__ = [
     "MediaError",
     "VodError",
     "QueueFull",
+    "NotServable",
+    "Clip",
     "validate_ffmpeg_args",
     "libav_info",
     "DEFAULT_TIMELAPSE_ARGS",
@@ -112,6 +115,11 @@ class QueueFull(ExportError):
     """The queue holds as many waiting jobs as it may."""
 
 
+class NotServable(ExportError):
+    """This clip cannot be served as a virtual file (a re-encode, previews,
+    segments that need the libav writer): export it instead."""
+
+
 _ERROR_CLASSES = {
     "invalid_range": InvalidRequest,
     "invalid_name": InvalidRequest,
@@ -131,6 +139,7 @@ _ERROR_CLASSES = {
     "unreadable_segments": MediaError,
     "vod": VodError,
     "queue_full": QueueFull,
+    "not_servable": NotServable,
 }
 
 
@@ -378,6 +387,23 @@ class Exporter:
         record = _native_call(self._native.export, req, _guarded(progress), cancel)
         return ExportOutcome._from_record(json.loads(record))
 
+    def clip(
+        self,
+        camera: str,
+        start: float,
+        end: float,
+        *,
+        timezone: Optional[str] = None,
+        chapters: Any = "review_items",
+        cancel: Optional[CancelToken] = None,
+    ) -> "Clip":
+        """The MP4 :meth:`export` would write for this range by stream copy,
+        as a read-only, seekable file object whose bytes are read on demand
+        from the segments: nothing is written. For a web framework's range
+        responses (``len(clip)``, ``clip.etag``, ``seek``/``read``)."""
+        req = _request(camera, start, end, timezone=timezone, chapters=chapters)
+        return Clip(_native_call(self._native.clip, req, cancel))
+
     def migrate(
         self, cancel: Optional[CancelToken] = None, cameras: Optional[Sequence[str]] = None
     ) -> dict:
@@ -392,6 +418,74 @@ class Exporter:
         ``foreign_after`` (seconds): also settle rows no lock file owns whose
         file has not changed for that long. Returns what it did."""
         return json.loads(_native_call(self._native.recover, foreign_after))
+
+
+class Clip(io.RawIOBase):
+    """A virtual MP4 (:meth:`Exporter.clip`): read-only and seekable. Every
+    read re-checks the segments it touches; one replaced since the clip was
+    planned raises :class:`MediaError` (``unreadable_segment``), never other
+    bytes."""
+
+    def __init__(self, native: Any) -> None:
+        super().__init__()
+        self._clip = native
+        self._pos = 0
+
+    @property
+    def etag(self) -> str:
+        """A strong HTTP entity tag (quoted)."""
+        return self._clip.etag
+
+    @property
+    def content_type(self) -> str:
+        return self._clip.content_type
+
+    def __len__(self) -> int:
+        return len(self._clip)
+
+    def readable(self) -> bool:
+        return True
+
+    def seekable(self) -> bool:
+        return True
+
+    def tell(self) -> int:
+        return self._pos
+
+    def seek(self, offset: int, whence: int = io.SEEK_SET) -> int:
+        if whence == io.SEEK_SET:
+            pos = offset
+        elif whence == io.SEEK_CUR:
+            pos = self._pos + offset
+        elif whence == io.SEEK_END:
+            pos = len(self._clip) + offset
+        else:
+            raise ValueError(f"invalid whence {whence}")
+        if pos < 0:
+            raise ValueError("negative seek position")
+        self._pos = pos
+        return pos
+
+    def read_at(self, offset: int, size: int) -> bytes:
+        """``size`` bytes at ``offset`` (fewer at the end), position unchanged."""
+        return _native_call(self._clip.read_at, offset, size)
+
+    def readinto(self, b: Any) -> int:
+        view = memoryview(b).cast("B")
+        data = self.read_at(self._pos, len(view))
+        view[: len(data)] = data
+        self._pos += len(data)
+        return len(data)
+
+    def read(self, size: int = -1) -> bytes:
+        if size is None or size < 0:
+            size = max(0, len(self._clip) - self._pos)
+        data = self.read_at(self._pos, size)
+        self._pos += len(data)
+        return data
+
+    def readall(self) -> bytes:
+        return self.read(-1)
 
 
 # ----------------------------------------------------------------------------

@@ -200,6 +200,19 @@ impl Exporter {
         done_json(&outcome)
     }
 
+    /// Plans the stream-copy export `request` (JSON) as a virtual MP4:
+    /// nothing is written; its bytes are read on demand.
+    #[pyo3(signature = (request, cancel=None))]
+    fn clip(&self, py: Python<'_>, request: &str, cancel: Option<&CancelToken>) -> PyResult<Clip> {
+        let req: engine::ExportRequest =
+            serde_json::from_str(request).map_err(|e| PyValueError::new_err(e.to_string()))?;
+        let cancel = cancel.map(|c| c.0.clone()).unwrap_or_default();
+        let exporter = &self.0;
+        let token = cancel.clone();
+        let v = run_interruptible(py, &cancel, move || exporter.virtual_mp4(&req, &token))?;
+        Ok(Clip(Arc::new(v)))
+    }
+
     /// Registers bare files of the export folder (`MigrationReport` as JSON);
     /// `cameras`: the names to find in file names (default: the catalogue's).
     #[pyo3(signature = (cancel=None, cameras=None))]
@@ -233,6 +246,45 @@ impl Exporter {
             exporter.recover(&options)
         })?;
         json(&report)
+    }
+}
+
+/// A virtual MP4 (see `nvr_export::VirtualMp4`): read-only, any offset.
+#[pyclass(frozen, module = "nvr_export._native")]
+struct Clip(Arc<engine::VirtualMp4>);
+
+#[pymethods]
+impl Clip {
+    fn __len__(&self) -> usize {
+        self.0.len() as usize
+    }
+
+    #[getter]
+    fn etag(&self) -> String {
+        self.0.etag().to_string()
+    }
+
+    #[getter]
+    fn content_type(&self) -> &'static str {
+        self.0.content_type()
+    }
+
+    /// Up to `size` bytes at `offset` (fewer only at the end), read with
+    /// the GIL released.
+    fn read_at<'py>(
+        &self,
+        py: Python<'py>,
+        offset: u64,
+        size: usize,
+    ) -> PyResult<Bound<'py, pyo3::types::PyBytes>> {
+        let size = size.min(self.0.len().saturating_sub(offset) as usize);
+        let clip = &self.0;
+        let mut buf = vec![0u8; size];
+        let n = py
+            .detach(|| clip.read_at(offset, &mut buf))
+            .map_err(engine_error)?;
+        buf.truncate(n);
+        Ok(pyo3::types::PyBytes::new(py, &buf))
     }
 }
 
@@ -484,6 +536,7 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<CancelToken>()?;
     m.add_class::<Exporter>()?;
     m.add_class::<ExportQueue>()?;
+    m.add_class::<Clip>()?;
     m.add_function(wrap_pyfunction!(validate_ffmpeg_args, m)?)?;
     m.add_function(wrap_pyfunction!(libav_info, m)?)?;
     m.add_function(wrap_pyfunction!(sample_store, m)?)?;

@@ -306,3 +306,37 @@ def test_a_full_disk_raises_disk_full_and_leaves_nothing(demo, tmp_path):
         assert export_rows(demo["db"]) == []
     finally:
         subprocess.run(["umount", str(full)], check=True)
+
+
+def test_a_clip_is_a_seekable_file_with_the_exports_bytes(nvr):
+    ex = exporter(nvr)
+    out = ex.export(nvr["camera"], nvr["start"], nvr["end"], chapters="none")
+    data = Path(out.video_path).read_bytes()
+    clip = ex.clip(nvr["camera"], nvr["start"], nvr["end"], chapters="none")
+    assert len(clip) == len(data) and clip.content_type == "video/mp4"
+    assert clip.etag.startswith('"') and clip.etag.endswith('"')
+    assert clip.read() == data and clip.tell() == len(data)
+    assert clip.read(10) == b""
+    import random
+    rnd = random.Random(7)
+    for _ in range(100):
+        at, n = rnd.randrange(0, len(data) + 5), rnd.randrange(0, 200_000)
+        clip.seek(at)
+        assert clip.read(n) == data[at:at + n]
+    clip.seek(-100, 2)
+    buf = bytearray(150)
+    assert clip.readinto(buf) == 100 and bytes(buf[:100]) == data[-100:]
+    import io
+    assert io.BufferedReader(ex.clip(nvr["camera"], nvr["start"], nvr["end"], chapters="none")).read() == data
+    # What only a re-encode can give is refused by name.
+    timelapse = nvr_export._request(nvr["camera"], nvr["start"], nvr["end"], timelapse=True)
+    expect(nvr_export.NotServable, "not_servable",
+           lambda: nvr_export._native_call(ex._native.clip, timelapse))
+    # A segment replaced after planning: the read fails, never other bytes.
+    clip = ex.clip(nvr["camera"], nvr["start"], nvr["end"], chapters="none")
+    seg = sorted(Path(nvr["media_dir"], "recordings").rglob("*.mp4"))[-1]
+    seg.write_bytes(seg.read_bytes())  # rewritten in place: a new mtime
+    os.utime(seg, (0, 0))
+    with pytest.raises(MediaError) as err:
+        clip.read()
+    assert err.value.kind == "unreadable_segment"

@@ -11,7 +11,9 @@ root=$(cd "$(dirname "$0")/../.." && pwd)
 target=${CARGO_TARGET_DIR:-$root/target}
 stamp=$target/vendor/ffmpeg/linked
 if [ "$(cat "$stamp" 2>/dev/null)" != "$prefix" ]; then
+  # `clean -p` cleans one profile at a time: both.
   ${CARGO:-cargo} clean -q -p ffmpeg-sys-next --manifest-path "$root/Cargo.toml" 2>/dev/null || true
+  ${CARGO:-cargo} clean -q -p ffmpeg-sys-next --release --manifest-path "$root/Cargo.toml" 2>/dev/null || true
   mkdir -p "$(dirname "$stamp")"
   echo "$prefix" > "$stamp"
 fi
