@@ -35,7 +35,7 @@ DEMO_DIR ?= demo-store
 TARGET_DIR = $(shell $(CARGO) metadata --format-version 1 --no-deps 2>/dev/null | sed -n 's/.*"target_directory":"\([^"]*\)".*/\1/p')
 BIN = $(or $(TARGET_DIR),target)/release/nvr-export
 
-.PHONY: all deps demo test test-python python-ext wheel bench-python test-system release test-vod build bench-corpus bench bench-timelapse bench-previews bench-reflink memcheck soak clean-demo
+.PHONY: all deps demo test test-python python-ext wheel bench-python bench-serve test-system release test-vod build bench-corpus bench bench-timelapse bench-previews bench-reflink memcheck soak clean-demo
 
 all: demo
 
@@ -109,6 +109,13 @@ bench-python: wheel build
 	@[ -f $(BENCH_DIR)/audio/corpus.env ] || $(BIN) bench-corpus --dir $(BENCH_DIR)/audio --variant audio
 	python3 -m venv --clear $(BENCH_VENV) && $(BENCH_VENV)/bin/pip install -q dist/*.whl
 	$(BENCH_VENV)/bin/python scripts/bench-python.py --corpus $(BENCH_DIR)/audio --runs $(RUNS)
+
+# Clips on demand: `nvr-export serve` against the NVR's way (ffmpeg concat
+# to a pipe; to a +faststart file) on 1-, 10- and 60-minute clips of the
+# NVR-style audio hour, in one run (scripts/bench-serve.py).
+bench-serve: build
+	@[ -f $(BENCH_DIR)/audio/corpus.env ] || $(BIN) bench-corpus --dir $(BENCH_DIR)/audio --variant audio
+	python3 scripts/bench-serve.py $(BENCH_DIR)/audio --runs $(RUNS) --bin $(BIN)
 
 # The same tests linked to Debian's shared libav (FFmpeg 5.1).
 test-system:

@@ -1,0 +1,159 @@
+#!/usr/bin/env python3
+"""Clips on demand: `nvr-export serve` against the NVR's way, in one run
+(`make bench-serve`; not a timed test).
+
+For a 1-minute, a 10-minute and a 1-hour clip of a corpus (from `make
+bench-corpus`: recorded through libav's segment muxer as the NVR records),
+alternating, RUNS times each:
+
+* serve: `GET /clip/...` from `nvr-export serve` (planned on that request:
+  nothing written), then a `Range` request at the byte where the clip's
+  last minute begins (what a player sends when the user seeks there);
+* pipe: the NVR's clip endpoint, ffmpeg's concat demuxer over the same
+  files, stream copy to a pipe as fragmented MP4 (`frag_keyframe+empty_moov`);
+  a pipe cannot seek, so the last minute comes when everything before it has;
+* faststart: the same remux into a `+faststart` file, then `sync FILE`: what
+  a seekable answer costs the CLI before its first byte can be sent.
+
+Reported, medians: time to first byte, time to the first byte of the last
+minute, time to last byte, bytes written to disk.
+
+    bench-serve.py CORPUS_DIR [--runs 3] [--bin target/release/nvr-export]
+"""
+
+import argparse
+import os
+import socket
+import sqlite3
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+
+
+def env_of(corpus):
+    return dict(l.strip().split("=", 1) for l in open(os.path.join(corpus, "corpus.env")) if "=" in l)
+
+
+def http_get(port, path, range_from=None):
+    """(time to first body byte, time to last, bytes) of one GET."""
+    t0 = time.perf_counter()
+    s = socket.create_connection(("127.0.0.1", port))
+    hdr = f"GET {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n"
+    if range_from is not None:
+        hdr += f"Range: bytes={range_from}-\r\n"
+    s.sendall((hdr + "\r\n").encode())
+    buf, first, total, in_body = b"", None, 0, False
+    while True:
+        chunk = s.recv(1 << 20)
+        if not chunk:
+            break
+        if not in_body:
+            buf += chunk
+            end = buf.find(b"\r\n\r\n")
+            if end < 0:
+                continue
+            in_body = True
+            chunk = buf[end + 4:]
+            if not chunk:
+                continue
+        if first is None:
+            first = time.perf_counter() - t0
+        total += len(chunk)
+    s.close()
+    return first, time.perf_counter() - t0, total
+
+
+def ffmpeg_pipe(listfile, last_fraction):
+    """The NVR's clip endpoint: concat remux to a pipe, read to the end."""
+    cmd = ["ffmpeg", "-hide_banner", "-loglevel", "error", "-protocol_whitelist", "pipe,file",
+           "-f", "concat", "-safe", "0", "-i", listfile, "-c", "copy",
+           "-movflags", "frag_keyframe+empty_moov", "-f", "mp4", "pipe:1"]
+    t0 = time.perf_counter()
+    p = subprocess.Popen(cmd, stdout=subprocess.PIPE)
+    first, total, times = None, 0, []
+    while True:
+        chunk = p.stdout.read1(1 << 20)
+        if not chunk:
+            break
+        if first is None:
+            first = time.perf_counter() - t0
+        total += len(chunk)
+        times.append((total, time.perf_counter() - t0))
+    p.wait()
+    end = time.perf_counter() - t0
+    at = total * last_fraction
+    last_min = next(t for n, t in times if n >= at)
+    return first, last_min, end, total
+
+
+def ffmpeg_faststart(listfile, out):
+    cmd = ["ffmpeg", "-hide_banner", "-loglevel", "error", "-y", "-protocol_whitelist", "pipe,file",
+           "-f", "concat", "-safe", "0", "-i", listfile, "-c", "copy", "-movflags", "+faststart", out]
+    t0 = time.perf_counter()
+    subprocess.run(cmd, check=True)
+    subprocess.run(["sync", out], check=True)
+    t = time.perf_counter() - t0
+    size = os.path.getsize(out)
+    os.remove(out)
+    return t, t, t, size
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("corpus")
+    ap.add_argument("--runs", type=int, default=3)
+    ap.add_argument("--bin", default="target/release/nvr-export")
+    a = ap.parse_args()
+    env = env_of(a.corpus)
+    cam, start = env["CAMERA"], int(float(env["START"]))
+    db = os.path.join(a.corpus, "frigate.db")
+    con = sqlite3.connect(db)
+    srv = subprocess.Popen([a.bin, "serve", "--listen", "127.0.0.1:0", "--db", db,
+                            "--media-dir", os.path.join(a.corpus, "media")],
+                           stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+    port = int(srv.stdout.readline().split("127.0.0.1:")[1].split("/")[0])
+    work = tempfile.mkdtemp(dir=a.corpus)
+    rows = []
+    try:
+        for minutes in (1, 10, 60):
+            end = start + minutes * 60
+            paths = [r[0] for r in con.execute(
+                "SELECT path FROM recordings WHERE camera=? AND end_time>? AND start_time<? "
+                "ORDER BY start_time", (cam, start, end))]
+            listfile = os.path.join(work, "list.txt")
+            with open(listfile, "w") as f:
+                for p in paths:
+                    f.write(f"file '{p}'\n")
+            last_fraction = max(0.0, (minutes - 1) / minutes)
+            got = {"serve": [], "pipe": [], "faststart": []}
+            for run in range(a.runs):
+                # A new URL each run: the clip is planned on its first request.
+                path = f"/clip/{cam}/start/{start}/end/{end - run * 0.001:.3f}.mp4"
+                order = ["serve", "pipe", "faststart"]
+                for method in order[run % 3:] + order[:run % 3]:
+                    if method == "serve":
+                        first, last, n = http_get(port, path)
+                        lm, _, _ = http_get(port, path, int(n * last_fraction))
+                        got["serve"].append((first, lm, last, 0))
+                    elif method == "pipe":
+                        f, lm, e, n = ffmpeg_pipe(listfile, last_fraction)
+                        got["pipe"].append((f, lm, e, 0))
+                    else:
+                        got["faststart"].append(ffmpeg_faststart(listfile, os.path.join(work, "out.mp4")))
+            for method, xs in got.items():
+                med = [statistics.median(x[i] for x in xs) for i in range(4)]
+                rows.append((minutes, method, *med))
+    finally:
+        srv.kill()
+        srv.wait()
+        subprocess.run(["rm", "-rf", work])
+    print(f"clips of {cam}, {a.runs} runs alternating, medians (ms; bytes written to disk)")
+    print(f"{'clip':>5} {'method':>10} {'first byte':>11} {'last minute':>12} {'last byte':>10} {'written':>12}")
+    for minutes, method, f, lm, last, w in rows:
+        print(f"{minutes:>4}m {method:>10} {f * 1000:>11.1f} {lm * 1000:>12.1f} {last * 1000:>10.1f} {int(w):>12}")
+
+
+if __name__ == "__main__":
+    main()
