@@ -113,11 +113,19 @@ fn route(path: &str) -> Option<(String, f64, f64)> {
     }
 }
 
-fn header(name: &str, value: &str) -> Header {
-    // Names and values here are ASCII the server makes: always valid.
-    Header::from_bytes(name.as_bytes(), value.as_bytes()).unwrap_or_else(|_| {
-        Header::from_bytes(&b"X-Invalid"[..], &b"1"[..]).expect("static header")
-    })
+/// `response` with the header `name: value` (names and values here are
+/// ASCII the server makes; one that is not is left out).
+trait WithHeader: Sized {
+    fn with(self, name: &str, value: &str) -> Self;
+}
+
+impl<R: Read> WithHeader for Response<R> {
+    fn with(self, name: &str, value: &str) -> Self {
+        match Header::from_bytes(name.as_bytes(), value.as_bytes()) {
+            Ok(h) => self.with_header(h),
+            Err(()) => self,
+        }
+    }
 }
 
 fn request_header<'r>(request: &'r Request, name: &str) -> Option<&'r str> {
@@ -137,7 +145,7 @@ fn json_error(
     let body = serde_json::json!({"kind": kind, "message": message, "retryable": retryable});
     Response::from_data(body.to_string().into_bytes())
         .with_status_code(StatusCode(status))
-        .with_header(header("Content-Type", "application/json"))
+        .with("Content-Type", "application/json")
 }
 
 /// The status an engine error is answered with.
@@ -226,7 +234,7 @@ fn respond(clips: &Clips, request: &Request) -> Answer {
     if !matches!(request.method(), Method::Get | Method::Head) {
         return Err(
             json_error(405, "method_not_allowed", "only GET and HEAD", false)
-                .with_header(header("Allow", "GET, HEAD")),
+                .with("Allow", "GET, HEAD"),
         );
     }
     let url = request.url().to_string();
@@ -252,9 +260,9 @@ fn respond(clips: &Clips, request: &Request) -> Answer {
     let len = clip.len();
     let etag = clip.etag().to_string();
     let common = |r: Response<Body>| {
-        r.with_header(header("Content-Type", clip.content_type()))
-            .with_header(header("Accept-Ranges", "bytes"))
-            .with_header(header("ETag", &etag))
+        r.with("Content-Type", clip.content_type())
+            .with("Accept-Ranges", "bytes")
+            .with("ETag", &etag)
     };
     if let Some(tags) = request_header(request, "If-None-Match") {
         if tags.split(',').any(|t| t.trim() == etag || t.trim() == "*") {
@@ -285,7 +293,7 @@ fn respond(clips: &Clips, request: &Request) -> Answer {
                     &format!("the clip has {len} bytes"),
                     false,
                 )
-                .with_header(header("Content-Range", &format!("bytes */{len}"))));
+                .with("Content-Range", &format!("bytes */{len}")));
             }
         },
     };
@@ -309,10 +317,7 @@ fn respond(clips: &Clips, request: &Request) -> Answer {
     ))
     .with_chunked_threshold(usize::MAX);
     if status == 206 {
-        response = response.with_header(header(
-            "Content-Range",
-            &format!("bytes {first}-{}/{len}", end - 1),
-        ));
+        response = response.with("Content-Range", &format!("bytes {first}-{}/{len}", end - 1));
     }
     Ok(response)
 }
