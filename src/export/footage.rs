@@ -122,9 +122,10 @@ fn probe_bounded(
     let mut readable = Vec::with_capacity(segments.len());
     let mut samples = 0u64;
     let mut pending = segments.into_iter().peekable();
+    let mut prober = probe::Prober::new(settings.probe_template);
     while pending.peek().is_some() {
         let batch: Vec<_> = pending.by_ref().take(PROBE_BATCH).collect();
-        for res in probe::probe_all(batch, settings.probe_template, cancel) {
+        for res in prober.probe(batch, cancel) {
             cancel.check()?;
             match res {
                 Ok(ps) => {

@@ -18,7 +18,7 @@
 //! parameters, probing structures) for every file: on an hour of 360
 //! segments that is most of an export that otherwise shares its bytes in
 //! the filesystem. The segments of one camera session have identical sample
-//! descriptions, so [`probe_all`] probes the first one with libav, learns a
+//! descriptions, so [`Prober`] probes the first one with libav, learns a
 //! [`Template`] from it (stream layout, codec parameters, time bases, sample
 //! entries), and reads the others' sample tables straight from their `moov`
 //! (`isobmff::trak_index`). The template is only used if this reader's
@@ -193,58 +193,76 @@ impl SegmentProbe {
 /// Bytes read ahead from the start of every segment before probing.
 const HEADER_PREFETCH_BYTES: u64 = 64 << 10;
 
-/// Probes every segment in parallel, keeping order. `Err` entries say why a
-/// segment cannot be used.
-///
-/// `learn`: read the others through a template learnt from the first (see
-/// the module doc); `false` probes every segment with libav.
-pub fn probe_all(
-    segments: Vec<Segment>,
+/// Probes segments batch after batch with one template: learnt (by libav)
+/// from the first segment that probes, then used for every later batch.
+pub struct Prober {
     learn: bool,
-    cancel: &CancelToken,
-) -> Vec<Result<ProbedSegment, SkippedSegment>> {
-    media::init();
-    // Every header is asked for at once, before any is read: the kernel
-    // then reads them all with its full queue depth instead of a couple at
-    // a time (the parallel probes). A segment's header is its first few
-    // KiB (the NVR writes `moov` first). Cold, an hour's 360 headers:
-    // 98 -> 59 ms; warm it costs nothing measurable (an open and an
-    // fadvise a file).
-    for s in &segments {
-        let Locator::File(p) = &s.locator;
-        if let Ok(f) = crate::output::confine::open_regular(p) {
-            let _ = crate::output::will_need(&f, 0, HEADER_PREFETCH_BYTES);
+    template: Option<Template>,
+}
+
+impl Prober {
+    /// `learn`: read the others through a template learnt from the first
+    /// (see the module doc); `false` probes every segment with libav.
+    pub fn new(learn: bool) -> Prober {
+        Prober {
+            learn,
+            template: None,
         }
     }
-    // libav until one segment probes, and a template is learnt from it.
-    let mut out = Vec::with_capacity(segments.len());
-    let mut rest = segments.into_iter();
-    let mut template = None;
-    for segment in rest.by_ref() {
-        let r = probe_segment(segment, None, cancel);
-        if let Ok(ps) = &r {
-            template = learn.then(|| Template::learn(&ps.probe)).flatten();
-            tracing::debug!(
-                template = template.is_some(),
-                "segment headers after the first: {}",
-                if template.is_some() {
-                    "read from their moov"
-                } else {
-                    "libav"
+
+    /// Probes `segments` in parallel, keeping order. `Err` entries say why
+    /// a segment cannot be used.
+    pub fn probe(
+        &mut self,
+        segments: Vec<Segment>,
+        cancel: &CancelToken,
+    ) -> Vec<Result<ProbedSegment, SkippedSegment>> {
+        media::init();
+        // Every header is asked for at once, before any is read: the kernel
+        // then reads them all with its full queue depth instead of a couple
+        // at a time (the parallel probes). A segment's header is its first
+        // few KiB (the NVR writes `moov` first). Cold, an hour's 360
+        // headers: 98 -> 59 ms; warm it costs nothing measurable (an open
+        // and an fadvise a file).
+        for s in &segments {
+            let Locator::File(p) = &s.locator;
+            if let Ok(f) = crate::output::confine::open_regular(p) {
+                let _ = crate::output::will_need(&f, 0, HEADER_PREFETCH_BYTES);
+            }
+        }
+        // libav until one segment probes, and a template is learnt from it
+        // (once: later batches use it at once).
+        let mut out = Vec::with_capacity(segments.len());
+        let mut rest = segments.into_iter();
+        if self.template.is_none() {
+            for segment in rest.by_ref() {
+                let r = probe_segment(segment, None, cancel);
+                if let Ok(ps) = &r {
+                    self.template = self.learn.then(|| Template::learn(&ps.probe)).flatten();
+                    tracing::debug!(
+                        template = self.template.is_some(),
+                        "segment headers after the first: {}",
+                        if self.template.is_some() {
+                            "read from their moov"
+                        } else {
+                            "libav"
+                        }
+                    );
+                    out.push(r);
+                    break;
                 }
-            );
-            out.push(r);
-            break;
+                out.push(r);
+            }
         }
-        out.push(r);
+        let rest: Vec<Segment> = rest.collect();
+        let template = self.template.as_ref();
+        out.extend(
+            rest.into_par_iter()
+                .map(|segment| probe_segment(segment, template, cancel))
+                .collect::<Vec<_>>(),
+        );
+        out
     }
-    let rest: Vec<Segment> = rest.collect();
-    out.extend(
-        rest.into_par_iter()
-            .map(|segment| probe_segment(segment, template.as_ref(), cancel))
-            .collect::<Vec<_>>(),
-    );
-    out
 }
 
 /// Probes one segment: through `template` when it fits, else libav.
