@@ -39,7 +39,9 @@ impl Exporter {
             ));
         }
         let (layout, settings) = (self.layout(), self.settings());
+        let t0 = std::time::Instant::now();
         let reads = reads::read(layout, settings, req, None, Purpose::Clip, cancel)?;
+        let t_reads = t0.elapsed();
         let mut ignore = |_: Progress| {};
         let mut reporter = Reporter::new(&mut ignore, cancel.clone(), settings.throttle);
         let Input::Files { footage, timeline } =
@@ -56,8 +58,19 @@ impl Exporter {
             creation_s: req.start_s,
             max_rate: None,
         };
+        let t_input = t0.elapsed();
         fast::check(&job).map_err(|why| not_servable(&why))?;
+        let t_check = t0.elapsed();
         let (_, parts) = fast::parts(&job, &mut reporter)?;
+        let ms = |d: std::time::Duration| d.as_secs_f64() * 1000.0;
+        tracing::debug!(
+            reads_ms = ms(t_reads),
+            input_ms = ms(t_input - t_reads),
+            check_ms = ms(t_check - t_input),
+            parts_ms = ms(t0.elapsed() - t_check),
+            head = parts.head.len(),
+            "virtual file planned"
+        );
         let key = serde_json::to_string(req).unwrap_or_default();
         Ok(VirtualMp4::new(parts, &key))
     }
