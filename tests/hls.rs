@@ -12,31 +12,14 @@ use std::time::{Duration, Instant};
 use common::http::{Route, Server};
 use common::*;
 use nvr_export::sample::hls::{vod_responses, VodForm};
-use nvr_export::sample::nvr::{self, Session};
 use nvr_export::sample::{SampleStore, SegmentSpec};
 use nvr_export::{
     CancelToken, ErrorKind, ExportOutcome, ExportRequest, Exporter, HlsSource, Layout, Source,
     Warning, WriterKind,
 };
 
-/// A camera recorded the NVR's way: 25 s at 320x180, then, after a 20 s
-/// gap, a restart at 640x360 (new SPS) for 12 s.
 fn restart_store(dir: &Path) -> SampleStore {
-    let spec = |w, h, secs: f64, seed| SegmentSpec {
-        width: w,
-        height: h,
-        fps: 15,
-        gop: 30,
-        bitrate: 300_000,
-        seed,
-        ..SegmentSpec::camera_1080p(secs, seed)
-    };
-    let first = Session::new(spec(320, 180, 25.0, 1));
-    let restart = Session {
-        gap_before_s: 20.0,
-        ..Session::new(spec(640, 360, 12.0, 2))
-    };
-    nvr::record_store(dir, "test_cam", T0 + 0.37, &[first, restart]).unwrap()
+    common::restart_store(dir, "test_cam")
 }
 
 fn hls_request(s: &SampleStore, url: String) -> ExportRequest {

@@ -29,21 +29,7 @@ fn bframes(dir: &Path) -> SampleStore {
 
 /// 25 s at 320x180, a 20 s outage, a restart at 640x360 (new SPS in band).
 fn restart(dir: &Path) -> SampleStore {
-    let spec = |w, h, secs: f64, seed| SegmentSpec {
-        width: w,
-        height: h,
-        fps: 15,
-        gop: 30,
-        bitrate: 300_000,
-        seed,
-        ..SegmentSpec::camera_1080p(secs, seed)
-    };
-    let first = Session::new(spec(320, 180, 25.0, 1));
-    let second = Session {
-        gap_before_s: 20.0,
-        ..Session::new(spec(640, 360, 12.0, 2))
-    };
-    nvr::record_store(dir, "front_door", T0 + 0.37, &[first, second]).unwrap()
+    restart_store(dir, "front_door")
 }
 
 fn read_all(v: &VirtualMp4) -> Vec<u8> {

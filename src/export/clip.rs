@@ -11,13 +11,13 @@
 
 use crate::error::{Error, Result};
 use crate::progress::{CancelToken, Progress, Reporter};
+use crate::remux::fast;
 use crate::remux::virtual_mp4::VirtualMp4;
-use crate::remux::{fast, RemuxJob};
 
 use super::exporter::Exporter;
 use super::reads::{self, Purpose};
 use super::request::{self, ExportRequest, Source};
-use super::writer::Input;
+use super::writer::{self, Input};
 
 impl Exporter {
     /// The MP4 [`Exporter::export`] would write for `req` by stream copy
@@ -49,15 +49,7 @@ impl Exporter {
         else {
             return Err(not_servable("not a file source"));
         };
-        let job = RemuxJob {
-            plan: &timeline.plan,
-            segments: &footage.segments,
-            audio: timeline.audio,
-            chapters: &timeline.chapters,
-            metadata: &reads.metadata,
-            creation_s: req.start_s,
-            max_rate: None,
-        };
+        let job = writer::remux_job(req, &reads, &footage, &timeline, None);
         let t_input = t0.elapsed();
         fast::check(&job).map_err(|why| not_servable(&why))?;
         let t_check = t0.elapsed();

@@ -73,6 +73,26 @@ impl Input {
     }
 }
 
+/// The stream copy of `footage` on `timeline` (`max_rate`: bytes a second
+/// at most, `None`: unlimited).
+pub(super) fn remux_job<'a>(
+    req: &ExportRequest,
+    reads: &'a Reads,
+    footage: &'a Footage,
+    timeline: &'a Timeline,
+    max_rate: Option<u64>,
+) -> RemuxJob<'a> {
+    RemuxJob {
+        plan: &timeline.plan,
+        segments: &footage.segments,
+        audio: timeline.audio,
+        chapters: &timeline.chapters,
+        metadata: &reads.metadata,
+        creation_s: req.start_s,
+        max_rate,
+    }
+}
+
 /// Stream copy.
 fn copy(
     settings: &Settings,
@@ -87,15 +107,7 @@ fn copy(
     if let Some(rate) = settings.max_rate {
         reporter.pace(rate, timeline.needed_bytes);
     }
-    let job = RemuxJob {
-        plan: &timeline.plan,
-        segments: &footage.segments,
-        audio: timeline.audio,
-        chapters: &timeline.chapters,
-        metadata: &reads.metadata,
-        creation_s: req.start_s,
-        max_rate: settings.max_rate,
-    };
+    let job = remux_job(req, reads, &footage, &timeline, settings.max_rate);
     let stats = remux::remux(&job, settings.writer, out, reporter)?;
     drop(footage.frames_file);
     tracing::info!(

@@ -358,3 +358,24 @@ pub fn store_command_json(s: &SampleStore, subcommand: &str) -> Value {
     );
     serde_json::from_slice(&out.stdout).unwrap()
 }
+
+/// A camera recorded the NVR's way: 25 s at 320x180, then, after a 20 s
+/// outage, a restart at 640x360 (new SPS in band) for 12 s.
+pub fn restart_store(dir: &Path, camera: &str) -> SampleStore {
+    use nvr_export::sample::nvr::{self, Session};
+    let spec = |w, h, secs: f64, seed| SegmentSpec {
+        width: w,
+        height: h,
+        fps: 15,
+        gop: 30,
+        bitrate: 300_000,
+        seed,
+        ..SegmentSpec::camera_1080p(secs, seed)
+    };
+    let first = Session::new(spec(320, 180, 25.0, 1));
+    let restart = Session {
+        gap_before_s: 20.0,
+        ..Session::new(spec(640, 360, 12.0, 2))
+    };
+    nvr::record_store(dir, camera, T0 + 0.37, &[first, restart]).unwrap()
+}
