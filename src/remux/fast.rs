@@ -549,6 +549,11 @@ fn build(
             })
             .collect();
         stats.bytes_written = data_base + payload_len;
+        tracing::debug!(
+            layout_ms = t_layout.as_secs_f64() * 1000.0,
+            head_ms = (t0.elapsed() - t_layout).as_secs_f64() * 1000.0,
+            "index-driven layout, kept in memory"
+        );
         return Ok((
             stats,
             Some(Parts {
