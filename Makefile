@@ -70,9 +70,10 @@ python-ext: deps
 	cp python/nvr_export/*.py $(PY_STAGE)/nvr_export/
 	cp $(or $(TARGET_DIR),target)/debug/lib_native.so $(PY_STAGE)/nvr_export/_native.abi3.so
 
-$(PY_VENV)/bin/pytest:
+$(PY_VENV)/bin/pytest: Makefile
 	python3 -m venv $(PY_VENV)
-	$(PY_VENV)/bin/pip install -q "pytest>=8,<9"
+	$(PY_VENV)/bin/pip install -q "pytest>=8,<9" "peewee>=3.17,<4"
+	touch $@
 
 test-python: python-ext $(PY_VENV)/bin/pytest
 	cd python/tests && PYTHONPATH=$(abspath $(PY_STAGE)) $(PY_VENV)/bin/python -m pytest -q

@@ -226,9 +226,13 @@ class RecordingExporter(threading.Thread):
         return "preview" if value == "preview" else "recordings"
 
     def _chapters(self) -> str:
-        # As the NVR: no chapter mode, no chapters.
-        value = getattr(self.chapters, "value", self.chapters)
-        return "none" if value is None else str(value)
+        # As the NVR: review items or recording segments when the mode
+        # names them (its ChaptersEnum), and no chapters for anything else.
+        c = self.chapters
+        for v in (getattr(c, "value", None), getattr(c, "name", None), c):
+            if isinstance(v, str) and v in ("review_items", "recording_segments"):
+                return v
+        return "none"
 
     def run(self) -> None:
         logger.debug(
