@@ -175,3 +175,54 @@ def test_the_nvrs_job_manager_runs_the_drop_in(built_stores, frigate_env, monkey
     steps = {j["current_step"] for p in publisher.payloads for j in p["results"]["jobs"]}
     assert {"preparing", "copying", "encoding"} & steps, steps
     database.close()
+
+
+def reference_validate():
+    """The NVR's own ``validate_ffmpeg_args`` (and the constants it reads),
+    taken out of its exporter module by its syntax tree: the module itself
+    imports half of the NVR."""
+    import ast
+    import re
+
+    tree = ast.parse((HEAD / "frigate_record_export.py").read_text())
+    names = ("_base_flag", "_validate_filtergraph", "validate_ffmpeg_args")
+    keep = [
+        n for n in tree.body
+        if (isinstance(n, ast.FunctionDef) and n.name in names)
+        or (isinstance(n, ast.Assign)
+            and any(getattr(t, "id", "").startswith(("_VALUE", "_FILTER", "_ALLOWED", "_SAFE", "_BLOCKED"))
+                    for t in n.targets))
+    ]
+    ns = {"re": re}
+    exec(compile(ast.Module(body=keep, type_ignores=[]), str(HEAD), "exec"), ns)
+    return ns["validate_ffmpeg_args"]
+
+
+def test_the_allowlist_agrees_with_the_nvrs_validation():
+    from nvr_export.frigate import validate_ffmpeg_args
+
+    nvr = reference_validate()
+    accepted_by_both = [
+        "-vf setpts=0.04*PTS -r 30", "-crf 23 -preset veryfast", "-vf scale=1280:-2",
+        "-vf fps=5,scale=640:360", "-r 60 -g 60 -bf 0", "-an", "-b:v 2M -maxrate 3M -bufsize 6M",
+        "-pix_fmt yuv420p", "-movflags +faststart", "-threads 2", "-aspect 16:9", "-fps_mode vfr",
+        "-vsync 0", "-skip_frame nokey", "-vf transpose=1", "-vf crop=640:360:0:0", "-vf hflip,vflip",
+        "-q:v 5", "-qp 20", "-profile:v high -level 4.1", "-tune film", "-sc_threshold 0",
+        "-keyint_min 30", "-refs 3", "-qmin 10 -qmax 40", "-filter:v setpts=0.5*PTS", "-sn", "-dn",
+        "-vf setsar=1,setdar=16/9", "",
+    ]
+    refused_by_both = [
+        "-i /etc/passwd", "-vf movie=/etc/passwd", "-f null", "out.mp4", "-vf drawtext=text=hi",
+        "-vf scale=1:1[x];[x]null", "-filter_complex scale=1:1", "-y", "-c:v libx264 /tmp/x.mp4",
+        "-vf subtitles=filename=/etc/passwd", "-metadata title=x",
+    ]
+    for args in accepted_by_both:
+        assert nvr(args)[0], args
+        assert validate_ffmpeg_args(args) == (True, ""), args
+    for args in refused_by_both:
+        assert not nvr(args)[0], args
+        ok, why = validate_ffmpeg_args(args)
+        assert not ok and why, args
+    # The one departure: a "custom encode" that copies is refused here with
+    # a reason (export without arguments to copy); the NVR lets ffmpeg copy.
+    assert nvr("-c:v copy")[0] and not validate_ffmpeg_args("-c:v copy")[0]
