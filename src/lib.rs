@@ -81,7 +81,7 @@ pub mod transcode;
 pub use error::{Error, ErrorKind, Result, SkippedSegment, Warning};
 pub use export::{
     DoneRecord, EncodeArgs, ExportOutcome, ExportRequest, Exporter, HlsSource, Layout, Source,
-    Timings, MAX_SAMPLES,
+    StartAt, Timings, MAX_SAMPLES,
 };
 pub use job::clock::{Clock, ManualClock, SystemClock};
 pub use job::migrate::{MigratedExport, MigrationReport};

@@ -261,6 +261,7 @@ def _request(
     cpu_fallback: bool = False,
     vod_base: Optional[str] = None,
     vod_url: Optional[str] = None,
+    start_at: str = "keyframe",
 ) -> str:
     """An export request as the engine's JSON (the CLI's batch job format)."""
     source = _enum_value(source)
@@ -275,6 +276,11 @@ def _request(
             "invalid_name", False, f"unknown source {source!r}: use recordings, preview or hls"
         )
     chapters = _enum_value(chapters)
+    start_at = _enum_value(start_at)
+    if start_at not in ("keyframe", "exact"):
+        raise InvalidRequest(
+            "invalid_name", False, f"unknown start_at {start_at!r}: use keyframe or exact"
+        )
     req: dict = {
         "camera": camera,
         "start": float(start),
@@ -286,6 +292,7 @@ def _request(
         "chapters": "none" if chapters is None else str(chapters),
         "source": src,
         "thumbnail": os.fspath(thumbnail) if thumbnail is not None else None,
+        "start_at": start_at,
     }
     if timelapse or input_args is not None or output_args is not None:
         req["encode"] = {
@@ -369,6 +376,7 @@ class Exporter:
         cpu_fallback: bool = False,
         vod_base: Optional[str] = None,
         vod_url: Optional[str] = None,
+        start_at: str = "keyframe",
         progress: Optional[Callable[[str, float], Any]] = None,
         cancel: Optional[CancelToken] = None,
     ) -> ExportOutcome:
@@ -376,13 +384,15 @@ class Exporter:
         the outcome; raises an :class:`ExportError` subclass, leaving no file
         and no row behind. ``progress(step, percent)``: ``preparing``, then
         ``copying`` (``encoding`` for re-encodes), then ``finalizing``; the
-        percent never decreases within a step."""
+        percent never decreases within a step. ``start_at="exact"`` starts a
+        recordings export at ``start`` itself instead of the keyframe before
+        it (an edit list hides the pre-roll)."""
         req = _request(
             camera, start, end, name=name, id=id, timezone=timezone,
             export_case_id=export_case_id, chapters=chapters, source=source,
             thumbnail=thumbnail, timelapse=timelapse, input_args=input_args,
             output_args=output_args, hwaccel=hwaccel, cpu_fallback=cpu_fallback,
-            vod_base=vod_base, vod_url=vod_url,
+            vod_base=vod_base, vod_url=vod_url, start_at=start_at,
         )
         record = _native_call(self._native.export, req, _guarded(progress), cancel)
         return ExportOutcome._from_record(json.loads(record))
@@ -395,13 +405,14 @@ class Exporter:
         *,
         timezone: Optional[str] = None,
         chapters: Any = "review_items",
+        start_at: str = "keyframe",
         cancel: Optional[CancelToken] = None,
     ) -> "Clip":
         """The MP4 :meth:`export` would write for this range by stream copy,
         as a read-only, seekable file object whose bytes are read on demand
         from the segments: nothing is written. For a web framework's range
         responses (``len(clip)``, ``clip.etag``, ``seek``/``read``)."""
-        req = _request(camera, start, end, timezone=timezone, chapters=chapters)
+        req = _request(camera, start, end, timezone=timezone, chapters=chapters, start_at=start_at)
         return Clip(_native_call(self._native.clip, req, cancel))
 
     def migrate(

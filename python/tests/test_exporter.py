@@ -340,3 +340,20 @@ def test_a_clip_is_a_seekable_file_with_the_exports_bytes(nvr):
     with pytest.raises(MediaError) as err:
         clip.read()
     assert err.value.kind == "unreadable_segment"
+
+
+def test_start_at_exact_gives_the_range_asked_for(nvr):
+    ex = exporter(nvr)
+    # Inside one segment: across segments, the NVR's whole-second rows
+    # overlap their content, and the export holds the footage, not the
+    # catalogue's arithmetic.
+    start, end = nvr["start"] + 3.3, nvr["start"] + 8.9
+    exact = ex.export(nvr["camera"], start, end, start_at="exact", chapters="none")
+    keyframe = ex.export(nvr["camera"], start, end, chapters="none")
+    dur = float(ffprobe(exact.video_path)["format"]["duration"])
+    assert abs(dur - (end - start)) < 0.1, dur
+    # The NVR's way starts at the keyframe before (every 2 s here: 1.3 s early).
+    assert float(ffprobe(keyframe.video_path)["format"]["duration"]) > dur + 1.0
+    clip = ex.clip(nvr["camera"], start, end, start_at="exact", chapters="none")
+    assert clip.read() == Path(exact.video_path).read_bytes()
+    expect(InvalidRequest, "invalid_name", lambda: ex.export(nvr["camera"], start, end, start_at="later"))

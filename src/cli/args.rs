@@ -4,7 +4,9 @@ use std::path::PathBuf;
 
 use clap::ValueEnum;
 
-use nvr_export::{ChapterMode, EncodeArgs, ExportRequest, HlsSource, Layout, Source, WriterChoice};
+use nvr_export::{
+    ChapterMode, EncodeArgs, ExportRequest, HlsSource, Layout, Source, StartAt, WriterChoice,
+};
 
 /// `--source`.
 #[derive(Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -132,6 +134,11 @@ pub struct ExportArgs {
     /// Chapters: none, review-items (default) or recording-segments.
     #[arg(long, default_value = "review-items")]
     pub chapters: ChapterMode,
+    /// Where the export starts: at the keyframe before --start (the NVR's
+    /// way, up to a GOP early) or exactly at it (an edit list hides the
+    /// pre-roll).
+    #[arg(long, value_enum, default_value_t = StartAtArg::Keyframe)]
+    pub start_at: StartAtArg,
     /// Machine-readable output: one JSON object per line.
     #[arg(long)]
     pub json: bool,
@@ -185,6 +192,13 @@ pub struct ExportArgs {
     pub writer: WriterArg,
 }
 
+/// `--start-at`.
+#[derive(Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum StartAtArg {
+    Keyframe,
+    Exact,
+}
+
 impl ExportArgs {
     /// The library's request for these arguments.
     pub fn request(&self) -> ExportRequest {
@@ -197,6 +211,10 @@ impl ExportArgs {
             timezone: self.timezone.clone(),
             export_case_id: None,
             chapters: self.chapters,
+            start_at: match self.start_at {
+                StartAtArg::Keyframe => StartAt::Keyframe,
+                StartAtArg::Exact => StartAt::Exact,
+            },
             source: if self.source == SourceArg::Preview {
                 Source::Preview
             } else if self.source == SourceArg::Hls

@@ -40,5 +40,5 @@ mod writer;
 
 pub use exporter::Exporter;
 pub use outcome::{DoneRecord, ExportOutcome, Timings};
-pub use request::{EncodeArgs, ExportRequest, HlsSource, Layout, Source};
+pub use request::{EncodeArgs, ExportRequest, HlsSource, Layout, Source, StartAt};
 pub use settings::MAX_SAMPLES;

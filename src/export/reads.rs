@@ -21,7 +21,7 @@ use crate::source::previews::{self, CachedFrame};
 use crate::timefmt::{self, Zone};
 use crate::transcode::args::EncodeOptions;
 
-use super::request::{ExportRequest, Layout, Source};
+use super::request::{ExportRequest, Layout, Source, StartAt};
 use super::settings::Settings;
 use super::thumbnail::{self, ThumbSource};
 
@@ -179,7 +179,7 @@ pub(super) fn read(
     Ok(Reads {
         purpose,
         encode,
-        trim: if req.source == Source::Preview {
+        trim: if req.source == Source::Preview || req.start_at == StartAt::Exact {
             Trim::Exact
         } else {
             Trim::Keyframe

@@ -101,6 +101,25 @@ pub struct ExportRequest {
     /// default: a frame of the previews at the start.
     #[serde(default)]
     pub thumbnail: Option<PathBuf>,
+    /// Where a recordings export starts: at the keyframe before the start
+    /// (the NVR's way, the default) or exactly at it.
+    #[serde(default)]
+    pub start_at: StartAt,
+}
+
+/// Where an export of recordings starts.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum StartAt {
+    /// At the keyframe before the requested start, shown (the NVR's way:
+    /// up to a whole GOP early, 20-60 s on "smart codec" cameras).
+    #[default]
+    Keyframe,
+    /// Exactly at the requested start: the samples from the keyframe
+    /// before it are copied and hidden by an edit list, the frame on
+    /// screen at the start is shown from the start, the last frame ends at
+    /// the requested end (as preview exports are cut).
+    Exact,
 }
 
 /// NVR-style "ffmpeg args" for a re-encoding export. Untrusted: parsed
@@ -174,6 +193,7 @@ impl ExportRequest {
             source: Source::Recordings,
             encode: None,
             thumbnail: None,
+            start_at: StartAt::Keyframe,
         }
     }
 }
@@ -216,6 +236,14 @@ pub(super) fn check(req: &ExportRequest) -> Result<Option<EncodeOptions>> {
     }
     if let Some(case) = &req.export_case_id {
         output::validate_component("export case id", case)?;
+    }
+    if req.start_at == StartAt::Exact && matches!(req.source, Source::Hls(_)) {
+        return Err(Error::ForbiddenArgument {
+            arg: "--start-at exact".into(),
+            reason: "not yet with the HLS source (the VOD server cuts at keyframes): use the \
+                     recordings source"
+                .into(),
+        });
     }
     match &req.encode {
         Some(a) => encode_options(req, a).map(Some),

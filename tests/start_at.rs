@@ -1,0 +1,151 @@
+//! `--start-at exact` on recordings: a long-GOP camera recorded the NVR's
+//! way, cut between keyframes. The export lasts the range asked for (not a
+//! GOP more), its first picture is the source's frame at the requested
+//! instant, audio starts with it, and both stream-copy writers agree; the
+//! default stays the NVR's keyframe start.
+
+mod common;
+
+use std::path::Path;
+use std::process::Command;
+
+use common::*;
+use nvr_export::sample::nvr::{self, Session};
+use nvr_export::sample::{AudioSpec, SampleStore, SegmentSpec};
+use nvr_export::{CancelToken, ExportRequest, StartAt, WriterChoice, WriterKind};
+
+const FPS: u32 = 15;
+
+/// 320x180 15 fps, a keyframe every 10 s (a "smart codec" camera), 16 kHz AAC.
+fn long_gop(dir: &Path) -> SampleStore {
+    let spec = SegmentSpec {
+        audio: Some(AudioSpec {
+            sample_rate: 16_000,
+            ..AudioSpec::default()
+        }),
+        fps: FPS,
+        gop: 10 * FPS,
+        ..SegmentSpec::small(45.0)
+    };
+    nvr::record_store(dir, "front_door", T0 + 0.37, &[Session::new(spec)]).unwrap()
+}
+
+/// MD5 of the first decoded picture of `path` from `at` seconds (ffmpeg,
+/// the independent oracle).
+fn first_picture_md5(path: &Path, at: Option<f64>) -> String {
+    let mut c = Command::new("ffmpeg");
+    c.args(["-v", "error"]);
+    if let Some(at) = at {
+        c.args(["-ss", &format!("{at:.4}")]);
+    }
+    let out = c
+        .arg("-i")
+        .arg(path)
+        .args([
+            "-map",
+            "0:v",
+            "-frames:v",
+            "1",
+            "-pix_fmt",
+            "yuv420p",
+            "-f",
+            "md5",
+            "-",
+        ])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).trim().to_string()
+}
+
+#[test]
+fn exact_start_is_the_requested_instant_with_both_writers() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = long_gop(dir.path());
+    // A frame instant between keyframes, in the second segment, and an end
+    // 12.3 s later.
+    let row = &s.recordings[1];
+    let into = 37.0 / FPS as f64; // frame 37 of that segment: not a keyframe
+    let start = row.start_s + into;
+    let end = start + 12.3;
+    let exact = ExportRequest {
+        start_at: StartAt::Exact,
+        chapters: nvr_export::ChapterMode::None,
+        ..request(&s, start, end)
+    };
+    let source_md5 = first_picture_md5(&row.path, Some(into - 0.001));
+    let mut files = Vec::new();
+    for writer in [WriterChoice::Auto, WriterChoice::Libav] {
+        let out = exporter(&s)
+            .with_writer(writer)
+            .export(&exact, &CancelToken::new(), |_| {})
+            .unwrap();
+        let kind = out.stats.writer;
+        assert_eq!(kind == WriterKind::Fast, writer == WriterChoice::Auto);
+        let p = probe(&out.video_path);
+        let duration = f(&p["format"]["duration"]);
+        assert!(
+            (duration - 12.3).abs() <= 1.5 / FPS as f64,
+            "{kind:?}: {duration}"
+        );
+        let (vstart, vdur) = stream_span(&out.video_path, "video").unwrap();
+        let (astart, adur) = stream_span(&out.video_path, "audio").unwrap();
+        assert!(vstart.abs() < 1e-6, "{kind:?}: video starts at {vstart}");
+        // One AAC frame at 16 kHz is 64 ms.
+        assert!(astart.abs() <= 0.064, "{kind:?}: audio starts at {astart}");
+        assert!(
+            (adur - vdur).abs() <= 0.07,
+            "{kind:?}: audio {adur} vs video {vdur}"
+        );
+        assert_eq!(
+            first_picture_md5(&out.video_path, None),
+            source_md5,
+            "{kind:?}: the first picture is not the source's at the start"
+        );
+        assert_eq!(decode_errors(&out.video_path), "", "{kind:?}");
+        files.push(std::fs::read(&out.video_path).unwrap());
+    }
+    // The virtual file of the same request is the index-driven writer's.
+    let v = exporter(&s)
+        .virtual_mp4(&exact, &CancelToken::new())
+        .unwrap();
+    let mut bytes = vec![0u8; v.len() as usize];
+    v.read_at(0, &mut bytes).unwrap();
+    assert!(bytes == files[0]);
+
+    // The default is the NVR's: from the keyframe before the start.
+    let keyframe = exporter(&s)
+        .export(
+            &ExportRequest {
+                chapters: nvr_export::ChapterMode::None,
+                ..request(&s, start, end)
+            },
+            &CancelToken::new(),
+            |_| {},
+        )
+        .unwrap();
+    let d = f(&probe(&keyframe.video_path)["format"]["duration"]);
+    assert!(d > 12.3 + into - 0.2, "keyframe start gives {d}");
+}
+
+#[test]
+fn exact_start_is_refused_for_the_hls_source() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = back_to_back(dir.path(), 2.0, 1);
+    let req = ExportRequest {
+        start_at: StartAt::Exact,
+        source: nvr_export::Source::Hls(nvr_export::HlsSource {
+            url: Some("http://127.0.0.1:9/vod/x/index.m3u8".into()),
+            ..Default::default()
+        }),
+        ..request(&s, s.start_s(), s.end_s())
+    };
+    let e = exporter(&s)
+        .export(&req, &CancelToken::new(), |_| {})
+        .unwrap_err();
+    assert_eq!(e.kind(), nvr_export::ErrorKind::ForbiddenArgument, "{e}");
+}
