@@ -15,7 +15,7 @@ use nvr_export::sample::hls::{vod_responses, VodForm};
 use nvr_export::sample::{SampleStore, SegmentSpec};
 use nvr_export::{
     CancelToken, ErrorKind, ExportOutcome, ExportRequest, Exporter, HlsSource, Layout, Source,
-    Warning, WriterKind,
+    Warning, WriterChoice, WriterKind,
 };
 
 fn restart_store(dir: &Path) -> SampleStore {
@@ -545,4 +545,47 @@ fn footage_is_named_for_the_range_the_playlist_holds_or_refused_when_it_cannot_b
         "the refused export left a file"
     );
     assert_eq!(export_rows(&s), rows, "the refused export left a row");
+}
+
+/// The store of the issue found against the NVR's own VOD server: a camera
+/// that sent its parameter sets in band, then restarted at another
+/// resolution with them only in the file headers. On the `/vod/` form the
+/// single init is the last clip's, so the decoder would keep the old
+/// in-band sets past the restart; on `/vod/clip/` each clip's init holds
+/// its own. Every form and writer must decode it whole.
+#[test]
+fn a_restart_whose_sets_stop_coming_in_band_decodes_in_every_form_and_writer() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = common::restart_store_with(dir.path(), "test_cam", false);
+    let frames: usize = s
+        .recordings
+        .iter()
+        .map(|r| video_packets(&r.path).len())
+        .sum();
+    let server = Server::start();
+    for (name, form) in [
+        ("restart-vod", VodForm::Vod),
+        ("restart-clip", VodForm::VodClip),
+    ] {
+        let url = serve(
+            &server,
+            &ranged(&s, name),
+            &vod_responses(&s, form).unwrap(),
+        );
+        let o = hls_export(&s, &exporter(&s), url).unwrap();
+        assert_eq!(decode_errors(&o.video_path), "", "{form:?}");
+        assert_eq!(video_packets(&o.video_path).len(), frames, "{form:?}");
+    }
+    for writer in [WriterChoice::Auto, WriterChoice::Libav] {
+        let o = exporter(&s)
+            .with_writer(writer)
+            .export(
+                &request(&s, s.start_s(), s.end_s()),
+                &CancelToken::new(),
+                |_| {},
+            )
+            .unwrap();
+        assert_eq!(decode_errors(&o.video_path), "", "{writer:?}");
+        assert_eq!(video_packets(&o.video_path).len(), frames, "{writer:?}");
+    }
 }

@@ -103,6 +103,36 @@ pub fn hvcc_complete(hvcc: &[u8]) -> Option<Vec<u8>> {
 /// Whether a length-prefixed (4-byte) H.264 / HEVC sample carries a
 /// sequence parameter set before its first picture NAL unit, i.e. whether
 /// the camera already sends its parameter sets in band on this keyframe.
+/// The parameter-set NAL units a sample carries before its first picture
+/// (VPS/SPS/PPS for HEVC, SPS/PPS for H.264), length-prefixed as in
+/// [`InbandParams::nals`]; `None` when it carries none. What a decoder
+/// will use from this sample on.
+pub fn inband_sets(hevc: bool, sample: &[u8]) -> Option<Vec<u8>> {
+    let mut p = 0usize;
+    let mut sets = Vec::new();
+    while p + 5 <= sample.len() {
+        let len =
+            u32::from_be_bytes([sample[p], sample[p + 1], sample[p + 2], sample[p + 3]]) as usize;
+        let header = sample[p + 4];
+        let (is_set, is_vcl) = if hevc {
+            let t = (header >> 1) & 0x3f;
+            ((32..=34).contains(&t), t < 32)
+        } else {
+            let t = header & 0x1f;
+            ((7..=8).contains(&t), (1..=5).contains(&t))
+        };
+        if is_vcl {
+            break;
+        }
+        let end = (p + 4 + len).min(sample.len());
+        if is_set {
+            sets.extend_from_slice(&sample[p..end]);
+        }
+        p = end;
+    }
+    (!sets.is_empty()).then_some(sets)
+}
+
 pub fn carries_parameter_sets(hevc: bool, sample: &[u8]) -> bool {
     let mut p = 0usize;
     while p + 5 <= sample.len() {

@@ -23,7 +23,12 @@
 //! the result has the file source's packets and duration (`make test-vod`).
 //! Keyframes of a group whose video parameter sets differ from the first
 //! group's carry that group's sets in band (as the file source does for a
-//! camera restart).
+//! camera restart). So does a keyframe without sets of its own wherever the
+//! sets last carried in band differ from its group's: a camera that sent
+//! its sets in band, then restarted with them only in the init (on the
+//! `/vod/` form, one init made from the last clip), would otherwise be
+//! decoded with the old in-band sets (the ffmpeg CLI's export of such a
+//! range has ~1500 decode errors).
 
 use std::fs::OpenOptions;
 use std::io::{BufWriter, Read, Seek, SeekFrom, Write};
@@ -428,6 +433,9 @@ pub fn write(job: &HlsJob<'_>, out_path: &Path, reporter: &mut Reporter<'_>) -> 
     let mut inits: Vec<Option<Init>> = (0..job.playlist.groups.len()).map(|_| None).collect();
     let mut out: Option<Out> = None;
     let mut first_entries: Option<FirstEntries> = None;
+    // The parameter sets the decoder holds at the output's end: the sample
+    // entry's, then whatever keyframes carried in band.
+    let mut active_sets: Option<Option<Vec<u8>>> = None;
     let mut reserve = 0u64;
     let mut seen = 0usize;
     let mut contradicted = Vec::new();
@@ -544,17 +552,26 @@ pub fn write(job: &HlsJob<'_>, out_path: &Path, reporter: &mut Reporter<'_>) -> 
             )));
             continue;
         }
-        // In-band parameter sets where this fragment's differ from the output's.
-        let inband = if &d.extradata != first_extra {
-            let p = if d.video.2 == Id::HEVC {
-                params::hevc_inband(&d.extradata)
+        // The parameter sets this fragment's keyframes need (its init's),
+        // written in band where a keyframe lacks them and the decoder would
+        // otherwise use others: on every such keyframe of a group whose init
+        // differs from the output's (so that a seek lands on them too), and
+        // wherever the sets last seen in band differ from them (a camera that
+        // sent its sets in band, then restarted with them only in the init:
+        // the `/vod/` form's single init is the last clip's).
+        let hevc = d.video.2 == Id::HEVC;
+        let sets_of = |extradata: &[u8]| {
+            if hevc {
+                params::hevc_inband(extradata)
             } else {
-                params::h264_inband(&d.extradata)
-            };
-            p.ok().map(|p| p.nals)
-        } else {
-            None
+                params::h264_inband(extradata)
+            }
+            .ok()
+            .map(|p| p.nals)
         };
+        let needed = sets_of(&d.extradata);
+        let group_differs = &d.extradata != first_extra;
+        let active = active_sets.get_or_insert_with(|| sets_of(first_extra));
         // Every fragment's video continues exactly where the output's video
         // ends: gaps collapse (a camera offline, a skipped fragment, a
         // timeline reset after a discontinuity), and so does the server's
@@ -588,12 +605,18 @@ pub fn write(job: &HlsJob<'_>, out_path: &Path, reporter: &mut Reporter<'_>) -> 
             let mut dts = crate::time::rescale(p.dts, tb, out_tb) + shift;
             let mut pts = crate::time::rescale(p.pts, tb, out_tb) + shift;
             let duration = crate::time::rescale(p.duration, tb, out_tb).max(0);
-            let prefix = match (&inband, p.audio, p.key) {
-                (Some(nals), false, true)
-                    if !params::carries_parameter_sets(d.video.2 == Id::HEVC, d.data(p)) =>
-                {
-                    Some(nals.as_slice())
-                }
+            let prefix = match (&needed, p.audio, p.key) {
+                (Some(nals), false, true) => match params::inband_sets(hevc, d.data(p)) {
+                    Some(carried) => {
+                        *active = Some(carried);
+                        None
+                    }
+                    None if group_differs || active.as_ref() != Some(nals) => {
+                        *active = Some(nals.clone());
+                        Some(nals.as_slice())
+                    }
+                    None => None,
+                },
                 _ => None,
             };
             // Audio keeps its cadence across clips (as `cut` does for the

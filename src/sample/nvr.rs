@@ -45,6 +45,9 @@ pub struct Session {
     /// Time between the recorder starting and its first file being created
     /// (the first row's start is that much late).
     pub probe_delay_s: f64,
+    /// The camera repeats its parameter sets in band before every keyframe
+    /// (most IP cameras); `false`: they are only in each file's header.
+    pub inband_params: bool,
 }
 
 impl Session {
@@ -54,6 +57,7 @@ impl Session {
             gap_before_s: 0.0,
             audio_late_s: 0.0,
             probe_delay_s: 1.6,
+            inband_params: true,
         }
     }
 }
@@ -83,7 +87,7 @@ pub fn record_store(
             wall += session.gap_before_s;
         }
         let work = root.join(format!(".recorder-{n}"));
-        let segments = record_session(&work, &session.spec, session.audio_late_s)?;
+        let segments = record_session(&work, session)?;
         for (i, seg) in segments.iter().enumerate() {
             let frames = crate::probe::probe(&seg.path, &CancelToken::new())
                 .map_err(|s| Error::SegmentRead {
@@ -126,7 +130,8 @@ struct CacheSegment {
 }
 
 /// One continuous encode split into segments in `work`.
-fn record_session(work: &Path, spec: &SegmentSpec, audio_late_s: f64) -> Result<Vec<CacheSegment>> {
+fn record_session(work: &Path, session: &Session) -> Result<Vec<CacheSegment>> {
+    let (spec, audio_late_s) = (&session.spec, session.audio_late_s);
     fs::create_dir_all(work).map_err(|e| Error::io(work, e))?;
     let pattern = work.join("seg%05d.mp4");
     let list = work.join("segments.csv");
@@ -144,7 +149,7 @@ fn record_session(work: &Path, spec: &SegmentSpec, audio_late_s: f64) -> Result<
         opts.set("segment_list_type", "csv");
         let how = Encoding {
             audio_from_s: audio_late_s,
-            inband_params: true,
+            inband_params: session.inband_params,
             // RTSP cameras' 90 kHz clock.
             video_tb_den: 90_000,
         };

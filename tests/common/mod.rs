@@ -362,6 +362,12 @@ pub fn store_command_json(s: &SampleStore, subcommand: &str) -> Value {
 /// A camera recorded the NVR's way: 25 s at 320x180, then, after a 20 s
 /// outage, a restart at 640x360 (new SPS in band) for 12 s.
 pub fn restart_store(dir: &Path, camera: &str) -> SampleStore {
+    restart_store_with(dir, camera, true)
+}
+
+/// [`restart_store`]; `inband_after`: whether the restarted camera still
+/// sends its parameter sets in band (false: only in the file headers).
+pub fn restart_store_with(dir: &Path, camera: &str, inband_after: bool) -> SampleStore {
     use nvr_export::sample::nvr::{self, Session};
     let spec = |w, h, secs: f64, seed| SegmentSpec {
         width: w,
@@ -375,6 +381,7 @@ pub fn restart_store(dir: &Path, camera: &str) -> SampleStore {
     let first = Session::new(spec(320, 180, 25.0, 1));
     let restart = Session {
         gap_before_s: 20.0,
+        inband_params: inband_after,
         ..Session::new(spec(640, 360, 12.0, 2))
     };
     nvr::record_store(dir, camera, T0 + 0.37, &[first, restart]).unwrap()
