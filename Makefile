@@ -168,7 +168,7 @@ test-vod: deps
 	bash $(VOD_PEER_DIR)/build.sh >/dev/null && \
 	{ [ -f $(VOD_STORE)/frigate.db ] || python3 $(VOD_PEER_DIR)/make_teststore.py $(VOD_STORE); } && \
 	python3 $(VOD_PEER_DIR)/serve.py start $(VOD_STORE)/frigate.db $(VOD_PORT) && \
-	{ NVR_VOD_PEER=http://127.0.0.1:$(VOD_PORT) NVR_VOD_STORE=$(abspath $(VOD_STORE)) \
+	{ export NVR_VOD_PEER=http://127.0.0.1:$(VOD_PORT) NVR_VOD_STORE=$(abspath $(VOD_STORE)); \
 	  $(CARGO_LIBAV) test --locked $(FEATURES) --test vod_peer -- --nocapture; rc=$$?; \
 	  python3 $(VOD_PEER_DIR)/serve.py stop $(VOD_PORT) >/dev/null; exit $$rc; }
 

@@ -467,7 +467,9 @@ fn libav_info() -> PyResult<String> {
 /// hour's preview). `nvr`: recorded the way the NVR records (libav's
 /// segment muxer, whole-second rows that overlap; 320x180 15 fps with
 /// 16 kHz AAC; a 40 s session, a 20 s outage, a 30 s session whose audio
-/// joins 2 s late), with a preview and a review item. For tests and trials.
+/// joins 2 s late), with a preview and a review item. `restart`: a camera
+/// that sends its parameter sets in band, then restarts at another
+/// resolution with them only in the file headers. For tests and trials.
 #[pyfunction]
 fn sample_store(py: Python<'_>, kind: &str, root: PathBuf) -> PyResult<String> {
     use engine::sample::{self, nvr::Session, AudioSpec, SegmentSpec};
@@ -514,11 +516,33 @@ fn sample_store(py: Python<'_>, kind: &str, root: PathBuf) -> PyResult<String> {
                 )?;
                 Ok(Some(store))
             }
+            "restart" => {
+                // 25 s at 320x180 with the sets in band, a 20 s outage, 12 s
+                // at 640x360 with the sets only in the file headers.
+                let spec = |w, h, secs: f64, seed| SegmentSpec {
+                    width: w,
+                    height: h,
+                    fps: 15,
+                    gop: 30,
+                    bitrate: 300_000,
+                    seed,
+                    ..SegmentSpec::camera_1080p(secs, seed)
+                };
+                let first = Session::new(spec(320, 180, 25.0, 1));
+                let second = Session {
+                    gap_before_s: 20.0,
+                    inband_params: false,
+                    ..Session::new(spec(640, 360, 12.0, 2))
+                };
+                let t0 = 1_735_732_800.0;
+                sample::nvr::record_store(&root, "front_door", t0 + 0.37, &[first, second])
+                    .map(Some)
+            }
             _ => Ok(None),
         })
         .map_err(engine_error)?
         .ok_or_else(|| {
-            PyValueError::new_err(format!("unknown sample store {kind:?}: demo or nvr"))
+            PyValueError::new_err(format!("unknown sample store {kind:?}: demo, nvr or restart"))
         })?;
     json(&serde_json::json!({
         "db": store.db_path,
