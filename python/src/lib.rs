@@ -542,7 +542,9 @@ fn sample_store(py: Python<'_>, kind: &str, root: PathBuf) -> PyResult<String> {
         })
         .map_err(engine_error)?
         .ok_or_else(|| {
-            PyValueError::new_err(format!("unknown sample store {kind:?}: demo, nvr or restart"))
+            PyValueError::new_err(format!(
+                "unknown sample store {kind:?}: demo, nvr or restart"
+            ))
         })?;
     json(&serde_json::json!({
         "db": store.db_path,
