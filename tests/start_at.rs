@@ -149,3 +149,44 @@ fn exact_start_is_refused_for_the_hls_source() {
         .unwrap_err();
     assert_eq!(e.kind(), nvr_export::ErrorKind::ForbiddenArgument, "{e}");
 }
+
+#[test]
+fn chapters_lie_on_the_visible_timeline_of_an_exact_start() {
+    // The demo store: review items at +7..+19 s and +40..+52 s, a 10 s
+    // outage at +30 s, keyframes every second.
+    let dir = tempfile::tempdir().unwrap();
+    let s = nvr_export::sample::demo::demo_store(dir.path()).unwrap();
+    let t0 = s.start_s();
+    let (start, end) = (t0 + 10.5, t0 + 45.2);
+    let ends = |start_at| {
+        let req = ExportRequest {
+            start_at,
+            ..ExportRequest::new(&s.camera, start, end)
+        };
+        let out = exporter(&s)
+            .export(&req, &CancelToken::new(), |_| {})
+            .unwrap();
+        let p = probe(&out.video_path);
+        let chapters = chapters_of(&p);
+        (f(&p["format"]["duration"]), chapters)
+    };
+    let (d_exact, exact) = ends(StartAt::Exact);
+    let (d_key, key) = ends(StartAt::Keyframe);
+    // 34.7 s asked, 10 of them an outage.
+    assert!((d_exact - 24.7).abs() < 0.05, "{d_exact}");
+    assert!(d_key > d_exact + 0.4, "{d_key}");
+    // The first review item ends 8.5 s into the exact export (19 - 10.5),
+    // 9 s into the one that starts at the keyframe (19 - 10); the second
+    // reaches the end of both.
+    assert!(exact[0].2.contains("person"), "{exact:?}");
+    assert!(
+        exact[0].0.abs() < 1e-3 && (exact[0].1 - 8.5).abs() < 0.05,
+        "{exact:?}"
+    );
+    assert!((key[0].1 - 9.0).abs() < 0.05, "{key:?}");
+    let last = exact.last().unwrap();
+    assert!(
+        last.2.contains("car") && (last.1 - d_exact).abs() < 0.05,
+        "{exact:?}"
+    );
+}
