@@ -311,6 +311,21 @@ struct ExportQueue {
     recovered: String,
 }
 
+/// A queue dropped without `shutdown()` (garbage-collected, with the GIL
+/// held) shuts down with the GIL released: its subscriber threads may be
+/// waiting for the GIL to deliver their last events.
+impl Drop for ExportQueue {
+    fn drop(&mut self) {
+        let queue = match self.queue.get_mut() {
+            Ok(q) => q.take(),
+            Err(poisoned) => poisoned.into_inner().take(),
+        };
+        if let Some(q) = queue {
+            Python::attach(|py| py.detach(move || q.shutdown()));
+        }
+    }
+}
+
 impl ExportQueue {
     fn with<T>(&self, f: impl FnOnce(&engine::ExportQueue) -> T) -> PyResult<T> {
         let guard = self

@@ -357,3 +357,25 @@ def test_start_at_exact_gives_the_range_asked_for(nvr):
     clip = ex.clip(nvr["camera"], start, end, start_at="exact", chapters="none")
     assert clip.read() == Path(exact.video_path).read_bytes()
     expect(InvalidRequest, "invalid_name", lambda: ex.export(nvr["camera"], start, end, start_at="later"))
+
+
+def test_a_queue_dropped_without_shutdown_does_not_hang(demo):
+    """Garbage collection drops the queue with the GIL held while its
+    subscriber thread wants the GIL: the drop must release it."""
+    import subprocess
+    import sys
+    code = f"""
+import gc, time, nvr_export
+ex = nvr_export.Exporter({demo['db']!r}, {demo['media_dir']!r}, max_rate=100_000)
+q = nvr_export.ExportQueue(ex, max_concurrent=1)
+q.subscribe(lambda e: time.sleep(0.01))
+q.submit({demo['camera']!r}, {demo['start']!r}, {demo['end']!r})
+time.sleep(0.5)
+del q
+gc.collect()
+print("dropped")
+"""
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60,
+                       env=dict(os.environ))
+    assert r.returncode == 0 and "dropped" in r.stdout, r.stderr
+    assert export_rows(demo["db"]) == []
