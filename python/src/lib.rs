@@ -532,26 +532,8 @@ fn sample_store(py: Python<'_>, kind: &str, root: PathBuf) -> PyResult<String> {
                 Ok(Some(store))
             }
             "restart" => {
-                // 25 s at 320x180 with the sets in band, a 20 s outage, 12 s
-                // at 640x360 with the sets only in the file headers.
-                let spec = |w, h, secs: f64, seed| SegmentSpec {
-                    width: w,
-                    height: h,
-                    fps: 15,
-                    gop: 30,
-                    bitrate: 300_000,
-                    seed,
-                    ..SegmentSpec::camera_1080p(secs, seed)
-                };
-                let first = Session::new(spec(320, 180, 25.0, 1));
-                let second = Session {
-                    gap_before_s: 20.0,
-                    inband_params: false,
-                    ..Session::new(spec(640, 360, 12.0, 2))
-                };
-                let t0 = 1_735_732_800.0;
-                sample::nvr::record_store(&root, "front_door", t0 + 0.37, &[first, second])
-                    .map(Some)
+                let t0 = 1_735_732_800.0; // 2025-01-01 12:00:00 UTC
+                sample::nvr::restart_store(&root, "front_door", t0 + 0.37, false).map(Some)
             }
             _ => Ok(None),
         })

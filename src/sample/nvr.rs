@@ -62,6 +62,34 @@ impl Session {
     }
 }
 
+/// A camera recorded the NVR's way that restarts at another resolution:
+/// 25 s at 320x180 with its parameter sets in band, a 20 s outage, then
+/// 12 s at 640x360 (new parameter sets), in band too when `inband_after`,
+/// else only in the files' headers. The first session starts at `start_s`.
+pub fn restart_store(
+    root: &Path,
+    camera: &str,
+    start_s: f64,
+    inband_after: bool,
+) -> Result<SampleStore> {
+    let spec = |width, height, secs: f64, seed| SegmentSpec {
+        width,
+        height,
+        fps: 15,
+        gop: 30,
+        bitrate: 300_000,
+        seed,
+        ..SegmentSpec::camera_1080p(secs, seed)
+    };
+    let first = Session::new(spec(320, 180, 25.0, 1));
+    let restart = Session {
+        gap_before_s: 20.0,
+        inband_params: inband_after,
+        ..Session::new(spec(640, 360, 12.0, 2))
+    };
+    record_store(root, camera, start_s, &[first, restart])
+}
+
 /// Target segment length, as the NVR's record preset.
 pub const SEGMENT_SECONDS: u32 = 10;
 

@@ -368,21 +368,5 @@ pub fn restart_store(dir: &Path, camera: &str) -> SampleStore {
 /// [`restart_store`]; `inband_after`: whether the restarted camera still
 /// sends its parameter sets in band (false: only in the file headers).
 pub fn restart_store_with(dir: &Path, camera: &str, inband_after: bool) -> SampleStore {
-    use nvr_export::sample::nvr::{self, Session};
-    let spec = |w, h, secs: f64, seed| SegmentSpec {
-        width: w,
-        height: h,
-        fps: 15,
-        gop: 30,
-        bitrate: 300_000,
-        seed,
-        ..SegmentSpec::camera_1080p(secs, seed)
-    };
-    let first = Session::new(spec(320, 180, 25.0, 1));
-    let restart = Session {
-        gap_before_s: 20.0,
-        inband_params: inband_after,
-        ..Session::new(spec(640, 360, 12.0, 2))
-    };
-    nvr::record_store(dir, camera, T0 + 0.37, &[first, restart]).unwrap()
+    nvr_export::sample::nvr::restart_store(dir, camera, T0 + 0.37, inband_after).unwrap()
 }
