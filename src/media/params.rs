@@ -100,61 +100,71 @@ pub fn hvcc_complete(hvcc: &[u8]) -> Option<Vec<u8>> {
     seen.iter().all(|&s| s).then_some(out)
 }
 
-/// Whether a length-prefixed (4-byte) H.264 / HEVC sample carries a
-/// sequence parameter set before its first picture NAL unit, i.e. whether
-/// the camera already sends its parameter sets in band on this keyframe.
+/// The NAL units of a length-prefixed (4-byte) H.264 / HEVC sample that
+/// come before its first picture NAL unit: (its kind, the unit with its
+/// length prefix).
+fn units_before_picture(hevc: bool, sample: &[u8]) -> impl Iterator<Item = (Unit, &[u8])> {
+    let mut p = 0usize;
+    std::iter::from_fn(move || {
+        if p + 5 > sample.len() {
+            return None;
+        }
+        let len =
+            u32::from_be_bytes([sample[p], sample[p + 1], sample[p + 2], sample[p + 3]]) as usize;
+        let header = sample[p + 4];
+        let kind = if hevc {
+            match (header >> 1) & 0x3f {
+                t if t < 32 => Unit::Picture,
+                33 => Unit::Sps,
+                32 | 34 => Unit::OtherSet,
+                _ => Unit::Other,
+            }
+        } else {
+            match header & 0x1f {
+                1..=5 => Unit::Picture,
+                7 => Unit::Sps,
+                8 => Unit::OtherSet,
+                _ => Unit::Other,
+            }
+        };
+        if kind == Unit::Picture {
+            return None;
+        }
+        let end = (p + 4 + len).min(sample.len());
+        let unit = &sample[p..end];
+        p = end;
+        Some((kind, unit))
+    })
+}
+
+/// What a NAL unit is, for the parameter-set rules.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Unit {
+    Picture,
+    /// A sequence parameter set.
+    Sps,
+    /// A video (HEVC) or picture parameter set.
+    OtherSet,
+    Other,
+}
+
 /// The parameter-set NAL units a sample carries before its first picture
 /// (VPS/SPS/PPS for HEVC, SPS/PPS for H.264), length-prefixed as in
 /// [`InbandParams::nals`]; `None` when it carries none. What a decoder
 /// will use from this sample on.
 pub fn inband_sets(hevc: bool, sample: &[u8]) -> Option<Vec<u8>> {
-    let mut p = 0usize;
-    let mut sets = Vec::new();
-    while p + 5 <= sample.len() {
-        let len =
-            u32::from_be_bytes([sample[p], sample[p + 1], sample[p + 2], sample[p + 3]]) as usize;
-        let header = sample[p + 4];
-        let (is_set, is_vcl) = if hevc {
-            let t = (header >> 1) & 0x3f;
-            ((32..=34).contains(&t), t < 32)
-        } else {
-            let t = header & 0x1f;
-            ((7..=8).contains(&t), (1..=5).contains(&t))
-        };
-        if is_vcl {
-            break;
-        }
-        let end = (p + 4 + len).min(sample.len());
-        if is_set {
-            sets.extend_from_slice(&sample[p..end]);
-        }
-        p = end;
-    }
+    let sets: Vec<u8> = units_before_picture(hevc, sample)
+        .filter(|(kind, _)| matches!(kind, Unit::Sps | Unit::OtherSet))
+        .flat_map(|(_, unit)| unit.iter().copied())
+        .collect();
     (!sets.is_empty()).then_some(sets)
 }
 
+/// Whether a length-prefixed (4-byte) H.264 / HEVC sample carries a
+/// sequence parameter set before its first picture NAL unit, i.e. whether
+/// the camera already sends its parameter sets in band on this keyframe.
 pub fn carries_parameter_sets(hevc: bool, sample: &[u8]) -> bool {
-    let mut p = 0usize;
-    while p + 5 <= sample.len() {
-        let len =
-            u32::from_be_bytes([sample[p], sample[p + 1], sample[p + 2], sample[p + 3]]) as usize;
-        let header = sample[p + 4];
-        let (is_sps, is_vcl) = if hevc {
-            let t = (header >> 1) & 0x3f;
-            (t == 33, t < 32)
-        } else {
-            let t = header & 0x1f;
-            (t == 7, (1..=5).contains(&t))
-        };
-        if is_sps {
-            return true;
-        }
-        if is_vcl {
-            return false;
-        }
-        p += 4 + len;
-    }
-    false
+    units_before_picture(hevc, sample).any(|(kind, _)| kind == Unit::Sps)
 }
 
 fn read_u16(b: &[u8], p: usize) -> Result<u16, ParamsError> {
