@@ -213,14 +213,6 @@ class RecordingExporter(threading.Thread):
         self.error: Optional[ExportError] = None
         Path(os.path.join(_const().CLIPS_DIR, "export")).mkdir(exist_ok=True)
 
-    def _emit_progress(self, step: str, percent: float) -> None:
-        if self.on_progress is None:
-            return
-        try:
-            self.on_progress(step, max(0.0, min(100.0, percent)))
-        except Exception:
-            logger.exception("Export progress callback failed")
-
     def _source(self) -> str:
         value = getattr(self.playback_source, "value", self.playback_source)
         return "preview" if value == "preview" else "recordings"
@@ -263,7 +255,9 @@ class RecordingExporter(threading.Thread):
                 self.camera,
                 self.start_time,
                 self.end_time,
-                progress=self._emit_progress,
+                # The engine keeps percents in 0-100; Exporter.export logs a
+                # callback's exception and goes on (the NVR's _emit_progress).
+                progress=self.on_progress,
                 **request,
             )
         except ExportError as e:
