@@ -35,7 +35,7 @@ DEMO_DIR ?= demo-store
 TARGET_DIR = $(shell $(CARGO) metadata --format-version 1 --no-deps 2>/dev/null | sed -n 's/.*"target_directory":"\([^"]*\)".*/\1/p')
 BIN = $(or $(TARGET_DIR),target)/release/nvr-export
 
-.PHONY: all deps demo test test-python python-ext wheel bench-python bench-serve test-system release test-vod build bench-corpus bench bench-timelapse bench-previews bench-reflink memcheck soak clean-demo
+.PHONY: all deps demo fuzz test test-python python-ext wheel bench-python bench-serve test-system release test-vod build bench-corpus bench bench-timelapse bench-previews bench-reflink memcheck soak clean-demo
 
 all: demo
 
@@ -153,6 +153,24 @@ memcheck: build
 SOAK_SECONDS ?= 60
 soak: deps
 	NVR_SOAK_SECONDS=$(SOAK_SECONDS) $(CARGO_LIBAV) test --release --locked $(FEATURES) --test soak -- --nocapture
+
+# Coverage-guided fuzzing of the parsers of untrusted bytes (fuzz/;
+# cargo-fuzz on the nightly toolchain, which rustup installs where it is
+# missing). Each target runs FUZZ_SECONDS; findings land in
+# fuzz/artifacts/<target>/, the grown corpus in target/fuzz-corpus/<target>/
+# (the committed seeds in fuzz/seeds/ are read, never written). Never part
+# of `make test`.
+FUZZ_SECONDS ?= 60
+FUZZ_TARGETS ?= moov sample_table media_file playlist ffmpeg_args catalogue
+fuzz: deps
+	rustup toolchain list | grep -q '^nightly' || rustup toolchain install nightly --profile minimal
+	cargo +nightly fuzz --version >/dev/null 2>&1 || cargo +nightly install cargo-fuzz --locked
+	ffmpeg_dir=$$(vendor/ffmpeg/build.sh gpl) && for t in $(FUZZ_TARGETS); do \
+	  mkdir -p target/fuzz-corpus/$$t && \
+	  FFMPEG_DIR=$$ffmpeg_dir cargo +nightly fuzz run --target-dir target/fuzz $$t \
+	    target/fuzz-corpus/$$t fuzz/seeds/$$t -- \
+	    -max_total_time=$(FUZZ_SECONDS) -timeout=10 -rss_limit_mb=4096 -print_final_stats=1 \
+	  || exit 1; done
 
 clean-demo:
 	rm -rf $(DEMO_DIR)

@@ -64,6 +64,9 @@
 pub(crate) mod catalogue;
 pub(crate) mod error;
 pub(crate) mod export;
+#[cfg(any(test, feature = "fuzzing"))]
+#[doc(hidden)]
+pub mod fuzzing;
 pub mod hw;
 pub mod job;
 pub(crate) mod media;

@@ -215,6 +215,26 @@ impl Catalogue {
         Ok(cat)
     }
 
+    /// An empty catalogue in memory with the NVR's schema (fuzzing).
+    #[cfg(any(test, feature = "fuzzing"))]
+    pub(crate) fn in_memory() -> Result<Catalogue> {
+        let path = Path::new(":memory:");
+        let conn = Connection::open_in_memory().map_err(|e| sqlite_error(path, e))?;
+        conn.execute_batch(SCHEMA_SQL)
+            .map_err(|e| sqlite_error(path, e))?;
+        Catalogue::with_conn(conn, path, CancelToken::new(), BUSY_TIMEOUT)
+    }
+
+    /// Runs one statement as given (fuzzing: rows of any type).
+    #[cfg(any(test, feature = "fuzzing"))]
+    pub(crate) fn raw_execute(
+        &self,
+        sql: &str,
+        values: &[rusqlite::types::Value],
+    ) -> rusqlite::Result<usize> {
+        self.conn.execute(sql, rusqlite::params_from_iter(values))
+    }
+
     /// The catalogue file.
     pub fn path(&self) -> &Path {
         &self.path

@@ -210,3 +210,40 @@ mod cases {
         }
     }
 }
+
+/// The coverage-guided fuzzers' findings (`fuzz/regressions/<target>/`,
+/// one file per crash found, kept after the fix) and their seed corpora,
+/// run through the same entry points (`crate::fuzzing`) by `make test`.
+#[cfg(test)]
+mod findings {
+    use std::path::Path;
+
+    #[test]
+    fn coverage_guided_findings_and_seeds_stay_fixed() {
+        use crate::fuzzing;
+        let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("fuzz");
+        let targets: [(&str, fn(&[u8])); 6] = [
+            ("moov", fuzzing::moov),
+            ("sample_table", fuzzing::sample_table),
+            ("media_file", fuzzing::media_file),
+            ("playlist", fuzzing::playlist),
+            ("ffmpeg_args", fuzzing::ffmpeg_args),
+            ("catalogue", fuzzing::catalogue),
+        ];
+        let mut ran = 0;
+        for (name, entry) in targets {
+            for dir in ["regressions", "seeds"] {
+                let Ok(files) = std::fs::read_dir(root.join(dir).join(name)) else {
+                    continue;
+                };
+                for f in files {
+                    let path = f.unwrap().path();
+                    let bytes = std::fs::read(&path).unwrap();
+                    entry(&bytes);
+                    ran += 1;
+                }
+            }
+        }
+        assert!(ran >= 40, "only {ran} inputs found under {}", root.display());
+    }
+}

@@ -42,22 +42,22 @@ pub fn sniff(path: &Path) -> std::io::Result<Option<&'static str>> {
             k => n += k,
         }
     }
-    let h = &head[..n];
-    Ok(
-        if h.len() >= 12 && &h[0..4] == b"RIFF" && &h[8..12] == b"WEBP" {
-            Some("webp_pipe")
-        } else if h.starts_with(&[0xff, 0xd8, 0xff]) {
-            Some("jpeg_pipe")
-        } else if h.starts_with(b"\x89PNG\r\n\x1a\n") {
-            Some("png_pipe")
-        } else if h.len() >= 8
-            && matches!(&h[4..8], b"ftyp" | b"moov" | b"mdat" | b"free" | b"wide")
-        {
-            Some("mov")
-        } else {
-            None
-        },
-    )
+    Ok(sniff_bytes(&head[..n]))
+}
+
+/// [`sniff`] of a file's first bytes (12 are enough).
+pub fn sniff_bytes(h: &[u8]) -> Option<&'static str> {
+    if h.len() >= 12 && &h[0..4] == b"RIFF" && &h[8..12] == b"WEBP" {
+        Some("webp_pipe")
+    } else if h.starts_with(&[0xff, 0xd8, 0xff]) {
+        Some("jpeg_pipe")
+    } else if h.starts_with(b"\x89PNG\r\n\x1a\n") {
+        Some("png_pipe")
+    } else if h.len() >= 8 && matches!(&h[4..8], b"ftyp" | b"moov" | b"mdat" | b"free" | b"wide") {
+        Some("mov")
+    } else {
+        None
+    }
 }
 
 /// The picture on screen at `at_s` seconds into `path` (from its first

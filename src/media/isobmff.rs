@@ -96,8 +96,12 @@ fn timing(stbl: &[u8]) -> TrakTiming {
             let (Some(count), Some(off)) = (be32(ctts, 8 + i * 8), be32(ctts, 12 + i * 8)) else {
                 break;
             };
+            // Runs of one offset merge (a count that would overflow opens
+            // a new run: found by fuzzing).
             match t.ctts.last_mut() {
-                Some(last) if last.1 == off as i32 => last.0 += count,
+                Some(last) if last.1 == off as i32 && last.0.checked_add(count).is_some() => {
+                    last.0 += count
+                }
                 _ => t.ctts.push((count, off as i32)),
             }
         }
@@ -126,6 +130,11 @@ fn header(buf: &[u8]) -> Option<(u64, [u8; 4], usize)> {
 pub fn is_complete(path: &Path) -> io::Result<bool> {
     let mut f = crate::output::confine::open_regular(path)?;
     let len = f.metadata()?.len();
+    is_complete_in(&mut f, len)
+}
+
+/// [`is_complete`] over `len` bytes of any seekable reader.
+pub fn is_complete_in<R: Read + Seek>(f: &mut R, len: u64) -> io::Result<bool> {
     let (mut pos, mut moov) = (0u64, false);
     let mut hdr = [0u8; 16];
     while pos < len {
@@ -133,7 +142,7 @@ pub fn is_complete(path: &Path) -> io::Result<bool> {
             return Ok(false);
         }
         f.seek(SeekFrom::Start(pos))?;
-        let n = f.read(&mut hdr)?;
+        let n = read_up_to(f, &mut hdr)?;
         let Some((size, kind, hlen)) = header(&hdr[..n]) else {
             return Ok(false);
         };
@@ -150,15 +159,34 @@ pub fn is_complete(path: &Path) -> io::Result<bool> {
     Ok(moov && pos == len)
 }
 
+/// Fills as much of `buf` as the reader has (a short read is not the end).
+fn read_up_to<R: Read>(f: &mut R, buf: &mut [u8]) -> io::Result<usize> {
+    let mut n = 0;
+    while n < buf.len() {
+        match f.read(&mut buf[n..]) {
+            Ok(0) => break,
+            Ok(k) => n += k,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(n)
+}
+
 /// Reads the `moov` box (payload only) of the file at `path`.
 pub fn read_moov(path: &Path) -> io::Result<Vec<u8>> {
     let mut f = crate::output::confine::open_regular(path)?;
     let len = f.metadata()?.len();
+    read_moov_in(&mut f, len)
+}
+
+/// [`read_moov`] over `len` bytes of any seekable reader.
+pub fn read_moov_in<R: Read + Seek>(f: &mut R, len: u64) -> io::Result<Vec<u8>> {
     let mut pos = 0u64;
     let mut hdr = [0u8; 16];
     while pos + 8 <= len {
         f.seek(SeekFrom::Start(pos))?;
-        let n = f.read(&mut hdr)?;
+        let n = read_up_to(f, &mut hdr)?;
         let (size, kind, hlen) = header(&hdr[..n])
             .ok_or_else(|| io::Error::new(io::ErrorKind::InvalidData, "bad box header"))?;
         let size = if size == 0 { len - pos } else { size };
@@ -170,10 +198,14 @@ pub fn read_moov(path: &Path) -> io::Result<Vec<u8>> {
         }
         if &kind == b"moov" {
             let body = size - hlen as u64;
-            if body > MAX_MOOV_BYTES {
+            if body > MAX_MOOV_BYTES || pos.saturating_add(size) > len {
                 return Err(io::Error::new(
                     io::ErrorKind::InvalidData,
-                    "moov larger than 64 MiB",
+                    if body > MAX_MOOV_BYTES {
+                        "moov larger than 64 MiB"
+                    } else {
+                        "moov runs past the end of the file"
+                    },
                 ));
             }
             let mut buf = vec![0u8; body as usize];
@@ -181,7 +213,7 @@ pub fn read_moov(path: &Path) -> io::Result<Vec<u8>> {
             f.read_exact(&mut buf)?;
             return Ok(buf);
         }
-        pos += size;
+        pos = pos.saturating_add(size);
     }
     Err(io::Error::new(io::ErrorKind::InvalidData, "no moov box"))
 }

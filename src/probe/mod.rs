@@ -614,7 +614,7 @@ pub fn probe(path: &Path, cancel: &CancelToken) -> Result<SegmentProbe, SkippedS
 /// as long as the one before. Decode time only: the presentation end of a
 /// B-frame stream is later than its last DTS, and mixing the two would give
 /// the last sample the reorder delay as extra duration.
-fn sample_times(
+pub(crate) fn sample_times(
     entries: &[ffi::IndexEntry],
     offsets: Option<&[i32]>,
     timing: Option<&isobmff::TrakTiming>,

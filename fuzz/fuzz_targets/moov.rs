@@ -1,0 +1,3 @@
+#![no_main]
+// See `nvr_export::fuzzing::moov` for what is parsed and what is checked.
+libfuzzer_sys::fuzz_target!(|data: &[u8]| nvr_export::fuzzing::moov(data));
