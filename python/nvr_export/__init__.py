@@ -262,6 +262,7 @@ def _request(
     vod_base: Optional[str] = None,
     vod_url: Optional[str] = None,
     start_at: str = "keyframe",
+    timestamps: bool = False,
 ) -> str:
     """An export request as the engine's JSON (the CLI's batch job format)."""
     source = _enum_value(source)
@@ -293,6 +294,7 @@ def _request(
         "source": src,
         "thumbnail": os.fspath(thumbnail) if thumbnail is not None else None,
         "start_at": start_at,
+        "timestamps": bool(timestamps),
     }
     if timelapse or input_args is not None or output_args is not None:
         req["encode"] = {
@@ -377,6 +379,7 @@ class Exporter:
         vod_base: Optional[str] = None,
         vod_url: Optional[str] = None,
         start_at: str = "keyframe",
+        timestamps: bool = False,
         progress: Optional[Callable[[str, float], Any]] = None,
         cancel: Optional[CancelToken] = None,
     ) -> ExportOutcome:
@@ -386,13 +389,15 @@ class Exporter:
         ``copying`` (``encoding`` for re-encodes), then ``finalizing``; the
         percent never decreases within a step. ``start_at="exact"`` starts a
         recordings export at ``start`` itself instead of the keyframe before
-        it (an edit list hides the pre-roll)."""
+        it (an edit list hides the pre-roll). ``timestamps=True`` adds a
+        subtitle track showing the wall-clock time (in ``timezone``, else
+        UTC) of every second of the output."""
         req = _request(
             camera, start, end, name=name, id=id, timezone=timezone,
             export_case_id=export_case_id, chapters=chapters, source=source,
             thumbnail=thumbnail, timelapse=timelapse, input_args=input_args,
             output_args=output_args, hwaccel=hwaccel, cpu_fallback=cpu_fallback,
-            vod_base=vod_base, vod_url=vod_url, start_at=start_at,
+            vod_base=vod_base, vod_url=vod_url, start_at=start_at, timestamps=timestamps,
         )
         record = _native_call(self._native.export, req, _guarded(progress), cancel)
         return ExportOutcome._from_record(json.loads(record))
@@ -406,13 +411,17 @@ class Exporter:
         timezone: Optional[str] = None,
         chapters: Any = "review_items",
         start_at: str = "keyframe",
+        timestamps: bool = False,
         cancel: Optional[CancelToken] = None,
     ) -> "Clip":
         """The MP4 :meth:`export` would write for this range by stream copy,
         as a read-only, seekable file object whose bytes are read on demand
         from the segments: nothing is written. For a web framework's range
         responses (``len(clip)``, ``clip.etag``, ``seek``/``read``)."""
-        req = _request(camera, start, end, timezone=timezone, chapters=chapters, start_at=start_at)
+        req = _request(
+            camera, start, end, timezone=timezone, chapters=chapters, start_at=start_at,
+            timestamps=timestamps,
+        )
         return Clip(_native_call(self._native.clip, req, cancel))
 
     def migrate(

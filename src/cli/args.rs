@@ -139,6 +139,11 @@ pub struct ExportArgs {
     /// pre-roll).
     #[arg(long, value_enum, default_value_t = StartAtArg::Keyframe)]
     pub start_at: StartAtArg,
+    /// Adds a subtitle track (tx3g / mov_text) with the wall-clock time of
+    /// every second of the output, in --timezone (UTC when unset): gaps
+    /// collapse, the clock shows where.
+    #[arg(long)]
+    pub timestamps: bool,
     /// Machine-readable output: one JSON object per line.
     #[arg(long)]
     pub json: bool,
@@ -215,6 +220,7 @@ impl ExportArgs {
                 StartAtArg::Keyframe => StartAt::Keyframe,
                 StartAtArg::Exact => StartAt::Exact,
             },
+            timestamps: self.timestamps,
             source: if self.source == SourceArg::Preview {
                 Source::Preview
             } else if self.source == SourceArg::Hls

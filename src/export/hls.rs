@@ -17,6 +17,7 @@ use reqwest::Url;
 
 use crate::error::{Error, Result, Warning};
 use crate::plan::chapters::{self, Chapter, ChapterMode};
+use crate::plan::timestamps::{self, Cue};
 use crate::plan::{Clip, Plan};
 use crate::progress::{CancelToken, Reporter, Step};
 use crate::remux::hls::{self, FragmentSpan, HlsJob};
@@ -192,7 +193,7 @@ pub(super) fn write(
     let mut range_warnings = vod.warnings;
     let unpaired = std::cell::Cell::new(None);
     let by_group = list.groups.len() > 1;
-    let make_chapters = |spans: &[FragmentSpan]| -> Vec<Chapter> {
+    let make_chapters = |spans: &[FragmentSpan]| -> (Vec<Chapter>, Vec<Cue>) {
         // One unit per clip: a group, or (one init) a fragment.
         let mut units: Vec<(OutTicks, OutTicks)> = Vec::new();
         let mut last_group = None;
@@ -204,10 +205,13 @@ pub(super) fn write(
             last_group = Some(sp.group);
         }
         if units.len() != rows.len() {
-            if req.chapters == ChapterMode::RecordingSegments || !reviews.is_empty() {
+            if req.chapters == ChapterMode::RecordingSegments
+                || !reviews.is_empty()
+                || req.timestamps
+            {
                 unpaired.set(Some((units.len(), rows.len())));
             }
-            return Vec::new();
+            return (Vec::new(), Vec::new());
         }
         let clips = units
             .iter()
@@ -247,12 +251,13 @@ pub(super) fn write(
             end_s: req.end_s,
             clips,
         };
-        chapters::build(
-            req.chapters,
-            &plan,
-            reviews,
-            Zone::or_utc(req.timezone.as_deref()),
-        )
+        let zone = Zone::or_utc(req.timezone.as_deref());
+        let cues = if req.timestamps {
+            timestamps::cues(&plan, zone)
+        } else {
+            Vec::new()
+        };
+        (chapters::build(req.chapters, &plan, reviews, zone), cues)
     };
     let job = HlsJob {
         playlist: &list,
@@ -260,7 +265,8 @@ pub(super) fn write(
         metadata: &reads.metadata,
         creation_s: req.start_s,
         max_samples: settings.max_samples,
-        chapters: (req.chapters != ChapterMode::None).then_some(&make_chapters as _),
+        chapters: (req.chapters != ChapterMode::None || req.timestamps)
+            .then_some(&make_chapters as _),
     };
     let written = hls::write(&job, out, reporter)?;
     let mut warnings = written.warnings;
@@ -269,7 +275,7 @@ pub(super) fn write(
         warnings.push(Warning::ChaptersNotMade {
             reason: format!(
                 "the playlist has {clips} clip(s) and the catalogue {rows} recording(s) in \
-                     the range: they cannot be paired to place the chapters"
+                     the range: they cannot be paired to place the chapters or the timestamps"
             ),
         });
     }

@@ -255,12 +255,16 @@ fn nothing_recorded(catalogue: &Catalogue, req: &ExportRequest) -> Error {
 
 /// The rows chapters are made from: the review items (review-item
 /// chapters of a recordings or HLS export; previews carry none, as the
-/// NVR's), and for the HLS source the recording rows that place them.
+/// NVR's), and for the HLS source the recording rows that place them (and
+/// the wall-clock timestamps).
 fn chapter_rows(
     catalogue: &Catalogue,
     req: &ExportRequest,
 ) -> Result<(Vec<ReviewSegment>, Vec<Recording>)> {
-    if req.chapters == ChapterMode::None || req.source == Source::Preview {
+    let hls = matches!(req.source, Source::Hls(_));
+    if (req.chapters == ChapterMode::None && !(hls && req.timestamps))
+        || req.source == Source::Preview
+    {
         return Ok((Vec::new(), Vec::new()));
     }
     let vod_rows = match req.source {

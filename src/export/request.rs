@@ -105,6 +105,11 @@ pub struct ExportRequest {
     /// (the NVR's way, the default) or exactly at it.
     #[serde(default)]
     pub start_at: StartAt,
+    /// Adds a subtitle track (`tx3g`) showing the wall-clock time of every
+    /// second of the output in `timezone` (UTC when unset), so that
+    /// collapsed gaps do not hide when footage was recorded.
+    #[serde(default)]
+    pub timestamps: bool,
 }
 
 /// Where an export of recordings starts.
@@ -194,6 +199,7 @@ impl ExportRequest {
             encode: None,
             thumbnail: None,
             start_at: StartAt::Keyframe,
+            timestamps: false,
         }
     }
 }

@@ -5,6 +5,7 @@
 use crate::error::{Error, Result, Warning};
 use crate::output;
 use crate::plan::chapters::{self, Chapter, ChapterMode};
+use crate::plan::timestamps::{self, Cue};
 use crate::plan::{Plan, PlanSegment};
 use crate::probe::SegmentProbe;
 use crate::remux::tracks::{self, AudioTrack};
@@ -20,6 +21,8 @@ pub(super) struct Timeline {
     /// Whether the output has an audio track.
     pub audio: bool,
     pub chapters: Vec<Chapter>,
+    /// The wall-clock timestamp cues (empty without `--timestamps`).
+    pub timestamps: Vec<Cue>,
     /// Bytes the output may need at most (the segments it copies).
     pub needed_bytes: u64,
 }
@@ -106,6 +109,11 @@ pub(super) fn lay_out(
             Zone::or_utc(req.timezone.as_deref()),
         ),
     };
+    let timestamps = if req.timestamps {
+        timestamps::cues(&plan, Zone::or_utc(req.timezone.as_deref()))
+    } else {
+        Vec::new()
+    };
     // Space: the output holds at most the bytes of the segments it copies.
     let needed_bytes: u64 = plan
         .clips
@@ -122,6 +130,7 @@ pub(super) fn lay_out(
         plan,
         audio,
         chapters,
+        timestamps,
         needed_bytes,
     })
 }

@@ -580,6 +580,21 @@ pub fn set_codec_tag(stream: &mut ffmpeg::format::stream::StreamMut<'_>, fourcc:
     }
 }
 
+/// Codec parameters of a 3GPP timed-text (`mov_text`) subtitle stream with
+/// `description` as its sample description (extradata).
+pub fn mov_text_parameters(description: &[u8]) -> Result<ffmpeg::codec::Parameters, ffmpeg::Error> {
+    let mut par = ffmpeg::codec::Parameters::new();
+    // SAFETY: plain fields of a freshly allocated AVCodecParameters owned
+    // by `par`; the extradata is set through `set_extradata`.
+    unsafe {
+        let p = par.as_mut_ptr();
+        (*p).codec_type = sys::AVMediaType::AVMEDIA_TYPE_SUBTITLE;
+        (*p).codec_id = sys::AVCodecID::AV_CODEC_ID_MOV_TEXT;
+    }
+    set_extradata(&mut par, description)?;
+    Ok(par)
+}
+
 /// Ends a filter graph's input at `pts` (in the buffer source's time base):
 /// filters that fill time (`fps`) then run to that instant instead of
 /// stopping at the last frame's start (`av_buffersrc_close`).

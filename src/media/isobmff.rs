@@ -231,8 +231,12 @@ pub fn children(buf: &[u8]) -> Vec<([u8; 4], &[u8])> {
         let Some((size, kind, hlen)) = header(&buf[p..]) else {
             break;
         };
-        let size = size as usize;
-        if size < hlen || p + size > buf.len() {
+        // A 64-bit size can be anything: compared with what is left, never
+        // added to the position first (found by fuzzing: it wrapped).
+        let Ok(size) = usize::try_from(size) else {
+            break;
+        };
+        if size < hlen || size > buf.len() - p {
             break;
         }
         out.push((kind, &buf[p + hlen..p + size]));
@@ -535,8 +539,8 @@ fn esds_rates_offset(entry: &[u8]) -> Option<usize> {
     let mut p = 8 + 8 + 20;
     while p + 8 <= entry.len() {
         let (size, kind, hlen) = header(&entry[p..])?;
-        let size = size as usize;
-        if size < hlen || p + size > entry.len() {
+        let size = usize::try_from(size).ok()?;
+        if size < hlen || size > entry.len() - p {
             return None;
         }
         if &kind == b"esds" {

@@ -43,6 +43,7 @@
 //! no drift.
 
 pub mod chapters;
+pub mod timestamps;
 
 use ffmpeg_next::Rational;
 

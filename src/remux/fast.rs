@@ -51,6 +51,7 @@ pub const COPY_PIECE_BYTES: usize = 8 << 20;
 const VIDEO_TRACK_ID: u32 = 1;
 const AUDIO_TRACK_ID: u32 = 2;
 const CHAPTER_TRACK_ID: u32 = 3;
+const TIMESTAMP_TRACK_ID: u32 = 4;
 
 /// Whether the index-driven writer can take `job`; `Err` says why not.
 ///
@@ -349,7 +350,12 @@ fn build(
     let t0 = std::time::Instant::now();
     // 1. Chapter samples go first in mdat; then one run per clip: the bytes
     // from the first to the last kept sample of the clip's segment.
-    let (chapter_samples, chapter_bytes) = mp4::chapter_samples(job.chapters, 0);
+    let (chapter_samples, mut chapter_bytes) = mp4::chapter_samples(job.chapters, 0);
+    // The timestamp samples follow them (one buffer: both go out with the head).
+    let (timestamp_samples, timestamp_bytes) =
+        mp4::timestamp_samples(job.timestamps, chapter_bytes.len() as u64);
+    chapter_bytes.extend_from_slice(&timestamp_bytes);
+    drop(timestamp_bytes);
     let mut bounds: Vec<(i64, i64)> = vec![(i64::MAX, i64::MIN); job.plan.clips.len()];
     let mut counts = [0u64; 2];
     let layout = ClipSamples {
@@ -487,6 +493,13 @@ fn build(
     }
     // The layout pass stops early on a cancel: its sizes are not used then.
     cancel.check()?;
+    if !job.timestamps.is_empty() {
+        tracks.push(mp4::timestamp_track(
+            TIMESTAMP_TRACK_ID,
+            &timestamp_samples,
+            (first.video.width, first.video.height),
+        ));
+    }
     if has_chapters {
         tracks.push(mp4::chapter_track(CHAPTER_TRACK_ID, &chapter_samples));
     }

@@ -45,6 +45,7 @@ use super::mp4::{self, OutSample, TrackKind};
 use crate::error::{Error, Result, SkippedSegment, Warning};
 use crate::media::{ffi, isobmff, params};
 use crate::plan::chapters::Chapter;
+use crate::plan::timestamps::Cue;
 use crate::progress::{CancelToken, Reporter};
 use crate::source::hls::fetch::Prefetch;
 use crate::source::hls::http::HttpClient;
@@ -53,6 +54,7 @@ use crate::source::hls::playlist::VodPlaylist;
 const VIDEO_TRACK_ID: u32 = 1;
 const AUDIO_TRACK_ID: u32 = 2;
 const CHAPTER_TRACK_ID: u32 = 3;
+const TIMESTAMP_TRACK_ID: u32 = 4;
 /// Most bytes of sample tables one sample can need (stts, ctts, stsz, stss).
 const TABLE_BYTES_PER_SAMPLE: u64 = 24;
 /// Bytes written between two writeback kicks.
@@ -69,13 +71,14 @@ pub struct HlsJob<'a> {
     pub creation_s: f64,
     /// Most samples the tables may hold.
     pub max_samples: u64,
-    /// Makes the chapters once every fragment's place in the output is
-    /// known (see [`FragmentSpan`]); `None`: no chapters.
+    /// Makes the chapters and the timestamp cues once every fragment's
+    /// place in the output is known (see [`FragmentSpan`]); `None`: neither.
     pub chapters: Option<&'a ChapterMaker<'a>>,
 }
 
-/// Makes the chapters from where each fragment landed.
-pub type ChapterMaker<'a> = dyn Fn(&[FragmentSpan]) -> Vec<Chapter> + 'a;
+/// Makes the chapters and the wall-clock timestamp cues from where each
+/// fragment landed.
+pub type ChapterMaker<'a> = dyn Fn(&[FragmentSpan]) -> (Vec<Chapter>, Vec<Cue>) + 'a;
 
 /// Where one written fragment's video lies in the output.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -713,14 +716,19 @@ pub fn write(job: &HlsJob<'_>, out_path: &Path, reporter: &mut Reporter<'_>) -> 
     }
     o.file.flush().map_err(io_err)?;
 
-    // Chapters: their text samples go at the end of the payload.
-    let chapter_list = job.chapters.map(|f| f(&spans)).unwrap_or_default();
+    // Chapters and timestamps: their text samples go at the end of the payload.
+    let (chapter_list, cues) = job.chapters.map(|f| f(&spans)).unwrap_or_default();
     let (chapter_samples, chapter_bytes) = mp4::chapter_samples(&chapter_list, o.written);
     if !chapter_list.is_empty() {
         o.file.write_all(&chapter_bytes).map_err(io_err)?;
         o.written += chapter_bytes.len() as u64;
-        o.file.flush().map_err(io_err)?;
     }
+    let (timestamp_samples, timestamp_bytes) = mp4::timestamp_samples(&cues, o.written);
+    if !cues.is_empty() {
+        o.file.write_all(&timestamp_bytes).map_err(io_err)?;
+        o.written += timestamp_bytes.len() as u64;
+    }
+    o.file.flush().map_err(io_err)?;
     let chap = (!chapter_list.is_empty()).then_some(CHAPTER_TRACK_ID);
     // The moov, from the sample tables.
     let mut ventry = ventry;
@@ -748,6 +756,13 @@ pub fn write(job: &HlsJob<'_>, out_path: &Path, reporter: &mut Reporter<'_>) -> 
             entry,
             &o.audio,
             chap,
+        ));
+    }
+    if !cues.is_empty() {
+        tracks.push(mp4::timestamp_track(
+            TIMESTAMP_TRACK_ID,
+            &timestamp_samples,
+            (video.0, video.1),
         ));
     }
     if chap.is_some() {

@@ -3,6 +3,7 @@
 
 use super::cut::AudioDrops;
 use crate::plan::chapters::Chapter;
+use crate::plan::timestamps::Cue;
 use crate::plan::{Clip, Plan};
 use crate::probe::{ProbedSegment, SegmentProbe};
 use crate::source::Locator;
@@ -14,6 +15,8 @@ pub struct RemuxJob<'a> {
     pub segments: &'a [ProbedSegment],
     pub audio: bool,
     pub chapters: &'a [Chapter],
+    /// Wall-clock timestamp cues (`--timestamps`; empty: no such track).
+    pub timestamps: &'a [Cue],
     /// Container metadata (`title`, `creation_time`, `comment`).
     pub metadata: &'a [(&'a str, String)],
     /// Start of the export, unix seconds (MP4 creation times).

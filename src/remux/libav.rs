@@ -81,9 +81,14 @@ pub fn write(
         };
         mux::add_stream(octx, spec).map_err(mux_err("add audio stream"))?;
     }
+    let mut clock = mux::TimestampFeed::add(octx, job.timestamps, 1.0)
+        .map_err(mux_err("add timestamp stream"))?;
     mux::set_metadata_and_chapters(octx, job.metadata, job.chapters.iter().map(Chapter::mark))
         .map_err(mux_err("set metadata"))?;
     let tbs = mux::write_header(octx, mux::faststart()).map_err(mux_err("write header"))?;
+    if let Some(c) = &mut clock {
+        c.header_written(&tbs);
+    }
     let tbs = [
         tbs[VIDEO],
         tbs.get(AUDIO).copied().unwrap_or(OutTicks::BASE),
@@ -160,6 +165,10 @@ pub fn write(
                     Some(nals) => mux::with_prefix(&pkt, nals),
                     None => pkt,
                 };
+                if let Some(c) = &mut clock {
+                    let at = OutTicks::from_ts(Ts::new(stamp.dts, tbs[VIDEO]));
+                    c.until(at, octx).map_err(mux_err("write timestamp"))?;
+                }
                 write_packet(&mut pkt, VIDEO, stamp, octx, fail)?;
                 if stats.first_sample_at.is_none() {
                     stats.first_sample_at = Some(std::time::Instant::now());
@@ -186,6 +195,9 @@ pub fn write(
         }
     }
     cancel.check()?;
+    if let Some(c) = &mut clock {
+        c.finish(octx).map_err(mux_err("write timestamp"))?;
+    }
     octx.write_trailer().map_err(mux_err("finish file"))?;
     [stats.video_duration_s, stats.audio_duration_s] = sel.ends_s();
     stats.audio_dropped = sel.audio_dropped;

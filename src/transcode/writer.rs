@@ -29,6 +29,7 @@ use crate::plan::Plan;
 use crate::probe::ProbedSegment;
 use crate::progress::Reporter;
 use crate::remux::{RemuxStats, WriterKind};
+use crate::plan::timestamps::Cue;
 use crate::time::OutTicks;
 
 /// A re-encode to write.
@@ -38,6 +39,8 @@ pub struct TranscodeJob<'a> {
     pub options: &'a EncodeOptions,
     /// Chapters on the input timeline: scaled by the timelapse factor here.
     pub chapters: &'a [Chapter],
+    /// Wall-clock timestamp cues on the input timeline (scaled like the chapters).
+    pub timestamps: &'a [Cue],
     pub metadata: &'a [(&'a str, String)],
     /// The encoder and device to use.
     pub preset: Preset,
@@ -360,6 +363,8 @@ fn write_with(
         },
         last_end: 0,
         total,
+        cues: (job.timestamps, factor),
+        clock: None,
     };
     let skip_nokey = o.skip_frame.as_deref() == Some("nokey");
     match parallel_rate(o) {
@@ -431,9 +436,12 @@ struct Pipeline<'a> {
     stats: RemuxStats,
     last_end: i64,
     total: f64,
+    /// The timestamp cues and the timelapse factor that places them.
+    cues: (&'a [Cue], f64),
+    clock: Option<mux::TimestampFeed<'a>>,
 }
 
-impl Pipeline<'_> {
+impl<'a> Pipeline<'a> {
     /// One decoded frame, its pts on the output timeline (90 kHz).
     fn feed(&mut self, frame: &ffmpeg::frame::Video, reporter: &mut Reporter<'_>) -> Result<()> {
         self.stats.frames_decoded += 1;
@@ -489,8 +497,13 @@ impl Pipeline<'_> {
                     },
                 )
                 .map_err(media("output stream"))?;
+                self.clock = mux::TimestampFeed::add(&mut self.out.ctx, self.cues.0, self.cues.1)
+                    .map_err(media("timestamp stream"))?;
                 let tbs = mux::write_header(&mut self.out.ctx, mux::faststart())
                     .map_err(media("output header"))?;
+                if let Some(c) = &mut self.clock {
+                    c.header_written(&tbs);
+                }
                 self.enc = Some(Encoding {
                     encoder,
                     stream_tb: tbs[idx],
@@ -519,6 +532,7 @@ impl Pipeline<'_> {
         match self.enc.as_mut() {
             Some(e) => drain(
                 e,
+                self.clock.as_mut(),
                 &mut self.out,
                 &mut self.stats,
                 &mut self.last_end,
@@ -548,6 +562,9 @@ impl Pipeline<'_> {
             .ok_or_else(|| Error::media_state("filter graph", "no source"))?;
         ffi::close_source(&mut src, end).map_err(media("filtering"))?;
         self.pump(reporter, true)?;
+        if let Some(c) = &mut self.clock {
+            c.finish(&mut self.out.ctx).map_err(media("writing timestamps"))?;
+        }
         self.out
             .ctx
             .write_trailer()
@@ -609,6 +626,7 @@ fn build_graph(
 /// Moves the encoder's ready packets into the muxer.
 fn drain(
     e: &mut Encoding,
+    mut clock: Option<&mut mux::TimestampFeed<'_>>,
     out: &mut ffi::Output,
     stats: &mut RemuxStats,
     last_end: &mut i64,
@@ -624,6 +642,10 @@ fn drain(
         }
         if let Some(p) = pkt.pts() {
             *last_end = (*last_end).max(p + pkt.duration().max(0));
+        }
+        if let (Some(c), Some(dts)) = (clock.as_deref_mut(), pkt.dts().or(pkt.pts())) {
+            c.until(OutTicks(dts), &mut out.ctx)
+                .map_err(media("writing timestamps"))?;
         }
         pkt.set_stream(0);
         pkt.rescale_ts(out_tb(), e.stream_tb);

@@ -5,6 +5,7 @@
 use super::boxes::{BoxBuf, Moov, Table};
 use super::samples::{OutSample, SampleSource, SampleStats, TrackKind};
 use crate::plan::chapters::Chapter;
+use crate::plan::timestamps::{self, Cue};
 
 /// Seconds between 1904-01-01 (MP4 epoch) and 1970-01-01.
 const MAC_EPOCH_OFFSET_S: i64 = 2_082_844_800;
@@ -178,6 +179,49 @@ pub fn chapter_samples(chapters: &[Chapter], offset: u64) -> (Vec<OutSample>, Ve
     (samples, data)
 }
 
+/// The wall-clock cues as `tx3g` samples (at `offset` in `mdat`) and their
+/// bytes, in the movie time scale (see `plan::timestamps`).
+pub fn timestamp_samples(cues: &[Cue], offset: u64) -> (Vec<OutSample>, Vec<u8>) {
+    let mut data = Vec::new();
+    let mut samples = Vec::with_capacity(cues.len());
+    for c in cues {
+        let at = data.len() as u64;
+        data.extend_from_slice(&timestamps::tx3g_sample(&c.text));
+        let start_ms = c.start.millis();
+        samples.push(OutSample {
+            dts: start_ms,
+            duration: (c.end.millis() - start_ms).max(0),
+            size: (data.len() as u64 - at) as u32,
+            cts: 0,
+            keyframe: true,
+            offset: offset + at,
+        });
+    }
+    (samples, data)
+}
+
+/// The timestamp track over `samples` (see [`timestamp_samples`]), its text
+/// box the size of a `width` x `height` picture.
+pub fn timestamp_track<'a>(
+    id: u32,
+    samples: &'a dyn SampleSource,
+    (width, height): (u32, u32),
+) -> Track<'a> {
+    let mut entry = Vec::with_capacity(16 + timestamps::TX3G_DESCRIPTION.len());
+    entry.extend_from_slice(&((16 + timestamps::TX3G_DESCRIPTION.len()) as u32).to_be_bytes());
+    entry.extend_from_slice(b"tx3g");
+    entry.extend_from_slice(&[0, 0, 0, 0, 0, 0, 0, 1]);
+    entry.extend_from_slice(&timestamps::TX3G_DESCRIPTION);
+    Track::new(
+        TrackKind::Timestamps { width, height },
+        id,
+        MOVIE_TIMESCALE,
+        entry,
+        samples,
+        None,
+    )
+}
+
 /// The QuickTime text sample entry of a chapter track.
 pub fn text_sample_entry() -> Vec<u8> {
     TEXT_SAMPLE_ENTRY.to_vec()
@@ -304,6 +348,7 @@ fn trak(b: &mut BoxBuf, index: usize, t: &Track<'_>, mac: u32, co64: bool) {
         TrackKind::Video { width, height } => (3, 0, 0, width, height),
         TrackKind::Audio => (3, 1, 0x0100, 0, 0),
         TrackKind::Chapters => (2, 0, 0, 0, 0),
+        TrackKind::Timestamps { width, height } => (3, 2, 0, width, height),
     };
     b.open(b"trak");
     b.open_full(b"tkhd", 0, flags)
@@ -341,6 +386,7 @@ fn trak(b: &mut BoxBuf, index: usize, t: &Track<'_>, mac: u32, co64: bool) {
         TrackKind::Video { .. } => (0x55c4, b"vide", b"VideoHandler\0"),
         TrackKind::Audio => (0x55c4, b"soun", b"SoundHandler\0"),
         TrackKind::Chapters => (0, b"text", b"SubtitleHandler\0"),
+        TrackKind::Timestamps { .. } => (0x55c4, b"sbtl", b"Wall clock\0"),
     };
     if media_dur > u32::MAX as u64 {
         b.open_full(b"mdhd", 1, 0)
@@ -388,6 +434,9 @@ fn trak(b: &mut BoxBuf, index: usize, t: &Track<'_>, mac: u32, co64: bool) {
                 .u32(0x4000_0000)
                 .close();
             b.close();
+        }
+        TrackKind::Timestamps { .. } => {
+            b.open_full(b"nmhd", 0, 0).close();
         }
     }
     b.open(b"dinf")

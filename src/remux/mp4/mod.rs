@@ -13,9 +13,11 @@
 //!     mdia: mdhd, hdlr, minf: vmhd|smhd, dinf/dref/url, stbl:
 //!       stsd (the segments' own sample entry, copied verbatim)
 //!       stts (run-length decode deltas), [ctts], [stss], stsz, stsc (1 sample/chunk), stco|co64
+//!   [trak (wall-clock timestamps: a `tx3g` subtitle track, handler `sbtl`,
+//!     `nmhd`, one sample per cue of `plan::timestamps`)]
 //!   trak (chapters: QuickTime text track, one sample per chapter)
 //!   udta: meta/hdlr/ilst (©nam title, ©cmt comment), chpl (first 255 chapters)
-//! mdat: chapter samples, then each clip's sample bytes as one run
+//! mdat: chapter samples, timestamp samples, then each clip's sample bytes as one run
 //! ```
 //!
 //! Every sample is its own chunk: `stsc` is a single entry and `stco` holds
@@ -32,7 +34,10 @@ mod layout;
 mod samples;
 mod tables;
 
-pub use layout::{chapter_samples, chapter_track, ftyp, mdat_header, moov, Movie, Track};
+pub use layout::{
+    chapter_samples, chapter_track, ftyp, mdat_header, moov, timestamp_samples, timestamp_track,
+    Movie, Track,
+};
 pub use samples::{OutSample, SampleSource, StatsAccumulator, TrackKind};
 pub use tables::write_moov;
 
