@@ -147,7 +147,8 @@ pub fn media_file(data: &[u8]) {
 /// source applies.
 pub fn playlist(data: &[u8]) {
     use crate::source::hls::playlist::{self, Parsed};
-    let Ok(base) = reqwest::Url::parse("http://127.0.0.1:5000/vod/cam/start/100/end/200/index.m3u8")
+    let Ok(base) =
+        reqwest::Url::parse("http://127.0.0.1:5000/vod/cam/start/100/end/200/index.m3u8")
     else {
         return;
     };
@@ -185,7 +186,9 @@ pub fn ffmpeg_args(data: &[u8]) {
     let (input, output) = text.split_once('\0').unwrap_or(("", &text));
     if let Ok(o) = args::parse(input, output) {
         let graph = o.video_graph();
-        for bad in ["movie", "amovie", "[", "]", "..", "://", ";", "file:", "tee", "\0"] {
+        for bad in [
+            "movie", "amovie", "[", "]", "..", "://", ";", "file:", "tee", "\0",
+        ] {
             assert!(!graph.contains(bad), "{text:?} -> {graph:?}");
         }
         assert!(o.time_factor().is_finite() && o.time_factor() > 0.0);
@@ -244,7 +247,9 @@ pub fn catalogue(data: &[u8]) {
         if let Ok(reviews) = cat.reviews_overlapping(camera, 0.0, 1e6) {
             for rv in &reviews {
                 let title = crate::plan::chapters::review_title(&rv.severity, &rv.data);
-                assert!(!title.contains('\0') || rv.severity.contains('\0') || rv.data.contains('\0'));
+                assert!(
+                    !title.contains('\0') || rv.severity.contains('\0') || rv.data.contains('\0')
+                );
             }
         }
         let _ = cat.nearest_recordings(camera, 10.0, 20.0);

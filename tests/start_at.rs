@@ -1,5 +1,5 @@
-//! `--start-at exact` on recordings: a long-GOP camera recorded the NVR's
-//! way, cut between keyframes. The export lasts the range asked for (not a
+//! `--start-at exact`: a long-GOP camera recorded the NVR's way, cut
+//! between keyframes, from its files and through a VOD server. The export lasts the range asked for (not a
 //! GOP more), its first picture is the source's frame at the requested
 //! instant, audio starts with it, and both stream-copy writers agree; the
 //! default stays the NVR's keyframe start.
@@ -133,21 +133,66 @@ fn exact_start_is_the_requested_instant_with_both_writers() {
 }
 
 #[test]
-fn exact_start_is_refused_for_the_hls_source() {
+fn the_hls_writer_cuts_exactly_too() {
+    // The same camera through a VOD server (one init per recording, the
+    // `/vod/clip/` form): the export starts at the requested instant, not
+    // at the keyframe the fragment starts with.
     let dir = tempfile::tempdir().unwrap();
-    let s = back_to_back(dir.path(), 2.0, 1);
-    let req = ExportRequest {
-        start_at: StartAt::Exact,
+    let s = long_gop(dir.path());
+    let row = &s.recordings[1];
+    let into = 37.0 / FPS as f64;
+    let (start, end) = (row.start_s + into, row.start_s + into + 12.3);
+    // The server answers the range with the recordings in it, as the NVR's does.
+    let mut served = s.clone();
+    served
+        .recordings
+        .retain(|r| r.end_s > start && r.start_s < end);
+    let server = common::http::Server::start();
+    let prefix = format!("/vod/front_door/start/{start}/end/{end}/");
+    server.serve(
+        &prefix,
+        &nvr_export::sample::hls::vod_responses(&served, nvr_export::sample::hls::VodForm::VodClip)
+            .unwrap(),
+    );
+    let hls = |start_at| ExportRequest {
+        start_at,
+        chapters: nvr_export::ChapterMode::None,
         source: nvr_export::Source::Hls(nvr_export::HlsSource {
-            url: Some("http://127.0.0.1:9/vod/x/index.m3u8".into()),
+            url: Some(server.url(&format!("{prefix}index.m3u8"))),
             ..Default::default()
         }),
-        ..request(&s, s.start_s(), s.end_s())
+        ..request(&s, start, end)
     };
-    let e = exporter(&s)
-        .export(&req, &CancelToken::new(), |_| {})
-        .unwrap_err();
-    assert_eq!(e.kind(), nvr_export::ErrorKind::ForbiddenArgument, "{e}");
+    let out = exporter(&s)
+        .export(&hls(StartAt::Exact), &CancelToken::new(), |_| {})
+        .unwrap();
+    assert_eq!(out.stats.writer, WriterKind::Hls);
+    // Placed (no warning that it could not be), only no thumbnail: the
+    // store has no previews.
+    assert!(
+        out.warnings.iter().all(|w| w.kind() == "no_thumbnail"),
+        "{:?}",
+        out.warnings
+    );
+    let duration = f(&probe(&out.video_path)["format"]["duration"]);
+    assert!((duration - 12.3).abs() <= 1.5 / FPS as f64, "{duration}");
+    let (vstart, vdur) = stream_span(&out.video_path, "video").unwrap();
+    let (astart, adur) = stream_span(&out.video_path, "audio").unwrap();
+    assert!(vstart.abs() < 1e-6, "video starts at {vstart}");
+    assert!(astart.abs() <= 0.064, "audio starts at {astart}");
+    assert!((adur - vdur).abs() <= 0.07, "audio {adur} vs video {vdur}");
+    assert_eq!(
+        first_picture_md5(&out.video_path, None),
+        first_picture_md5(&row.path, Some(into - 0.001)),
+        "the first picture is not the source's at the start"
+    );
+    assert_eq!(decode_errors(&out.video_path), "");
+    // The NVR's way through the same server starts at the fragment's keyframe.
+    let key = exporter(&s)
+        .export(&hls(StartAt::Keyframe), &CancelToken::new(), |_| {})
+        .unwrap();
+    let d = f(&probe(&key.video_path)["format"]["duration"]);
+    assert!(d > 12.3 + into - 0.2, "keyframe start gives {d}");
 }
 
 #[test]

@@ -61,7 +61,11 @@ fn cues(path: &Path) -> Vec<Cue> {
         .args(["-map", "0:s:0", "-f", "srt", "-"])
         .output()
         .unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let srt = String::from_utf8(out.stdout).unwrap();
     let t = |s: &str| {
         let (hms, ms) = s.trim().split_once(',').unwrap();
@@ -104,7 +108,12 @@ fn unix(text: &str) -> i64 {
 fn video_seconds(path: &Path) -> f64 {
     let rows = ffprobe_csv(
         path,
-        &["-select_streams", "v:0", "-show_entries", "packet=pts_time,duration_time"],
+        &[
+            "-select_streams",
+            "v:0",
+            "-show_entries",
+            "packet=pts_time,duration_time",
+        ],
     );
     let spans: Vec<(f64, f64)> = rows
         .iter()
@@ -114,7 +123,10 @@ fn video_seconds(path: &Path) -> f64 {
         })
         .collect();
     let first = spans.iter().map(|s| s.0).fold(f64::INFINITY, f64::min);
-    let end = spans.iter().map(|s| s.0 + s.1).fold(f64::NEG_INFINITY, f64::max);
+    let end = spans
+        .iter()
+        .map(|s| s.0 + s.1)
+        .fold(f64::NEG_INFINITY, f64::max);
     end - first
 }
 
@@ -142,7 +154,12 @@ fn check_against_catalogue(s: &SampleStore, path: &Path, scale: f64) {
         cues.len()
     );
     for w in cues.windows(2) {
-        assert!((w[0].end - w[1].start).abs() <= 0.002, "{:?} then {:?}", w[0], w[1]);
+        assert!(
+            (w[0].end - w[1].start).abs() <= 0.002,
+            "{:?} then {:?}",
+            w[0],
+            w[1]
+        );
     }
     assert!(cues[0].start.abs() <= 0.002);
     assert!(
@@ -157,11 +174,7 @@ fn check_against_catalogue(s: &SampleStore, path: &Path, scale: f64) {
         // The second the catalogue puts at `t` of the output; near a clip
         // boundary (within a frame) either clip's is right.
         let expected_at = |t: f64| {
-            let &(at, _, wall) = clips
-                .iter()
-                .rev()
-                .find(|(a, _, _)| *a <= t + 1e-6)
-                .unwrap();
+            let &(at, _, wall) = clips.iter().rev().find(|(a, _, _)| *a <= t + 1e-6).unwrap();
             (wall + (t - at)).floor() as i64
         };
         let fits = [mid, mid - 0.1, mid + 0.1]
@@ -203,12 +216,22 @@ fn every_writer_shows_the_wall_clock_across_a_gap_and_a_dst_change() {
             .with_writer(writer)
             .export(&request(&s), &CancelToken::new(), |_| {})
             .unwrap();
-        assert_eq!(out.stats.writer == WriterKind::Fast, writer == WriterChoice::Auto);
+        assert_eq!(
+            out.stats.writer == WriterKind::Fast,
+            writer == WriterChoice::Auto
+        );
         check_against_catalogue(&s, &out.video_path, 1.0);
         assert!(decode_errors(&out.video_path).is_empty());
     }
     // Without the flag, no subtitle track.
-    let plain = export(&s, &ExportRequest { timestamps: false, ..request(&s) }).unwrap();
+    let plain = export(
+        &s,
+        &ExportRequest {
+            timestamps: false,
+            ..request(&s)
+        },
+    )
+    .unwrap();
     assert!(streams_of(&probe(&plain.video_path), "subtitle").is_empty());
 }
 

@@ -16,11 +16,11 @@ use ffmpeg_next::Rational;
 use reqwest::Url;
 
 use crate::error::{Error, Result, Warning};
-use crate::plan::chapters::{self, Chapter, ChapterMode};
-use crate::plan::timestamps::{self, Cue};
+use crate::plan::chapters::{self, ChapterMode};
+use crate::plan::timestamps;
 use crate::plan::{Clip, Plan};
 use crate::progress::{CancelToken, Reporter, Step};
-use crate::remux::hls::{self, FragmentSpan, HlsJob};
+use crate::remux::hls::{self, FragmentSpan, HlsJob, Placed};
 use crate::source::hls::http::{HostAllowlist, HttpClient};
 use crate::source::hls::playlist::{self, Parsed, VodPlaylist, MAX_PLAYLIST_BYTES};
 use crate::time::OutTicks;
@@ -28,7 +28,7 @@ use crate::timefmt::Zone;
 
 use super::outcome::Written;
 use super::reads::Reads;
-use super::request::{ExportRequest, HlsSource};
+use super::request::{ExportRequest, HlsSource, StartAt};
 use super::settings::Settings;
 
 /// The playlist's URL for `req`.
@@ -193,7 +193,8 @@ pub(super) fn write(
     let mut range_warnings = vod.warnings;
     let unpaired = std::cell::Cell::new(None);
     let by_group = list.groups.len() > 1;
-    let make_chapters = |spans: &[FragmentSpan]| -> (Vec<Chapter>, Vec<Cue>) {
+    let exact = req.start_at == StartAt::Exact;
+    let make_chapters = |spans: &[FragmentSpan]| -> Placed {
         // One unit per clip: a group, or (one init) a fragment.
         let mut units: Vec<(OutTicks, OutTicks)> = Vec::new();
         let mut last_group = None;
@@ -208,10 +209,11 @@ pub(super) fn write(
             if req.chapters == ChapterMode::RecordingSegments
                 || !reviews.is_empty()
                 || req.timestamps
+                || exact
             {
                 unpaired.set(Some((units.len(), rows.len())));
             }
-            return (Vec::new(), Vec::new());
+            return Placed::default();
         }
         let clips = units
             .iter()
@@ -252,12 +254,38 @@ pub(super) fn write(
             clips,
         };
         let zone = Zone::or_utc(req.timezone.as_deref());
-        let cues = if req.timestamps {
+        let mut cues = if req.timestamps {
             timestamps::cues(&plan, zone)
         } else {
             Vec::new()
         };
-        (chapters::build(req.chapters, &plan, reviews, zone), cues)
+        let mut chapters = chapters::build(req.chapters, &plan, reviews, zone);
+        // An exact cut: the requested instants on this timeline; chapters
+        // and cues move onto the visible one.
+        let cut = exact
+            .then(|| {
+                (
+                    plan.wall_to_output(req.start_s),
+                    plan.wall_to_output(req.end_s),
+                )
+            })
+            .filter(|(a, b)| b > a);
+        if let Some((a, b)) = cut {
+            let onto = |t: OutTicks| (t - a).clamp(OutTicks::ZERO, b - a);
+            cues.retain(|c| c.end > a && c.start < b);
+            for c in &mut cues {
+                (c.start, c.end) = (onto(c.start), onto(c.end));
+            }
+            chapters.retain(|c| c.end > a && c.start < b);
+            for c in &mut chapters {
+                (c.start, c.end) = (onto(c.start), onto(c.end));
+            }
+        }
+        Placed {
+            chapters,
+            cues,
+            cut,
+        }
     };
     let job = HlsJob {
         playlist: &list,
@@ -265,7 +293,7 @@ pub(super) fn write(
         metadata: &reads.metadata,
         creation_s: req.start_s,
         max_samples: settings.max_samples,
-        chapters: (req.chapters != ChapterMode::None || req.timestamps)
+        chapters: (req.chapters != ChapterMode::None || req.timestamps || exact)
             .then_some(&make_chapters as _),
     };
     let written = hls::write(&job, out, reporter)?;
@@ -275,7 +303,8 @@ pub(super) fn write(
         warnings.push(Warning::ChaptersNotMade {
             reason: format!(
                 "the playlist has {clips} clip(s) and the catalogue {rows} recording(s) in \
-                     the range: they cannot be paired to place the chapters or the timestamps"
+                     the range: they cannot be paired to place the chapters, the timestamps \
+                     or an exact start (the export starts at the first keyframe)"
             ),
         });
     }

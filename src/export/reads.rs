@@ -262,7 +262,8 @@ fn chapter_rows(
     req: &ExportRequest,
 ) -> Result<(Vec<ReviewSegment>, Vec<Recording>)> {
     let hls = matches!(req.source, Source::Hls(_));
-    if (req.chapters == ChapterMode::None && !(hls && req.timestamps))
+    if (req.chapters == ChapterMode::None
+        && !(hls && (req.timestamps || req.start_at == StartAt::Exact)))
         || req.source == Source::Preview
     {
         return Ok((Vec::new(), Vec::new()));

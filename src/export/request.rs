@@ -243,14 +243,6 @@ pub(super) fn check(req: &ExportRequest) -> Result<Option<EncodeOptions>> {
     if let Some(case) = &req.export_case_id {
         output::validate_component("export case id", case)?;
     }
-    if req.start_at == StartAt::Exact && matches!(req.source, Source::Hls(_)) {
-        return Err(Error::ForbiddenArgument {
-            arg: "--start-at exact".into(),
-            reason: "not yet with the HLS source (the VOD server cuts at keyframes): use the \
-                     recordings source"
-                .into(),
-        });
-    }
     match &req.encode {
         Some(a) => encode_options(req, a).map(Some),
         None => Ok(None),

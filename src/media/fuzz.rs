@@ -244,6 +244,10 @@ mod findings {
                 }
             }
         }
-        assert!(ran >= 40, "only {ran} inputs found under {}", root.display());
+        assert!(
+            ran >= 40,
+            "only {ran} inputs found under {}",
+            root.display()
+        );
     }
 }

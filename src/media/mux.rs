@@ -65,7 +65,11 @@ pub struct TimestampFeed<'a> {
 
 impl<'a> TimestampFeed<'a> {
     /// Adds the stream to `octx` (before its header) when there are cues.
-    pub fn add(octx: &mut Output, cues: &'a [Cue], scale: f64) -> Result<Option<Self>, ffmpeg::Error> {
+    pub fn add(
+        octx: &mut Output,
+        cues: &'a [Cue],
+        scale: f64,
+    ) -> Result<Option<Self>, ffmpeg::Error> {
         if cues.is_empty() {
             return Ok(None);
         }

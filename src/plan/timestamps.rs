@@ -82,8 +82,10 @@ pub const TX3G_DESCRIPTION: [u8; 53] = [
     1, 0xff, // horizontal: centre; vertical: bottom
     0, 0, 0, 0, // background RGBA
     0, 0, 0, 0, 0, 0, 0, 0, // default text box (top, left, bottom, right)
-    0, 0, 0, 0, 0, 1, 0, 18, 0xff, 0xff, 0xff, 0xff, // style: chars 0-0, font 1, plain, 18, white
-    0, 0, 0, 23, b'f', b't', b'a', b'b', 0, 1, 0, 1, 10, // ftab: one font, id 1, name length 10
+    0, 0, 0, 0, 0, 1, 0, 18, 0xff, 0xff, 0xff,
+    0xff, // style: chars 0-0, font 1, plain, 18, white
+    0, 0, 0, 23, b'f', b't', b'a', b'b', 0, 1, 0, 1,
+    10, // ftab: one font, id 1, name length 10
     b'S', b'a', b'n', b's', b'-', b'S', b'e', b'r', b'i', b'f',
 ];
 
@@ -122,7 +124,10 @@ mod tests {
         };
         let cues = cues(&plan, Zone::Utc);
         let walls: Vec<i64> = cues.iter().map(|c| c.wall_s).collect();
-        assert_eq!(walls, [100, 101, 102, 103, 104, 105, 106, 107, 108, 109, 110, 161, 162]);
+        assert_eq!(
+            walls,
+            [100, 101, 102, 103, 104, 105, 106, 107, 108, 109, 110, 161, 162]
+        );
         assert_eq!(cues[0].start, OutTicks::ZERO);
         assert_eq!(cues[1].start, OutTicks::from_seconds(0.4));
         assert_eq!(cues[10].end, OutTicks::from_seconds(10.4));
@@ -145,7 +150,10 @@ mod tests {
         };
         let zone = Zone::parse(Some("Europe/Berlin")).unwrap();
         let texts: Vec<String> = cues(&plan, zone).into_iter().map(|c| c.text).collect();
-        assert_eq!(texts, ["2026-10-25 02:59:59 CEST", "2026-10-25 02:00:00 CET"]);
+        assert_eq!(
+            texts,
+            ["2026-10-25 02:59:59 CEST", "2026-10-25 02:00:00 CET"]
+        );
     }
 
     #[test]

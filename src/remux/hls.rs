@@ -50,6 +50,7 @@ use crate::progress::{CancelToken, Reporter};
 use crate::source::hls::fetch::Prefetch;
 use crate::source::hls::http::HttpClient;
 use crate::source::hls::playlist::VodPlaylist;
+use crate::time::OutTicks;
 
 const VIDEO_TRACK_ID: u32 = 1;
 const AUDIO_TRACK_ID: u32 = 2;
@@ -71,14 +72,77 @@ pub struct HlsJob<'a> {
     pub creation_s: f64,
     /// Most samples the tables may hold.
     pub max_samples: u64,
-    /// Makes the chapters and the timestamp cues once every fragment's
-    /// place in the output is known (see [`FragmentSpan`]); `None`: neither.
+    /// Places the chapters, the timestamp cues and an exact cut once every
+    /// fragment's place in the output is known (see [`FragmentSpan`]);
+    /// `None`: none of them.
     pub chapters: Option<&'a ChapterMaker<'a>>,
 }
 
-/// Makes the chapters and the wall-clock timestamp cues from where each
-/// fragment landed.
-pub type ChapterMaker<'a> = dyn Fn(&[FragmentSpan]) -> (Vec<Chapter>, Vec<Cue>) + 'a;
+/// Places the chapters, the wall-clock timestamp cues and an exact cut
+/// from where each fragment landed.
+pub type ChapterMaker<'a> = dyn Fn(&[FragmentSpan]) -> Placed + 'a;
+
+/// What [`ChapterMaker`] placed, on the output timeline after the cut.
+#[derive(Debug, Default)]
+pub struct Placed {
+    pub chapters: Vec<Chapter>,
+    pub cues: Vec<Cue>,
+    /// `--start-at exact`: the in- and out-point on the timeline as the
+    /// fragments were written. What is before the in-point stays in the
+    /// file (it is needed to decode from the keyframe) but is hidden by the
+    /// edit list, as the file-source writers do; what is after the
+    /// out-point is left out of the tables.
+    pub cut: Option<(OutTicks, OutTicks)>,
+}
+
+/// Applies an exact cut (see [`Placed::cut`]) to the written samples:
+/// timestamps move so that the in-point is 0, the frame on screen at the
+/// in-point starts there (video without composition offsets, as the plan's
+/// `Lift`), samples presented from the out-point on are dropped from the
+/// end and the last ones end at it. Returns each track's end in its time
+/// base, to clamp its presentation to.
+fn cut_samples(o: &mut Out, (in_t, out_t): (OutTicks, OutTicks)) -> (i64, i64) {
+    let to = |t: OutTicks, tb: Rational| crate::time::rescale(t.0, OutTicks::BASE, tb);
+    let vin = to(in_t, o.video_tb);
+    let vout = to(out_t, o.video_tb) - vin;
+    for s in &mut o.video.s {
+        s.dts -= vin;
+    }
+    // Keep, in decode order, up to the last sample presented before the end.
+    if let Some(last) = o
+        .video
+        .s
+        .iter()
+        .rposition(|s| s.dts + (s.cts as i64) < vout)
+    {
+        o.video.s.truncate(last + 1);
+    }
+    if o.video.s.iter().all(|s| s.cts == 0) {
+        if let Some(i) = o.video.s.iter().rposition(|s| s.dts <= 0) {
+            o.video.s[i].dts = 0;
+        }
+        if let Some(last) = o.video.s.last() {
+            o.video.last_duration = (vout - last.dts).max(1);
+        }
+    }
+    let mut aout = 0;
+    if let Some(tb) = o.audio_tb {
+        let ain = to(in_t, tb);
+        aout = to(out_t, tb) - ain;
+        for s in &mut o.audio.s {
+            s.dts -= ain;
+        }
+        if let Some(last) = o.audio.s.iter().rposition(|s| s.dts < aout) {
+            o.audio.s.truncate(last + 1);
+        }
+        if let Some(last) = o.audio.s.last() {
+            o.audio.last_duration = o.audio.last_duration.min(aout - last.dts).max(1);
+        }
+    }
+    o.video_end = vout;
+    o.audio_end = aout;
+    (vout, aout)
+}
 
 /// Where one written fragment's video lies in the output.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -717,7 +781,9 @@ pub fn write(job: &HlsJob<'_>, out_path: &Path, reporter: &mut Reporter<'_>) -> 
     o.file.flush().map_err(io_err)?;
 
     // Chapters and timestamps: their text samples go at the end of the payload.
-    let (chapter_list, cues) = job.chapters.map(|f| f(&spans)).unwrap_or_default();
+    let placed = job.chapters.map(|f| f(&spans)).unwrap_or_default();
+    let ends = placed.cut.map(|cut| cut_samples(&mut o, cut));
+    let (chapter_list, cues) = (placed.chapters, placed.cues);
     let (chapter_samples, chapter_bytes) = mp4::chapter_samples(&chapter_list, o.written);
     if !chapter_list.is_empty() {
         o.file.write_all(&chapter_bytes).map_err(io_err)?;
@@ -757,6 +823,17 @@ pub fn write(job: &HlsJob<'_>, out_path: &Path, reporter: &mut Reporter<'_>) -> 
             &o.audio,
             chap,
         ));
+    }
+    if let Some((vend, aend)) = ends {
+        // An exact cut ends every track at the out-point (the edit list).
+        for t in tracks.iter_mut() {
+            let end = if t.kind == TrackKind::Audio {
+                aend
+            } else {
+                vend
+            };
+            t.stats.presentation_end = t.stats.presentation_end.min(end);
+        }
     }
     if !cues.is_empty() {
         tracks.push(mp4::timestamp_track(

@@ -25,11 +25,11 @@ use crate::error::{Error, Result, Warning};
 use crate::media::hwctx::{self, HwDevice};
 use crate::media::{ffi, mux};
 use crate::plan::chapters::Chapter;
+use crate::plan::timestamps::Cue;
 use crate::plan::Plan;
 use crate::probe::ProbedSegment;
 use crate::progress::Reporter;
 use crate::remux::{RemuxStats, WriterKind};
-use crate::plan::timestamps::Cue;
 use crate::time::OutTicks;
 
 /// A re-encode to write.
@@ -563,7 +563,8 @@ impl<'a> Pipeline<'a> {
         ffi::close_source(&mut src, end).map_err(media("filtering"))?;
         self.pump(reporter, true)?;
         if let Some(c) = &mut self.clock {
-            c.finish(&mut self.out.ctx).map_err(media("writing timestamps"))?;
+            c.finish(&mut self.out.ctx)
+                .map_err(media("writing timestamps"))?;
         }
         self.out
             .ctx

@@ -20,11 +20,17 @@ pub struct OutSample {
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum TrackKind {
-    Video { width: u32, height: u32 },
+    Video {
+        width: u32,
+        height: u32,
+    },
     Audio,
     Chapters,
     /// The wall-clock timestamp track (`tx3g`), over a picture of this size.
-    Timestamps { width: u32, height: u32 },
+    Timestamps {
+        width: u32,
+        height: u32,
+    },
 }
 
 /// Where a track's samples come from, in decode order: replayed once to
