@@ -62,11 +62,7 @@ fn compare(s: &SampleStore, req: &ExportRequest) -> Option<(VirtualMp4, Vec<u8>)
         .virtual_mp4(req, &CancelToken::new())
         .expect("virtual file");
     assert_eq!(v.len(), file.len() as u64);
-    assert_eq!(
-        read_all(&v) == file,
-        true,
-        "virtual bytes differ from the export"
-    );
+    assert!(read_all(&v) == file, "virtual bytes differ from the export");
     assert_eq!(v.content_type(), "video/mp4");
     Some((v, file))
 }
@@ -175,7 +171,7 @@ fn what_cannot_be_served_is_refused_by_name_and_nothing_is_written() {
     let v = ex
         .virtual_mp4(&request(&s, s.start_s(), s.end_s()), &CancelToken::new())
         .unwrap();
-    assert!(v.len() > 0);
+    assert!(!v.is_empty());
     // No export folder, no row, no thumbnail.
     assert!(!s.media_dir.join("exports").exists());
     assert!(!s.media_dir.join("clips").join("export").exists());

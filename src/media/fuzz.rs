@@ -222,7 +222,8 @@ mod findings {
     fn coverage_guided_findings_and_seeds_stay_fixed() {
         use crate::fuzzing;
         let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("fuzz");
-        let targets: [(&str, fn(&[u8])); 6] = [
+        type Entry = fn(&[u8]);
+        let targets: [(&str, Entry); 6] = [
             ("moov", fuzzing::moov),
             ("sample_table", fuzzing::sample_table),
             ("media_file", fuzzing::media_file),

@@ -12,8 +12,9 @@
 //! CET`), so a change to or from daylight saving time reads as such.
 //!
 //! Writers store the cues as a 3GPP timed-text track (`tx3g`, which libav
-//! calls `mov_text`): the index-driven and HLS writers lay the track out
-//! themselves, the libav writers hand libav one packet per cue.
+//! calls `mov_text`; the format is `remux::mp4`'s): the index-driven and HLS
+//! writers lay the track out themselves, the libav writers hand libav one
+//! packet per cue (`remux::clock`).
 
 use super::Plan;
 use crate::time::OutTicks;
@@ -60,34 +61,6 @@ pub fn cues(plan: &Plan, zone: Zone) -> Vec<Cue> {
     }
     out
 }
-
-/// A cue as a 3GPP timed-text sample: the text's length (16 bits, big
-/// endian) and its UTF-8 bytes, no style boxes.
-pub fn tx3g_sample(text: &str) -> Vec<u8> {
-    let b = text.as_bytes();
-    let b = &b[..b.len().min(u16::MAX as usize)];
-    let mut v = Vec::with_capacity(2 + b.len());
-    v.extend_from_slice(&(b.len() as u16).to_be_bytes());
-    v.extend_from_slice(b);
-    v
-}
-
-/// The `tx3g` sample description after its box header and
-/// `data_reference_index` (what libav keeps as `mov_text` extradata):
-/// no display flags, centred at the bottom, transparent background, the
-/// default text box, one style (font 1, 18 pt, white), a font table naming
-/// font 1 "Sans-Serif".
-pub const TX3G_DESCRIPTION: [u8; 53] = [
-    0, 0, 0, 0, // display flags
-    1, 0xff, // horizontal: centre; vertical: bottom
-    0, 0, 0, 0, // background RGBA
-    0, 0, 0, 0, 0, 0, 0, 0, // default text box (top, left, bottom, right)
-    0, 0, 0, 0, 0, 1, 0, 18, 0xff, 0xff, 0xff,
-    0xff, // style: chars 0-0, font 1, plain, 18, white
-    0, 0, 0, 23, b'f', b't', b'a', b'b', 0, 1, 0, 1,
-    10, // ftab: one font, id 1, name length 10
-    b'S', b'a', b'n', b's', b'-', b'S', b'e', b'r', b'i', b'f',
-];
 
 #[cfg(test)]
 mod tests {
@@ -154,11 +127,5 @@ mod tests {
             texts,
             ["2026-10-25 02:59:59 CEST", "2026-10-25 02:00:00 CET"]
         );
-    }
-
-    #[test]
-    fn a_sample_is_the_length_and_the_text() {
-        assert_eq!(tx3g_sample("ab"), [0, 2, b'a', b'b']);
-        assert_eq!(TX3G_DESCRIPTION.len(), 4 + 2 + 4 + 8 + 12 + 23);
     }
 }

@@ -20,6 +20,7 @@ use std::path::Path;
 use ffmpeg_next as ffmpeg;
 use ffmpeg_next::Packet;
 
+use super::clock;
 use super::cut::{self, Cut, AUDIO, VIDEO};
 use super::fail::{Failure, Failures};
 use super::job::{RemuxJob, RemuxStats, WriterKind};
@@ -81,7 +82,7 @@ pub fn write(
         };
         mux::add_stream(octx, spec).map_err(mux_err("add audio stream"))?;
     }
-    let mut clock = mux::TimestampFeed::add(octx, job.timestamps, 1.0)
+    let mut clock = clock::TimestampFeed::add(octx, job.timestamps, 1.0)
         .map_err(mux_err("add timestamp stream"))?;
     mux::set_metadata_and_chapters(octx, job.metadata, job.chapters.iter().map(Chapter::mark))
         .map_err(mux_err("set metadata"))?;

@@ -15,6 +15,7 @@
 //! timestamps through [`cut`], so they write the same packets (a test
 //! compares them with `ffprobe -show_packets`).
 
+pub mod clock;
 pub mod cut;
 mod fail;
 pub mod fast;

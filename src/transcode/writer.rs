@@ -29,7 +29,7 @@ use crate::plan::timestamps::Cue;
 use crate::plan::Plan;
 use crate::probe::ProbedSegment;
 use crate::progress::Reporter;
-use crate::remux::{RemuxStats, WriterKind};
+use crate::remux::{clock, RemuxStats, WriterKind};
 use crate::time::OutTicks;
 
 /// A re-encode to write.
@@ -438,7 +438,7 @@ struct Pipeline<'a> {
     total: f64,
     /// The timestamp cues and the timelapse factor that places them.
     cues: (&'a [Cue], f64),
-    clock: Option<mux::TimestampFeed<'a>>,
+    clock: Option<clock::TimestampFeed<'a>>,
 }
 
 impl<'a> Pipeline<'a> {
@@ -497,7 +497,7 @@ impl<'a> Pipeline<'a> {
                     },
                 )
                 .map_err(media("output stream"))?;
-                self.clock = mux::TimestampFeed::add(&mut self.out.ctx, self.cues.0, self.cues.1)
+                self.clock = clock::TimestampFeed::add(&mut self.out.ctx, self.cues.0, self.cues.1)
                     .map_err(media("timestamp stream"))?;
                 let tbs = mux::write_header(&mut self.out.ctx, mux::faststart())
                     .map_err(media("output header"))?;
@@ -627,7 +627,7 @@ fn build_graph(
 /// Moves the encoder's ready packets into the muxer.
 fn drain(
     e: &mut Encoding,
-    mut clock: Option<&mut mux::TimestampFeed<'_>>,
+    mut clock: Option<&mut clock::TimestampFeed<'_>>,
     out: &mut ffi::Output,
     stats: &mut RemuxStats,
     last_end: &mut i64,

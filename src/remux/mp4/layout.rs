@@ -5,7 +5,7 @@
 use super::boxes::{BoxBuf, Moov, Table};
 use super::samples::{OutSample, SampleSource, SampleStats, TrackKind};
 use crate::plan::chapters::Chapter;
-use crate::plan::timestamps::{self, Cue};
+use crate::plan::timestamps::Cue;
 
 /// Seconds between 1904-01-01 (MP4 epoch) and 1970-01-01.
 const MAC_EPOCH_OFFSET_S: i64 = 2_082_844_800;
@@ -179,6 +179,34 @@ pub fn chapter_samples(chapters: &[Chapter], offset: u64) -> (Vec<OutSample>, Ve
     (samples, data)
 }
 
+/// A cue as a 3GPP timed-text sample: the text's length (16 bits, big
+/// endian) and its UTF-8 bytes, no style boxes.
+pub fn tx3g_sample(text: &str) -> Vec<u8> {
+    let b = text.as_bytes();
+    let b = &b[..b.len().min(u16::MAX as usize)];
+    let mut v = Vec::with_capacity(2 + b.len());
+    v.extend_from_slice(&(b.len() as u16).to_be_bytes());
+    v.extend_from_slice(b);
+    v
+}
+
+/// The `tx3g` sample description after its box header and
+/// `data_reference_index` (what libav keeps as `mov_text` extradata):
+/// no display flags, centred at the bottom, transparent background, the
+/// default text box, one style (font 1, 18 pt, white), a font table naming
+/// font 1 "Sans-Serif".
+pub const TX3G_DESCRIPTION: [u8; 53] = [
+    0, 0, 0, 0, // display flags
+    1, 0xff, // horizontal: centre; vertical: bottom
+    0, 0, 0, 0, // background RGBA
+    0, 0, 0, 0, 0, 0, 0, 0, // default text box (top, left, bottom, right)
+    0, 0, 0, 0, 0, 1, 0, 18, 0xff, 0xff, 0xff,
+    0xff, // style: chars 0-0, font 1, plain, 18, white
+    0, 0, 0, 23, b'f', b't', b'a', b'b', 0, 1, 0, 1,
+    10, // ftab: one font, id 1, name length 10
+    b'S', b'a', b'n', b's', b'-', b'S', b'e', b'r', b'i', b'f',
+];
+
 /// The wall-clock cues as `tx3g` samples (at `offset` in `mdat`) and their
 /// bytes, in the movie time scale (see `plan::timestamps`).
 pub fn timestamp_samples(cues: &[Cue], offset: u64) -> (Vec<OutSample>, Vec<u8>) {
@@ -186,7 +214,7 @@ pub fn timestamp_samples(cues: &[Cue], offset: u64) -> (Vec<OutSample>, Vec<u8>)
     let mut samples = Vec::with_capacity(cues.len());
     for c in cues {
         let at = data.len() as u64;
-        data.extend_from_slice(&timestamps::tx3g_sample(&c.text));
+        data.extend_from_slice(&tx3g_sample(&c.text));
         let start_ms = c.start.millis();
         samples.push(OutSample {
             dts: start_ms,
@@ -207,11 +235,11 @@ pub fn timestamp_track<'a>(
     samples: &'a dyn SampleSource,
     (width, height): (u32, u32),
 ) -> Track<'a> {
-    let mut entry = Vec::with_capacity(16 + timestamps::TX3G_DESCRIPTION.len());
-    entry.extend_from_slice(&((16 + timestamps::TX3G_DESCRIPTION.len()) as u32).to_be_bytes());
+    let mut entry = Vec::with_capacity(16 + TX3G_DESCRIPTION.len());
+    entry.extend_from_slice(&((16 + TX3G_DESCRIPTION.len()) as u32).to_be_bytes());
     entry.extend_from_slice(b"tx3g");
     entry.extend_from_slice(&[0, 0, 0, 0, 0, 0, 0, 1]);
-    entry.extend_from_slice(&timestamps::TX3G_DESCRIPTION);
+    entry.extend_from_slice(&TX3G_DESCRIPTION);
     Track::new(
         TrackKind::Timestamps { width, height },
         id,
@@ -541,4 +569,21 @@ fn udta(b: &mut BoxBuf, m: &Movie<'_>) {
         b.close();
     }
     b.close();
+}
+
+#[cfg(test)]
+mod tx3g_tests {
+    use super::*;
+
+    #[test]
+    fn a_tx3g_sample_is_the_length_and_the_text() {
+        assert_eq!(tx3g_sample("ab"), [0, 2, b'a', b'b']);
+        assert_eq!(TX3G_DESCRIPTION.len(), 4 + 2 + 4 + 8 + 12 + 23);
+        let entry = timestamp_track(4, &Vec::<OutSample>::new(), (320, 180)).sample_entry;
+        assert_eq!(&entry[4..8], b"tx3g");
+        assert_eq!(
+            u32::from_be_bytes(entry[0..4].try_into().unwrap()) as usize,
+            entry.len()
+        );
+    }
 }
