@@ -346,3 +346,58 @@ fn hvcc_arrays(path: &Path) -> Vec<(String, u8, bool)> {
     }
     out
 }
+
+#[test]
+fn a_variable_frame_rate_camera_keeps_every_frame_and_ends_audio_with_video() {
+    // 15 fps for 10 s, then 5 fps (a camera lowering its rate), 22.05 kHz
+    // AAC (46 ms frames). The NVR's rows take their durations from frame
+    // count / nominal rate, so they say 4 s for a 12 s segment: the range
+    // runs well past the last row, as an export of "until now" does.
+    let dir = tempfile::tempdir().unwrap();
+    let session = Session {
+        rate_change: Some((10.0, 5)),
+        ..Session::new(SegmentSpec {
+            audio: Some(AudioSpec {
+                sample_rate: 22_050,
+                ..AudioSpec::default()
+            }),
+            ..SegmentSpec::small(30.0)
+        })
+    };
+    let s = nvr::record_store(dir.path(), "front_door", T0 + 0.37, &[session]).unwrap();
+    let source_frames: usize = s
+        .recordings
+        .iter()
+        .map(|r| video_packets(&r.path).len())
+        .sum();
+    assert_eq!(
+        source_frames,
+        150 + 100,
+        "the fixture is 10 s at 15 fps + 20 s at 5 fps"
+    );
+    let req = request(&s, s.start_s() - 1.0, s.end_s() + 20.0);
+    let (auto, libav) = both_writers(&s, &req);
+    for o in [&auto, &libav] {
+        assert_eq!(
+            video_packets(&o.video_path).len(),
+            source_frames,
+            "{:?}",
+            o.stats.writer
+        );
+        let (vs, vd) = stream_span(&o.video_path, "video").unwrap();
+        let (a_s, ad) = stream_span(&o.video_path, "audio").unwrap();
+        // The last 5 fps frame lasts its 200 ms; audio ends with it, within
+        // one AAC frame (the ffmpeg concat CLI: 0.121 s apart on this store).
+        let apart = ((vs + vd) - (a_s + ad)).abs();
+        assert!(
+            apart <= 1024.0 / 22_050.0,
+            "{:?}: video and audio end {apart:.3} s apart",
+            o.stats.writer
+        );
+        assert!(
+            ((vs + vd) - 30.0).abs() <= 0.21,
+            "{:?}: video lasts {vd}",
+            o.stats.writer
+        );
+    }
+}

@@ -153,6 +153,10 @@ pub(crate) struct Encoding {
     pub inband_params: bool,
     /// Output video time base denominator (0: `fps * 1000`).
     pub video_tb_den: i32,
+    /// A variable frame rate: from this many seconds on, frames come at
+    /// this rate (a divisor of the spec's `fps`; a camera lowering its rate
+    /// at night or on a bandwidth limit).
+    pub rate_change: Option<(f64, u32)>,
 }
 
 /// Encodes `spec`'s frames and tone into `octx` (streams are added here),
@@ -228,7 +232,27 @@ pub(crate) fn encode(
         prefix_keyframes: None,
     };
 
-    let frames = spec.frames();
+    // Frame `n`'s time in 1/fps units: every frame until the rate change,
+    // then every `step`-th instant.
+    let (change_at, step) = match how.rate_change {
+        Some((at_s, slower)) if slower > 0 && spec.fps % slower == 0 => (
+            (at_s * spec.fps as f64).round() as u64,
+            (spec.fps / slower) as u64,
+        ),
+        _ => (u64::MAX, 1),
+    };
+    let pts_of = |n: u64| {
+        if n < change_at {
+            n
+        } else {
+            change_at + (n - change_at) * step
+        }
+    };
+    let frames = if change_at < spec.frames() {
+        change_at + (spec.frames() - change_at).div_ceil(step)
+    } else {
+        spec.frames()
+    };
     let total_s = spec.seconds();
     let audio_from = (how.audio_from_s.max(0.0) * a_rate as f64).round() as u64;
     let mut vframe = ffmpeg::frame::Video::new(Pixel::YUV420P, spec.width, spec.height);
@@ -237,7 +261,7 @@ pub(crate) fn encode(
     let mut packet = Packet::empty();
 
     loop {
-        let vt = next_video as f64 / fps as f64;
+        let vt = pts_of(next_video) as f64 / fps as f64;
         let at = match &aenc {
             Some((_, a, _)) => next_sample as f64 / a.sample_rate as f64,
             None => f64::INFINITY,
@@ -249,7 +273,7 @@ pub(crate) fn encode(
         }
         if video_left && (vt <= at || !audio_left) {
             paint(&mut vframe, next_video, spec.seed, spec.noise);
-            vframe.set_pts(Some(next_video as i64));
+            vframe.set_pts(Some(pts_of(next_video) as i64));
             venc.send_frame(&vframe).map_err(err("encode video"))?;
             drain(&mut venc, &mut packet, octx, vroute, path)?;
             next_video += 1;

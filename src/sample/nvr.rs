@@ -48,6 +48,9 @@ pub struct Session {
     /// The camera repeats its parameter sets in band before every keyframe
     /// (most IP cameras); `false`: they are only in each file's header.
     pub inband_params: bool,
+    /// Variable frame rate: from this many seconds into the session, frames
+    /// come at this lower rate (a divisor of the spec's `fps`).
+    pub rate_change: Option<(f64, u32)>,
 }
 
 impl Session {
@@ -58,6 +61,7 @@ impl Session {
             audio_late_s: 0.0,
             probe_delay_s: 1.6,
             inband_params: true,
+            rate_change: None,
         }
     }
 }
@@ -180,6 +184,7 @@ fn record_session(work: &Path, session: &Session) -> Result<Vec<CacheSegment>> {
             inband_params: session.inband_params,
             // RTSP cameras' 90 kHz clock.
             video_tb_den: 90_000,
+            rate_change: session.rate_change,
         };
         encode(&mut octx, opts, spec, &how, &pattern)?;
     }
