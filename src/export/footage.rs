@@ -52,6 +52,7 @@ pub(super) fn gather(
     reads: &Reads,
     cancel: &CancelToken,
 ) -> Result<Footage> {
+    let t0 = std::time::Instant::now();
     let (segments, refused) = source::recordings::segments(
         &reads.recordings,
         &layout.media_dir,
@@ -59,7 +60,9 @@ pub(super) fn gather(
     );
     let mut skipped: Vec<SkippedSegment> = reads.bad_rows.clone();
     skipped.extend(refused);
+    let t_roots = t0.elapsed();
     let readable = probe_bounded(segments, settings, &mut skipped, cancel)?;
+    let t_probe = t0.elapsed();
     tracing::info!(
         stage = "probe",
         segments = readable.len() + skipped.len(),
@@ -87,7 +90,15 @@ pub(super) fn gather(
         .map(|(_, ps)| ps)
         .collect();
     let files = kept.len();
+    let t_distinct = t0.elapsed();
     let mismatched = mismatches(&kept);
+    tracing::debug!(
+        roots_ms = t_roots.as_secs_f64() * 1000.0,
+        probe_ms = (t_probe - t_roots).as_secs_f64() * 1000.0,
+        distinct_ms = (t_distinct - t_probe).as_secs_f64() * 1000.0,
+        mismatch_ms = (t0.elapsed() - t_distinct).as_secs_f64() * 1000.0,
+        "footage phases"
+    );
     // Preview exports: the cached frames as one more segment, played
     // after the preview files whatever its wall-clock times.
     let frames_file = if reads.frames.is_empty() {

@@ -46,8 +46,16 @@ impl Input {
         if let Source::Hls(source) = &req.source {
             return Ok(Input::Vod(hls::open(settings, req, source, cancel)?));
         }
+        let t0 = std::time::Instant::now();
         let mut footage = footage::gather(layout, settings, &req.source, reads, cancel)?;
+        let t_footage = t0.elapsed();
         let timeline = timeline::lay_out(req, reads, &mut footage, min_free_bytes)?;
+        tracing::debug!(
+            footage_ms = t_footage.as_secs_f64() * 1000.0,
+            timeline_ms = (t0.elapsed() - t_footage).as_secs_f64() * 1000.0,
+            segments = footage.segments.len(),
+            "input read"
+        );
         Ok(Input::Files { footage, timeline })
     }
 

@@ -184,7 +184,9 @@ pub fn read_moov(path: &Path) -> io::Result<Vec<u8>> {
 pub fn read_moov_in<R: Read + Seek>(f: &mut R, len: u64) -> io::Result<Vec<u8>> {
     let mut pos = 0u64;
     let mut hdr = [0u8; 16];
-    while pos + 8 <= len {
+    // (`pos` may have been pushed to the end of the range by a huge box
+    // size: compared by subtraction. Found by fuzzing.)
+    while pos <= len && len - pos >= 8 {
         f.seek(SeekFrom::Start(pos))?;
         let n = read_up_to(f, &mut hdr)?;
         let (size, kind, hlen) = header(&hdr[..n])
@@ -216,6 +218,57 @@ pub fn read_moov_in<R: Read + Seek>(f: &mut R, len: u64) -> io::Result<Vec<u8>> 
         pos = pos.saturating_add(size);
     }
     Err(io::Error::new(io::ErrorKind::InvalidData, "no moov box"))
+}
+
+/// [`read_moov`] of an open file of `len` bytes, reading its first
+/// `prefix` bytes in one `pread` (a segment's `moov` is at its start, and a
+/// few KiB): the boxes before it are walked in memory, and only a `moov`
+/// that does not fit the prefix costs a second read.
+pub fn read_moov_at(f: &std::fs::File, len: u64, prefix: usize) -> io::Result<Vec<u8>> {
+    use std::os::unix::fs::FileExt;
+    let mut buf = vec![0u8; prefix.min(len as usize)];
+    let mut got = 0;
+    while got < buf.len() {
+        match f.read_at(&mut buf[got..], got as u64) {
+            Ok(0) => break,
+            Ok(n) => got += n,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+    }
+    buf.truncate(got);
+    let mut pos = 0usize;
+    while pos + 8 <= buf.len() {
+        let Some((size, kind, hlen)) = header(&buf[pos..]) else {
+            break;
+        };
+        let size = if size == 0 { len - pos as u64 } else { size };
+        if size < hlen as u64 {
+            break;
+        }
+        if &kind == b"moov" {
+            let body = size - hlen as u64;
+            if body > MAX_MOOV_BYTES || (pos as u64).saturating_add(size) > len {
+                break;
+            }
+            let start = pos + hlen;
+            if let Some(end) = start.checked_add(body as usize).filter(|&e| e <= buf.len()) {
+                buf.truncate(end);
+                buf.drain(..start);
+                return Ok(buf);
+            }
+            let mut out = vec![0u8; body as usize];
+            f.read_exact_at(&mut out, start as u64)?;
+            return Ok(out);
+        }
+        match usize::try_from(size).ok().and_then(|s| pos.checked_add(s)) {
+            Some(next) => pos = next,
+            None => break,
+        }
+    }
+    // Past the prefix (or not understood there): the box walk over the file.
+    let mut r = f;
+    read_moov_in(&mut r, len)
 }
 
 /// The `moov` payload of an MP4 held in memory (an fMP4 init segment).

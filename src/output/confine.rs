@@ -96,16 +96,23 @@ impl Roots {
 /// then switched back to blocking reads. Anything else is an error of kind
 /// `InvalidInput` saying what it is.
 pub fn open_regular(path: &Path) -> io::Result<File> {
+    open_regular_meta(path).map(|(file, _)| file)
+}
+
+/// [`open_regular`], with the open file's metadata (its size, identity
+/// and modification time: what was opened, not what the path names now).
+pub fn open_regular_meta(path: &Path) -> io::Result<(File, std::fs::Metadata)> {
     let file = OpenOptions::new()
         .read(true)
         .custom_flags(libc::O_NONBLOCK | libc::O_NOCTTY)
         .open(path)?;
-    let kind = file.metadata()?.file_type();
+    let meta = file.metadata()?;
+    let kind = meta.file_type();
     if !kind.is_file() {
         return Err(not_regular(&kind));
     }
     super::sys::set_blocking(&file)?;
-    Ok(file)
+    Ok((file, meta))
 }
 
 /// Whether `path` is a regular file (symlinks followed), asked without

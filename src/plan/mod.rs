@@ -263,9 +263,13 @@ fn plan_clip(segment: usize, seg: &PlanSegment<'_>, cut: Cuts, offset: OutTicks)
     let tb = t.time_base;
     let samples = &t.samples;
     // The segment's first presented instant is the row's start time.
-    let origin = samples.iter().map(|s| s.pts()).min()?;
+    if samples.len() == 0 {
+        return None;
+    }
+    let span = samples.span();
+    let origin = span.min_pts;
     let wall = |pts: i64| seg.start_s + time::seconds(pts - origin, tb);
-    let seg_end = samples.iter().map(|s| s.pts() + s.duration.max(1)).max()?;
+    let seg_end = span.end_at_least_1;
     if first && wall(seg_end) <= start_s + EPS_S {
         // Nothing of this segment is presented at or after the start (it
         // ends exactly where the range begins): the next segment holds the

@@ -129,6 +129,19 @@ pub struct SampleTable {
     cts: Vec<i32>,
     /// Keyframe indexes, sorted; `None` when every sample is a keyframe.
     keys: Option<Vec<u32>>,
+    /// The presentation span, computed once when packed (the plan and the
+    /// catalogue check ask for it per segment).
+    span: Span,
+}
+
+/// A table's presentation span: its first presented instant and the end
+/// of its last presented sample, that sample's duration counted as at
+/// least 0 or at least 1 tick (0 when empty).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Span {
+    pub min_pts: i64,
+    pub end: i64,
+    pub end_at_least_1: i64,
 }
 
 /// The samples of a table (or a range of it) in decode order. Forwards,
@@ -234,6 +247,7 @@ impl Default for SampleTable {
             size: Packed::default(),
             cts: Vec::new(),
             keys: None,
+            span: Span::default(),
         }
     }
 }
@@ -305,7 +319,7 @@ impl SampleTable {
         };
         let size = Packed::from_values(size.into_iter());
         let keys = (keys.len() != n).then_some(keys);
-        Ok(SampleTable {
+        let mut table = SampleTable {
             first_dts: first.dts,
             dts,
             last_duration: u32_of(samples[n - 1].duration.max(0), "duration")?,
@@ -313,7 +327,33 @@ impl SampleTable {
             size,
             cts,
             keys,
-        })
+            span: Span::default(),
+        };
+        // From the samples packed: their decode times only rise (checked
+        // above), so their durations are the table's (the deltas).
+        let mut span = Span {
+            min_pts: i64::MAX,
+            end: i64::MIN,
+            end_at_least_1: i64::MIN,
+        };
+        for (i, s) in samples.iter().enumerate() {
+            let duration = match samples.get(i + 1) {
+                Some(next) => next.dts - s.dts,
+                None => table.last_duration as i64,
+            };
+            let s = SampleTime { duration, ..*s };
+            let pts = s.pts();
+            span.min_pts = span.min_pts.min(pts);
+            span.end = span.end.max(pts + s.duration.max(0));
+            span.end_at_least_1 = span.end_at_least_1.max(pts + s.duration.max(1));
+        }
+        table.span = span;
+        Ok(table)
+    }
+
+    /// The presentation span (see [`Span`]); zeros for an empty table.
+    pub fn span(&self) -> Span {
+        self.span
     }
 
     pub fn len(&self) -> usize {

@@ -271,9 +271,31 @@ impl SampleSource for ClipSamples<'_> {
 enum Target<'p> {
     /// The staged output file (extents shared where the filesystem can).
     File(&'p Path),
-    /// Nowhere: the head is kept in memory and the runs described, for a
-    /// virtual file ([`super::virtual_mp4`]).
-    Memory,
+    /// Nowhere: the runs are described and the head kept in memory, for a
+    /// virtual file ([`super::virtual_mp4`]): the layout is handed over
+    /// first, the head written after it.
+    Memory(&'p HeadStream),
+}
+
+/// Where a virtual file's head goes while it is built: the layout (length,
+/// runs) is sent as soon as it is known, so that the file can answer its
+/// length and its sample bytes, and the head fills `buf` behind it.
+pub struct HeadStream {
+    pub layout: std::sync::mpsc::Sender<Result<PartsLayout>>,
+    pub buf: std::sync::Arc<super::virtual_mp4::HeadBuf>,
+}
+
+/// A virtual file's shape, known before its head is written.
+#[derive(Debug, Clone)]
+pub struct PartsLayout {
+    /// Bytes of the head: everything before the first run.
+    pub head_len: u64,
+    pub data_base: u64,
+    pub runs: Vec<RunRef>,
+    /// What the head's bytes are made from besides the runs' segments (the
+    /// plan, chapters, timestamps, metadata), hashed: with the segments'
+    /// identities, the file's entity tag.
+    pub identity: u64,
 }
 
 /// One clip's bytes as a virtual file reads them: `len` bytes of `path`
@@ -287,15 +309,17 @@ pub struct RunRef {
     pub payload_at: u64,
 }
 
-/// The file the index-driven writer would write, not written: its head
-/// (`ftyp`, `moov`, the `mdat` header and the chapter samples) and the runs
-/// that follow it back to back.
-pub struct Parts {
-    pub head: Vec<u8>,
-    /// Where the `mdat` payload starts (`head` ends with its first bytes,
-    /// the chapter samples); the runs' `payload_at` count from here.
-    pub data_base: u64,
-    pub runs: Vec<RunRef>,
+/// The file [`write`] would write for `job` (accepted by [`check`]) on a
+/// filesystem without extent sharing, not written: its layout goes to
+/// `to.layout` as soon as it is known (its length, the runs of segment
+/// bytes that follow the head), then the head is written into `to.buf`
+/// (finished or failed there).
+pub fn parts_streamed(
+    job: &RemuxJob<'_>,
+    reporter: &mut Reporter<'_>,
+    to: &HeadStream,
+) -> Result<RemuxStats> {
+    build(job, Target::Memory(to), reporter)
 }
 
 /// Writes `job` (accepted by [`check`]) to `out_path`.
@@ -304,27 +328,18 @@ pub fn write(
     out_path: &Path,
     reporter: &mut Reporter<'_>,
 ) -> Result<RemuxStats> {
-    build(job, Target::File(out_path), reporter).map(|(stats, _)| stats)
-}
-
-/// The file [`write`] would write for `job` (accepted by [`check`]) on a
-/// filesystem without extent sharing, as parts: nothing is written.
-pub fn parts(job: &RemuxJob<'_>, reporter: &mut Reporter<'_>) -> Result<(RemuxStats, Parts)> {
-    let (stats, parts) = build(job, Target::Memory, reporter)?;
-    let parts =
-        parts.ok_or_else(|| crate::error::Error::media_state("virtual file", "no parts"))?;
-    Ok((stats, parts))
+    build(job, Target::File(out_path), reporter)
 }
 
 fn build(
     job: &RemuxJob<'_>,
     target: Target<'_>,
     reporter: &mut Reporter<'_>,
-) -> Result<(RemuxStats, Option<Parts>)> {
+) -> Result<RemuxStats> {
     let cancel = reporter.cancel_token().clone();
     let out_path = match target {
         Target::File(p) => p,
-        Target::Memory => Path::new("(virtual file)"),
+        Target::Memory(_) => Path::new("(virtual file)"),
     };
     let fail = Failures {
         out: out_path,
@@ -356,8 +371,6 @@ fn build(
         mp4::timestamp_samples(job.timestamps, chapter_bytes.len() as u64);
     chapter_bytes.extend_from_slice(&timestamp_bytes);
     drop(timestamp_bytes);
-    let mut bounds: Vec<(i64, i64)> = vec![(i64::MAX, i64::MIN); job.plan.clips.len()];
-    let mut counts = [0u64; 2];
     let layout = ClipSamples {
         job,
         runs: &[],
@@ -365,21 +378,48 @@ fn build(
         track: VIDEO,
         cancel: &cancel,
     };
-    // The same pass sizes each track's tables (offsets play no part there).
-    let mut sizing = [
-        mp4::StatsAccumulator::new(tb_den(tbs[VIDEO])),
-        mp4::StatsAccumulator::new(tb_den(tbs[AUDIO])),
-    ];
-    let sel = layout.replay(&[VIDEO, AUDIO], &mut |ci, track, s, pos| {
-        let b = &mut bounds[ci];
-        b.0 = b.0.min(pos);
-        b.1 = b.1.max(pos + s.size as i64);
-        counts[track] += 1;
-        sizing[track].push(s);
-    });
-    [stats.video_duration_s, stats.audio_duration_s] = sel.ends_s();
-    stats.audio_dropped = sel.audio_dropped;
-    drop(sel);
+    // The same pass sizes each track's tables (offsets play no part there);
+    // one replay a track, the two side by side (each track's samples are
+    // selected as in a replay of it alone, which is how its tables are
+    // written).
+    let pass = |track: usize| {
+        let mut bounds: Vec<(i64, i64)> = vec![(i64::MAX, i64::MIN); job.plan.clips.len()];
+        let mut count = 0u64;
+        let mut sizing = mp4::StatsAccumulator::new(tb_den(tbs[track]));
+        let sel = layout.replay(&[track], &mut |ci, _, s, pos| {
+            let b = &mut bounds[ci];
+            b.0 = b.0.min(pos);
+            b.1 = b.1.max(pos + s.size as i64);
+            count += 1;
+            sizing.push(s);
+        });
+        (
+            bounds,
+            count,
+            sizing,
+            sel.ends_s()[track],
+            sel.audio_dropped,
+        )
+    };
+    let (video_pass, audio_pass) = if audio.is_some() {
+        let (v, a) = rayon::join(|| pass(VIDEO), || pass(AUDIO));
+        (v, Some(a))
+    } else {
+        (pass(VIDEO), None)
+    };
+    let (mut bounds, vcount, vsizing, vend, _) = video_pass;
+    let mut counts = [vcount, 0];
+    let mut sizing = [vsizing, mp4::StatsAccumulator::new(tb_den(tbs[AUDIO]))];
+    stats.video_duration_s = vend;
+    if let Some((abounds, acount, asizing, aend, dropped)) = audio_pass {
+        for (b, a) in bounds.iter_mut().zip(abounds) {
+            *b = (b.0.min(a.0), b.1.max(a.1));
+        }
+        counts[AUDIO] = acount;
+        sizing[AUDIO] = asizing;
+        stats.audio_duration_s = aend;
+        stats.audio_dropped = dropped;
+    }
     // Extent sharing: on XFS / btrfs, a run placed at an offset congruent to
     // its source offset (modulo the block size) is shared by the filesystem,
     // not copied. The payload starts block-aligned (a `free` box before
@@ -393,7 +433,7 @@ fn build(
     let on_out_fs = |p: &SegmentProbe| Some(p.file_id.0) == out_dev;
     let sharing = match target {
         Target::File(_) => output::extent_sharing_block(out_dir),
-        Target::Memory => None,
+        Target::Memory(_) => None,
     };
     let block = sharing.filter(|&b| {
         let shareable: Vec<u64> = job
@@ -548,10 +588,8 @@ fn build(
         w.write_all(&chapter_bytes).map_err(io)?;
         w.flush().map_err(io)
     };
-    if let Target::Memory = target {
-        let mut head = Vec::with_capacity(data_base as usize + chapter_bytes.len());
-        write_head(&mut head)?;
-        let runs = runs
+    if let Target::Memory(to) = target {
+        let runs: Vec<RunRef> = runs
             .iter()
             .map(|r| RunRef {
                 path: r.path.to_path_buf(),
@@ -562,19 +600,31 @@ fn build(
             })
             .collect();
         stats.bytes_written = data_base + payload_len;
+        let head_len = data_base + chapter_bytes.len() as u64;
+        let layout = PartsLayout {
+            head_len,
+            data_base,
+            runs,
+            identity: identity(job),
+        };
+        // The reader may already be answering from the layout while the
+        // head is written; a failure from here on fails its reads.
+        let _ = to.layout.send(Ok(layout));
+        let mut w = std::io::BufWriter::with_capacity(
+            64 << 10,
+            super::virtual_mp4::HeadWriter::new(&to.buf, head_len as usize),
+        );
+        let r = write_head(&mut w);
+        drop(w);
+        to.buf
+            .finish(r.as_ref().map(|_| ()).map_err(|e| e.to_string()));
+        r?;
         tracing::debug!(
             layout_ms = t_layout.as_secs_f64() * 1000.0,
             head_ms = (t0.elapsed() - t_layout).as_secs_f64() * 1000.0,
-            "index-driven layout, kept in memory"
+            "index-driven layout, head written to memory"
         );
-        return Ok((
-            stats,
-            Some(Parts {
-                head,
-                data_base,
-                runs,
-            }),
-        ));
+        return Ok(stats);
     }
     // 3. Bytes: the head (moov tables streamed from the samples) and the
     // runs, each at its own offset of the file (`pwrite`, explicit
@@ -633,7 +683,49 @@ fn build(
         head_and_copy_ms = ms(t_written - t_layout),
         "index-driven writer phases"
     );
-    Ok((stats, None))
+    Ok(stats)
+}
+
+/// A hash of what a virtual file's head is made from besides its segments'
+/// sample tables (whose files the runs identify): the plan's clips, the
+/// chapters, the timestamp cues, the metadata, the creation time, whether
+/// audio is kept, and this engine's version (its layout rules).
+fn identity(job: &RemuxJob<'_>) -> u64 {
+    use std::hash::{Hash, Hasher};
+    let mut h = std::collections::hash_map::DefaultHasher::new();
+    env!("CARGO_PKG_VERSION").hash(&mut h);
+    for c in &job.plan.clips {
+        (
+            &c.segment_id,
+            c.first_dts,
+            c.end_dts,
+            c.origin_pts,
+            c.end_pts,
+        )
+            .hash(&mut h);
+        (
+            c.offset.0,
+            c.duration.0,
+            c.exact,
+            c.lift.map(|l| (l.from_pts, l.to_pts)),
+        )
+            .hash(&mut h);
+        (
+            c.wall_start_s.to_bits(),
+            c.time_base.numerator(),
+            c.time_base.denominator(),
+        )
+            .hash(&mut h);
+    }
+    for c in job.chapters {
+        (c.start.0, c.end.0, &c.title).hash(&mut h);
+    }
+    for c in job.timestamps {
+        (c.start.0, c.end.0, &c.text).hash(&mut h);
+    }
+    job.metadata.hash(&mut h);
+    (job.creation_s.to_bits(), job.audio).hash(&mut h);
+    h.finish()
 }
 
 /// Whether the filesystem really shares blocks between the segments and

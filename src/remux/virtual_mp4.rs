@@ -12,6 +12,12 @@
 //! sample tables) and the runs (a path and four numbers a clip), found by
 //! binary search. Moonfire NVR serves its recordings the same way.
 //!
+//! The head can be streamed: a clip served on demand answers its length,
+//! its entity tag and any sample bytes as soon as the layout is known, and
+//! reads of the head wait only for the bytes they ask for while the rest of
+//! the `moov` is built ([`HeadBuf`]); a player's first request (the first
+//! 64 KiB) does not wait for the whole 2.4 MB of an hour's tables.
+//!
 //! Every read re-checks the segments it touches against the identity they
 //! were planned with (inode, size, modification time: the writers' own
 //! check, [`FileStamp`]): a segment replaced or rewritten since fails the
@@ -20,16 +26,100 @@
 use std::fs::File;
 use std::hash::{Hash, Hasher};
 use std::path::Path;
-use std::sync::Mutex;
+use std::sync::{Arc, Condvar, Mutex};
 
-use super::fast::{Parts, RunRef};
+use super::fast::{PartsLayout, RunRef};
 use crate::error::{Error, Result};
 use crate::output::confine::open_regular;
 use crate::probe::FileStamp;
 
+/// A head being written by one thread while others read it: bytes are
+/// appended in order; a reader waits until the bytes it asks for are there
+/// (or the writer has finished or failed).
+#[derive(Debug, Default)]
+pub struct HeadBuf {
+    state: Mutex<HeadState>,
+    grew: Condvar,
+}
+
+#[derive(Debug, Default)]
+struct HeadState {
+    bytes: Vec<u8>,
+    /// `None` while writing; `Some(Err)` names why the head was not finished.
+    end: Option<std::result::Result<(), String>>,
+}
+
+impl HeadBuf {
+    pub fn new() -> HeadBuf {
+        HeadBuf::default()
+    }
+
+    fn append(&self, b: &[u8]) {
+        if let Ok(mut st) = self.state.lock() {
+            st.bytes.extend_from_slice(b);
+        }
+        self.grew.notify_all();
+    }
+
+    /// The writer is done (`Ok`) or gave up (`Err(why)`); the first word
+    /// stands.
+    pub fn finish(&self, end: std::result::Result<(), String>) {
+        if let Ok(mut st) = self.state.lock() {
+            st.end.get_or_insert(end);
+        }
+        self.grew.notify_all();
+    }
+
+    /// Copies head bytes from `at` into `out`, waiting for them.
+    fn read(&self, at: usize, out: &mut [u8]) -> Result<usize> {
+        let failed = |why: &str| Error::media_state("virtual file", format!("its index: {why}"));
+        let mut st = self.state.lock().map_err(|_| failed("a writer panicked"))?;
+        loop {
+            if st.bytes.len() >= at + out.len() || st.bytes.len() > at && st.end.is_some() {
+                let n = out.len().min(st.bytes.len() - at);
+                out[..n].copy_from_slice(&st.bytes[at..at + n]);
+                return Ok(n);
+            }
+            match &st.end {
+                Some(Err(why)) => return Err(failed(why)),
+                Some(Ok(())) => return Ok(0),
+                None => {}
+            }
+            st = self
+                .grew
+                .wait(st)
+                .map_err(|_| failed("a writer panicked"))?;
+        }
+    }
+}
+
+/// [`HeadBuf`] as an [`std::io::Write`] for the writer (allocated once, at
+/// the head's known length).
+pub struct HeadWriter<'a>(&'a HeadBuf);
+
+impl<'a> HeadWriter<'a> {
+    pub fn new(buf: &'a HeadBuf, len: usize) -> HeadWriter<'a> {
+        if let Ok(mut st) = buf.state.lock() {
+            st.bytes.reserve_exact(len);
+        }
+        HeadWriter(buf)
+    }
+}
+
+impl std::io::Write for HeadWriter<'_> {
+    fn write(&mut self, b: &[u8]) -> std::io::Result<usize> {
+        self.0.append(b);
+        Ok(b.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
 /// A read-only MP4 that exists only as its plan (see the module doc).
 pub struct VirtualMp4 {
-    head: Vec<u8>,
+    head: Arc<HeadBuf>,
+    head_len: u64,
     data_base: u64,
     runs: Vec<RunRef>,
     len: u64,
@@ -43,7 +133,7 @@ impl std::fmt::Debug for VirtualMp4 {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("VirtualMp4")
             .field("len", &self.len)
-            .field("head", &self.head.len())
+            .field("head", &self.head_len)
             .field("runs", &self.runs.len())
             .field("etag", &self.etag)
             .finish()
@@ -53,13 +143,15 @@ impl std::fmt::Debug for VirtualMp4 {
 impl VirtualMp4 {
     /// The virtual file of `parts`; `request` (what was asked: camera,
     /// range, options) goes into the entity tag with the segments' identities.
-    pub(crate) fn new(parts: Parts, request: &str) -> VirtualMp4 {
-        let payload_end = parts.runs.iter().map(|r| r.payload_at + r.len).max();
-        let len = (parts.data_base + payload_end.unwrap_or(0)).max(parts.head.len() as u64);
+    /// The virtual file of `layout` whose head is still being written into
+    /// `head` (see [`HeadBuf`]).
+    pub(crate) fn streamed(layout: PartsLayout, head: Arc<HeadBuf>, request: &str) -> VirtualMp4 {
+        let payload_end = layout.runs.iter().map(|r| r.payload_at + r.len).max();
+        let len = (layout.data_base + payload_end.unwrap_or(0)).max(layout.head_len);
         let mut h = std::collections::hash_map::DefaultHasher::new();
         request.hash(&mut h);
-        parts.head.hash(&mut h);
-        for r in &parts.runs {
+        layout.identity.hash(&mut h);
+        for r in &layout.runs {
             let FileStamp {
                 id,
                 size,
@@ -69,9 +161,10 @@ impl VirtualMp4 {
         }
         VirtualMp4 {
             etag: format!("\"{:016x}-{len:x}\"", h.finish()),
-            head: parts.head,
-            data_base: parts.data_base,
-            runs: parts.runs,
+            head,
+            head_len: layout.head_len,
+            data_base: layout.data_base,
+            runs: layout.runs,
             len,
             open: Mutex::new(None),
         }
@@ -100,7 +193,7 @@ impl VirtualMp4 {
     /// Bytes of the head held in memory (the `moov` and what precedes the
     /// sample data).
     pub fn head_len(&self) -> usize {
-        self.head.len()
+        self.head_len as usize
     }
 
     /// Reads up to `buf.len()` bytes at `offset` (fewer only at the end of
@@ -112,11 +205,10 @@ impl VirtualMp4 {
         while done < want {
             let at = offset + done as u64;
             let out = &mut buf[done..want];
-            let n = if at < self.head.len() as u64 {
-                let from = &self.head[at as usize..];
-                let n = from.len().min(out.len());
-                out[..n].copy_from_slice(&from[..n]);
-                n
+            let n = if at < self.head_len {
+                let out_len = out.len().min((self.head_len - at) as usize);
+                let out = &mut out[..out_len];
+                self.head.read(at as usize, out)?
             } else {
                 self.read_payload(at - self.data_base, out)?
             };

@@ -235,7 +235,7 @@ pub(crate) fn encode(
     // Frame `n`'s time in 1/fps units: every frame until the rate change,
     // then every `step`-th instant.
     let (change_at, step) = match how.rate_change {
-        Some((at_s, slower)) if slower > 0 && spec.fps % slower == 0 => (
+        Some((at_s, slower)) if slower > 0 && spec.fps.is_multiple_of(slower) => (
             (at_s * spec.fps as f64).round() as u64,
             (spec.fps / slower) as u64,
         ),

@@ -520,32 +520,90 @@ fn parse_filter(text: &str) -> Result<Filter> {
             ),
         ));
     }
-    let positional = |min: usize, max: usize| -> Result<Vec<String>> {
-        let list: Vec<String> = args
-            .unwrap_or("")
-            .split(':')
-            .filter(|a| !a.is_empty())
-            .map(|a| a.split_once('=').map_or(a, |(_, v)| v).to_string())
-            .collect();
-        if list.len() < min || list.len() > max {
-            return Err(refuse(
-                text,
-                format!("{name} takes {min} to {max} arguments"),
-            ));
+    // Arguments by slot: positional ones fill the slots in order, named
+    // ones (`key=value`, libav's option names) the slot of their key; an
+    // unknown or repeated key, or a positional argument after a named one
+    // (libav refuses it too), is refused. Values are checked for the slot's
+    // filter. Found by fuzzing: keys used to be dropped and their values
+    // taken positionally (`scale=h=720:w=1280` was 720 wide).
+    let slots = |keys: &[&[&str]]| -> Result<Vec<Option<String>>> {
+        let mut out: Vec<Option<String>> = vec![None; keys.len()];
+        let mut next = 0usize;
+        let mut named = false;
+        for a in args.unwrap_or("").split(':').filter(|a| !a.is_empty()) {
+            let (slot, value) = match a.split_once('=') {
+                Some((key, value)) => {
+                    named = true;
+                    let slot = keys
+                        .iter()
+                        .position(|k| k.contains(&key))
+                        .ok_or_else(|| refuse(a, format!("{name} has no option {key:?}")))?;
+                    (slot, value)
+                }
+                None if named => {
+                    return Err(refuse(
+                        a,
+                        format!("{name}: a positional argument after a named one"),
+                    ))
+                }
+                None => {
+                    next += 1;
+                    (next - 1, a)
+                }
+            };
+            let ok = match name {
+                "scale" | "crop" | "pad" => is_expr(value),
+                "format" => is_pix_fmt(value),
+                "transpose" => value.chars().all(|c| c.is_ascii_alphanumeric() || c == '_'),
+                _ => value
+                    .chars()
+                    .all(|c| c.is_ascii_digit() || c == '/' || c == '.'),
+            };
+            if !ok || value.is_empty() {
+                return Err(refuse(value, format!("not an allowed {name} argument")));
+            }
+            match out.get_mut(slot) {
+                Some(s @ None) => *s = Some(value.to_string()),
+                Some(Some(_)) => {
+                    return Err(refuse(a, format!("{name}: {} given twice", keys[slot][0])))
+                }
+                None => {
+                    return Err(refuse(
+                        text,
+                        format!("{name} takes at most {} arguments", keys.len()),
+                    ))
+                }
+            }
         }
-        // Geometry takes expressions; the others take a name or a ratio.
-        let ok = |a: &String| match name {
-            "scale" | "crop" | "pad" => is_expr(a),
-            "format" => is_pix_fmt(a),
-            "transpose" => a.chars().all(|c| c.is_ascii_alphanumeric() || c == '_'),
-            _ => a
-                .chars()
-                .all(|c| c.is_ascii_digit() || c == '/' || c == '.'),
-        };
-        if let Some(bad) = list.iter().find(|a| !ok(a)) {
-            return Err(refuse(bad, format!("not an allowed {name} argument")));
+        if out.iter().all(Option::is_none) {
+            return Err(refuse(text, format!("{name} takes an argument")));
         }
-        Ok(list)
+        Ok(out)
+    };
+    // One required value.
+    let single = |keys: &[&str]| -> Result<String> {
+        slots(&[keys])?
+            .remove(0)
+            .ok_or_else(|| refuse(text, format!("{name} takes one argument")))
+    };
+    // The slots as libav reads them: the leading filled ones positional,
+    // the others by name.
+    let pieces = |keys: &[&[&str]]| -> Result<Vec<String>> {
+        let filled = slots(keys)?;
+        let lead = filled.iter().take_while(|s| s.is_some()).count();
+        Ok(filled
+            .into_iter()
+            .enumerate()
+            .filter_map(|(i, v)| {
+                v.map(|v| {
+                    if i < lead {
+                        v
+                    } else {
+                        format!("{}={v}", keys[i][0])
+                    }
+                })
+            })
+            .collect())
     };
     Ok(match name {
         "setpts" => Filter::Setpts {
@@ -557,21 +615,22 @@ fn parse_filter(text: &str) -> Result<Filter> {
             })?,
         },
         "fps" => Filter::Fps {
-            rate: frame_rate("fps", &positional(1, 1)?[0])?,
+            rate: frame_rate("fps", &single(&["fps"])?)?,
         },
         "scale" => {
-            let a = positional(1, 2)?;
+            let mut a = slots(&[&["w", "width"], &["h", "height"]])?;
+            // The side not given keeps the aspect ratio.
             Filter::Scale {
-                width: a[0].clone(),
-                height: a.get(1).cloned().unwrap_or_else(|| "-2".into()),
+                width: a[0].take().unwrap_or_else(|| "-2".into()),
+                height: a[1].take().unwrap_or_else(|| "-2".into()),
             }
         }
         "format" => Filter::Format {
-            pix_fmt: positional(1, 1)?.remove(0),
+            pix_fmt: single(&["pix_fmts"])?,
         },
         "transpose" => {
-            let a = positional(1, 1)?;
-            let dir = match a[0].as_str() {
+            let a = single(&["dir"])?;
+            let dir = match a.as_str() {
                 "0" | "cclock_flip" => 0,
                 "1" | "clock" => 1,
                 "2" | "cclock" => 2,
@@ -591,16 +650,22 @@ fn parse_filter(text: &str) -> Result<Filter> {
         "hflip" => Filter::Hflip,
         "vflip" => Filter::Vflip,
         "crop" => Filter::Crop {
-            args: positional(1, 4)?,
+            args: pieces(&[&["w", "out_w"], &["h", "out_h"], &["x"], &["y"]])?,
         },
         "pad" => Filter::Pad {
-            args: positional(1, 5)?,
+            args: pieces(&[
+                &["w", "width"],
+                &["h", "height"],
+                &["x"],
+                &["y"],
+                &["color"],
+            ])?,
         },
         "setsar" => Filter::Setsar {
-            ratio: positional(1, 1)?.remove(0),
+            ratio: single(&["sar", "r"])?,
         },
         _ => Filter::Setdar {
-            ratio: positional(1, 1)?.remove(0),
+            ratio: single(&["dar", "r"])?,
         },
     })
 }
@@ -710,7 +775,7 @@ mod tests {
             ("-vf drawtext=text=hi", "drawtext=text=hi"),
             ("-vf scale=1:1;movie=x", "scale=1:1;movie=x"),
             ("-vf setpts=N/(25*TB)", "setpts=N/(25*TB)"),
-            ("-vf scale=iw/2:ih/2:flags=x$y", "scale=iw/2"),
+            ("-vf scale=iw/2:ih/2:flags=x$y", "flags=x$y"),
             ("-vf scale=iw/2:x$y", "x$y"),
             ("-vf crop=iw/2:ih/2:file", "file"),
             ("-vf pad=1280:720:secret", "secret"),
@@ -731,6 +796,29 @@ mod tests {
         ] {
             let why = refused(args);
             assert!(why.starts_with(names), "{args:?}: {why}");
+        }
+    }
+
+    #[test]
+    fn named_filter_options_keep_their_meaning() {
+        // Found by fuzzing: keys were dropped and values taken by position.
+        let graph = |a: &str| parse("", a).unwrap().video_graph();
+        assert_eq!(graph("-vf scale=h=720:w=1280"), "scale=1280:720");
+        assert_eq!(graph("-vf scale=h=720"), "scale=-2:720");
+        assert_eq!(graph("-vf crop=x=10:w=iw/2"), "crop=iw/2:x=10");
+        assert_eq!(graph("-vf crop=iw/2:ih/2:y=4"), "crop=iw/2:ih/2:y=4");
+        assert_eq!(
+            graph("-vf pad=w=iw+20:h=ih+20:x=10:y=10"),
+            "pad=iw+20:ih+20:10:10"
+        );
+        for (args, named) in [
+            ("-vf crop==iw/1:obx=//5w/w/2/", "=iw/1"),
+            ("-vf crop=obx=4", "obx=4"),
+            ("-vf scale=w=1:640", "640"),
+            ("-vf scale=w=1:width=2", "width=2"),
+        ] {
+            let why = refused(args);
+            assert!(why.starts_with(named), "{args:?}: {why}");
         }
     }
 

@@ -38,10 +38,12 @@ pub(super) fn write_moov_fusing(
     fused_max: u64,
 ) -> io::Result<()> {
     // Each track's tables in one replay while they fit what is left of
-    // the budget.
+    // the budget; built when the writer reaches the track's first table,
+    // so that the bytes before it (and an earlier track's tables) are out
+    // first: a virtual file's reader gets them while the rest is built.
     let mut budget = fused_max;
-    let mut built: Vec<Vec<(Table, Vec<u8>)>> = vec![Vec::new(); tracks.len()];
-    for (i, t) in tracks.iter().enumerate() {
+    let mut fused: Vec<Option<Vec<(Table, u64)>>> = vec![None; tracks.len()];
+    for (i, f) in fused.iter_mut().enumerate() {
         let tables: Vec<(Table, u64)> = moov
             .parts
             .iter()
@@ -53,22 +55,25 @@ pub(super) fn write_moov_fusing(
         let need = tables.iter().map(|x| x.1).sum::<u64>();
         if need <= budget {
             budget -= need;
-            check()?;
-            let mut states: Vec<TableState> = tables
-                .iter()
-                .map(|&(table, len)| TableState::new(table, data_base, len as usize))
-                .collect();
-            t.samples.for_each(&mut |s| {
-                for st in states.iter_mut() {
-                    st.push(s);
-                }
-            });
-            built[i] = states
-                .into_iter()
-                .map(|st| (st.table, st.finish()))
-                .collect();
+            *f = Some(tables);
         }
     }
+    let mut built: Vec<Vec<(Table, Vec<u8>)>> = vec![Vec::new(); tracks.len()];
+    let build = |t: &Track<'_>, tables: &[(Table, u64)]| -> Vec<(Table, Vec<u8>)> {
+        let mut states: Vec<TableState> = tables
+            .iter()
+            .map(|&(table, len)| TableState::new(table, data_base, len as usize))
+            .collect();
+        t.samples.for_each(&mut |s| {
+            for st in states.iter_mut() {
+                st.push(s);
+            }
+        });
+        states
+            .into_iter()
+            .map(|st| (st.table, st.finish()))
+            .collect()
+    };
     for part in &moov.parts {
         match part {
             Part::Bytes(b) => w.write_all(b)?,
@@ -77,6 +82,10 @@ pub(super) fn write_moov_fusing(
                 let t = tracks
                     .get(*track)
                     .ok_or_else(|| io::Error::other("moov table of a missing track"))?;
+                if let Some(tables) = fused.get_mut(*track).and_then(Option::take) {
+                    w.flush()?;
+                    built[*track] = build(t, &tables);
+                }
                 let ready = built
                     .get_mut(*track)
                     .and_then(|b| b.iter_mut().find(|(k, _)| k == table))

@@ -143,9 +143,19 @@ pub fn parse(bytes: &[u8], url: &Url) -> Result<Parsed, String> {
     }
     let playlist = m3u8_rs::parse_playlist_res(bytes)
         .map_err(|_| "not an HLS playlist (m3u8-rs could not parse it)".to_string())?;
+    // Every URI stays on the web: a line that joins to another scheme (a
+    // tag missing its `#` reads as `EXTINF:...`, a URI; found by fuzzing)
+    // is refused here, not left for the fetch to refuse.
     let join = |uri: &str| {
-        url.join(uri)
-            .map_err(|e| format!("bad URI {uri:?} in the playlist: {e}"))
+        let joined = url
+            .join(uri)
+            .map_err(|e| format!("bad URI {uri:?} in the playlist: {e}"))?;
+        match joined.scheme() {
+            "http" | "https" => Ok(joined),
+            other => Err(format!(
+                "URI {uri:?} in the playlist is not an http URL (scheme {other:?}): a tag missing its '#'?"
+            )),
+        }
     };
     match playlist {
         m3u8_rs::Playlist::MasterPlaylist(m) => {
