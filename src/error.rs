@@ -221,6 +221,7 @@ pub enum ErrorKind {
     NoPreviews,
     ForbiddenPath,
     NotServable,
+    Manifest,
 }
 
 impl ErrorKind {
@@ -246,6 +247,7 @@ impl ErrorKind {
             ErrorKind::NoPreviews => "no_previews",
             ErrorKind::ForbiddenPath => "forbidden_path",
             ErrorKind::NotServable => "not_servable",
+            ErrorKind::Manifest => "manifest",
         }
     }
 }
@@ -419,6 +421,11 @@ pub enum Error {
 
     #[error("export queue full: {reason} (at most {limit}); retry when some have finished")]
     QueueFull { limit: usize, reason: &'static str },
+
+    /// An export's manifest, its signature or a signing key could not be
+    /// made or read.
+    #[error("{}: {reason}", path.display())]
+    Manifest { path: PathBuf, reason: String },
 }
 
 impl Error {
@@ -444,6 +451,7 @@ impl Error {
             Error::NoPreviews { .. } => ErrorKind::NoPreviews,
             Error::ForbiddenPath { .. } => ErrorKind::ForbiddenPath,
             Error::NotServable { .. } => ErrorKind::NotServable,
+            Error::Manifest { .. } => ErrorKind::Manifest,
         }
     }
 

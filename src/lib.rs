@@ -82,6 +82,9 @@ pub(crate) mod timefmt;
 pub mod transcode;
 
 pub use error::{Error, ErrorKind, Result, SkippedSegment, Warning};
+pub use export::manifest::{
+    keygen, manifest_path, signature_path, verify, Manifest, SourceCheck, Verification,
+};
 pub use export::{
     DoneRecord, EncodeArgs, ExportOutcome, ExportRequest, Exporter, HlsSource, Layout, Source,
     StartAt, Timings, MAX_SAMPLES,

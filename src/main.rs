@@ -79,6 +79,22 @@ enum Command {
     Serve(cli::serve::ServeArgs),
     /// Show the linked libav and the hardware encoders it offers.
     Info,
+    /// Write a new Ed25519 key pair for signing export manifests into DIR:
+    /// export-signing.key (secret, mode 0600) and export-signing.pub.
+    Keygen { dir: PathBuf },
+    /// Check an export against its manifest (and the manifest's signature
+    /// with --key): exit 0 all holds; 1 the export or the manifest was
+    /// altered, or the signature fails; 3 the export holds but source
+    /// segments changed or are gone.
+    Verify {
+        export: PathBuf,
+        /// The signer's public key (export-signing.pub).
+        #[arg(long)]
+        key: Option<PathBuf>,
+        /// Machine-readable output: one JSON object.
+        #[arg(long)]
+        json: bool,
+    },
     /// Record a benchmark corpus the way the NVR records (segment muxer, real rows).
     #[command(hide = true)]
     BenchCorpus(cli::samples::CorpusArgs),
@@ -111,5 +127,9 @@ fn main() -> ExitCode {
         Command::ValidateArgs { args } => cli::commands::validate_args(&args),
         Command::Serve(args) => cli::serve::serve(args),
         Command::Info => cli::info(),
+        Command::Keygen { dir } => cli::commands::keygen(&dir),
+        Command::Verify { export, key, json } => {
+            cli::commands::verify(&export, key.as_deref(), json)
+        }
     }
 }

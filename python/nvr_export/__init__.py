@@ -50,6 +50,9 @@ __all__ = [
     "Clip",
     "validate_ffmpeg_args",
     "libav_info",
+    "verify",
+    "keygen",
+    "ManifestError",
     "DEFAULT_TIMELAPSE_ARGS",
 ]
 
@@ -115,6 +118,10 @@ class QueueFull(ExportError):
     """The queue holds as many waiting jobs as it may."""
 
 
+class ManifestError(ExportError):
+    """A manifest, its signature or a signing key could not be made or read."""
+
+
 class NotServable(ExportError):
     """This clip cannot be served as a virtual file (a re-encode, previews,
     segments that need the libav writer): export it instead."""
@@ -140,6 +147,7 @@ _ERROR_CLASSES = {
     "vod": VodError,
     "queue_full": QueueFull,
     "not_servable": NotServable,
+    "manifest": ManifestError,
 }
 
 
@@ -209,6 +217,8 @@ class ExportOutcome:
     #: Sample bytes shared with the recordings (XFS/btrfs) and written.
     bytes_shared: int
     bytes_copied: int
+    #: ``<export>.manifest.json``, when one was asked for.
+    manifest_path: Optional[str] = None
 
     @property
     def bytes(self) -> int:
@@ -234,6 +244,7 @@ class ExportOutcome:
             audio_packets_dropped=tuple(sorted(r["audio_packets_dropped"].items())),
             bytes_shared=int(r["bytes"]["shared"]),
             bytes_copied=int(r["bytes"]["copied"]),
+            manifest_path=r.get("manifest_path"),
         )
 
 
@@ -263,6 +274,8 @@ def _request(
     vod_url: Optional[str] = None,
     start_at: str = "keyframe",
     timestamps: bool = False,
+    manifest: bool = False,
+    sign_key: Optional[str] = None,
 ) -> str:
     """An export request as the engine's JSON (the CLI's batch job format)."""
     source = _enum_value(source)
@@ -295,6 +308,8 @@ def _request(
         "thumbnail": os.fspath(thumbnail) if thumbnail is not None else None,
         "start_at": start_at,
         "timestamps": bool(timestamps),
+        "manifest": bool(manifest) or sign_key is not None,
+        "sign_key": os.fspath(sign_key) if sign_key is not None else None,
     }
     if timelapse or input_args is not None or output_args is not None:
         req["encode"] = {
@@ -380,6 +395,8 @@ class Exporter:
         vod_url: Optional[str] = None,
         start_at: str = "keyframe",
         timestamps: bool = False,
+        manifest: bool = False,
+        sign_key: Optional[str] = None,
         progress: Optional[Callable[[str, float], Any]] = None,
         cancel: Optional[CancelToken] = None,
     ) -> ExportOutcome:
@@ -391,13 +408,16 @@ class Exporter:
         recordings export at ``start`` itself instead of the keyframe before
         it (an edit list hides the pre-roll). ``timestamps=True`` adds a
         subtitle track showing the wall-clock time (in ``timezone``, else
-        UTC) of every second of the output."""
+        UTC) of every second of the output. ``manifest=True`` writes
+        ``<export>.manifest.json`` (SHA-256 of the export and of its source
+        segments); ``sign_key`` (a key from :func:`keygen`) also signs it."""
         req = _request(
             camera, start, end, name=name, id=id, timezone=timezone,
             export_case_id=export_case_id, chapters=chapters, source=source,
             thumbnail=thumbnail, timelapse=timelapse, input_args=input_args,
             output_args=output_args, hwaccel=hwaccel, cpu_fallback=cpu_fallback,
             vod_base=vod_base, vod_url=vod_url, start_at=start_at, timestamps=timestamps,
+            manifest=manifest, sign_key=sign_key,
         )
         record = _native_call(self._native.export, req, _guarded(progress), cancel)
         return ExportOutcome._from_record(json.loads(record))
@@ -630,6 +650,26 @@ def validate_ffmpeg_args(args: Optional[str]) -> Tuple[bool, str]:
     if not args or not args.strip():
         return True, ""
     return _native.validate_ffmpeg_args(args)
+
+
+def verify(path: str, key: Optional[str] = None) -> dict:
+    """Checks an export against its ``<export>.manifest.json`` (and the
+    manifest's signature with the public ``key``): recomputes the export's
+    SHA-256 and those of its source segments that still exist. Returns the
+    report (``export_matches``, ``signature``, ``sources`` with ``state``
+    ``same``/``changed``/``gone``, ``problems``) with ``exit_code``: 0 all
+    holds, 1 the export or manifest was altered or the signature fails, 3 the
+    export holds but sources changed or are gone."""
+    return json.loads(
+        _native_call(_native.verify, os.fspath(path), os.fspath(key) if key is not None else None)
+    )
+
+
+def keygen(directory: str) -> Tuple[str, str]:
+    """Writes a new Ed25519 signing key pair into ``directory``
+    (``export-signing.key``, mode 0600, and ``export-signing.pub``)."""
+    secret, public = _native_call(_native.keygen, os.fspath(directory))
+    return os.fspath(secret), os.fspath(public)
 
 
 def libav_info() -> dict:

@@ -459,6 +459,25 @@ fn validate_ffmpeg_args(py: Python<'_>, args: &str) -> (bool, String) {
     })
 }
 
+/// Checks an export against its manifest (and signature, with `key`): the
+/// engine's `Verification` as JSON, with its `exit_code`.
+#[pyfunction]
+#[pyo3(signature = (path, key=None))]
+fn verify(py: Python<'_>, path: PathBuf, key: Option<PathBuf>) -> PyResult<String> {
+    let v = py
+        .detach(|| engine::verify(&path, key.as_deref()))
+        .map_err(engine_error)?;
+    let mut value = serde_json::to_value(&v).map_err(|e| PyRuntimeError::new_err(e.to_string()))?;
+    value["exit_code"] = v.exit_code().into();
+    json(&value)
+}
+
+/// Writes a new signing key pair into `dir`; returns (secret, public) paths.
+#[pyfunction]
+fn keygen(py: Python<'_>, dir: PathBuf) -> PyResult<(PathBuf, PathBuf)> {
+    py.detach(|| engine::keygen(&dir)).map_err(engine_error)
+}
+
 /// Whether `name` is an IANA time zone the engine knows.
 #[pyfunction]
 fn is_known_timezone(name: &str) -> bool {
@@ -564,5 +583,7 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(libav_info, m)?)?;
     m.add_function(wrap_pyfunction!(sample_store, m)?)?;
     m.add_function(wrap_pyfunction!(is_known_timezone, m)?)?;
+    m.add_function(wrap_pyfunction!(verify, m)?)?;
+    m.add_function(wrap_pyfunction!(keygen, m)?)?;
     Ok(())
 }

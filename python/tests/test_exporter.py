@@ -379,3 +379,26 @@ print("dropped")
                        env=dict(os.environ))
     assert r.returncode == 0 and "dropped" in r.stdout, r.stderr
     assert export_rows(demo["db"]) == []
+
+
+def test_a_signed_manifest_verifies_and_catches_a_changed_byte(demo, tmp_path):
+    import hashlib
+    import json as _json
+
+    secret, public = nvr_export.keygen(str(tmp_path))
+    assert oct(os.stat(secret).st_mode & 0o777) == "0o600"
+    out = exporter(demo).export(demo["camera"], demo["start"], demo["end"], sign_key=secret)
+    assert out.manifest_path == out.video_path + ".manifest.json"
+    manifest = _json.loads(Path(out.manifest_path).read_text())
+    assert manifest["export"]["sha256"] == hashlib.sha256(Path(out.video_path).read_bytes()).hexdigest()
+    report = nvr_export.verify(out.video_path, key=public)
+    assert report["exit_code"] == 0 and report["signature"] is True, report
+    with open(out.video_path, "r+b") as f:
+        f.seek(1000)
+        b = f.read(1)
+        f.seek(1000)
+        f.write(bytes([b[0] ^ 1]))
+    report = nvr_export.verify(out.video_path, key=public)
+    assert report["exit_code"] == 1 and not report["export_matches"], report
+    with pytest.raises(nvr_export.ManifestError):
+        nvr_export.keygen(str(tmp_path))

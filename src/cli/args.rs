@@ -144,6 +144,13 @@ pub struct ExportArgs {
     /// collapse, the clock shows where.
     #[arg(long)]
     pub timestamps: bool,
+    /// Write <export>.manifest.json beside the export: its SHA-256 and its
+    /// source segments' (with their catalogue rows), the request, the versions.
+    #[arg(long)]
+    pub manifest: bool,
+    /// Sign the manifest with this Ed25519 key (`nvr-export keygen`); implies --manifest.
+    #[arg(long, value_name = "KEYFILE")]
+    pub sign: Option<PathBuf>,
     /// Machine-readable output: one JSON object per line.
     #[arg(long)]
     pub json: bool,
@@ -221,6 +228,8 @@ impl ExportArgs {
                 StartAtArg::Exact => StartAt::Exact,
             },
             timestamps: self.timestamps,
+            manifest: self.manifest || self.sign.is_some(),
+            sign_key: self.sign.clone(),
             source: if self.source == SourceArg::Preview {
                 Source::Preview
             } else if self.source == SourceArg::Hls

@@ -102,6 +102,57 @@ pub fn export(args: ExportArgs) -> ExitCode {
 }
 
 /// `validate-args`: `ok` (success) or the refusal (failure).
+pub fn keygen(dir: &std::path::Path) -> ExitCode {
+    match nvr_export::keygen(dir) {
+        Ok((secret, public)) => {
+            println!(
+                "secret key: {} (keep it; sign with --sign)",
+                secret.display()
+            );
+            println!(
+                "public key: {} (give it to whoever verifies)",
+                public.display()
+            );
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("error [{}]: {e}", e.kind());
+            ExitCode::FAILURE
+        }
+    }
+}
+
+pub fn verify(export: &std::path::Path, key: Option<&std::path::Path>, json: bool) -> ExitCode {
+    match nvr_export::verify(export, key) {
+        Ok(v) => {
+            if json {
+                println!("{}", serde_json::to_string(&v).unwrap_or_default());
+            } else {
+                let yes = |b: bool| if b { "holds" } else { "DOES NOT HOLD" };
+                println!("export {}: {}", export.display(), yes(v.export_matches));
+                if let Some(sig) = v.signature {
+                    println!("signature: {}", yes(sig));
+                }
+                let count = |state: &str| v.sources.iter().filter(|s| s.state == state).count();
+                println!(
+                    "sources: {} the same, {} changed, {} gone",
+                    count("same"),
+                    count("changed"),
+                    count("gone")
+                );
+                for p in &v.problems {
+                    println!("  {p}");
+                }
+            }
+            ExitCode::from(v.exit_code())
+        }
+        Err(e) => {
+            eprintln!("error [{}]: {e}", e.kind());
+            ExitCode::from(2)
+        }
+    }
+}
+
 pub fn validate_args(args: &[String]) -> ExitCode {
     match nvr_export::transcode::args::parse("", &args.join(" ")) {
         Ok(_) => {

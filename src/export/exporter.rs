@@ -23,6 +23,7 @@ use crate::output::StagedFile;
 use crate::progress::{CancelToken, Progress, ProgressThrottle, Reporter, Step};
 use crate::remux::WriterChoice;
 
+use super::manifest;
 use super::outcome::ExportOutcome;
 use super::reads::{self, Reads};
 use super::request::{self, ExportRequest, Layout};
@@ -148,6 +149,10 @@ impl Exporter {
         let span = tracing::info_span!("export", camera = %req.camera, id = tracing::field::Empty);
         let _enter = span.enter();
         let encode = request::check(req)?;
+        if let Some(key) = &req.sign_key {
+            // A key that cannot sign fails now, not after the whole export.
+            manifest::check_signing_key(key)?;
+        }
         let (req, range_warning) = &request::as_named(req);
         let mut reads = reads::read(
             &self.layout,
@@ -189,10 +194,45 @@ impl Exporter {
         let (settings, min_free) = (&self.settings, self.min_free_bytes);
         let input = Input::read(&self.layout, settings, min_free, req, reads, reporter)?;
         let probed_s = started.elapsed().as_secs_f64();
+        let sources =
+            (req.manifest || req.sign_key.is_some()).then(|| input.sources(&self.layout, reads));
         let staged = StagedFile::create(&reads.video_path, &reads.row.id)?;
         let mut written = input.write(settings, req, reads, staged.temp_path(), reporter)?;
-        let (video_path, row_final) = row::commit(reads, staged, reporter, &mut written.warnings)?;
-        let outcome = ExportOutcome::new(reads, video_path, written, started, probed_s);
+        // The manifest goes first (it describes the staged bytes, which the
+        // commit only renames), and goes again if the commit fails.
+        let manifest_files = match &sources {
+            None => Vec::new(),
+            Some(sources) => {
+                let file = reads
+                    .video_path
+                    .file_name()
+                    .map(|n| n.to_string_lossy().into_owned())
+                    .unwrap_or_default();
+                let m = manifest::make(
+                    staged.temp_path(),
+                    &file,
+                    sources,
+                    req,
+                    written.stats.writer.as_str(),
+                )?;
+                manifest::StagedManifest::write(
+                    &m,
+                    &reads.video_path,
+                    &reads.row.id,
+                    req.sign_key.as_deref(),
+                )?
+                .commit()?
+            }
+        };
+        let committed = row::commit(reads, staged, reporter, &mut written.warnings);
+        if committed.is_err() {
+            for f in &manifest_files {
+                let _ = std::fs::remove_file(f);
+            }
+        }
+        let (video_path, row_final) = committed?;
+        let mut outcome = ExportOutcome::new(reads, video_path, written, started, probed_s);
+        outcome.manifest_path = manifest_files.into_iter().next();
         Ok((outcome, row_final))
     }
 }

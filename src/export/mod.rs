@@ -14,6 +14,8 @@
 //! * `footage`, `timeline`: a file-source export's segments probed and
 //!   laid out on the output timeline; `hls`: the VOD server's playlist and
 //!   its writer.
+//! * [`manifest`]: the export's manifest (hashes of it and its sources),
+//!   its signature, and [`manifest::verify`].
 //! * `writer`: the input read and written by the writer that suits it.
 //! * `outcome`: what the caller gets back.
 //! * `exporter`: [`Exporter`], whose `export` runs the stages in order.
@@ -28,6 +30,7 @@ mod clip;
 mod exporter;
 mod footage;
 mod hls;
+pub mod manifest;
 mod outcome;
 pub mod owner;
 mod reads;

@@ -26,6 +26,8 @@ pub struct ExportOutcome {
     pub chapters: usize,
     pub stats: RemuxStats,
     pub timings: Timings,
+    /// `<export>.manifest.json`, when one was asked for.
+    pub manifest_path: Option<PathBuf>,
 }
 
 /// Where an export's time went (seconds from the call).
@@ -60,6 +62,9 @@ pub struct DoneRecord<'a> {
     /// Audio packets of the source left out, by reason.
     pub audio_packets_dropped: crate::remux::cut::AudioDrops,
     pub bytes: Bytes,
+    /// The manifest written beside the export, when asked for.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub manifest_path: Option<&'a std::path::Path>,
 }
 
 /// Sample bytes the filesystem shared (extent sharing) and those written.
@@ -96,6 +101,7 @@ impl ExportOutcome {
                 audio: self.stats.audio_packets,
             },
             audio_packets_dropped: self.stats.audio_dropped,
+            manifest_path: self.manifest_path.as_deref(),
             bytes: Bytes {
                 shared: self.stats.shared_bytes,
                 copied: self.stats.copied_bytes,
@@ -143,6 +149,7 @@ impl ExportOutcome {
                 total_s: started.elapsed().as_secs_f64(),
             },
             stats: w.stats,
+            manifest_path: None,
         }
     }
 }

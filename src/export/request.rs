@@ -110,6 +110,15 @@ pub struct ExportRequest {
     /// collapsed gaps do not hide when footage was recorded.
     #[serde(default)]
     pub timestamps: bool,
+    /// Writes `<export>.manifest.json` beside the export: its SHA-256 and
+    /// those of its source segments, the request, the versions (see
+    /// `export::manifest`).
+    #[serde(default)]
+    pub manifest: bool,
+    /// Signs the manifest with this Ed25519 key (`nvr-export keygen`);
+    /// implies `manifest`.
+    #[serde(default)]
+    pub sign_key: Option<PathBuf>,
 }
 
 /// Where an export of recordings starts.
@@ -200,6 +209,8 @@ impl ExportRequest {
             thumbnail: None,
             start_at: StartAt::Keyframe,
             timestamps: false,
+            manifest: false,
+            sign_key: None,
         }
     }
 }

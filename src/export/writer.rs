@@ -14,6 +14,7 @@ use crate::transcode::{preset, writer::TranscodeJob};
 
 use super::footage::{self, Footage};
 use super::hls::{self, Vod};
+use super::manifest;
 use super::outcome::Written;
 use super::reads::Reads;
 use super::request::{ExportRequest, Layout, Source};
@@ -57,6 +58,36 @@ impl Input {
             "input read"
         );
         Ok(Input::Files { footage, timeline })
+    }
+
+    /// The source segments a manifest describes: the segment files read
+    /// (not the cached preview frames, encoded for the export), or for the
+    /// VOD server the catalogue's recordings in range, those under the
+    /// media folders.
+    pub fn sources(&self, layout: &Layout, reads: &Reads) -> Vec<manifest::Source> {
+        let of = |s: &crate::source::Segment| {
+            let crate::source::Locator::File(path) = &s.locator;
+            manifest::Source {
+                id: s.id.clone(),
+                start_s: s.start_s,
+                end_s: s.end_s,
+                path: path.clone(),
+            }
+        };
+        match self {
+            Input::Files { footage, .. } => footage.segments[..footage.files]
+                .iter()
+                .map(|ps| of(&ps.segment))
+                .collect(),
+            Input::Vod(_) => {
+                let (segments, _) = crate::source::recordings::segments(
+                    &reads.vod_rows,
+                    &layout.media_dir,
+                    &layout.recording_roots,
+                );
+                segments.iter().map(of).collect()
+            }
+        }
     }
 
     /// Writes the input to `out` (a staged file the caller owns).
