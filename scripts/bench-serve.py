@@ -15,8 +15,10 @@ alternating, RUNS times each:
 * faststart: the same remux into a `+faststart` file, then `sync FILE`: what
   a seekable answer costs the CLI before its first byte can be sent.
 
-Reported, medians: time to first byte, time to the first byte of the last
-minute, time to last byte, bytes written to disk.
+Reported, medians: time to first byte, time until the whole `moov` has
+arrived (what a player needs before it can show a frame or seek; for the
+pipe, its empty `moov` and the first fragment), time to the first byte of
+the last minute, time to last byte, bytes written to disk.
 
     bench-serve.py CORPUS_DIR [--runs 3] [--bin target/release/nvr-export]
 """
@@ -36,8 +38,42 @@ def env_of(corpus):
     return dict(l.strip().split("=", 1) for l in open(os.path.join(corpus, "corpus.env")) if "=" in l)
 
 
+class MoovWatch:
+    """When the bytes received so far hold the `ftyp` and the `moov` (and,
+    for fragmented MP4, the first `moof` + `mdat`)."""
+
+    def __init__(self, t0):
+        self.t0, self.head, self.at, self.need = t0, b"", None, None
+
+    def feed(self, chunk, total):
+        if self.at is not None:
+            return
+        if len(self.head) < (1 << 20):
+            self.head += chunk[: (1 << 20) - len(self.head)]
+        if self.need is None:
+            pos, wanted = 0, {b"ftyp", b"moov"}
+            while pos + 8 <= len(self.head):
+                size = int.from_bytes(self.head[pos:pos + 4], "big")
+                kind = self.head[pos + 4:pos + 8]
+                if size < 8:
+                    return
+                pos += size
+                wanted.discard(kind)
+                if kind == b"moov":
+                    frag = b"mvex" in self.head[:pos]
+                    if not frag:
+                        self.need = pos
+                        break
+                    wanted |= {b"moof", b"mdat"}
+                if not wanted:
+                    self.need = pos
+                    break
+        if self.need is not None and total >= self.need:
+            self.at = time.perf_counter() - self.t0
+
+
 def http_get(port, path, range_from=None):
-    """(time to first body byte, time to last, bytes) of one GET."""
+    """(time to first body byte, time to last, bytes, time to the moov) of one GET."""
     t0 = time.perf_counter()
     s = socket.create_connection(("127.0.0.1", port))
     hdr = f"GET {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n"
@@ -45,6 +81,7 @@ def http_get(port, path, range_from=None):
         hdr += f"Range: bytes={range_from}-\r\n"
     s.sendall((hdr + "\r\n").encode())
     buf, first, total, in_body = b"", None, 0, False
+    watch = MoovWatch(t0)
     while True:
         chunk = s.recv(1 << 20)
         if not chunk:
@@ -61,8 +98,9 @@ def http_get(port, path, range_from=None):
         if first is None:
             first = time.perf_counter() - t0
         total += len(chunk)
+        watch.feed(chunk, total)
     s.close()
-    return first, time.perf_counter() - t0, total
+    return first, time.perf_counter() - t0, total, watch.at
 
 
 def ffmpeg_pipe(listfile, last_fraction):
@@ -73,6 +111,7 @@ def ffmpeg_pipe(listfile, last_fraction):
     t0 = time.perf_counter()
     p = subprocess.Popen(cmd, stdout=subprocess.PIPE)
     first, total, times = None, 0, []
+    watch = MoovWatch(t0)
     while True:
         chunk = p.stdout.read1(1 << 20)
         if not chunk:
@@ -80,12 +119,13 @@ def ffmpeg_pipe(listfile, last_fraction):
         if first is None:
             first = time.perf_counter() - t0
         total += len(chunk)
+        watch.feed(chunk, total)
         times.append((total, time.perf_counter() - t0))
     p.wait()
     end = time.perf_counter() - t0
     at = total * last_fraction
     last_min = next(t for n, t in times if n >= at)
-    return first, last_min, end, total
+    return first, last_min, end, total, watch.at
 
 
 def ffmpeg_faststart(listfile, out):
@@ -97,7 +137,7 @@ def ffmpeg_faststart(listfile, out):
     t = time.perf_counter() - t0
     size = os.path.getsize(out)
     os.remove(out)
-    return t, t, t, size
+    return t, t, t, size, t
 
 
 def main():
@@ -134,25 +174,25 @@ def main():
                 order = ["serve", "pipe", "faststart"]
                 for method in order[run % 3:] + order[:run % 3]:
                     if method == "serve":
-                        first, last, n = http_get(port, path)
-                        lm, _, _ = http_get(port, path, int(n * last_fraction))
-                        got["serve"].append((first, lm, last, 0))
+                        first, last, n, moov = http_get(port, path)
+                        lm, _, _, _ = http_get(port, path, int(n * last_fraction))
+                        got["serve"].append((first, lm, last, 0, moov))
                     elif method == "pipe":
-                        f, lm, e, n = ffmpeg_pipe(listfile, last_fraction)
-                        got["pipe"].append((f, lm, e, 0))
+                        f, lm, e, n, moov = ffmpeg_pipe(listfile, last_fraction)
+                        got["pipe"].append((f, lm, e, 0, moov))
                     else:
                         got["faststart"].append(ffmpeg_faststart(listfile, os.path.join(work, "out.mp4")))
             for method, xs in got.items():
-                med = [statistics.median(x[i] for x in xs) for i in range(4)]
+                med = [statistics.median(x[i] for x in xs) for i in range(5)]
                 rows.append((minutes, method, *med))
     finally:
         srv.kill()
         srv.wait()
         subprocess.run(["rm", "-rf", work])
     print(f"clips of {cam}, {a.runs} runs alternating, medians (ms; bytes written to disk)")
-    print(f"{'clip':>5} {'method':>10} {'first byte':>11} {'last minute':>12} {'last byte':>10} {'written':>12}")
-    for minutes, method, f, lm, last, w in rows:
-        print(f"{minutes:>4}m {method:>10} {f * 1000:>11.1f} {lm * 1000:>12.1f} {last * 1000:>10.1f} {int(w):>12}")
+    print(f"{'clip':>5} {'method':>10} {'first byte':>11} {'moov':>9} {'last minute':>12} {'last byte':>10} {'written':>12}")
+    for minutes, method, f, lm, last, w, moov in rows:
+        print(f"{minutes:>4}m {method:>10} {f * 1000:>11.1f} {moov * 1000:>9.1f} {lm * 1000:>12.1f} {last * 1000:>10.1f} {int(w):>12}")
 
 
 if __name__ == "__main__":

@@ -208,10 +208,15 @@ impl Read for Body {
         if want == 0 {
             return Ok(0);
         }
-        let n = self.clip.read_at(self.pos, &mut buf[..want]).map_err(|e| {
-            tracing::warn!(error = %e, "clip read failed mid-response");
-            std::io::Error::other(e.to_string())
-        })?;
+        // What of the head exists goes out at once (it is still being
+        // written behind the layout for a clip just planned).
+        let n = self
+            .clip
+            .read_available_at(self.pos, &mut buf[..want])
+            .map_err(|e| {
+                tracing::warn!(error = %e, "clip read failed mid-response");
+                std::io::Error::other(e.to_string())
+            })?;
         self.pos += n as u64;
         Ok(n)
     }

@@ -4,9 +4,11 @@
 //! overwrites, truncations, size fields set to extremes) of a real segment's
 //! `moov` and of real `avcC`/`hvcC`/`esds` records, of the NVR's VOD
 //! playlists (as captured from its server) and of whole MP4 files read from
-//! memory (the HLS source's init segments). The promise checked: no
-//! panic, no hang, and results stay within the input (offsets in range).
-//! `NVR_FUZZ_CASES` raises the count for a longer run.
+//! memory (the HLS source's init segments), each through the entry point
+//! the coverage-guided fuzzers use (`crate::fuzzing`, whose checks are the
+//! promises: no panic, results within the input, what is packed reads back,
+//! nothing unlisted accepted). `NVR_FUZZ_CASES` raises the count for a
+//! longer run; `make fuzz` runs the same entry points under libFuzzer.
 
 #[cfg(test)]
 mod cases {
@@ -63,32 +65,11 @@ mod cases {
         }
         let mut rng = fastrand::Rng::with_seed(0x5eed_f022);
         for i in 0..cases() {
+            // The coverage-guided target's checks (`crate::fuzzing::moov`):
+            // track summaries, sample indexes, codec records, the probe's
+            // sample times packed and read back.
             let moov = mutate(&mut rng, &seeds[i % seeds.len()]);
-            // The sample index reader: whatever it accepts is consistent.
-            for idx in isobmff::trak_indexes(&moov).into_iter().flatten() {
-                assert!(idx.timescale > 0, "case {i}");
-                assert!(!idx.samples.is_empty(), "case {i}");
-            }
-            for t in isobmff::traks(&moov).into_iter().flatten() {
-                let e = &t.sample_entry;
-                if let Some(at) = t.esds_rates_at {
-                    assert!(at + isobmff::ESDS_RATES_LEN <= e.len(), "case {i}");
-                }
-                let _ = t.decoder_view();
-                let _ = t.timing.offsets(1000);
-                let _ = isobmff::without_btrt(e, &t.handler);
-                // The codec record inside the entry, and the entry as a sample.
-                if e.len() > 86 + 8 {
-                    let rec = &e[86 + 8..];
-                    let _ = params::h264_inband(rec);
-                    let _ = params::hevc_inband(rec);
-                    if let Some(c) = params::hvcc_complete(rec) {
-                        assert_eq!(c.len(), rec.len(), "case {i}");
-                    }
-                }
-                let _ = params::carries_parameter_sets(true, e);
-                let _ = params::carries_parameter_sets(false, e);
-            }
+            crate::fuzzing::moov(&moov);
         }
     }
 
@@ -111,17 +92,12 @@ mod cases {
         for i in 0..cases() {
             let k = i % seeds.len();
             let bytes = mutate(&mut rng, &seeds[k]);
+            // Parsed or refused with a reason, every URL http(s); an init's
+            // `moov` within the bytes (`crate::fuzzing`'s checks).
             if k < 3 {
-                // Parsed or refused with a reason; every URL stays http(s).
-                if let Ok(playlist::Parsed::Media(p)) = playlist::parse(&bytes, &base) {
-                    for g in &p.groups {
-                        assert!(!g.fragments.is_empty(), "case {i}");
-                        assert!(p.duration_s().is_finite(), "case {i}");
-                    }
-                }
-            } else if let Some(moov) = isobmff::moov_in(&bytes) {
-                assert!(moov.len() <= bytes.len());
-                let _ = isobmff::traks(moov);
+                crate::fuzzing::playlist(&bytes);
+            } else {
+                crate::fuzzing::media_file(&bytes);
             }
         }
     }
@@ -192,21 +168,8 @@ mod cases {
                     s.push(' ');
                 }
             }
-            if let Ok(o) = args::parse("", &s) {
-                let graph = o.video_graph();
-                for bad in ["movie", "[", "]", "..", "://", ";", "file", "tee"] {
-                    assert!(!graph.contains(bad), "case {i}: {s:?} -> {graph:?}");
-                }
-                assert!(
-                    o.time_factor().is_finite() && o.time_factor() > 0.0,
-                    "case {i}: {s:?}"
-                );
-                if let Some(c) = &o.video_codec {
-                    assert!(c
-                        .chars()
-                        .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_'));
-                }
-            }
+            // Nothing unlisted in what is accepted (`crate::fuzzing`'s checks).
+            crate::fuzzing::ffmpeg_args(s.as_bytes());
         }
     }
 }

@@ -70,12 +70,14 @@ impl HeadBuf {
         self.grew.notify_all();
     }
 
-    /// Copies head bytes from `at` into `out`, waiting for them.
-    fn read(&self, at: usize, out: &mut [u8]) -> Result<usize> {
+    /// Copies head bytes from `at` into `out`, waiting for all of them
+    /// (`some`: for at least one).
+    fn read(&self, at: usize, out: &mut [u8], some: bool) -> Result<usize> {
         let failed = |why: &str| Error::media_state("virtual file", format!("its index: {why}"));
         let mut st = self.state.lock().map_err(|_| failed("a writer panicked"))?;
         loop {
-            if st.bytes.len() >= at + out.len() || st.bytes.len() > at && st.end.is_some() {
+            let have = st.bytes.len();
+            if have >= at + out.len() || have > at && (some || st.end.is_some()) {
                 let n = out.len().min(st.bytes.len() - at);
                 out[..n].copy_from_slice(&st.bytes[at..at + n]);
                 return Ok(n);
@@ -200,6 +202,18 @@ impl VirtualMp4 {
     /// the file; 0 at or past it). Sample bytes come from the segment files,
     /// each checked to be the file it was planned with.
     pub fn read_at(&self, offset: u64, buf: &mut [u8]) -> Result<usize> {
+        self.read_at_as(offset, buf, false)
+    }
+
+    /// [`read_at`](Self::read_at) that returns as soon as it has some
+    /// bytes (at least one, but for the end of the file): while the head
+    /// is still being written, what of it exists already (a stream, such as
+    /// an HTTP response, sends it on at once).
+    pub fn read_available_at(&self, offset: u64, buf: &mut [u8]) -> Result<usize> {
+        self.read_at_as(offset, buf, true)
+    }
+
+    fn read_at_as(&self, offset: u64, buf: &mut [u8], some: bool) -> Result<usize> {
         let want = (buf.len() as u64).min(self.len.saturating_sub(offset)) as usize;
         let mut done = 0;
         while done < want {
@@ -208,7 +222,7 @@ impl VirtualMp4 {
             let n = if at < self.head_len {
                 let out_len = out.len().min((self.head_len - at) as usize);
                 let out = &mut out[..out_len];
-                self.head.read(at as usize, out)?
+                self.head.read(at as usize, out, some)?
             } else {
                 self.read_payload(at - self.data_base, out)?
             };
@@ -216,6 +230,9 @@ impl VirtualMp4 {
                 break;
             }
             done += n;
+            if some {
+                break;
+            }
         }
         Ok(done)
     }

@@ -126,7 +126,12 @@ fn is_expr(a: &str) -> bool {
     else {
         return false;
     };
-    expr_chars_ok(a) && word.find_iter(a).all(|w| EXPR_NAMES.contains(&w.as_str()))
+    // (An expression never starts with '/' nor holds "//": refused, so that
+    // no rebuilt graph can join ':' and "//" into a URL's "://".)
+    !a.starts_with('/')
+        && !a.contains("//")
+        && expr_chars_ok(a)
+        && word.find_iter(a).all(|w| EXPR_NAMES.contains(&w.as_str()))
 }
 
 /// A pixel format libav knows (`yuv420p`, `nv12`...).
@@ -274,6 +279,15 @@ pub fn parse(input_args: &str, output_args: &str) -> Result<EncodeOptions> {
     parse_into(output_args, &mut o)?;
     if let Some(name) = &o.video_codec {
         check_video_encoder(name)?;
+    }
+    // What reaches libav is rebuilt from typed values; it passes the same
+    // check as what was typed.
+    let graph = o.video_graph();
+    if let Some(bad) = GRAPH_FORBIDDEN.iter().find(|b| graph.contains(**b)) {
+        return Err(refuse(
+            &graph,
+            format!("filter graphs may not contain {bad:?}"),
+        ));
     }
     Ok(o)
 }
@@ -816,6 +830,8 @@ mod tests {
             ("-vf crop=obx=4", "obx=4"),
             ("-vf scale=w=1:640", "640"),
             ("-vf scale=w=1:width=2", "width=2"),
+            // Rebuilt positionally this would read "crop=iw/1://5".
+            ("-vf crop=w=iw/1:h=//5", "//5"),
         ] {
             let why = refused(args);
             assert!(why.starts_with(named), "{args:?}: {why}");
