@@ -7,7 +7,6 @@
 mod common;
 
 use std::path::Path;
-use std::process::Command;
 
 use common::*;
 use nvr_export::sample::nvr::{self, Session};
@@ -28,38 +27,6 @@ fn long_gop(dir: &Path) -> SampleStore {
         ..SegmentSpec::small(45.0)
     };
     nvr::record_store(dir, "front_door", T0 + 0.37, &[Session::new(spec)]).unwrap()
-}
-
-/// MD5 of the first decoded picture of `path` from `at` seconds (ffmpeg,
-/// the independent oracle).
-fn first_picture_md5(path: &Path, at: Option<f64>) -> String {
-    let mut c = Command::new("ffmpeg");
-    c.args(["-v", "error"]);
-    if let Some(at) = at {
-        c.args(["-ss", &format!("{at:.4}")]);
-    }
-    let out = c
-        .arg("-i")
-        .arg(path)
-        .args([
-            "-map",
-            "0:v",
-            "-frames:v",
-            "1",
-            "-pix_fmt",
-            "yuv420p",
-            "-f",
-            "md5",
-            "-",
-        ])
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout).trim().to_string()
 }
 
 #[test]

@@ -370,3 +370,35 @@ pub fn restart_store(dir: &Path, camera: &str) -> SampleStore {
 pub fn restart_store_with(dir: &Path, camera: &str, inband_after: bool) -> SampleStore {
     nvr_export::sample::nvr::restart_store(dir, camera, T0 + 0.37, inband_after).unwrap()
 }
+
+/// MD5 of the first decoded picture of `path` from `at` seconds (ffmpeg,
+/// the independent oracle).
+pub fn first_picture_md5(path: &Path, at: Option<f64>) -> String {
+    let mut c = Command::new("ffmpeg");
+    c.args(["-v", "error"]);
+    if let Some(at) = at {
+        c.args(["-ss", &format!("{at:.4}")]);
+    }
+    let out = c
+        .arg("-i")
+        .arg(path)
+        .args([
+            "-map",
+            "0:v",
+            "-frames:v",
+            "1",
+            "-pix_fmt",
+            "yuv420p",
+            "-f",
+            "md5",
+            "-",
+        ])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).trim().to_string()
+}
