@@ -61,11 +61,7 @@ fn cues(path: &Path) -> Vec<Cue> {
         .args(["-map", "0:s:0", "-f", "srt", "-"])
         .output()
         .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let out = succeeded(out);
     let srt = String::from_utf8(out.stdout).unwrap();
     let t = |s: &str| {
         let (hms, ms) = s.trim().split_once(',').unwrap();

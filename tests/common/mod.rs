@@ -351,11 +351,7 @@ pub fn store_command_json(s: &SampleStore, subcommand: &str) -> Value {
         .arg("--json")
         .output()
         .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let out = succeeded(out);
     serde_json::from_slice(&out.stdout).unwrap()
 }
 
@@ -395,10 +391,16 @@ pub fn first_picture_md5(path: &Path, at: Option<f64>) -> String {
         ])
         .output()
         .unwrap();
+    let out = succeeded(out);
+    String::from_utf8_lossy(&out.stdout).trim().to_string()
+}
+
+/// `out` of a command that must have succeeded (its stderr shown if not).
+pub fn succeeded(out: std::process::Output) -> std::process::Output {
     assert!(
         out.status.success(),
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
-    String::from_utf8_lossy(&out.stdout).trim().to_string()
+    out
 }
