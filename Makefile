@@ -158,19 +158,24 @@ soak: deps
 # cargo-fuzz on the nightly toolchain, which rustup installs where it is
 # missing). Each target runs FUZZ_SECONDS; findings land in
 # fuzz/artifacts/<target>/, the grown corpus in target/fuzz-corpus/<target>/
-# (the committed seeds in fuzz/seeds/ are read, never written). Never part
-# of `make test`.
+# (the committed seeds in fuzz/seeds/ are read, never written), each
+# target's log in target/fuzz-<target>.log; FUZZ_JOBS targets at a time.
+# Never part of `make test`.
 FUZZ_SECONDS ?= 60
+FUZZ_JOBS ?= 1
 FUZZ_TARGETS ?= moov sample_table media_file playlist ffmpeg_args catalogue
 fuzz: deps
 	rustup toolchain list | grep -q '^nightly' || rustup toolchain install nightly --profile minimal
 	cargo +nightly fuzz --version >/dev/null 2>&1 || cargo +nightly install cargo-fuzz --locked
-	ffmpeg_dir=$$(vendor/ffmpeg/build.sh gpl) && for t in $(FUZZ_TARGETS); do \
-	  mkdir -p target/fuzz-corpus/$$t && \
-	  FFMPEG_DIR=$$ffmpeg_dir cargo +nightly fuzz run --target-dir target/fuzz $$t \
-	    target/fuzz-corpus/$$t fuzz/seeds/$$t -- \
+	ffmpeg_dir=$$(vendor/ffmpeg/build.sh gpl) && \
+	FFMPEG_DIR=$$ffmpeg_dir cargo +nightly fuzz build --target-dir target/fuzz && \
+	for t in $(FUZZ_TARGETS); do echo $$t; done | FFMPEG_DIR=$$ffmpeg_dir xargs -P $(FUZZ_JOBS) -I{} sh -c '\
+	  mkdir -p target/fuzz-corpus/{} && \
+	  cargo +nightly fuzz run --target-dir target/fuzz {} target/fuzz-corpus/{} fuzz/seeds/{} -- \
 	    -max_total_time=$(FUZZ_SECONDS) -timeout=10 -rss_limit_mb=4096 -print_final_stats=1 \
-	  || exit 1; done
+	    > target/fuzz-{}.log 2>&1 \
+	  && echo "fuzz {}: $$(grep -o "cov: [0-9]*" target/fuzz-{}.log | tail -1), $$(grep average_exec_per_sec target/fuzz-{}.log | tr -s " " | cut -d" " -f2) exec/s, no crash" \
+	  || { echo "fuzz {}: CRASH, see target/fuzz-{}.log and fuzz/artifacts/{}/"; exit 255; }'
 
 clean-demo:
 	rm -rf $(DEMO_DIR)
