@@ -58,6 +58,8 @@ pub enum Warning {
     EncoderSubstituted { asked: String, used: String },
     /// Chapters were asked for but could not be placed.
     ChaptersNotMade { reason: String },
+    /// A dead export's partial file could not be resumed: started over.
+    ResumeRestarted { reason: String },
     /// HLS: what the playlist says of its place in time, where it is not
     /// simply the requested range (named by the playlist's own range, or
     /// placed nowhere).
@@ -143,6 +145,9 @@ impl fmt::Display for Warning {
                  {used} instead, whose options differ (preset, tune and crf do not apply)"
             ),
             Warning::ChaptersNotMade { reason } => write!(f, "no chapters: {reason}"),
+            Warning::ResumeRestarted { reason } => {
+                write!(f, "a dead export's partial file was started over: {reason}")
+            }
             Warning::PlaylistRange { reason } => write!(f, "playlist range: {reason}"),
             Warning::NoThumbnail { reason } => write!(f, "no thumbnail: {reason}"),
             Warning::MoovAtEnd { reserved, needed } => write!(
@@ -177,6 +182,7 @@ impl Warning {
             Warning::EncoderFallback { .. } => "encoder_fallback",
             Warning::EncoderSubstituted { .. } => "encoder_substituted",
             Warning::ChaptersNotMade { .. } => "chapters_not_made",
+            Warning::ResumeRestarted { .. } => "resume_restarted",
             Warning::PlaylistRange { .. } => "playlist_range",
             Warning::NoThumbnail { .. } => "no_thumbnail",
             Warning::MoovAtEnd { .. } => "moov_at_end",

@@ -92,7 +92,7 @@ pub use export::{
 pub use job::clock::{Clock, ManualClock, SystemClock};
 pub use job::migrate::{MigratedExport, MigrationReport};
 pub use job::queue::{ExportQueue, QueueConfig};
-pub use job::recovery::{RecoveredExport, RecoveryOptions, RecoveryReport};
+pub use job::recovery::{RecoveredExport, RecoveryOptions, RecoveryReport, ResumedExport};
 pub use job::state::{JobError, JobEvent, JobInfo, JobState};
 pub use plan::chapters::ChapterMode;
 pub use progress::{CancelToken, Progress, ProgressThrottle, Step};

@@ -178,7 +178,8 @@ fn sigkill_mid_copy_then_recovery_from_a_fresh_process_spares_a_live_export() {
             ("front_door_live01".to_string(), 1)
         ]
     );
-    assert_eq!(hidden_of(&s, "front_door_dead01").len(), 2);
+    // Lock, partial file, and the index-driven writer's resume journal.
+    assert_eq!(hidden_of(&s, "front_door_dead01").len(), 3);
     assert!(thumb("front_door_dead01").is_file());
     // What a kill while writing a thumbnail leaves, for the dead and (as if)
     // for the live export.
@@ -187,13 +188,20 @@ fn sigkill_mid_copy_then_recovery_from_a_fresh_process_spares_a_live_export() {
     std::fs::write(part("front_door_live01"), b"x").unwrap();
     let report = recover_json(&s);
     assert_eq!(report["event"], "recovered");
-    assert_eq!(ids(&report, "removed"), vec!["front_door_dead01"]);
+    // The dead export is finished from its partial file (see
+    // `tests/resume.rs`), the live one is left alone.
+    assert_eq!(ids(&report, "resumed"), vec!["front_door_dead01"]);
+    assert_eq!(ids(&report, "removed"), Vec::<String>::new());
     assert_eq!(ids(&report, "live"), vec!["front_door_live01"]);
     assert_eq!(ids(&report, "registered"), Vec::<String>::new());
     assert_eq!(hidden_of(&s, "front_door_dead01"), Vec::<PathBuf>::new());
     assert!(
-        !thumb("front_door_dead01").exists(),
-        "the dead export's thumbnail"
+        report["resumed"][0]["bytes_kept"].as_u64().unwrap() > 0,
+        "{report}"
+    );
+    assert!(
+        thumb("front_door_dead01").is_file(),
+        "the resumed export's thumbnail"
     );
     assert!(
         !part("front_door_dead01").exists(),
@@ -206,17 +214,15 @@ fn sigkill_mid_copy_then_recovery_from_a_fresh_process_spares_a_live_export() {
     std::fs::remove_file(part("front_door_live01")).unwrap();
     // The live export was not touched: its row, lock, partial file and
     // thumbnail stay...
-    assert_eq!(rows(&s), vec![("front_door_live01".to_string(), 1)]);
-    assert_eq!(hidden_of(&s, "front_door_live01").len(), 2);
-    assert!(thumb("front_door_live01").is_file());
-
-    // ...and the dead export's id is free again.
-    let out = export_cmd(&s, "front_door_dead01").output().unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stdout)
+    assert_eq!(
+        rows(&s),
+        vec![
+            ("front_door_dead01".to_string(), 0),
+            ("front_door_live01".to_string(), 1)
+        ]
     );
+    assert_eq!(hidden_of(&s, "front_door_live01").len(), 3);
+    assert!(thumb("front_door_live01").is_file());
 
     let (done, status) = live.finish();
     assert!(status.success(), "{done}");

@@ -42,6 +42,20 @@ pub struct Exporter {
     pub min_free_bytes: u64,
 }
 
+/// The partial file (`.<id>.<random>.part`, with a `.resume` journal) a
+/// dead export of `id` left beside `video_path`, by name.
+fn adoptable(video_path: &std::path::Path, id: &str) -> Option<String> {
+    let dir = video_path.parent()?;
+    let mut names: Vec<String> = std::fs::read_dir(dir)
+        .ok()?
+        .filter_map(|e| e.ok()?.file_name().into_string().ok())
+        .filter(|n| super::owner::part_owner(n) == Some(id))
+        .filter(|n| dir.join(format!("{n}.resume")).is_file())
+        .collect();
+    names.sort();
+    names.pop()
+}
+
 impl Exporter {
     pub fn new(layout: Layout) -> Exporter {
         Exporter {
@@ -196,8 +210,23 @@ impl Exporter {
         let probed_s = started.elapsed().as_secs_f64();
         let sources =
             (req.manifest || req.sign_key.is_some()).then(|| input.sources(&self.layout, reads));
-        let staged = StagedFile::create(&reads.video_path, &reads.row.id)?;
-        let mut written = input.write(settings, req, reads, staged.temp_path(), reporter)?;
+        // A dead export of this id may have left a partial file and a
+        // resume journal: taken over (the index-driven writer keeps what
+        // still holds of it; the others start over).
+        let staged = match adoptable(&reads.video_path, &reads.row.id) {
+            Some(name) => StagedFile::adopt(&reads.video_path, &name)?,
+            None => StagedFile::create(&reads.video_path, &reads.row.id)?,
+        };
+        let written = input.write(settings, req, reads, staged.temp_path(), reporter);
+        crate::remux::resume::remove(staged.temp_path());
+        let mut written = written?;
+        if let Some(why) = &written.stats.resume_restarted {
+            written
+                .warnings
+                .push(crate::error::Warning::ResumeRestarted {
+                    reason: why.clone(),
+                });
+        }
         // The manifest goes first (it describes the staged bytes, which the
         // commit only renames), and goes again if the commit fails.
         let manifest_files = match &sources {

@@ -18,7 +18,13 @@
 //!   have been unchanged to count as abandoned; then a complete MP4 is
 //!   registered and anything else removed with its row;
 //! * partial files and lock files whose owner is dead are removed, and so
-//!   are partial thumbnails (`<media>/clips/export/.<id>.<random>.part`).
+//!   are partial thumbnails (`<media>/clips/export/.<id>.<random>.part`);
+//! * except a dead export's partial file that has a resume journal (the
+//!   index-driven writer's, see `remux::resume`) and whose request the lock
+//!   file kept: its row goes, and the export is run again at once
+//!   ([`Exporter::recover`]) or handed back (`requeue`), and the writer
+//!   keeps what of the partial file still holds. The report names each
+//!   resumed export with the bytes kept.
 //!
 //! Whatever was done is returned as a [`RecoveryReport`].
 
@@ -51,9 +57,29 @@ pub struct RecoveredExport {
     pub reason: String,
 }
 
+/// A dead export run again from where it stopped.
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct ResumedExport {
+    pub id: String,
+    pub video_path: String,
+    /// Bytes of the partial file kept (0: it could not be resumed and was
+    /// written again whole; `reason` says why).
+    pub bytes_kept: u64,
+    /// Bytes of the finished file.
+    pub bytes_total: u64,
+    pub reason: Option<String>,
+}
+
 /// What [`recover`] did.
 #[derive(Debug, Clone, Default, serde::Serialize)]
 pub struct RecoveryReport {
+    /// Dead exports resumed from their partial file ([`Exporter::recover`]
+    /// without `requeue`).
+    pub resumed: Vec<ResumedExport>,
+    /// Dead exports with a resumable partial file, to run again (the queue
+    /// runs them; [`Exporter::recover`] runs them itself otherwise).
+    #[serde(skip)]
+    pub resumable: Vec<ExportRequest>,
     /// Finished files whose row was still in progress: marked done.
     pub registered: Vec<RecoveredExport>,
     /// Dead exports whose row (and partial files, thumbnail) were removed.
@@ -76,7 +102,10 @@ pub struct RecoveryReport {
 impl RecoveryReport {
     /// Whether recovery changed anything.
     pub fn acted(&self) -> bool {
-        !(self.registered.is_empty() && self.removed.is_empty() && self.files_removed.is_empty())
+        !(self.registered.is_empty()
+            && self.removed.is_empty()
+            && self.files_removed.is_empty()
+            && self.resumed.is_empty())
     }
 }
 
@@ -88,7 +117,36 @@ impl Exporter {
         let catalogue = self.open_catalogue(&CancelToken::new())?;
         let export_dir = self.layout().export_dir_absolute();
         let thumb_dir = thumbnail::thumb_dir(self.layout());
-        recover(&catalogue, &export_dir, &thumb_dir, options)
+        let mut report = recover(&catalogue, &export_dir, &thumb_dir, options)?;
+        drop(catalogue);
+        if !options.requeue {
+            for req in std::mem::take(&mut report.resumable) {
+                let id = req.id.clone().unwrap_or_default();
+                match self.export(&req, &CancelToken::new(), |_| {}) {
+                    Ok(out) => report.resumed.push(ResumedExport {
+                        id,
+                        video_path: out.video_path.display().to_string(),
+                        bytes_kept: out.stats.resumed_bytes,
+                        bytes_total: out.stats.bytes_written,
+                        reason: out.stats.resume_restarted.clone(),
+                    }),
+                    Err(e) => report.refused.push(RecoveredExport {
+                        id,
+                        video_path: String::new(),
+                        reason: format!("its resume failed: {e}"),
+                    }),
+                }
+            }
+        }
+        Ok(report)
+    }
+
+    /// Resumes the dead export `id` (its partial file and journal kept by
+    /// an earlier [`Exporter::recover`] with `requeue`, or left by a crash):
+    /// recovery for that export alone, the export run again.
+    pub fn resume(&self, id: &str) -> Result<Option<ResumedExport>> {
+        let report = self.recover(&RecoveryOptions::default())?;
+        Ok(report.resumed.into_iter().find(|r| r.id == id))
     }
 }
 
@@ -146,15 +204,28 @@ pub fn recover(
         } else {
             remove_thumb(&row, thumb_dir, &mut report);
             catalogue.delete_export(&row.id)?;
-            report.removed.push(recovered(
-                &row,
-                "its export died before the file was finished",
-            ));
-            if options.requeue {
-                if let Some(r) = record {
+            let resumable = has_journal(export_dir, &row.id);
+            match record {
+                Some(r) if resumable => {
+                    // Its partial file stays for the export run again
+                    // (with `requeue` by the queue, else below).
                     let mut req = r.request;
                     req.id = Some(row.id.clone());
-                    report.requeue.push(req);
+                    if options.requeue {
+                        report.requeue.push(req.clone());
+                    }
+                    report.resumable.push(req);
+                }
+                record => {
+                    report.removed.push(recovered(
+                        &row,
+                        "its export died before the file was finished",
+                    ));
+                    if let (true, Some(r)) = (options.requeue, record) {
+                        let mut req = r.request;
+                        req.id = Some(row.id.clone());
+                        report.requeue.push(req);
+                    }
                 }
             }
         }
@@ -164,6 +235,16 @@ pub fn recover(
     sweep_files(export_dir, &mut report)?;
     sweep_thumbnail_parts(thumb_dir, export_dir, &mut report)?;
     Ok(report)
+}
+
+/// Whether a partial file of `id` in `export_dir` has a resume journal.
+fn has_journal(export_dir: &Path, id: &str) -> bool {
+    std::fs::read_dir(export_dir).is_ok_and(|entries| {
+        entries
+            .filter_map(|e| e.ok()?.file_name().into_string().ok())
+            .filter(|n| owner::part_owner(n) == Some(id))
+            .any(|n| export_dir.join(format!("{n}.resume")).is_file())
+    })
 }
 
 /// Whether recovery may act on `row`: its id is a valid name (it becomes
@@ -263,11 +344,28 @@ fn sweep_files(export_dir: &Path, report: &mut RecoveryReport) -> Result<()> {
         if report.refused.iter().any(|r| r.id == id) {
             continue;
         }
+        // Kept for the export run again from it (see the module doc).
+        if is_part
+            && report
+                .resumable
+                .iter()
+                .any(|r| r.id.as_deref() == Some(id.as_str()))
+        {
+            continue;
+        }
         let Some(lock) = claim_for_sweep(export_dir, &id, &path, report) else {
             continue; // a live export's, or refused
         };
         if is_part && std::fs::remove_file(&path).is_ok() {
-            report.files_removed.push(path);
+            report.files_removed.push(path.clone());
+        }
+        if is_part {
+            for suffix in [".resume", ".resume.tmp", ".share"] {
+                let side = export_dir.join(format!("{name}{suffix}"));
+                if std::fs::remove_file(&side).is_ok() {
+                    report.files_removed.push(side);
+                }
+            }
         }
         // Report lock files that were there before (not one the claim made).
         let (lock_path, existed) = (lock.path().to_path_buf(), lock.existed);

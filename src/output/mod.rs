@@ -67,6 +67,30 @@ impl StagedFile {
         })
     }
 
+    /// Takes over the temporary file `name` (in `target`'s folder) a dead
+    /// export of `owner` left: opened without following a symlink, locked.
+    /// Its bytes are kept (the writer decides what of them it resumes).
+    pub fn adopt(target: &Path, name: &str) -> Result<StagedFile> {
+        let dir = target.parent().unwrap_or(Path::new("."));
+        let temp = dir.join(name);
+        let handle = File::open(dir).map_err(|e| classify_write_error(dir, e))?;
+        let file = sys::open_in(&handle, Path::new(name), false)
+            .map_err(|e| classify_write_error(dir, e))?;
+        if !file.metadata().map(|m| m.is_file()).unwrap_or(false) {
+            return Err(Error::io(
+                &temp,
+                std::io::Error::new(std::io::ErrorKind::InvalidInput, "not a regular file"),
+            ));
+        }
+        sys::lock_exclusive(&file).map_err(|e| Error::io(&temp, e))?;
+        Ok(StagedFile {
+            temp,
+            target: target.to_path_buf(),
+            lock: Some(file),
+            dir: Some(handle),
+        })
+    }
+
     /// Where the bytes go while the export runs.
     pub fn temp_path(&self) -> &Path {
         &self.temp

@@ -31,6 +31,7 @@ use super::cut::{self, Cut, AUDIO, VIDEO};
 use super::fail::{Failure, Failures};
 use super::job::{RemuxJob, RemuxStats, WriterKind};
 use super::mp4::{self, OutSample, SampleSource, TrackKind};
+use super::resume;
 use super::select::Selection;
 use super::tracks::{self, InbandNeed};
 use crate::error::Result;
@@ -635,10 +636,57 @@ fn build(
     // as "replace via truncate" and answers by flushing the data on close
     // (a cancelled export then spends 100+ ms writing what it deletes).
     let out = OpenOptions::new()
+        .read(true)
         .write(true)
         .open(out_path)
         .map_err(|e| fail.write("create", e))?;
     let head_len = data_base;
+    let head_end = data_base + chapter_bytes.len() as u64;
+    // Resume (see `super::resume`): what a dead export of the same plan
+    // durably wrote here is kept where its journal vouches for it.
+    let plan_id = layout_identity(job, &runs, data_base, payload_len);
+    let kept = resumable(&out, out_path, &plan_id, head_end, &runs, data_base);
+    let (skip_head, skip_runs) = match &kept {
+        Ok(k) => *k,
+        Err(why) => {
+            if let Some(why) = why {
+                tracing::info!(reason = %why, "resume: starting over");
+                stats.resume_restarted = Some(why.clone());
+            }
+            out.set_len(0).map_err(|e| fail.write("size", e))?;
+            (false, 0)
+        }
+    };
+    stats.resumed_bytes =
+        if skip_head { head_end } else { 0 } + runs[..skip_runs].iter().map(|r| r.len).sum::<u64>();
+    // The kept state, re-hashed from the file (what the journal vouched
+    // for may be replaced only by what still holds).
+    let mut kept_journal = resume::Journal {
+        identity: plan_id,
+        len: data_base + payload_len,
+        head_len: head_end,
+        head: None,
+        runs: 0,
+        last_run: None,
+    };
+    if skip_head {
+        kept_journal.head = resume::hash(&out, 0, head_end).ok();
+    }
+    if let Some(r) = skip_runs.checked_sub(1).map(|i| &runs[i]) {
+        let at = data_base + r.payload_at;
+        kept_journal.runs = skip_runs;
+        kept_journal.last_run = resume::block_hash(&out, at, at + r.len).ok();
+    }
+    // Removed however this writer ends; only a dead process leaves one.
+    let journal = resume::Journaler::start(
+        &out,
+        out_path,
+        kept_journal,
+        head_end,
+        runs.iter()
+            .map(|r| (data_base + r.payload_at, r.len))
+            .collect(),
+    );
     // With extent sharing the file gets its final size first, so that the
     // runs land inside it (and a padding hole at the very end cannot leave
     // the file short of its mdat). Written past the end instead, each
@@ -652,16 +700,43 @@ fn build(
             .map_err(|e| fail.write("size", e))?;
     }
     let write_head = || -> Result<()> {
+        if skip_head {
+            return Ok(());
+        }
         let at = WriteAt { file: &out, pos: 0 };
-        write_head(&mut std::io::BufWriter::with_capacity(1 << 20, at))
+        write_head(&mut std::io::BufWriter::with_capacity(1 << 20, at))?;
+        journal.mark(resume::Mark::Head);
+        Ok(())
     };
     let total = job.plan.duration();
+    let since = std::sync::atomic::AtomicU64::new(0);
+    let last_checkpoint = std::sync::Mutex::new(std::time::Instant::now());
+    let run_done = |i: usize| -> Result<()> {
+        use std::sync::atomic::Ordering;
+        let r = &runs[i];
+        let n = since.fetch_add(r.len, Ordering::Relaxed) + r.len;
+        let due = last_checkpoint
+            .lock()
+            .map(|t| t.elapsed() >= resume::CHECKPOINT_INTERVAL)
+            .unwrap_or(true);
+        if n < resume::CHECKPOINT_BYTES && !due && i + 1 < runs.len() {
+            return Ok(());
+        }
+        since.store(0, Ordering::Relaxed);
+        if let Ok(mut t) = last_checkpoint.lock() {
+            *t = std::time::Instant::now();
+        }
+        journal.mark(resume::Mark::Runs(i + 1));
+        Ok(())
+    };
     let copy = RunCopy {
         runs: &runs,
         out: &out,
         data_base,
         total,
         fail,
+        skip: skip_runs,
+        done: &run_done,
     };
     let tally = if job.max_rate.is_some() {
         // Paced: the reporter sleeps between pieces; one thread, in order.
@@ -684,6 +759,74 @@ fn build(
         "index-driven writer phases"
     );
     Ok(stats)
+}
+
+/// The identity of the bytes this plan writes at each offset: what the head
+/// is made from ([`identity`]), where each run comes from (its segment's
+/// identity and range) and where it lands.
+fn layout_identity(
+    job: &RemuxJob<'_>,
+    runs: &[Run<'_>],
+    data_base: u64,
+    payload_len: u64,
+) -> String {
+    use std::hash::{Hash, Hasher};
+    let mut h = std::collections::hash_map::DefaultHasher::new();
+    identity(job).hash(&mut h);
+    (data_base, payload_len).hash(&mut h);
+    for r in runs {
+        let FileStamp {
+            id,
+            size,
+            modified_ns,
+        } = r.stamp;
+        (r.path, id, size, modified_ns, r.start, r.len, r.payload_at).hash(&mut h);
+    }
+    format!("{:016x}", h.finish())
+}
+
+/// What of the staged file a dead export left may be kept: `Ok((head
+/// done, runs done))` when its journal is this plan's and its blocks hash
+/// as recorded; `Err(Some(why))` when there was something to resume but it
+/// cannot be; `Err(None)` when there was nothing (a fresh export).
+fn resumable(
+    out: &File,
+    out_path: &Path,
+    plan_id: &str,
+    head_end: u64,
+    runs: &[Run<'_>],
+    data_base: u64,
+) -> std::result::Result<(bool, usize), Option<String>> {
+    let Some(j) = resume::read(out_path) else {
+        let len = out.metadata().map(|m| m.len()).unwrap_or(0);
+        return Err((len > 0).then(|| "a partial file without a journal".to_string()));
+    };
+    if j.identity != plan_id {
+        return Err(Some(
+            "the plan changed since (catalogue rows, segment files or the request)".into(),
+        ));
+    }
+    let holds = |start: u64, end: u64, hash: &Option<String>| {
+        hash.as_ref()
+            .is_some_and(|h| resume::block_hash(out, start, end).is_ok_and(|now| &now == h))
+    };
+    let head = j
+        .head
+        .as_ref()
+        .is_some_and(|h| resume::hash(out, 0, head_end).is_ok_and(|now| &now == h));
+    if j.head.is_some() && !head {
+        return Err(Some("the head is not what was written".into()));
+    }
+    let done = j.runs.min(runs.len());
+    if let Some(r) = done.checked_sub(1).map(|i| &runs[i]) {
+        let at = data_base + r.payload_at;
+        if !holds(at, at + r.len, &j.last_run) {
+            return Err(Some(
+                "the last run's last block is not what was written".into(),
+            ));
+        }
+    }
+    Ok((head, done))
 }
 
 /// A hash of what a virtual file's head is made from besides its segments'
@@ -729,12 +872,13 @@ fn identity(job: &RemuxJob<'_>) -> u64 {
 }
 
 /// Whether the filesystem really shares blocks between the segments and
-/// `out_path` (the staged output, still empty): the filesystem type says
-/// only that it may (XFS made with `reflink=0`, ZFS with block cloning
-/// off, share nothing, and `copy_file_range` silently copies there). One
-/// block of the first segment on the output's filesystem is cloned into
-/// the output and cut off again: a fraction of a millisecond, and where it
-/// fails the export is laid out as on any filesystem, with no padding.
+/// the output's folder: the filesystem type says only that it may (XFS
+/// made with `reflink=0`, ZFS with block cloning off, share nothing, and
+/// `copy_file_range` silently copies there). One block of the first segment
+/// on the output's filesystem is cloned into a scratch file beside the
+/// output (`<staged>.share`: the staged file may hold a resumed export's
+/// bytes) and removed: a fraction of a millisecond, and where it fails the
+/// export is laid out as on any filesystem, with no padding.
 fn sharing_works(
     job: &RemuxJob<'_>,
     out_path: &Path,
@@ -750,13 +894,20 @@ fn sharing_works(
     else {
         return false;
     };
+    let mut scratch = out_path.as_os_str().to_owned();
+    scratch.push(".share");
+    let scratch = std::path::PathBuf::from(scratch);
     let tried = (|| -> std::io::Result<()> {
         let src = open_regular(&p.path)?;
-        let out = OpenOptions::new().write(true).open(out_path)?;
+        let out = OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .open(&scratch)?;
         let cloned = output::clone_range(&src, 0, &out, 0, block);
-        out.set_len(0)?;
+        drop(out);
         cloned
     })();
+    let _ = std::fs::remove_file(&scratch);
     if let Err(e) = &tried {
         tracing::info!(block, error = %e, "extent sharing declined: the filesystem shares no blocks here");
     }
@@ -851,6 +1002,10 @@ struct RunCopy<'a> {
     data_base: u64,
     total: OutTicks,
     fail: Failures<'a>,
+    /// Runs already in the file (a resumed export): not copied again.
+    skip: usize,
+    /// Called after each run is copied (the resume journal's checkpoints).
+    done: &'a (dyn Fn(usize) -> Result<()> + Sync),
 }
 
 impl RunCopy<'_> {
@@ -862,7 +1017,7 @@ impl RunCopy<'_> {
         progress: &mut dyn FnMut(f64) -> Result<()>,
     ) -> Result<Tally> {
         let mut tally = Tally::default();
-        for (i, run) in self.runs.iter().enumerate() {
+        for (i, run) in self.runs.iter().enumerate().skip(self.skip) {
             self.fail.cancel.check()?;
             // Keep the partial blocks of the next runs on their way in: the
             // first window at once, then one more run per run copied.
@@ -882,6 +1037,7 @@ impl RunCopy<'_> {
                     OutTicks((run.duration.0 as f64 * done as f64 / len.max(1) as f64) as i64);
                 progress((run.offset + into).ratio(self.total) * 100.0)
             })?;
+            (self.done)(i)?;
         }
         Ok(tally)
     }

@@ -113,4 +113,10 @@ pub struct RemuxStats {
     /// When the first sample's bytes reached the output (start-up latency).
     #[serde(skip)]
     pub first_sample_at: Option<std::time::Instant>,
+    /// A resumed export: bytes a dead export had durably written that were
+    /// kept (0: written whole).
+    pub resumed_bytes: u64,
+    /// There was a dead export's partial file here, and why it could not
+    /// be resumed (it was started over).
+    pub resume_restarted: Option<String>,
 }

@@ -23,6 +23,7 @@ pub mod hls;
 mod job;
 pub mod libav;
 pub mod mp4;
+pub mod resume;
 pub mod select;
 pub mod tracks;
 pub mod virtual_mp4;

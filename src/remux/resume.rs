@@ -1,0 +1,256 @@
+//! Exports that resume: the index-driven writer's journal.
+//!
+//! The index-driven writer's output is fully determined by its plan: the
+//! same rows, the same segments (by identity) and the same request give the
+//! same bytes at the same offsets. So while it writes, it keeps a journal
+//! beside its staged file (`<staged>.resume`): the plan's identity, and how
+//! far the file is durably written: whether the head is, how many runs (in
+//! order), a hash of the whole head and of the last block of the last run
+//! written (read back from the file when the checkpoint is taken, after
+//! `fdatasync`). A process killed
+//! part-way leaves the staged file and the journal; the next export of the
+//! same request (recovery runs it) takes the staged file over, and the
+//! writer keeps what the journal vouches for if the plan still holds and
+//! the blocks still hash the same, writing only the rest. Anything else
+//! (another plan, a block that changed, no journal) starts over, and says
+//! why. Only this writer resumes: the libav, HLS and transcode writers
+//! start over.
+//!
+//! Checkpoints are taken every [`CHECKPOINT_BYTES`] of runs (or
+//! [`CHECKPOINT_INTERVAL`], for a paced export) and when the head is done; a journal is replaced atomically (written beside, synced,
+//! renamed). A writer that ends, well or with an error, removes its
+//! journal: one is left only by a process that died.
+
+use std::fs::File;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+use sha2::{Digest, Sha256};
+
+/// Bytes of runs between two checkpoints...
+pub const CHECKPOINT_BYTES: u64 = 16 << 20;
+/// ...or this long, whichever comes first (a slow, paced export).
+pub const CHECKPOINT_INTERVAL: std::time::Duration = std::time::Duration::from_secs(1);
+/// The block whose hash vouches for a piece: its last bytes.
+const BLOCK: u64 = 4096;
+
+/// What a journal says.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct Journal {
+    /// The plan's identity: the same only for the same bytes at the same offsets.
+    pub identity: String,
+    /// The file's length when complete.
+    pub len: u64,
+    pub head_len: u64,
+    /// The head is durably written; the hash of its last block.
+    pub head: Option<String>,
+    /// The first `runs` runs are durably written; the hash of the last
+    /// block of the last of them.
+    pub runs: usize,
+    pub last_run: Option<String>,
+}
+
+/// `<staged>.resume`.
+pub fn journal_path(staged: &Path) -> PathBuf {
+    let mut p = staged.as_os_str().to_owned();
+    p.push(".resume");
+    PathBuf::from(p)
+}
+
+/// The journal beside `staged`, if there is a readable one.
+pub fn read(staged: &Path) -> Option<Journal> {
+    let bytes = std::fs::read(journal_path(staged)).ok()?;
+    serde_json::from_slice(&bytes).ok()
+}
+
+/// Writes `j` beside `staged`, atomically and durably.
+pub fn write(staged: &Path, j: &Journal) -> std::io::Result<()> {
+    let path = journal_path(staged);
+    let mut tmp = path.as_os_str().to_owned();
+    tmp.push(".tmp");
+    let tmp = PathBuf::from(tmp);
+    let bytes = serde_json::to_vec(j).map_err(std::io::Error::other)?;
+    {
+        let mut f = File::create(&tmp)?;
+        f.write_all(&bytes)?;
+        f.sync_data()?;
+    }
+    std::fs::rename(&tmp, &path)
+}
+
+/// Removes the journal beside `staged` (and a half-written one).
+pub fn remove(staged: &Path) {
+    let path = journal_path(staged);
+    let _ = std::fs::remove_file(&path);
+    let mut tmp = path.into_os_string();
+    tmp.push(".tmp");
+    let _ = std::fs::remove_file(PathBuf::from(tmp));
+}
+
+/// The hash of bytes `[start, end)` of `file` (the head, whole: an hour's
+/// is 2.4 MB, hashed in a few milliseconds).
+pub fn hash(file: &File, start: u64, end: u64) -> std::io::Result<String> {
+    use std::os::unix::fs::FileExt;
+    let mut h = Sha256::new();
+    let mut buf = vec![0u8; 1 << 20];
+    let mut at = start;
+    while at < end {
+        let n = ((end - at) as usize).min(buf.len());
+        file.read_exact_at(&mut buf[..n], at)?;
+        h.update(&buf[..n]);
+        at += n as u64;
+    }
+    Ok(h.finalize()
+        .iter()
+        .take(16)
+        .map(|b| format!("{b:02x}"))
+        .collect())
+}
+
+/// The hash of the block of `file` that ends at `end` (the piece's last
+/// `BLOCK` bytes, fewer for a short piece starting at `start`).
+pub fn block_hash(file: &File, start: u64, end: u64) -> std::io::Result<String> {
+    use std::os::unix::fs::FileExt;
+    let from = end.saturating_sub(BLOCK).max(start);
+    let mut buf = vec![0u8; (end - from) as usize];
+    file.read_exact_at(&mut buf, from)?;
+    Ok(Sha256::digest(&buf)
+        .iter()
+        .take(16)
+        .map(|b| format!("{b:02x}"))
+        .collect())
+}
+
+/// A point the writer has reached, for the journal.
+#[derive(Debug, Clone, Copy)]
+pub enum Mark {
+    /// The head is written.
+    Head,
+    /// The first `n` runs are written.
+    Runs(usize),
+}
+
+/// Keeps the journal on a thread of its own, so that the writer never waits
+/// for a checkpoint's `fdatasync`: the writer marks what it has written,
+/// the journal thread syncs the file, then records it (marks that arrive
+/// meanwhile are taken together). Dropped when the writer ends (well or
+/// not): the thread stops and the journal is removed.
+pub struct Journaler {
+    tx: Option<std::sync::mpsc::Sender<Mark>>,
+    stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    thread: Option<std::thread::JoinHandle<()>>,
+    staged: PathBuf,
+}
+
+impl Journaler {
+    /// Starts journaling `out` (at `staged`) from `journal`; `head_end`:
+    /// the head's length; `runs`: each run's `(offset, length)` in the file.
+    pub fn start(
+        out: &File,
+        staged: &Path,
+        journal: Journal,
+        head_end: u64,
+        runs: Vec<(u64, u64)>,
+    ) -> Journaler {
+        use std::sync::atomic::Ordering;
+        let (tx, rx) = std::sync::mpsc::channel::<Mark>();
+        let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let thread = out.try_clone().ok().and_then(|out| {
+            let (path, stop) = (staged.to_path_buf(), stop.clone());
+            std::thread::Builder::new()
+                .name("nvr-export-journal".into())
+                .spawn(move || {
+                    let mut j = journal;
+                    if write(&path, &j).is_err() {
+                        return;
+                    }
+                    while let Ok(first) = rx.recv() {
+                        let (mut head, mut upto) = (false, 0);
+                        for m in std::iter::once(first).chain(rx.try_iter()) {
+                            match m {
+                                Mark::Head => head = true,
+                                Mark::Runs(n) => upto = upto.max(n),
+                            }
+                        }
+                        if stop.load(Ordering::Relaxed) || out.sync_data().is_err() {
+                            return;
+                        }
+                        let mut step = || -> std::io::Result<()> {
+                            if head && j.head.is_none() {
+                                j.head = Some(hash(&out, 0, head_end)?);
+                            }
+                            if let Some(&(at, len)) = upto.checked_sub(1).and_then(|i| runs.get(i))
+                            {
+                                if upto > j.runs {
+                                    j.runs = upto;
+                                    j.last_run = Some(block_hash(&out, at, at + len)?);
+                                }
+                            }
+                            write(&path, &j)
+                        };
+                        if step().is_err() {
+                            return;
+                        }
+                    }
+                })
+                .ok()
+        });
+        Journaler {
+            tx: Some(tx),
+            stop,
+            thread,
+            staged: staged.to_path_buf(),
+        }
+    }
+
+    /// Tells the journal the writer got this far (never waits).
+    pub fn mark(&self, m: Mark) {
+        if let Some(tx) = &self.tx {
+            let _ = tx.send(m);
+        }
+    }
+}
+
+impl Drop for Journaler {
+    fn drop(&mut self) {
+        self.stop.store(true, std::sync::atomic::Ordering::Relaxed);
+        self.tx = None;
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+        remove(&self.staged);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_journal_round_trips_and_its_blocks_hash_their_bytes() {
+        let dir = tempfile::tempdir().unwrap();
+        let staged = dir.path().join(".x.abc.part");
+        std::fs::write(&staged, vec![7u8; 10_000]).unwrap();
+        let f = File::open(&staged).unwrap();
+        let j = Journal {
+            identity: "1".into(),
+            len: 10_000,
+            head_len: 100,
+            head: Some(block_hash(&f, 0, 100).unwrap()),
+            runs: 1,
+            last_run: Some(block_hash(&f, 100, 10_000).unwrap()),
+        };
+        write(&staged, &j).unwrap();
+        assert_eq!(read(&staged), Some(j.clone()));
+        // The same bytes hash the same wherever they are; others do not.
+        assert_eq!(
+            block_hash(&f, 0, 4096).unwrap(),
+            block_hash(&f, 100, 4196).unwrap()
+        );
+        std::fs::write(&staged, vec![8u8; 10_000]).unwrap();
+        let f = File::open(&staged).unwrap();
+        assert_ne!(block_hash(&f, 0, 100).unwrap(), j.head.unwrap());
+        remove(&staged);
+        assert_eq!(read(&staged), None);
+    }
+}
