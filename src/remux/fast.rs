@@ -645,23 +645,7 @@ fn build(
     // Resume (see `super::resume`): what a dead export of the same plan
     // durably wrote here is kept where its journal vouches for it.
     let plan_id = layout_identity(job, &runs, data_base, payload_len);
-    let kept = resumable(&out, out_path, &plan_id, head_end, &runs, data_base);
-    let (skip_head, skip_runs) = match &kept {
-        Ok(k) => *k,
-        Err(why) => {
-            if let Some(why) = why {
-                tracing::info!(reason = %why, "resume: starting over");
-                stats.resume_restarted = Some(why.clone());
-            }
-            out.set_len(0).map_err(|e| fail.write("size", e))?;
-            (false, 0)
-        }
-    };
-    stats.resumed_bytes =
-        if skip_head { head_end } else { 0 } + runs[..skip_runs].iter().map(|r| r.len).sum::<u64>();
-    // The kept state, re-hashed from the file (what the journal vouched
-    // for may be replaced only by what still holds).
-    let mut kept_journal = resume::Journal {
+    let fresh = resume::Journal {
         identity: plan_id,
         len: data_base + payload_len,
         head_len: head_end,
@@ -669,14 +653,20 @@ fn build(
         runs: 0,
         last_run: None,
     };
-    if skip_head {
-        kept_journal.head = resume::hash(&out, 0, head_end).ok();
-    }
-    if let Some(r) = skip_runs.checked_sub(1).map(|i| &runs[i]) {
-        let at = data_base + r.payload_at;
-        kept_journal.runs = skip_runs;
-        kept_journal.last_run = resume::block_hash(&out, at, at + r.len).ok();
-    }
+    let kept_journal = match resumable(&out, out_path, &fresh, &runs, data_base) {
+        Ok(kept) => kept,
+        Err(why) => {
+            if let Some(why) = why {
+                tracing::info!(reason = %why, "resume: starting over");
+                stats.resume_restarted = Some(why);
+            }
+            out.set_len(0).map_err(|e| fail.write("size", e))?;
+            fresh
+        }
+    };
+    let (skip_head, skip_runs) = (kept_journal.head.is_some(), kept_journal.runs);
+    stats.resumed_bytes =
+        if skip_head { head_end } else { 0 } + runs[..skip_runs].iter().map(|r| r.len).sum::<u64>();
     // Removed however this writer ends; only a dead process leaves one.
     let journal = resume::Journaler::start(
         &out,
@@ -785,48 +775,45 @@ fn layout_identity(
     format!("{:016x}", h.finish())
 }
 
-/// What of the staged file a dead export left may be kept: `Ok((head
-/// done, runs done))` when its journal is this plan's and its blocks hash
-/// as recorded; `Err(Some(why))` when there was something to resume but it
-/// cannot be; `Err(None)` when there was nothing (a fresh export).
+/// What of the staged file a dead export left may be kept, as the journal
+/// to go on from (`fresh` with the head and the runs that still hold):
+/// `Err(Some(why))` when there was something to resume but it cannot be;
+/// `Err(None)` when there was nothing (a fresh export).
 fn resumable(
     out: &File,
     out_path: &Path,
-    plan_id: &str,
-    head_end: u64,
+    fresh: &resume::Journal,
     runs: &[Run<'_>],
     data_base: u64,
-) -> std::result::Result<(bool, usize), Option<String>> {
+) -> std::result::Result<resume::Journal, Option<String>> {
     let Some(j) = resume::read(out_path) else {
         let len = out.metadata().map(|m| m.len()).unwrap_or(0);
         return Err((len > 0).then(|| "a partial file without a journal".to_string()));
     };
-    if j.identity != plan_id {
+    if j.identity != fresh.identity || j.len != fresh.len || j.head_len != fresh.head_len {
         return Err(Some(
             "the plan changed since (catalogue rows, segment files or the request)".into(),
         ));
     }
-    let holds = |start: u64, end: u64, hash: &Option<String>| {
-        hash.as_ref()
-            .is_some_and(|h| resume::block_hash(out, start, end).is_ok_and(|now| &now == h))
-    };
-    let head = j
-        .head
-        .as_ref()
-        .is_some_and(|h| resume::hash(out, 0, head_end).is_ok_and(|now| &now == h));
-    if j.head.is_some() && !head {
-        return Err(Some("the head is not what was written".into()));
+    let mut kept = fresh.clone();
+    if let Some(h) = j.head {
+        if resume::hash(out, 0, fresh.head_len).ok().as_ref() != Some(&h) {
+            return Err(Some("the head is not what was written".into()));
+        }
+        kept.head = Some(h);
     }
     let done = j.runs.min(runs.len());
     if let Some(r) = done.checked_sub(1).map(|i| &runs[i]) {
         let at = data_base + r.payload_at;
-        if !holds(at, at + r.len, &j.last_run) {
+        let now = resume::block_hash(out, at, at + r.len).ok();
+        if now.is_none() || now != j.last_run {
             return Err(Some(
                 "the last run's last block is not what was written".into(),
             ));
         }
+        (kept.runs, kept.last_run) = (done, now);
     }
-    Ok((head, done))
+    Ok(kept)
 }
 
 /// A hash of what a virtual file's head is made from besides its segments'
