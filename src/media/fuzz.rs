@@ -12,7 +12,7 @@
 
 #[cfg(test)]
 mod cases {
-    use super::super::{isobmff, params};
+    use super::super::isobmff;
     use crate::sample::{self, SegmentSpec, VideoCodec};
 
     fn cases() -> usize {
@@ -75,7 +75,7 @@ mod cases {
 
     #[test]
     fn playlists_and_in_memory_inits_survive_mutation() {
-        use crate::source::hls::playlist::{self, tests as captured};
+        use crate::source::hls::playlist::tests as captured;
         let base =
             reqwest::Url::parse("http://127.0.0.1:5000/vod/cam/start/1/end/2/index.m3u8").unwrap();
         let dir = tempfile::tempdir().unwrap();
@@ -104,7 +104,6 @@ mod cases {
 
     #[test]
     fn the_argument_validator_never_panics_and_lets_nothing_unlisted_through() {
-        use crate::transcode::args;
         const PIECES: &[&str] = &[
             "-vf",
             "-af",
