@@ -76,8 +76,6 @@ mod cases {
     #[test]
     fn playlists_and_in_memory_inits_survive_mutation() {
         use crate::source::hls::playlist::tests as captured;
-        let base =
-            reqwest::Url::parse("http://127.0.0.1:5000/vod/cam/start/1/end/2/index.m3u8").unwrap();
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("seg.mp4");
         sample::write_segment(&path, &SegmentSpec::small(1.0)).unwrap();
@@ -158,7 +156,7 @@ mod cases {
             "NaN",
         ];
         let mut rng = fastrand::Rng::with_seed(0xa11_0a11);
-        for i in 0..cases() {
+        for _ in 0..cases() {
             let n = rng.usize(1..10);
             let mut s = String::new();
             for _ in 0..n {
