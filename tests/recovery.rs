@@ -168,6 +168,11 @@ fn sigkill_mid_copy_then_recovery_from_a_fresh_process_spares_a_live_export() {
     wait_for("a partial file with bytes", || {
         part_size(&s, "front_door_dead01") > 0
     });
+    wait_for("its resume journal", || {
+        hidden_of(&s, "front_door_dead01")
+            .iter()
+            .any(|p| p.to_string_lossy().ends_with(".part.resume"))
+    });
     dead.child.kill().unwrap(); // SIGKILL
     dead.child.wait().unwrap();
     // What the kill left: its row in progress, its lock file, its partial file.
