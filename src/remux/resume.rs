@@ -57,9 +57,20 @@ pub fn journal_path(staged: &Path) -> PathBuf {
     PathBuf::from(p)
 }
 
-/// The journal beside `staged`, if there is a readable one.
+/// The journal beside `staged`, if there is a readable one (a regular
+/// file: a symlink planted under its name is not followed).
 pub fn read(staged: &Path) -> Option<Journal> {
-    let bytes = std::fs::read(journal_path(staged)).ok()?;
+    use std::io::Read;
+    let path = journal_path(staged);
+    if !std::fs::symlink_metadata(&path).ok()?.is_file() {
+        return None;
+    }
+    let mut bytes = Vec::new();
+    crate::output::confine::open_regular(&path)
+        .ok()?
+        .take(1 << 20)
+        .read_to_end(&mut bytes)
+        .ok()?;
     serde_json::from_slice(&bytes).ok()
 }
 
@@ -71,7 +82,17 @@ pub fn write(staged: &Path, j: &Journal) -> std::io::Result<()> {
     let tmp = PathBuf::from(tmp);
     let bytes = serde_json::to_vec(j).map_err(std::io::Error::other)?;
     {
-        let mut f = File::create(&tmp)?;
+        // The export folder may be writable by others: the temporary name
+        // is created exclusively (a file or symlink planted there is
+        // removed, never followed) and renamed over the journal (a rename
+        // replaces a symlink, it does not write through it).
+        use std::os::unix::fs::OpenOptionsExt;
+        let _ = std::fs::remove_file(&tmp);
+        let mut f = std::fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .custom_flags(libc::O_NOFOLLOW)
+            .open(&tmp)?;
         f.write_all(&bytes)?;
         f.sync_data()?;
     }
@@ -252,5 +273,45 @@ mod tests {
         assert_ne!(block_hash(&f, 0, 100).unwrap(), j.head.unwrap());
         remove(&staged);
         assert_eq!(read(&staged), None);
+    }
+
+    #[test]
+    fn symlinks_planted_beside_the_staged_file_are_never_followed() {
+        let dir = tempfile::tempdir().unwrap();
+        let outside = dir.path().join("outside");
+        std::fs::write(&outside, b"precious").unwrap();
+        let staged = dir.path().join(".x.abc.part");
+        std::fs::write(&staged, b"").unwrap();
+        let j = Journal {
+            identity: "1".into(),
+            len: 1,
+            head_len: 1,
+            head: None,
+            runs: 0,
+            last_run: None,
+        };
+        // At the temporary name: removed, not written through.
+        let tmp = dir.path().join(".x.abc.part.resume.tmp");
+        std::os::unix::fs::symlink(&outside, &tmp).unwrap();
+        write(&staged, &j).unwrap();
+        assert_eq!(std::fs::read(&outside).unwrap(), b"precious");
+        assert_eq!(read(&staged), Some(j));
+        // At the journal's name: not read.
+        remove(&staged);
+        std::fs::write(&outside, serde_json::to_vec(&read_back()).unwrap()).unwrap();
+        std::os::unix::fs::symlink(&outside, journal_path(&staged)).unwrap();
+        assert_eq!(read(&staged), None);
+        assert!(outside.exists());
+    }
+
+    fn read_back() -> Journal {
+        Journal {
+            identity: "2".into(),
+            len: 2,
+            head_len: 2,
+            head: None,
+            runs: 0,
+            last_run: None,
+        }
     }
 }
