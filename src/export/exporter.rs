@@ -42,20 +42,6 @@ pub struct Exporter {
     pub min_free_bytes: u64,
 }
 
-/// The partial file (`.<id>.<random>.part`, with a `.resume` journal) a
-/// dead export of `id` left beside `video_path`, by name.
-fn adoptable(video_path: &std::path::Path, id: &str) -> Option<String> {
-    let dir = video_path.parent()?;
-    let mut names: Vec<String> = std::fs::read_dir(dir)
-        .ok()?
-        .filter_map(|e| e.ok()?.file_name().into_string().ok())
-        .filter(|n| super::owner::part_owner(n) == Some(id))
-        .filter(|n| dir.join(format!("{n}.resume")).is_file())
-        .collect();
-    names.sort();
-    names.pop()
-}
-
 impl Exporter {
     pub fn new(layout: Layout) -> Exporter {
         Exporter {
@@ -213,7 +199,11 @@ impl Exporter {
         // A dead export of this id may have left a partial file and a
         // resume journal: taken over (the index-driven writer keeps what
         // still holds of it; the others start over).
-        let staged = match adoptable(&reads.video_path, &reads.row.id) {
+        let dir = reads
+            .video_path
+            .parent()
+            .unwrap_or(std::path::Path::new("."));
+        let staged = match super::owner::resumable_part(dir, &reads.row.id) {
             Some(name) => StagedFile::adopt(&reads.video_path, &name)?,
             None => StagedFile::create(&reads.video_path, &reads.row.id)?,
         };

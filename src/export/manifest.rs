@@ -25,9 +25,9 @@ use std::io::Read;
 use std::path::{Path, PathBuf};
 
 use ed25519_dalek::{Signature, Signer, SigningKey, Verifier, VerifyingKey};
-use sha2::{Digest, Sha256};
 
 use crate::error::{Error, Result};
+use crate::output::hex;
 use crate::output::StagedFile;
 
 use super::request::ExportRequest;
@@ -102,10 +102,6 @@ fn manifest_error(path: &Path, reason: impl Into<String>) -> Error {
     }
 }
 
-fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
-}
-
 fn unhex(text: &str) -> Option<Vec<u8>> {
     let t = text.trim();
     if !t.len().is_multiple_of(2) {
@@ -117,24 +113,11 @@ fn unhex(text: &str) -> Option<Vec<u8>> {
         .collect()
 }
 
-/// SHA-256 (hex) and size of the file at `path`, read in 1 MiB pieces.
+/// SHA-256 (hex) and size of the file at `path`.
 pub fn hash_file(path: &Path) -> std::io::Result<(u64, String)> {
-    let mut f = crate::output::confine::open_regular(path)?;
-    let mut h = Sha256::new();
-    let mut buf = vec![0u8; 1 << 20];
-    let mut size = 0u64;
-    loop {
-        match f.read(&mut buf) {
-            Ok(0) => break,
-            Ok(n) => {
-                h.update(&buf[..n]);
-                size += n as u64;
-            }
-            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
-            Err(e) => return Err(e),
-        }
-    }
-    Ok((size, hex(&h.finalize())))
+    let f = crate::output::confine::open_regular(path)?;
+    let size = f.metadata()?.len();
+    Ok((size, crate::output::sha256(&f, 0, size)?))
 }
 
 fn modified_ns(meta: &std::fs::Metadata) -> i128 {

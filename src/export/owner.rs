@@ -94,6 +94,18 @@ pub fn part_owner(file_name: &str) -> Option<&str> {
     (!id.is_empty() && !random.is_empty() && !id.contains('.')).then_some(id)
 }
 
+/// The partial file (`.<id>.<random>.part`) a dead export of `id` left in
+/// `dir` with a resume journal beside it (`<partial>.resume`), by name; the
+/// newest name when there are several.
+pub fn resumable_part(dir: &Path, id: &str) -> Option<String> {
+    std::fs::read_dir(dir)
+        .ok()?
+        .filter_map(|e| e.ok()?.file_name().into_string().ok())
+        .filter(|n| part_owner(n) == Some(id))
+        .filter(|n| dir.join(format!("{n}.resume")).is_file())
+        .max()
+}
+
 /// The id of a lock file name `.<id>.lock`.
 pub fn lock_owner(file_name: &str) -> Option<&str> {
     let id = file_name.strip_prefix('.')?.strip_suffix(".lock")?;

@@ -204,7 +204,7 @@ pub fn recover(
         } else {
             remove_thumb(&row, thumb_dir, &mut report);
             catalogue.delete_export(&row.id)?;
-            let resumable = has_journal(export_dir, &row.id);
+            let resumable = owner::resumable_part(export_dir, &row.id).is_some();
             match record {
                 Some(r) if resumable => {
                     // Its partial file stays for the export run again
@@ -235,16 +235,6 @@ pub fn recover(
     sweep_files(export_dir, &mut report)?;
     sweep_thumbnail_parts(thumb_dir, export_dir, &mut report)?;
     Ok(report)
-}
-
-/// Whether a partial file of `id` in `export_dir` has a resume journal.
-fn has_journal(export_dir: &Path, id: &str) -> bool {
-    std::fs::read_dir(export_dir).is_ok_and(|entries| {
-        entries
-            .filter_map(|e| e.ok()?.file_name().into_string().ok())
-            .filter(|n| owner::part_owner(n) == Some(id))
-            .any(|n| export_dir.join(format!("{n}.resume")).is_file())
-    })
 }
 
 /// Whether recovery may act on `row`: its id is a valid name (it becomes

@@ -139,6 +139,29 @@ impl Drop for StagedFile {
     }
 }
 
+/// SHA-256 of bytes `[start, end)` of `file`, as hex, read in 1 MiB
+/// pieces at explicit offsets (the file's position is left alone): an
+/// export's manifest and the resume journal's checks.
+pub fn sha256(file: &File, start: u64, end: u64) -> io::Result<String> {
+    use sha2::{Digest, Sha256};
+    use std::os::unix::fs::FileExt;
+    let mut h = Sha256::new();
+    let mut buf = vec![0u8; (end.saturating_sub(start) as usize).min(1 << 20)];
+    let mut at = start;
+    while at < end {
+        let n = ((end - at) as usize).min(buf.len());
+        file.read_exact_at(&mut buf[..n], at)?;
+        h.update(&buf[..n]);
+        at += n as u64;
+    }
+    Ok(hex(&h.finalize()))
+}
+
+/// Bytes as lowercase hex.
+pub fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
 /// Whether an OS error number means the filesystem (or quota) is full.
 pub fn is_disk_full(errno: i32) -> bool {
     errno == libc::ENOSPC || errno == libc::EDQUOT

@@ -25,8 +25,6 @@ use std::fs::File;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
-use sha2::{Digest, Sha256};
-
 /// Bytes of runs between two checkpoints...
 pub const CHECKPOINT_BYTES: u64 = 16 << 20;
 /// ...or this long, whichever comes first (a slow, paced export).
@@ -111,35 +109,13 @@ pub fn remove(staged: &Path) {
 /// The hash of bytes `[start, end)` of `file` (the head, whole: an hour's
 /// is 2.4 MB, hashed in a few milliseconds).
 pub fn hash(file: &File, start: u64, end: u64) -> std::io::Result<String> {
-    use std::os::unix::fs::FileExt;
-    let mut h = Sha256::new();
-    let mut buf = vec![0u8; 1 << 20];
-    let mut at = start;
-    while at < end {
-        let n = ((end - at) as usize).min(buf.len());
-        file.read_exact_at(&mut buf[..n], at)?;
-        h.update(&buf[..n]);
-        at += n as u64;
-    }
-    Ok(h.finalize()
-        .iter()
-        .take(16)
-        .map(|b| format!("{b:02x}"))
-        .collect())
+    crate::output::sha256(file, start, end)
 }
 
 /// The hash of the block of `file` that ends at `end` (the piece's last
 /// `BLOCK` bytes, fewer for a short piece starting at `start`).
 pub fn block_hash(file: &File, start: u64, end: u64) -> std::io::Result<String> {
-    use std::os::unix::fs::FileExt;
-    let from = end.saturating_sub(BLOCK).max(start);
-    let mut buf = vec![0u8; (end - from) as usize];
-    file.read_exact_at(&mut buf, from)?;
-    Ok(Sha256::digest(&buf)
-        .iter()
-        .take(16)
-        .map(|b| format!("{b:02x}"))
-        .collect())
+    crate::output::sha256(file, end.saturating_sub(BLOCK).max(start), end)
 }
 
 /// A point the writer has reached, for the journal.
