@@ -222,8 +222,8 @@ pub fn read_moov_in<R: Read + Seek>(f: &mut R, len: u64) -> io::Result<Vec<u8>> 
 
 /// [`read_moov`] of an open file of `len` bytes, reading its first
 /// `prefix` bytes in one `pread` (a segment's `moov` is at its start, and a
-/// few KiB): the boxes before it are walked in memory, and only a `moov`
-/// that does not fit the prefix costs a second read.
+/// few KiB): the same box walk ([`read_moov_in`]), served from that prefix,
+/// and from the file only past it.
 pub fn read_moov_at(f: &std::fs::File, len: u64, prefix: usize) -> io::Result<Vec<u8>> {
     use std::os::unix::fs::FileExt;
     let mut buf = vec![0u8; prefix.min(len as usize)];
@@ -237,38 +237,56 @@ pub fn read_moov_at(f: &std::fs::File, len: u64, prefix: usize) -> io::Result<Ve
         }
     }
     buf.truncate(got);
-    let mut pos = 0usize;
-    while pos + 8 <= buf.len() {
-        let Some((size, kind, hlen)) = header(&buf[pos..]) else {
-            break;
+    read_moov_in(
+        &mut Prefixed {
+            head: &buf,
+            file: f,
+            pos: 0,
+        },
+        len,
+    )
+}
+
+/// A file read through its first bytes held in memory.
+struct Prefixed<'a> {
+    head: &'a [u8],
+    file: &'a std::fs::File,
+    pos: u64,
+}
+
+impl Read for Prefixed<'_> {
+    fn read(&mut self, out: &mut [u8]) -> io::Result<usize> {
+        use std::os::unix::fs::FileExt;
+        let n = match self
+            .head
+            .get(self.pos as usize..)
+            .filter(|_| self.pos < self.head.len() as u64)
+        {
+            Some(rest) => {
+                let n = rest.len().min(out.len());
+                out[..n].copy_from_slice(&rest[..n]);
+                n
+            }
+            None => self.file.read_at(out, self.pos)?,
         };
-        let size = if size == 0 { len - pos as u64 } else { size };
-        if size < hlen as u64 {
-            break;
-        }
-        if &kind == b"moov" {
-            let body = size - hlen as u64;
-            if body > MAX_MOOV_BYTES || (pos as u64).saturating_add(size) > len {
-                break;
-            }
-            let start = pos + hlen;
-            if let Some(end) = start.checked_add(body as usize).filter(|&e| e <= buf.len()) {
-                buf.truncate(end);
-                buf.drain(..start);
-                return Ok(buf);
-            }
-            let mut out = vec![0u8; body as usize];
-            f.read_exact_at(&mut out, start as u64)?;
-            return Ok(out);
-        }
-        match usize::try_from(size).ok().and_then(|s| pos.checked_add(s)) {
-            Some(next) => pos = next,
-            None => break,
-        }
+        self.pos += n as u64;
+        Ok(n)
     }
-    // Past the prefix (or not understood there): the box walk over the file.
-    let mut r = f;
-    read_moov_in(&mut r, len)
+}
+
+impl Seek for Prefixed<'_> {
+    fn seek(&mut self, to: SeekFrom) -> io::Result<u64> {
+        match to {
+            SeekFrom::Start(p) => self.pos = p,
+            _ => {
+                return Err(io::Error::new(
+                    io::ErrorKind::Unsupported,
+                    "only SeekFrom::Start",
+                ))
+            }
+        }
+        Ok(self.pos)
+    }
 }
 
 /// The `moov` payload of an MP4 held in memory (an fMP4 init segment).
@@ -665,6 +683,24 @@ pub fn without_btrt(entry: &[u8], handler: &[u8; 4]) -> Vec<u8> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_moov_read_through_a_prefix_is_the_moov_whatever_the_prefix() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("seg.mp4");
+        crate::sample::write_segment(&path, &crate::sample::SegmentSpec::small(1.0)).unwrap();
+        let want = read_moov(&path).unwrap();
+        let f = std::fs::File::open(&path).unwrap();
+        let len = f.metadata().unwrap().len();
+        // Inside a box header, inside the moov, past it, bigger than the file.
+        for prefix in [0, 5, 40, 200, want.len() / 2, 64 << 10, len as usize + 100] {
+            assert_eq!(
+                read_moov_at(&f, len, prefix).unwrap(),
+                want,
+                "prefix {prefix}"
+            );
+        }
+    }
 
     /// An `mp4a` entry with an esds as libav writes it (AAC LC, 16 kHz mono).
     pub fn mp4a(max: u32, avg: u32) -> Vec<u8> {
