@@ -76,6 +76,8 @@ pub enum Warning {
         first_id: String,
         first_location: String,
     },
+    /// A multi-camera export: a camera with no footage in range, left out.
+    CameraLeftOut { camera: String, reason: String },
 }
 
 impl fmt::Display for Warning {
@@ -150,6 +152,9 @@ impl fmt::Display for Warning {
             }
             Warning::PlaylistRange { reason } => write!(f, "playlist range: {reason}"),
             Warning::NoThumbnail { reason } => write!(f, "no thumbnail: {reason}"),
+            Warning::CameraLeftOut { camera, reason } => {
+                write!(f, "camera {camera} left out: {reason}")
+            }
             Warning::MoovAtEnd { reserved, needed } => write!(
                 f,
                 "the index (moov, {needed} bytes) did not fit the {reserved} bytes reserved \
@@ -187,6 +192,7 @@ impl Warning {
             Warning::NoThumbnail { .. } => "no_thumbnail",
             Warning::MoovAtEnd { .. } => "moov_at_end",
             Warning::DuplicateFootage { .. } => "duplicate_footage",
+            Warning::CameraLeftOut { .. } => "camera_left_out",
         }
     }
 }

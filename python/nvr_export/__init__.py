@@ -254,10 +254,12 @@ def _enum_value(v: Any) -> Any:
 
 
 def _request(
-    camera: str,
+    camera: Optional[str],
     start: float,
     end: float,
     *,
+    cameras: Optional[Sequence[str]] = None,
+    mosaic: bool = False,
     name: Optional[str] = None,
     id: Optional[str] = None,
     timezone: Optional[str] = None,
@@ -295,8 +297,13 @@ def _request(
         raise InvalidRequest(
             "invalid_name", False, f"unknown start_at {start_at!r}: use keyframe or exact"
         )
+    names = [str(c) for c in cameras] if cameras is not None else []
+    if camera is None:
+        camera = names[0] if names else ""
     req: dict = {
         "camera": camera,
+        "cameras": names,
+        "mosaic": bool(mosaic),
         "start": float(start),
         "end": float(end),
         "name": name,
@@ -375,10 +382,12 @@ class Exporter:
 
     def export(
         self,
-        camera: str,
+        camera: Optional[str],
         start: float,
         end: float,
         *,
+        cameras: Optional[Sequence[str]] = None,
+        mosaic: bool = False,
         name: Optional[str] = None,
         id: Optional[str] = None,
         timezone: Optional[str] = None,
@@ -410,9 +419,13 @@ class Exporter:
         subtitle track showing the wall-clock time (in ``timezone``, else
         UTC) of every second of the output. ``manifest=True`` writes
         ``<export>.manifest.json`` (SHA-256 of the export and of its source
-        segments); ``sign_key`` (a key from :func:`keygen`) also signs it."""
+        segments); ``sign_key`` (a key from :func:`keygen`) also signs it.
+        ``cameras=[...]`` (2 to 16; ``camera`` may be ``None`` or the first):
+        one file with a track per camera on one wall-clock timeline (one
+        export row, the first camera's); ``mosaic=True`` tiles them into one
+        picture instead (re-encoded)."""
         req = _request(
-            camera, start, end, name=name, id=id, timezone=timezone,
+            camera, start, end, cameras=cameras, mosaic=mosaic, name=name, id=id, timezone=timezone,
             export_case_id=export_case_id, chapters=chapters, source=source,
             thumbnail=thumbnail, timelapse=timelapse, input_args=input_args,
             output_args=output_args, hwaccel=hwaccel, cpu_fallback=cpu_fallback,

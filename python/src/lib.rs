@@ -503,7 +503,9 @@ fn libav_info() -> PyResult<String> {
 /// 16 kHz AAC; a 40 s session, a 20 s outage, a 30 s session whose audio
 /// joins 2 s late), with a preview and a review item. `restart`: a camera
 /// that sends its parameter sets in band, then restarts at another
-/// resolution with them only in the file headers. For tests and trials.
+/// resolution with them only in the file headers. `cameras`: two cameras
+/// recorded so (`front_door` 24 s at 320x180, `back_yard` 15 s at 640x360
+/// from 5 s later; the JSON names the first). For tests and trials.
 #[pyfunction]
 fn sample_store(py: Python<'_>, kind: &str, root: PathBuf) -> PyResult<String> {
     use engine::sample::{self, nvr::Session, AudioSpec, SegmentSpec};
@@ -550,6 +552,27 @@ fn sample_store(py: Python<'_>, kind: &str, root: PathBuf) -> PyResult<String> {
                 )?;
                 Ok(Some(store))
             }
+            "cameras" => {
+                let spec = |w, h, seconds_x1000, seed| SegmentSpec {
+                    width: w,
+                    height: h,
+                    gop: 30,
+                    seconds_x1000,
+                    seed,
+                    ..SegmentSpec::small(1.0)
+                };
+                let t0 = 1_735_732_800.0; // 2025-01-01 12:00:00 UTC
+                let front = [Session::new(spec(320, 180, 24_000, 1))];
+                let yard = [Session::new(spec(640, 360, 15_000, 2))];
+                let stores = sample::nvr::record_cameras(
+                    &root,
+                    &[
+                        ("front_door", t0 + 0.37, &front[..]),
+                        ("back_yard", t0 + 5.2, &yard[..]),
+                    ],
+                )?;
+                Ok(stores.into_iter().next())
+            }
             "restart" => {
                 let t0 = 1_735_732_800.0; // 2025-01-01 12:00:00 UTC
                 sample::nvr::restart_store(&root, "front_door", t0 + 0.37, false).map(Some)
@@ -559,7 +582,7 @@ fn sample_store(py: Python<'_>, kind: &str, root: PathBuf) -> PyResult<String> {
         .map_err(engine_error)?
         .ok_or_else(|| {
             PyValueError::new_err(format!(
-                "unknown sample store {kind:?}: demo, nvr or restart"
+                "unknown sample store {kind:?}: demo, nvr, cameras or restart"
             ))
         })?;
     json(&serde_json::json!({

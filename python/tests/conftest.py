@@ -29,7 +29,7 @@ from nvr_export import _native  # noqa: E402
 @pytest.fixture(scope="session")
 def built_stores(tmp_path_factory):
     base = tmp_path_factory.mktemp("stores")
-    return {kind: json.loads(_native.sample_store(kind, str(base / kind))) for kind in ("demo", "nvr")}
+    return {kind: json.loads(_native.sample_store(kind, str(base / kind))) for kind in ("demo", "nvr", "cameras")}
 
 
 def copy_store(info, dest: Path) -> dict:
@@ -54,6 +54,11 @@ def demo(built_stores, tmp_path):
 @pytest.fixture
 def nvr(built_stores, tmp_path):
     return copy_store(built_stores["nvr"], tmp_path / "nvr")
+
+
+@pytest.fixture
+def cameras(built_stores, tmp_path):
+    return copy_store(built_stores["cameras"], tmp_path / "cameras")
 
 
 def rows(db, sql, *args):

@@ -359,6 +359,23 @@ def test_start_at_exact_gives_the_range_asked_for(nvr):
     expect(InvalidRequest, "invalid_name", lambda: ex.export(nvr["camera"], start, end, start_at="later"))
 
 
+def test_several_cameras_make_one_file_with_a_track_each(cameras):
+    ex = exporter(cameras)
+    out = ex.export(None, cameras["start"] - 5, cameras["start"] + 60,
+                    cameras=["front_door", "back_yard"], timezone="UTC")
+    streams = [s for s in ffprobe(out.video_path)["streams"] if s["codec_type"] == "video"]
+    assert [s["tags"]["handler_name"] for s in streams] == ["front_door", "back_yard"]
+    assert [s["width"] for s in streams] == [320, 640]
+    # The yard started 5 s after the front door: its track starts there.
+    assert 4.0 < float(streams[1]["start_time"]) < 6.0, streams[1]["start_time"]
+    (row,) = export_rows(cameras["db"])
+    assert (row[0], row[1], row[5]) == (out.id, "front_door", 0)
+    assert row[2].startswith("front door + back yard "), row[2]
+    expect(InvalidRequest, "forbidden_argument",
+           lambda: ex.export(None, cameras["start"], cameras["start"] + 9,
+                             cameras=["front_door", "front_door"]))
+
+
 def test_a_queue_dropped_without_shutdown_does_not_hang(demo):
     """Garbage collection drops the queue with the GIL held while its
     subscriber thread wants the GIL: the drop must release it."""

@@ -114,8 +114,13 @@ pub struct RecoverArgs {
 pub struct ExportArgs {
     #[command(flatten)]
     pub layout: LayoutArgs,
+    /// The camera; repeated (2 to 16), the cameras in one file on one
+    /// clock, a track each (the first the default), or tiled with --mosaic.
+    #[arg(long, required = true)]
+    pub camera: Vec<String>,
+    /// With several cameras: one picture of all of them, a grid (re-encoded).
     #[arg(long)]
-    pub camera: String,
+    pub mosaic: bool,
     /// Start of the range, unix seconds.
     #[arg(long, allow_hyphen_values = true)]
     pub start: f64,
@@ -215,7 +220,13 @@ impl ExportArgs {
     /// The library's request for these arguments.
     pub fn request(&self) -> ExportRequest {
         ExportRequest {
-            camera: self.camera.clone(),
+            camera: self.camera.first().cloned().unwrap_or_default(),
+            cameras: if self.camera.len() > 1 || self.mosaic {
+                self.camera.clone()
+            } else {
+                Vec::new()
+            },
+            mosaic: self.mosaic,
             start_s: self.start,
             end_s: self.end,
             name: self.name.clone(),

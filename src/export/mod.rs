@@ -13,7 +13,8 @@
 //! * `row`: the row's lifecycle (claimed, committed, removed on failure).
 //! * `footage`, `timeline`: a file-source export's segments probed and
 //!   laid out on the output timeline; `hls`: the VOD server's playlist and
-//!   its writer.
+//!   its writer; `cameras`: several cameras' on one timeline, and their
+//!   writer.
 //! * [`manifest`]: the export's manifest (hashes of it and its sources),
 //!   its signature, and [`manifest::verify`].
 //! * `writer`: the input read and written by the writer that suits it.
@@ -26,6 +27,7 @@
 //! the cached frames of the current hour ([`Source::Preview`]: cut exactly
 //! with an edit list, see `plan::Trim`), or its HLS VOD server.
 
+mod cameras;
 mod clip;
 mod exporter;
 mod footage;

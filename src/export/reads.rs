@@ -65,6 +65,9 @@ pub(super) struct Reads {
     /// Container metadata: `title` ("Frigate Recording for ..."),
     /// `creation_time`, `comment`.
     pub metadata: Vec<(&'static str, String)>,
+    /// A multi-camera export: the reads of every camera after the first
+    /// (read as for a clip: no row, folder or thumbnail of their own).
+    pub others: Vec<Reads>,
 }
 
 /// Reads what `req` needs (see the module doc).
@@ -75,6 +78,70 @@ pub(super) fn read(
     encode: Option<EncodeOptions>,
     purpose: Purpose,
     cancel: &CancelToken,
+) -> Result<Reads> {
+    if req.is_multi() {
+        return read_cameras(layout, settings, req, encode, purpose, cancel);
+    }
+    read_one(layout, settings, req, encode, purpose, cancel, false)
+}
+
+/// The reads of a multi-camera export: the first camera's as the export's
+/// (its row, names and thumbnail, named for all), the others' beside.
+fn read_cameras(
+    layout: &Layout,
+    settings: &Settings,
+    req: &ExportRequest,
+    encode: Option<EncodeOptions>,
+    purpose: Purpose,
+    cancel: &CancelToken,
+) -> Result<Reads> {
+    let cameras = req.camera_list();
+    let mut first = req.for_camera(cameras[0]);
+    // Named for every camera.
+    first.name = Some(req.name.clone().unwrap_or_else(|| {
+        let zone = Zone::or_local(req.timezone.as_deref());
+        let fmt = "%Y-%m-%d %H:%M:%S";
+        let names: Vec<String> = cameras.iter().map(|c| c.replace('_', " ")).collect();
+        format!(
+            "{} {} {}",
+            names.join(" + "),
+            zone.format(req.start_s, fmt),
+            zone.format(req.end_s, fmt)
+        )
+    }));
+    let mut reads = read_one(layout, settings, &first, encode, purpose, cancel, true)?;
+    for (key, value) in reads.metadata.iter_mut() {
+        match *key {
+            "title" => *value = value.replacen(cameras[0], &cameras.join(", "), 1),
+            "comment" => *value = format!("Cameras: {}", cameras.join(", ")),
+            _ => {}
+        }
+    }
+    for camera in &cameras[1..] {
+        let one = req.for_camera(camera);
+        reads.others.push(read_one(
+            layout,
+            settings,
+            &one,
+            None,
+            Purpose::Clip,
+            cancel,
+            true,
+        )?);
+    }
+    Ok(reads)
+}
+
+/// The reads of one camera; `multi`: one of several (no footage in range
+/// is not an error).
+fn read_one(
+    layout: &Layout,
+    settings: &Settings,
+    req: &ExportRequest,
+    encode: Option<EncodeOptions>,
+    purpose: Purpose,
+    cancel: &CancelToken,
+    multi: bool,
 ) -> Result<Reads> {
     let export = purpose == Purpose::Export;
     let user_thumbnail = match &req.thumbnail {
@@ -126,7 +193,12 @@ pub(super) fn read(
         return Err(Error::UnreadableSegments { skipped: bad_rows });
     }
     if recordings.is_empty() && req.source == Source::Recordings {
-        return Err(nothing_recorded(&catalogue, req));
+        // Of several cameras, one without footage in range is left out
+        // (said by a warning); an unknown one fails the export.
+        match nothing_recorded(&catalogue, req) {
+            Error::NoRecordings { .. } if multi => {}
+            e => return Err(e),
+        }
     }
     let (reviews, vod_rows) = chapter_rows(&catalogue, req)?;
 
@@ -195,6 +267,7 @@ pub(super) fn read(
         export_dir,
         video_path: names.video_path,
         metadata: names.metadata,
+        others: Vec::new(),
     })
 }
 

@@ -68,10 +68,24 @@ impl Layout {
     }
 }
 
+/// Most cameras one export may hold.
+pub const MAX_CAMERAS: usize = 16;
+
 /// One export to run.
 #[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
 pub struct ExportRequest {
+    /// The camera; of a multi-camera export, the first of [`cameras`](Self::cameras)
+    /// (may be left empty there).
+    #[serde(default)]
     pub camera: String,
+    /// Several cameras in one file on one clock (2 to 16, the first's video
+    /// the default track; see `plan::cameras`). Empty: `camera` alone.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub cameras: Vec<String>,
+    /// With several cameras: tile them into one picture (re-encoded)
+    /// instead of one track each.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub mosaic: bool,
     /// Requested range, unix seconds (`start` and `end` in JSON too).
     #[serde(alias = "start")]
     pub start_s: f64,
@@ -194,9 +208,47 @@ pub struct HlsSource {
 }
 
 impl ExportRequest {
+    /// A multi-camera export of `cameras` (the first names the row).
+    pub fn cameras<S: Into<String>>(
+        cameras: impl IntoIterator<Item = S>,
+        start_s: f64,
+        end_s: f64,
+    ) -> ExportRequest {
+        let cameras: Vec<String> = cameras.into_iter().map(Into::into).collect();
+        let mut req =
+            ExportRequest::new(cameras.first().cloned().unwrap_or_default(), start_s, end_s);
+        req.cameras = cameras;
+        req
+    }
+
+    /// Every camera of the export, in order.
+    pub fn camera_list(&self) -> Vec<&str> {
+        if self.cameras.is_empty() {
+            vec![self.camera.as_str()]
+        } else {
+            self.cameras.iter().map(String::as_str).collect()
+        }
+    }
+
+    /// Whether this is a multi-camera export.
+    pub fn is_multi(&self) -> bool {
+        self.cameras.len() > 1
+    }
+
+    /// This request for one camera alone (a multi-camera export's reads).
+    pub(crate) fn for_camera(&self, camera: &str) -> ExportRequest {
+        let mut one = self.clone();
+        one.camera = camera.to_string();
+        one.cameras = Vec::new();
+        one.mosaic = false;
+        one
+    }
+
     pub fn new(camera: impl Into<String>, start_s: f64, end_s: f64) -> ExportRequest {
         ExportRequest {
             camera: camera.into(),
+            cameras: Vec::new(),
+            mosaic: false,
             start_s,
             end_s,
             name: None,
@@ -234,7 +286,17 @@ pub(super) fn check(req: &ExportRequest) -> Result<Option<EncodeOptions>> {
             "outside 2000-01-01 to 2100-01-01: not an NVR recording time",
         ));
     }
-    output::validate_component("camera", &req.camera)?;
+    if req.cameras.is_empty() {
+        output::validate_component("camera", &req.camera)?;
+    }
+    if !req.cameras.is_empty() {
+        check_cameras(req)?;
+    } else if req.mosaic {
+        return Err(Error::ForbiddenArgument {
+            arg: "--mosaic".into(),
+            reason: "a mosaic tiles several cameras: name 2 to 16 with --camera".into(),
+        });
+    }
     if let Some(id) = &req.id {
         output::validate_component("export id", id)?;
         output::validate_id_length(id)?;
@@ -258,6 +320,46 @@ pub(super) fn check(req: &ExportRequest) -> Result<Option<EncodeOptions>> {
         Some(a) => encode_options(req, a).map(Some),
         None => Ok(None),
     }
+}
+
+/// A multi-camera request: 2 to 16 distinct valid names, the first the
+/// request's camera, from the recordings, copied (or tiled by `mosaic`).
+fn check_cameras(req: &ExportRequest) -> Result<()> {
+    let bad = |reason: String| Error::ForbiddenArgument {
+        arg: "--camera".into(),
+        reason,
+    };
+    let n = req.cameras.len();
+    if n > MAX_CAMERAS || (n < 2 && req.mosaic) {
+        return Err(bad(format!(
+            "{n} cameras: a multi-camera export takes 2 to {MAX_CAMERAS}"
+        )));
+    }
+    for (i, c) in req.cameras.iter().enumerate() {
+        output::validate_component("camera", c)?;
+        if req.cameras[..i].contains(c) {
+            return Err(bad(format!("camera {c:?} is named twice")));
+        }
+    }
+    if !req.camera.is_empty() && req.camera != req.cameras[0] {
+        return Err(bad(format!(
+            "the request's camera {:?} is not the first of its cameras ({:?})",
+            req.camera, req.cameras[0]
+        )));
+    }
+    if req.source != Source::Recordings {
+        return Err(bad(
+            "several cameras are exported from the recordings only (not the previews or the VOD server)"
+                .into(),
+        ));
+    }
+    if req.encode.is_some() && !req.mosaic {
+        return Err(bad(
+            "several cameras are copied one track each; to re-encode them, tile them with --mosaic"
+                .into(),
+        ));
+    }
+    Ok(())
 }
 
 /// The untrusted encode arguments through the allowlist.
@@ -286,6 +388,9 @@ fn encode_options(req: &ExportRequest, a: &EncodeArgs) -> Result<EncodeOptions> 
 /// range asked for (footage is never labelled with times it does not show).
 pub(super) fn as_named(req: &ExportRequest) -> (ExportRequest, Option<Warning>) {
     let mut named = req.clone();
+    if let Some(first) = req.cameras.first() {
+        named.camera = first.clone();
+    }
     let Source::Hls(HlsSource { url: Some(url), .. }) = &req.source else {
         return (named, None);
     };

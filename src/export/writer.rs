@@ -12,6 +12,7 @@ use crate::remux::{self, RemuxJob};
 use crate::transcode::args::EncodeOptions;
 use crate::transcode::{preset, writer::TranscodeJob};
 
+use super::cameras::{self, Cameras};
 use super::footage::{self, Footage};
 use super::hls::{self, Vod};
 use super::manifest;
@@ -30,6 +31,8 @@ pub(super) enum Input {
     },
     /// The NVR's HLS VOD server: a playlist the server already planned.
     Vod(Vod),
+    /// Several cameras' recordings on one timeline.
+    Cameras(Cameras),
 }
 
 impl Input {
@@ -44,6 +47,10 @@ impl Input {
         reporter: &Reporter<'_>,
     ) -> Result<Input> {
         let cancel = reporter.cancel_token();
+        if req.is_multi() {
+            let c = cameras::read(layout, settings, min_free_bytes, req, reads, reporter)?;
+            return Ok(Input::Cameras(c));
+        }
         if let Source::Hls(source) = &req.source {
             return Ok(Input::Vod(hls::open(settings, req, source, cancel)?));
         }
@@ -79,6 +86,7 @@ impl Input {
                 .iter()
                 .map(|ps| of(&ps.segment))
                 .collect(),
+            Input::Cameras(c) => c.sources(),
             Input::Vod(_) => {
                 let (segments, _) = crate::source::recordings::segments(
                     &reads.vod_rows,
@@ -101,6 +109,7 @@ impl Input {
     ) -> Result<Written> {
         match self {
             Input::Vod(vod) => hls::write(vod, settings, req, reads, out, reporter),
+            Input::Cameras(c) => c.write(settings, req, reads, out, reporter),
             Input::Files { footage, timeline } => match &reads.encode {
                 Some(options) => {
                     let on = (options, settings.parallel_decode);

@@ -160,12 +160,35 @@ struct Span {
 }
 
 fn review_chapters(plan: &Plan, reviews: &[ReviewSegment], zone: Zone) -> Vec<Chapter> {
+    let titled: Vec<Titled> = reviews
+        .iter()
+        .map(|r| Titled {
+            start_s: r.start_s,
+            end_s: r.end_s,
+            title: review_title(&r.severity, &r.data),
+        })
+        .collect();
+    titled_chapters(plan, &titled, zone)
+}
+
+/// A review item with its chapter title.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Titled {
+    pub start_s: f64,
+    /// `None`: still going (ends at the last recorded second).
+    pub end_s: Option<f64>,
+    pub title: String,
+}
+
+/// The review-item chapters of items already titled (a multi-camera
+/// export's, titled with their camera), by the rules of the module doc.
+pub fn titled_chapters(plan: &Plan, items: &[Titled], zone: Zone) -> Vec<Chapter> {
     let total = plan.duration();
     let Some(last_end_s) = plan.last_wall_end_s() else {
         return Vec::new();
     };
     // 1. Each review in output time; drop those under a second.
-    let mut spans: Vec<Span> = reviews
+    let mut spans: Vec<Span> = items
         .iter()
         .filter_map(|r| {
             let end_s = r.end_s.unwrap_or(last_end_s);
@@ -174,7 +197,7 @@ fn review_chapters(plan: &Plan, reviews: &[ReviewSegment], zone: Zone) -> Vec<Ch
             (end - start >= MIN_CHAPTER).then(|| Span {
                 start,
                 end,
-                title: review_title(&r.severity, &r.data),
+                title: r.title.clone(),
             })
         })
         .collect();
@@ -231,6 +254,43 @@ fn review_chapters(plan: &Plan, reviews: &[ReviewSegment], zone: Zone) -> Vec<Ch
             },
         })
         .collect()
+}
+
+/// Marks where the output skips time no camera recorded (`holes`: the
+/// output instant and the wall-clock stretch skipped): the chapter that
+/// holds the instant is cut there, and the part after it is titled with
+/// what was skipped (a chapter already starting within a second of it is
+/// retitled instead).
+pub fn mark_holes(chapters: &mut Vec<Chapter>, holes: &[(OutTicks, f64, f64)], zone: Zone) {
+    for &(at, from_s, to_s) in holes {
+        let title = format!(
+            "{} (no camera recorded {} to {})",
+            zone.iso8601(to_s),
+            zone.iso8601(from_s),
+            zone.iso8601(to_s)
+        );
+        let Some(i) = chapters.iter().position(|c| c.start <= at && at < c.end) else {
+            continue;
+        };
+        if at - chapters[i].start < MIN_CHAPTER {
+            chapters[i].title = title;
+        } else if chapters[i].end - at < MIN_CHAPTER {
+            if let Some(next) = chapters.get_mut(i + 1) {
+                next.title = title;
+            }
+        } else {
+            let end = chapters[i].end;
+            chapters[i].end = at;
+            chapters.insert(
+                i + 1,
+                Chapter {
+                    start: at,
+                    end,
+                    title,
+                },
+            );
+        }
+    }
 }
 
 /// Wall-clock time shown at an output instant (inverse of `wall_to_output`).

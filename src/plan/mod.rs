@@ -42,6 +42,7 @@
 //! offsets are accumulated in these integer ticks, so hundreds of clips add
 //! no drift.
 
+pub mod cameras;
 pub mod chapters;
 pub mod timestamps;
 

@@ -39,6 +39,7 @@ use crate::media::isobmff::TrakSummary;
 use crate::media::params;
 use crate::output;
 use crate::output::confine::open_regular;
+use crate::plan::cameras::CameraPlacement;
 use crate::plan::Clip;
 use crate::probe::{FileStamp, SegmentProbe};
 use crate::progress::{CancelToken, Reporter};
@@ -53,6 +54,11 @@ const VIDEO_TRACK_ID: u32 = 1;
 const AUDIO_TRACK_ID: u32 = 2;
 const CHAPTER_TRACK_ID: u32 = 3;
 const TIMESTAMP_TRACK_ID: u32 = 4;
+/// Alternate groups of a multi-camera export's tracks: the cameras' videos
+/// are one (players offer a switch), their audio tracks another (as a
+/// single camera's audio track is).
+const VIDEO_GROUP: u16 = 3;
+const AUDIO_GROUP: u16 = 1;
 
 /// Whether the index-driven writer can take `job`; `Err` says why not.
 ///
@@ -206,9 +212,16 @@ const PREFETCH_RUNS: usize = 32;
 
 /// The kept samples of one output track, replayed from the probes' sample
 /// tables through the cut ([`super::cut`]): the writer never holds them.
+#[derive(Clone, Copy)]
 struct ClipSamples<'a> {
     job: &'a RemuxJob<'a>,
-    runs: &'a [Run<'a>],
+    /// Per clip: the source offset of its run and where the run lands in
+    /// the payload (empty in the layout pass, which places nothing).
+    places: &'a [(i64, u64)],
+    /// Per clip (empty: none): how much later than its plan's output time
+    /// the clip is presented (one camera of several: its place on the
+    /// shared timeline), added to every sample's timestamps.
+    shift: &'a [OutTicks],
     tbs: [Rational; 2],
     track: usize,
     /// Checked at every clip: a day's tables take a while to replay, and a
@@ -233,12 +246,21 @@ impl ClipSamples<'_> {
                 break;
             }
             let c = sel.clip(ci);
+            let shift = self.shift.get(ci).copied().unwrap_or(OutTicks::ZERO);
+            let by = [
+                shift.in_base(self.tbs[VIDEO]),
+                shift.in_base(self.tbs[AUDIO]),
+            ];
             if tracks.contains(&VIDEO) {
                 for s in c.probe.video.timing.samples.iter() {
                     match sel.video(&c, s.dts, s.pts(), s.duration) {
                         Cut::Drop => continue,
                         Cut::After => break,
-                        Cut::Keep(st) => f(ci, VIDEO, out_sample(st, s.size, s.keyframe), s.pos),
+                        Cut::Keep(st) => {
+                            let mut o = out_sample(st, s.size, s.keyframe);
+                            o.dts += by[VIDEO];
+                            f(ci, VIDEO, o, s.pos)
+                        }
                     }
                 }
             }
@@ -247,7 +269,11 @@ impl ClipSamples<'_> {
                     match sel.audio(&c, s.dts, s.duration) {
                         Cut::Drop => {}
                         Cut::After => break,
-                        Cut::Keep(st) => f(ci, AUDIO, out_sample(st, s.size, true), s.pos),
+                        Cut::Keep(st) => {
+                            let mut o = out_sample(st, s.size, true);
+                            o.dts += by[AUDIO];
+                            f(ci, AUDIO, o, s.pos)
+                        }
                     }
                 }
             }
@@ -258,10 +284,10 @@ impl ClipSamples<'_> {
 
 impl SampleSource for ClipSamples<'_> {
     fn for_each(&self, f: &mut dyn FnMut(OutSample)) {
-        let runs = self.runs;
+        let places = self.places;
         self.replay(&[self.track], &mut |ci, _, mut s, pos| {
-            let run = &runs[ci];
-            s.offset = run.payload_at + (pos - run.start) as u64;
+            let (start, payload_at) = places[ci];
+            s.offset = payload_at + (pos - start) as u64;
             f(s)
         });
     }
@@ -320,7 +346,7 @@ pub fn parts_streamed(
     reporter: &mut Reporter<'_>,
     to: &HeadStream,
 ) -> Result<RemuxStats> {
-    build(job, Target::Memory(to), reporter)
+    build(&[Cam::alone(job)], Target::Memory(to), reporter)
 }
 
 /// Writes `job` (accepted by [`check`]) to `out_path`.
@@ -329,23 +355,80 @@ pub fn write(
     out_path: &Path,
     reporter: &mut Reporter<'_>,
 ) -> Result<RemuxStats> {
-    build(job, Target::File(out_path), reporter)
+    build(&[Cam::alone(job)], Target::File(out_path), reporter)
 }
 
-fn build(
-    job: &RemuxJob<'_>,
-    target: Target<'_>,
+/// One camera of a multi-camera export: its stream copy (each accepted by
+/// [`check`]), its name, where its clips sit on the shared timeline.
+pub struct CameraTrack<'a> {
+    pub job: &'a RemuxJob<'a>,
+    pub name: &'a str,
+    pub placement: &'a CameraPlacement,
+}
+
+/// Writes several cameras into one file on one timeline (see
+/// `plan::cameras`): a video track per camera (and its audio track), each
+/// with its edit list, named for its camera, the first camera's the
+/// default of their alternate group. The chapters, timestamp cues, metadata
+/// and creation time are the first camera's job's; `total` is the shared
+/// timeline's length (progress).
+pub fn write_cameras(
+    cameras: &[CameraTrack<'_>],
+    total: OutTicks,
+    out_path: &Path,
     reporter: &mut Reporter<'_>,
 ) -> Result<RemuxStats> {
-    let cancel = reporter.cancel_token().clone();
-    let out_path = match target {
-        Target::File(p) => p,
-        Target::Memory(_) => Path::new("(virtual file)"),
-    };
-    let fail = Failures {
-        out: out_path,
-        cancel: &cancel,
-    };
+    let cams: Vec<Cam<'_>> = cameras
+        .iter()
+        .map(|c| Cam {
+            job: c.job,
+            shared: Some((c.name, c.placement, total)),
+        })
+        .collect();
+    build(&cams, Target::File(out_path), reporter)
+}
+
+/// A camera as [`build`] takes it: alone (its plan is the output's
+/// timeline) or one of several on a shared one.
+struct Cam<'a> {
+    job: &'a RemuxJob<'a>,
+    shared: Option<(&'a str, &'a CameraPlacement, OutTicks)>,
+}
+
+impl<'a> Cam<'a> {
+    fn alone(job: &'a RemuxJob<'a>) -> Cam<'a> {
+        Cam { job, shared: None }
+    }
+    /// Where clip `ci` starts on the output's timeline.
+    fn clip_at(&self, ci: usize) -> OutTicks {
+        match self.shared {
+            Some((_, p, _)) => p.clip_at.get(ci).copied().unwrap_or(OutTicks::ZERO),
+            None => self.job.plan.clips[ci].offset,
+        }
+    }
+}
+
+/// What the layout pass found for one camera.
+struct CamLayout<'a> {
+    audio: Option<&'a crate::probe::AudioStream>,
+    tbs: [Rational; 2],
+    /// Per clip: the first and last source byte kept.
+    bounds: Vec<(i64, i64)>,
+    counts: [u64; 2],
+    sizing: [mp4::StatsAccumulator; 2],
+    ends_s: [f64; 2],
+    audio_dropped: super::cut::AudioDrops,
+}
+
+/// The layout pass of one camera: one replay a track, the two side by side
+/// (each track's samples are selected as in a replay of it alone, which
+/// is how its tables are written); it sizes each track's tables (offsets
+/// play no part there) and finds each clip's bytes.
+fn lay_out_camera<'a>(
+    job: &'a RemuxJob<'a>,
+    shift: &'a [OutTicks],
+    cancel: &CancelToken,
+) -> CamLayout<'a> {
     let first = job.first();
     let audio = if job.audio {
         first.audio.as_ref()
@@ -358,31 +441,14 @@ fn build(
             .map(|a| cut::audio_tb(a.sample_rate))
             .unwrap_or(OutTicks::BASE),
     ];
-    let mut stats = RemuxStats {
-        writer: WriterKind::Fast,
-        ..RemuxStats::default()
-    };
-
-    let t0 = std::time::Instant::now();
-    // 1. Chapter samples go first in mdat; then one run per clip: the bytes
-    // from the first to the last kept sample of the clip's segment.
-    let (chapter_samples, mut chapter_bytes) = mp4::chapter_samples(job.chapters, 0);
-    // The timestamp samples follow them (one buffer: both go out with the head).
-    let (timestamp_samples, timestamp_bytes) =
-        mp4::timestamp_samples(job.timestamps, chapter_bytes.len() as u64);
-    chapter_bytes.extend_from_slice(&timestamp_bytes);
-    drop(timestamp_bytes);
     let layout = ClipSamples {
         job,
-        runs: &[],
+        places: &[],
+        shift,
         tbs,
         track: VIDEO,
-        cancel: &cancel,
+        cancel,
     };
-    // The same pass sizes each track's tables (offsets play no part there);
-    // one replay a track, the two side by side (each track's samples are
-    // selected as in a replay of it alone, which is how its tables are
-    // written).
     let pass = |track: usize| {
         let mut bounds: Vec<(i64, i64)> = vec![(i64::MAX, i64::MIN); job.plan.clips.len()];
         let mut count = 0u64;
@@ -409,18 +475,76 @@ fn build(
         (pass(VIDEO), None)
     };
     let (mut bounds, vcount, vsizing, vend, _) = video_pass;
-    let mut counts = [vcount, 0];
-    let mut sizing = [vsizing, mp4::StatsAccumulator::new(tb_den(tbs[AUDIO]))];
-    stats.video_duration_s = vend;
+    let mut l = CamLayout {
+        audio,
+        tbs,
+        bounds: Vec::new(),
+        counts: [vcount, 0],
+        sizing: [vsizing, mp4::StatsAccumulator::new(tb_den(tbs[AUDIO]))],
+        ends_s: [vend, 0.0],
+        audio_dropped: Default::default(),
+    };
     if let Some((abounds, acount, asizing, aend, dropped)) = audio_pass {
         for (b, a) in bounds.iter_mut().zip(abounds) {
             *b = (b.0.min(a.0), b.1.max(a.1));
         }
-        counts[AUDIO] = acount;
-        sizing[AUDIO] = asizing;
-        stats.audio_duration_s = aend;
-        stats.audio_dropped = dropped;
+        l.counts[AUDIO] = acount;
+        l.sizing[AUDIO] = asizing;
+        l.ends_s[AUDIO] = aend;
+        l.audio_dropped = dropped;
     }
+    l.bounds = bounds;
+    l
+}
+
+fn build(cams: &[Cam<'_>], target: Target<'_>, reporter: &mut Reporter<'_>) -> Result<RemuxStats> {
+    let job = cams[0].job;
+    let cancel = reporter.cancel_token().clone();
+    let out_path = match target {
+        Target::File(p) => p,
+        Target::Memory(_) => Path::new("(virtual file)"),
+    };
+    let fail = Failures {
+        out: out_path,
+        cancel: &cancel,
+    };
+    let first = job.first();
+    let mut stats = RemuxStats {
+        writer: WriterKind::Fast,
+        ..RemuxStats::default()
+    };
+
+    let t0 = std::time::Instant::now();
+    // 1. Chapter samples go first in mdat; then one run per clip: the bytes
+    // from the first to the last kept sample of the clip's segment.
+    let (chapter_samples, mut chapter_bytes) = mp4::chapter_samples(job.chapters, 0);
+    // The timestamp samples follow them (one buffer: both go out with the head).
+    let (timestamp_samples, timestamp_bytes) =
+        mp4::timestamp_samples(job.timestamps, chapter_bytes.len() as u64);
+    chapter_bytes.extend_from_slice(&timestamp_bytes);
+    drop(timestamp_bytes);
+    // One camera of several: each clip presented at its place on the shared
+    // timeline, as a shift of its samples' timestamps.
+    let shifts: Vec<Vec<OutTicks>> = cams
+        .iter()
+        .map(|c| match c.shared {
+            Some(_) => (0..c.job.plan.clips.len())
+                .map(|ci| c.clip_at(ci) - c.job.plan.clips[ci].offset)
+                .collect(),
+            None => Vec::new(),
+        })
+        .collect();
+    let layouts: Vec<CamLayout<'_>> = cams
+        .iter()
+        .zip(&shifts)
+        .map(|(c, shift)| lay_out_camera(c.job, shift, &cancel))
+        .collect();
+    stats.video_duration_s = match cams[0].shared {
+        Some((_, _, total)) => total.seconds(),
+        None => layouts[0].ends_s[VIDEO],
+    };
+    stats.audio_duration_s = layouts[0].ends_s[AUDIO];
+    stats.audio_dropped = layouts[0].audio_dropped;
     // Extent sharing: on XFS / btrfs, a run placed at an offset congruent to
     // its source offset (modulo the block size) is shared by the filesystem,
     // not copied. The payload starts block-aligned (a `free` box before
@@ -437,13 +561,19 @@ fn build(
         Target::Memory(_) => None,
     };
     let block = sharing.filter(|&b| {
-        let shareable: Vec<u64> = job
-            .plan
-            .clips
+        let shareable: Vec<u64> = cams
             .iter()
-            .zip(&bounds)
-            .filter(|(c, (s, e))| e > s && on_out_fs(job.probe(c)))
-            .map(|(_, (s, e))| (e - s) as u64)
+            .zip(&layouts)
+            .flat_map(|(c, l)| {
+                c.job
+                    .plan
+                    .clips
+                    .iter()
+                    .zip(&l.bounds)
+                    .map(move |x| (c.job, x))
+            })
+            .filter(|(job, (c, (s, e)))| e > s && on_out_fs(job.probe(c)))
+            .map(|(_, (_, (s, e)))| (e - s) as u64)
             .collect();
         let pays = sharing_pays(b, &shareable);
         if !pays {
@@ -455,16 +585,35 @@ fn build(
         }
         pays && sharing_works(job, out_path, &on_out_fs, b)
     });
+    // The runs in the order of their place on the output's timeline (one
+    // camera: clip order; several: interleaved, so that a player reading
+    // the file front to back finds every camera's samples close together).
+    let mut order: Vec<(usize, usize)> = cams
+        .iter()
+        .enumerate()
+        .flat_map(|(k, c)| (0..c.job.plan.clips.len()).map(move |ci| (k, ci)))
+        .collect();
+    if cams.len() > 1 {
+        order.sort_by_key(|&(k, ci)| (cams[k].clip_at(ci), k));
+    }
+    let mut places: Vec<Vec<(i64, u64)>> = cams
+        .iter()
+        .map(|c| vec![(0, 0); c.job.plan.clips.len()])
+        .collect();
     let mut payload_len = chapter_bytes.len() as u64;
-    let mut runs: Vec<Run<'_>> = Vec::with_capacity(job.plan.clips.len());
-    for (clip, &(start, end)) in job.plan.clips.iter().zip(&bounds) {
+    let mut runs: Vec<Run<'_>> = Vec::with_capacity(order.len());
+    for &(k, ci) in &order {
+        let cam_job = cams[k].job;
+        let clip = &cam_job.plan.clips[ci];
+        let (start, end) = layouts[k].bounds[ci];
         let (start, end) = if start <= end { (start, end) } else { (0, 0) };
-        let Locator::File(path) = job.locator(clip);
-        let probe = job.probe(clip);
+        let Locator::File(path) = cam_job.locator(clip);
+        let probe = cam_job.probe(clip);
         let align = block.filter(|_| on_out_fs(probe) && end > start);
         if let Some(b) = align {
             payload_len += (start as u64 % b + b - payload_len % b) % b;
         }
+        places[k][ci] = (start, payload_len);
         runs.push(Run {
             path,
             stamp: probe.stamp(),
@@ -472,77 +621,117 @@ fn build(
             len: (end - start) as u64,
             payload_at: payload_len,
             align,
-            offset: clip.offset,
+            offset: cams[k].clip_at(ci),
             duration: clip.duration,
         });
         payload_len += (end - start) as u64;
     }
-    stats.video_packets = counts[VIDEO];
-    stats.audio_packets = counts[AUDIO];
+    stats.video_packets = layouts.iter().map(|l| l.counts[VIDEO]).sum();
+    stats.audio_packets = layouts.iter().map(|l| l.counts[AUDIO]).sum();
     cancel.check()?;
 
     let t_layout = t0.elapsed();
     // 2. Tracks (sized by the layout pass) and the moov layout.
     let has_chapters = !job.chapters.is_empty();
-    let chap = has_chapters.then_some(CHAPTER_TRACK_ID);
-    let hevc = first.video.codec == Id::HEVC;
-    let mut ventry = first
-        .sample_entry(first.video.index)
-        .map(|e| e.sample_entry.clone())
-        .unwrap_or_default();
-    if let Some((tag, Some(hvcc))) = tracks::hevc_entry(&first.video) {
-        set_hvcc(&mut ventry, tag, &hvcc);
-    }
-    let vsrc = ClipSamples {
-        job,
-        runs: &runs,
-        tbs,
-        track: VIDEO,
-        cancel: &cancel,
+    let hevc = cams.iter().any(|c| c.job.first().video.codec == Id::HEVC);
+    let multi = cams.iter().any(|c| c.shared.is_some());
+    // One camera: the ids libav gives the same tracks; several: in order,
+    // each camera's video then its audio, then the text tracks.
+    let av_tracks = layouts
+        .iter()
+        .map(|l| 1 + l.audio.is_some() as u32)
+        .sum::<u32>();
+    let (timestamp_id, chapter_id) = if multi {
+        (av_tracks + 1, av_tracks + 2)
+    } else {
+        (TIMESTAMP_TRACK_ID, CHAPTER_TRACK_ID)
     };
-    let asrc = ClipSamples {
-        track: AUDIO,
-        ..vsrc
-    };
-    let [vstats, astats] = sizing.map(|a| a.finish());
-    let mut tracks = vec![mp4::Track::with_stats(
-        TrackKind::Video {
-            width: first.video.width,
-            height: first.video.height,
-        },
-        VIDEO_TRACK_ID,
-        tb_den(tbs[VIDEO]),
-        ventry,
-        &vsrc,
-        vstats,
-        chap,
-    )];
-    if let Some(a) = audio {
-        let mut t = mp4::Track::with_stats(
-            TrackKind::Audio,
-            AUDIO_TRACK_ID,
-            tb_den(tbs[AUDIO]),
-            Vec::new(),
-            &asrc,
-            astats,
+    let chap = has_chapters.then_some(chapter_id);
+    let sources: Vec<[ClipSamples<'_>; 2]> = cams
+        .iter()
+        .zip(&layouts)
+        .zip(&places)
+        .zip(&shifts)
+        .map(|(((c, l), places), shift)| {
+            let v = ClipSamples {
+                job: c.job,
+                places,
+                shift,
+                tbs: l.tbs,
+                track: VIDEO,
+                cancel: &cancel,
+            };
+            let a = ClipSamples { track: AUDIO, ..v };
+            [v, a]
+        })
+        .collect();
+    let mut next_id = 1u32;
+    let mut tracks = Vec::with_capacity(cams.len() * 2 + 2);
+    for (k, (cam, l)) in cams.iter().zip(layouts).enumerate() {
+        let cfirst = cam.job.first();
+        let mut ventry = cfirst
+            .sample_entry(cfirst.video.index)
+            .map(|e| e.sample_entry.clone())
+            .unwrap_or_default();
+        if let Some((tag, Some(hvcc))) = tracks::hevc_entry(&cfirst.video) {
+            set_hvcc(&mut ventry, tag, &hvcc);
+        }
+        let [vstats, astats] = l.sizing.map(|a| a.finish());
+        let present = |group: u16| {
+            cam.shared.map(|(name, _, _)| mp4::Presentation {
+                name: name.to_string(),
+                group,
+                enabled: k == 0,
+            })
+        };
+        let (vid, aid) = if multi {
+            next_id += 1 + l.audio.is_some() as u32;
+            (next_id - 1 - l.audio.is_some() as u32, next_id - 1)
+        } else {
+            (VIDEO_TRACK_ID, AUDIO_TRACK_ID)
+        };
+        let mut v = mp4::Track::with_stats(
+            TrackKind::Video {
+                width: cfirst.video.width,
+                height: cfirst.video.height,
+            },
+            vid,
+            tb_den(l.tbs[VIDEO]),
+            ventry,
+            &sources[k][VIDEO],
+            vstats,
             chap,
         );
-        if let Some(e) = first.sample_entry(a.index) {
-            t.sample_entry = output_audio_entry(e, t.bit_rates());
+        v.presentation = present(VIDEO_GROUP);
+        tracks.push(v);
+        if let Some(a) = l.audio {
+            let mut t = mp4::Track::with_stats(
+                TrackKind::Audio,
+                aid,
+                tb_den(l.tbs[AUDIO]),
+                Vec::new(),
+                &sources[k][AUDIO],
+                astats,
+                chap,
+            );
+            if let Some(e) = cfirst.sample_entry(a.index) {
+                t.sample_entry = output_audio_entry(e, t.bit_rates());
+            }
+            t.presentation = present(AUDIO_GROUP);
+            tracks.push(t);
         }
-        tracks.push(t);
     }
     // The layout pass stops early on a cancel: its sizes are not used then.
     cancel.check()?;
     if !job.timestamps.is_empty() {
         tracks.push(mp4::timestamp_track(
-            TIMESTAMP_TRACK_ID,
+            timestamp_id,
             &timestamp_samples,
             (first.video.width, first.video.height),
         ));
     }
     if has_chapters {
-        tracks.push(mp4::chapter_track(CHAPTER_TRACK_ID, &chapter_samples));
+        tracks.push(mp4::chapter_track(chapter_id, &chapter_samples));
     }
     let movie = mp4::Movie::new(job.creation_s, &tracks, job.metadata, job.chapters);
     let ftyp = mp4::ftyp(hevc);
@@ -606,7 +795,7 @@ fn build(
             head_len,
             data_base,
             runs,
-            identity: identity(job),
+            identity: cams_identity(cams),
         };
         // The reader may already be answering from the layout while the
         // head is written; a failure from here on fails its reads.
@@ -644,7 +833,7 @@ fn build(
     let head_end = data_base + chapter_bytes.len() as u64;
     // Resume (see `super::resume`): what a dead export of the same plan
     // durably wrote here is kept where its journal vouches for it.
-    let plan_id = layout_identity(job, &runs, data_base, payload_len);
+    let plan_id = layout_identity(cams_identity(cams), &runs, data_base, payload_len);
     let fresh = resume::Journal {
         identity: plan_id,
         len: data_base + payload_len,
@@ -755,14 +944,14 @@ fn build(
 /// is made from ([`identity`]), where each run comes from (its segment's
 /// identity and range) and where it lands.
 fn layout_identity(
-    job: &RemuxJob<'_>,
+    head_identity: u64,
     runs: &[Run<'_>],
     data_base: u64,
     payload_len: u64,
 ) -> String {
     use std::hash::{Hash, Hasher};
     let mut h = std::collections::hash_map::DefaultHasher::new();
-    identity(job).hash(&mut h);
+    head_identity.hash(&mut h);
     (data_base, payload_len).hash(&mut h);
     for r in runs {
         let FileStamp {
@@ -814,6 +1003,26 @@ fn resumable(
         (kept.runs, kept.last_run) = (done, now);
     }
     Ok(kept)
+}
+
+/// [`identity`] of one camera's job; of several, with their names and
+/// edit lists.
+fn cams_identity(cams: &[Cam<'_>]) -> u64 {
+    use std::hash::{Hash, Hasher};
+    if let [one] = cams {
+        if one.shared.is_none() {
+            return identity(one.job);
+        }
+    }
+    let mut h = std::collections::hash_map::DefaultHasher::new();
+    for c in cams {
+        identity(c.job).hash(&mut h);
+        if let Some((name, placement, total)) = c.shared {
+            (name, total.0).hash(&mut h);
+            format!("{:?}", placement.edits).hash(&mut h);
+        }
+    }
+    h.finish()
 }
 
 /// A hash of what a virtual file's head is made from besides its segments'

@@ -106,19 +106,50 @@ pub fn record_store(
     start_s: f64,
     sessions: &[Session],
 ) -> Result<SampleStore> {
+    let stores = record_cameras(root, &[(camera, start_s, sessions)])?;
+    stores
+        .into_iter()
+        .next()
+        .ok_or_else(|| Error::io(root, std::io::Error::other("no camera recorded")))
+}
+
+/// Several cameras recorded the NVR's way into one store (one catalogue,
+/// one media folder): each `(camera, start_s, sessions)` as
+/// [`record_store`] records one. A store per camera comes back, all
+/// sharing `root`.
+pub fn record_cameras(
+    root: &Path,
+    cameras: &[(&str, f64, &[Session])],
+) -> Result<Vec<SampleStore>> {
     media::init();
     fs::create_dir_all(root).map_err(|e| Error::io(root, e))?;
     let root = &fs::canonicalize(root).map_err(|e| Error::io(root, e))?;
-    let media_dir = root.join("media");
     let db_path = root.join("frigate.db");
     let mut cat = Catalogue::create(&db_path)?;
+    let mut stores = Vec::new();
+    for &(camera, start_s, sessions) in cameras {
+        let recordings = record_camera(root, camera, start_s, sessions)?;
+        super::insert_recordings(&mut cat, &recordings)?;
+        stores.push(SampleStore::new(root, camera, recordings));
+    }
+    Ok(stores)
+}
+
+/// One camera's sessions recorded under `root`, its rows computed.
+fn record_camera(
+    root: &Path,
+    camera: &str,
+    start_s: f64,
+    sessions: &[Session],
+) -> Result<Vec<Recording>> {
+    let media_dir = root.join("media");
     let mut recordings = Vec::new();
     let mut wall = start_s;
     for (n, session) in sessions.iter().enumerate() {
         if n > 0 {
             wall += session.gap_before_s;
         }
-        let work = root.join(format!(".recorder-{n}"));
+        let work = root.join(format!(".recorder-{camera}-{n}"));
         let segments = record_session(&work, session)?;
         for (i, seg) in segments.iter().enumerate() {
             let frames = crate::probe::probe(&seg.path, &CancelToken::new())
@@ -150,8 +181,7 @@ pub fn record_store(
         wall += session.spec.seconds();
         fs::remove_dir_all(&work).map_err(|e| Error::io(&work, e))?;
     }
-    super::insert_recordings(&mut cat, &recordings)?;
-    Ok(SampleStore::new(root, camera, recordings))
+    Ok(recordings)
 }
 
 /// A segment file written by the segment muxer.

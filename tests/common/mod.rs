@@ -255,7 +255,7 @@ pub fn audio_packet_hashes(path: &Path) -> Vec<String> {
 
 /// Per-packet MD5 of the stream `map` selects: the sixth field of each
 /// framemd5 line (side data, when a packet has some, follows it).
-fn packet_hashes(path: &Path, map: &str) -> Vec<String> {
+pub fn packet_hashes(path: &Path, map: &str) -> Vec<String> {
     let out = Command::new("ffmpeg")
         .args(["-nostdin", "-v", "error", "-i"])
         .arg(path)

@@ -36,7 +36,25 @@ pub struct Track<'a> {
     pub stats: SampleStats,
     /// Track id of the chapter track this one refers to (`tref/chap`).
     pub chapter_track: Option<u32>,
+    /// One track of several on a shared timeline (a multi-camera export);
+    /// `None`: the track alone, presented from output time 0.
+    pub presentation: Option<Presentation>,
 }
+
+/// How a track of several is presented: its name, its alternate group.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Presentation {
+    /// The handler name and the track's `udta` name (players show it).
+    pub name: String,
+    /// Tracks of one alternate group are offered one at a time.
+    pub group: u16,
+    /// The group's default track (`tkhd` enabled flag).
+    pub enabled: bool,
+}
+
+/// One `elst` entry: a duration in the movie time scale and the media time
+/// (track time scale) it starts at, -1 for an empty edit.
+type ElstEntry = (u64, i64);
 
 /// A track's edit list, in the movie time scale except `media_time`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -89,6 +107,7 @@ impl<'a> Track<'a> {
             samples,
             stats,
             chapter_track,
+            presentation: None,
         }
     }
 
@@ -120,6 +139,12 @@ impl<'a> Track<'a> {
     /// the movie time scale, presentation span from it to the latest sample
     /// end rounded up), so that both writers'
     /// files present the same instants.
+    /// Movie time this track is presented for (its edits' total).
+    fn presented(&self) -> u64 {
+        let e = self.edit();
+        e.delay + e.duration
+    }
+
     pub(super) fn edit(&self) -> Edit {
         let Some(first) = self.stats.first else {
             return Edit {
@@ -338,10 +363,7 @@ pub fn moov(m: &Movie<'_>, co64: bool) -> Moov {
         .tracks
         .iter()
         .filter(|t| t.kind != TrackKind::Chapters)
-        .map(|t| {
-            let e = t.edit();
-            e.delay + e.duration
-        })
+        .map(|t| t.presented())
         .max()
         .unwrap_or(0);
     let mut b = BoxBuf::default();
@@ -370,21 +392,31 @@ fn trak(b: &mut BoxBuf, index: usize, t: &Track<'_>, mac: u32, co64: bool) {
     let Edit {
         delay,
         media_time,
-        duration: edit,
+        duration,
     } = t.edit();
-    let (flags, alt, volume, w, h) = match t.kind {
+    let mut entries: Vec<ElstEntry> = Vec::new();
+    if delay > 0 {
+        entries.push((delay, -1));
+    }
+    entries.push((duration, media_time.min(i32::MAX as u64) as i64));
+    let presented = delay + duration;
+    let (mut flags, mut alt, volume, w, h) = match t.kind {
         TrackKind::Video { width, height } => (3, 0, 0, width, height),
         TrackKind::Audio => (3, 1, 0x0100, 0, 0),
         TrackKind::Chapters => (2, 0, 0, 0, 0),
         TrackKind::Timestamps { width, height } => (3, 2, 0, width, height),
     };
+    if let Some(p) = &t.presentation {
+        flags = if p.enabled { 3 } else { 2 };
+        alt = p.group;
+    }
     b.open(b"trak");
     b.open_full(b"tkhd", 0, flags)
         .u32(mac)
         .u32(mac)
         .u32(t.id)
         .u32(0);
-    b.u32((delay + edit).min(u32::MAX as u64) as u32).zeros(8);
+    b.u32(presented.min(u32::MAX as u64) as u32).zeros(8);
     b.u16(0).u16(alt).u16(volume).u16(0);
     for v in MATRIX {
         b.u32(v);
@@ -393,15 +425,12 @@ fn trak(b: &mut BoxBuf, index: usize, t: &Track<'_>, mac: u32, co64: bool) {
 
     b.open(b"edts")
         .open_full(b"elst", 0, 0)
-        .u32(1 + (delay > 0) as u32);
-    if delay > 0 {
-        b.u32(delay.min(u32::MAX as u64) as u32)
-            .u32(u32::MAX)
+        .u32(entries.len() as u32);
+    for (duration, media_time) in entries {
+        b.u32(duration.min(u32::MAX as u64) as u32)
+            .u32(media_time.clamp(-1, i32::MAX as i64) as i32 as u32)
             .u32(0x0001_0000);
     }
-    b.u32(edit.min(u32::MAX as u64) as u32)
-        .u32(media_time.min(i32::MAX as u64) as u32)
-        .u32(0x0001_0000);
     b.close().close();
 
     if let Some(chap) = t.chapter_track {
@@ -415,6 +444,14 @@ fn trak(b: &mut BoxBuf, index: usize, t: &Track<'_>, mac: u32, co64: bool) {
         TrackKind::Audio => (0x55c4, b"soun", b"SoundHandler\0"),
         TrackKind::Chapters => (0, b"text", b"SubtitleHandler\0"),
         TrackKind::Timestamps { .. } => (0x55c4, b"sbtl", b"Wall clock\0"),
+    };
+    let named;
+    let name = match &t.presentation {
+        Some(p) => {
+            named = [p.name.as_bytes(), b"\0"].concat();
+            &named[..]
+        }
+        None => name,
     };
     if media_dur > u32::MAX as u64 {
         b.open_full(b"mdhd", 1, 0)
@@ -477,6 +514,14 @@ fn trak(b: &mut BoxBuf, index: usize, t: &Track<'_>, mac: u32, co64: bool) {
     stbl(b, index, t, co64);
     b.close(); // minf
     b.close(); // mdia
+    if let Some(p) = &t.presentation {
+        // The track's name (libav reads it as the stream's `title`).
+        b.open(b"udta")
+            .open(b"name")
+            .bytes(p.name.as_bytes())
+            .close()
+            .close();
+    }
     b.close(); // trak
 }
 

@@ -36,7 +36,7 @@ mod tables;
 
 pub use layout::{
     chapter_samples, chapter_track, ftyp, mdat_header, moov, timestamp_samples, timestamp_track,
-    tx3g_sample, Movie, Track, TX3G_DESCRIPTION,
+    tx3g_sample, Movie, Presentation, Track, TX3G_DESCRIPTION,
 };
 pub use samples::{OutSample, SampleSource, StatsAccumulator, TrackKind};
 pub use tables::write_moov;
