@@ -172,10 +172,10 @@ fn three_cameras_one_clock_every_frame_at_its_wall_clock_place() {
     }
     // The yard's first frame after its gap at the row's offset.
     let yard_pts = video_pts(path, 1);
-    let after = yard_pts
+    let (before, after) = yard_pts
         .windows(2)
         .find(|w| w[1] - w[0] > 5.0)
-        .map(|w| w[1])
+        .map(|w| (w[0], w[1]))
         .expect("a gap in the yard's track");
     let back = yard
         .recordings
@@ -234,6 +234,77 @@ fn three_cameras_one_clock_every_frame_at_its_wall_clock_place() {
         name.starts_with("front door + back yard + driveway "),
         "{name}"
     );
+
+    // The same cameras tiled: one picture, the yard's cell black with its
+    // name while it has no footage, its picture when it has.
+    let mut tiled = req.clone();
+    tiled.mosaic = true;
+    tiled.chapters = nvr_export::ChapterMode::None;
+    let m = export(front, &tiled).expect("mosaic");
+    let mp = probe(&m.video_path);
+    let v = streams_of(&mp, "video");
+    assert_eq!(v.len(), 1);
+    assert!(streams_of(&mp, "audio").is_empty());
+    // Two columns of 640x360 cells (the largest camera), two rows.
+    assert_eq!(
+        (v[0]["width"].as_i64(), v[0]["height"].as_i64()),
+        (Some(1280), Some(720))
+    );
+    let mdur = f(&mp["format"]["duration"]);
+    assert!((mdur - dur).abs() < 0.2, "mosaic {mdur} s, tracks {dur} s");
+    let errors = decode_errors(&m.video_path);
+    assert!(errors.trim().is_empty(), "mosaic decode errors: {errors}");
+    let in_gap = (before + after) / 2.0;
+    let yard_cell = cell_luma(&m.video_path, in_gap, (640, 0));
+    assert!(
+        yard_cell.0 < 30.0,
+        "yard's cell in its gap: mean luma {}",
+        yard_cell.0
+    );
+    assert!(
+        (0.001..0.05).contains(&yard_cell.1),
+        "the yard's name: {} of the cell lit",
+        yard_cell.1
+    );
+    let front_cell = cell_luma(&m.video_path, in_gap, (0, 0));
+    assert!(
+        front_cell.0 > 60.0,
+        "front door's cell: mean luma {}",
+        front_cell.0
+    );
+    let yard_back = cell_luma(&m.video_path, after + 2.0, (640, 0));
+    assert!(
+        yard_back.0 > 60.0,
+        "yard's cell after its gap: mean luma {}",
+        yard_back.0
+    );
+}
+
+/// Mean luma and the fraction of bright (label) pixels of the 640x360 cell
+/// at `at` of a 1280x720 picture at `t` seconds.
+fn cell_luma(path: &Path, t: f64, at: (usize, usize)) -> (f64, f64) {
+    let out = std::process::Command::new("ffmpeg")
+        .args(["-nostdin", "-v", "error", "-ss", &format!("{t:.3}"), "-i"])
+        .arg(path)
+        .args(["-frames:v", "1", "-f", "rawvideo", "-pix_fmt", "gray", "-"])
+        .output()
+        .expect("run ffmpeg");
+    assert_eq!(
+        out.stdout.len(),
+        1280 * 720,
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let (mut sum, mut lit) = (0u64, 0u64);
+    for y in at.1..at.1 + 360 {
+        for x in at.0..at.0 + 640 {
+            let p = out.stdout[y * 1280 + x];
+            sum += p as u64;
+            lit += (p > 200) as u64;
+        }
+    }
+    let n = (640 * 360) as f64;
+    (sum as f64 / n, lit as f64 / n)
 }
 
 #[test]

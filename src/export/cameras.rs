@@ -178,6 +178,91 @@ fn shared_chapters(
 }
 
 impl Cameras {
+    /// Tiles every camera into one picture, re-encoded (`transcode::mosaic`).
+    fn mosaic(
+        self,
+        req: &ExportRequest,
+        reads: &Reads,
+        out: &Path,
+        reporter: &mut Reporter<'_>,
+    ) -> Result<Written> {
+        use crate::transcode::{mosaic, preset};
+        reporter.step(Step::Encoding, 0.0)?;
+        let args = req.encode.clone().unwrap_or_default();
+        let chosen = match args.hwaccel.as_deref() {
+            None => preset::SOFTWARE,
+            Some("auto") => preset::auto().0,
+            Some(name) => preset::by_name(name),
+        };
+        let defaults = crate::transcode::args::EncodeOptions::default();
+        let options = reads.encode.as_ref().unwrap_or(&defaults);
+        let fps = self
+            .each
+            .iter()
+            .filter_map(|c| {
+                let clip = c.timeline.plan.clips.first()?;
+                let t = &c.footage.segments[clip.segment].probe.video.timing;
+                let span = t.samples.span();
+                let secs = crate::time::seconds(span.end_at_least_1 - span.min_pts, t.time_base);
+                (secs > 0.0).then(|| (t.samples.len() as f64 / secs).round() as u32)
+            })
+            .max()
+            .unwrap_or(15)
+            .clamp(1, 30);
+        let cameras = self
+            .each
+            .iter()
+            .zip(&self.placement.cameras)
+            .map(|(c, p)| {
+                let plan = &c.timeline.plan;
+                mosaic::MosaicCamera {
+                    name: &c.name,
+                    plan,
+                    segments: &c.footage.segments,
+                    shift: plan
+                        .clips
+                        .iter()
+                        .zip(&p.clip_at)
+                        .map(|(clip, &at)| at - clip.offset)
+                        .collect(),
+                    footage: plan
+                        .clips
+                        .iter()
+                        .zip(&p.clip_at)
+                        .map(|(clip, &at)| (at, at + clip.duration))
+                        .collect(),
+                }
+            })
+            .collect();
+        let job = mosaic::MosaicJob {
+            cameras,
+            total: self.placement.duration(),
+            fps,
+            options,
+            chapters: &self.chapters,
+            timestamps: &self.timestamps,
+            metadata: &reads.metadata,
+            preset: chosen,
+            cpu_fallback: args.cpu_fallback,
+        };
+        let (stats, fell_back) = mosaic::write(&job, out, reporter)?;
+        drop(job);
+        let mut warnings = self.warnings;
+        warnings.extend(fell_back);
+        let mut skipped = Vec::new();
+        for c in self.each {
+            warnings.extend(c.footage.warnings);
+            skipped.extend(c.footage.skipped);
+        }
+        Ok(Written {
+            duration_s: stats.video_duration_s,
+            skipped,
+            warnings,
+            chapters: self.chapters.len(),
+            stats,
+        })
+    }
+
     /// The segments a manifest describes: every camera's.
     pub fn sources(&self) -> Vec<manifest::Source> {
         self.each
@@ -204,6 +289,9 @@ impl Cameras {
         out: &Path,
         reporter: &mut Reporter<'_>,
     ) -> Result<Written> {
+        if req.mosaic {
+            return self.mosaic(req, reads, out, reporter);
+        }
         reporter.step(Step::Copying, 0.0)?;
         if let Some(rate) = settings.max_rate {
             reporter.pace(rate, self.needed_bytes);

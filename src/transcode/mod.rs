@@ -6,6 +6,8 @@
 
 pub mod args;
 pub mod gops;
+pub mod label;
+pub mod mosaic;
 pub mod preset;
 pub mod slideshow;
 pub mod writer;

@@ -65,7 +65,12 @@ struct Encoding {
 
 /// The filter chain handed to libav, built from typed values only, for
 /// frames that reach the encoder as `frames` says.
-fn graph_spec(o: &EncodeOptions, first: (u32, u32), mixed_sizes: bool, frames: Frames) -> String {
+pub(super) fn graph_spec(
+    o: &EncodeOptions,
+    first: (u32, u32),
+    mixed_sizes: bool,
+    frames: Frames,
+) -> String {
     let mut parts = Vec::new();
     if mixed_sizes {
         // A camera restart at another size: everything at the first size.
@@ -253,11 +258,24 @@ pub fn write(
     out_path: &Path,
     reporter: &mut Reporter<'_>,
 ) -> Result<(RemuxStats, Option<Warning>)> {
+    let on = (job.preset, job.cpu_fallback, job.options);
+    with_fallback(on, out_path, reporter, &mut |preset, reporter| {
+        write_with(job, preset, out_path, reporter)
+    })
+}
+
+/// Runs `body` on `preset`; a hardware failure is retried in software from
+/// an empty file when `cpu_fallback` is set (see [`write`]).
+pub(super) fn with_fallback(
+    (preset, cpu_fallback, options): (Preset, bool, &EncodeOptions),
+    out_path: &Path,
+    reporter: &mut Reporter<'_>,
+    body: &mut dyn FnMut(&Preset, &mut Reporter<'_>) -> Result<RemuxStats>,
+) -> Result<(RemuxStats, Option<Warning>)> {
     crate::media::init();
-    let preset = job.preset;
-    match write_with(job, &preset, out_path, reporter) {
+    match body(&preset, reporter) {
         Ok(stats) => {
-            let asked = job.options.video_codec.as_deref().unwrap_or_default();
+            let asked = options.video_codec.as_deref().unwrap_or_default();
             let used = super::args::substitute(asked);
             let warning =
                 (!preset.is_hardware() && used != asked).then(|| Warning::EncoderSubstituted {
@@ -267,7 +285,7 @@ pub fn write(
             Ok((stats, warning))
         }
         Err(Error::Cancelled) => Err(Error::Cancelled),
-        Err(e) if preset.is_hardware() && job.cpu_fallback => {
+        Err(e) if preset.is_hardware() && cpu_fallback => {
             let reason = hw_reason(&e);
             tracing::warn!(preset = preset.name, %reason, "hardware encode failed; retrying in software");
             // Start again: an empty file, step `encoding_retry` from 0.
@@ -277,7 +295,7 @@ pub fn write(
                 .and_then(|f| f.set_len(0))
                 .map_err(|e| Error::io(out_path, e))?;
             reporter.step(crate::progress::Step::EncodingRetry, 0.0)?;
-            let stats = write_with(job, &SOFTWARE, out_path, reporter)?;
+            let stats = body(&SOFTWARE, reporter)?;
             Ok((
                 stats,
                 Some(Warning::EncoderFallback {
@@ -334,8 +352,6 @@ fn write_with(
     let spec = graph_spec(o, first, mixed, preset.frames);
     tracing::debug!(preset = preset.name, encoder = preset.encoder, graph = %spec, "transcode");
 
-    let mut out =
-        ffi::open_output(out_path, "mp4", &cancel).map_err(media("creating the output"))?;
     let o: &EncodeOptions = o;
     let scaled: Vec<Chapter> = job
         .chapters
@@ -346,26 +362,14 @@ fn write_with(
             title: c.title.clone(),
         })
         .collect();
-    mux::set_metadata_and_chapters(&mut out.ctx, job.metadata, scaled.iter().map(Chapter::mark))
-        .map_err(media("metadata"))?;
-
-    let mut pipe = Pipeline {
-        o,
-        preset,
-        spec: &spec,
-        device: device.as_ref(),
-        out,
-        graph: None,
-        enc: None,
-        stats: RemuxStats {
-            writer: WriterKind::Transcode,
-            ..RemuxStats::default()
-        },
-        last_end: 0,
+    let mut pipe = Pipeline::open(
+        (o, preset, &spec, device.as_ref()),
+        out_path,
+        (job.metadata, &scaled),
+        (job.timestamps, factor),
         total,
-        cues: (job.timestamps, factor),
-        clock: None,
-    };
+        &cancel,
+    )?;
     let skip_nokey = o.skip_frame.as_deref() == Some("nokey");
     match parallel_rate(o) {
         // A timelapse: GOPs decoded side by side, only the frames the
@@ -425,7 +429,7 @@ fn parallel_rate(o: &EncodeOptions) -> Option<f64> {
 }
 
 /// Filter graph, encoder and muxer, fed frames in output order.
-struct Pipeline<'a> {
+pub(super) struct Pipeline<'a> {
     o: &'a EncodeOptions,
     preset: &'a Preset,
     spec: &'a str,
@@ -442,8 +446,46 @@ struct Pipeline<'a> {
 }
 
 impl<'a> Pipeline<'a> {
+    /// The output file with its metadata and chapters; the graph and
+    /// encoder open on the first frame. `total_s`: the output's length
+    /// (progress).
+    pub(super) fn open(
+        (o, preset, spec, device): (&'a EncodeOptions, &'a Preset, &'a str, Option<&'a HwDevice>),
+        out_path: &Path,
+        (metadata, chapters): (&[(&str, String)], &[Chapter]),
+        cues: (&'a [Cue], f64),
+        total_s: f64,
+        cancel: &crate::progress::CancelToken,
+    ) -> Result<Pipeline<'a>> {
+        let mut out =
+            ffi::open_output(out_path, "mp4", cancel).map_err(media("creating the output"))?;
+        mux::set_metadata_and_chapters(&mut out.ctx, metadata, chapters.iter().map(Chapter::mark))
+            .map_err(media("metadata"))?;
+        Ok(Pipeline {
+            o,
+            preset,
+            spec,
+            device,
+            out,
+            graph: None,
+            enc: None,
+            stats: RemuxStats {
+                writer: WriterKind::Transcode,
+                ..RemuxStats::default()
+            },
+            last_end: 0,
+            total: total_s,
+            cues,
+            clock: None,
+        })
+    }
+
     /// One decoded frame, its pts on the output timeline (90 kHz).
-    fn feed(&mut self, frame: &ffmpeg::frame::Video, reporter: &mut Reporter<'_>) -> Result<()> {
+    pub(super) fn feed(
+        &mut self,
+        frame: &ffmpeg::frame::Video,
+        reporter: &mut Reporter<'_>,
+    ) -> Result<()> {
         self.stats.frames_decoded += 1;
         if self.graph.is_none() {
             self.graph = Some(build_graph(frame, self.spec, self.device)?);
@@ -545,7 +587,7 @@ impl<'a> Pipeline<'a> {
 
     /// Ends the input at `end` (the plan's end: the last frame lasts until
     /// then), flushes everything and finishes the file.
-    fn finish(
+    pub(super) fn finish(
         mut self,
         end: i64,
         reporter: &mut Reporter<'_>,
