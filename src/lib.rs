@@ -13,8 +13,9 @@
 //!   │             crash recovery and migration (methods of Exporter)
 //! export ────── one export, a stage a file: request (check) -> reads (every
 //!   │             catalogue read) -> row (id owned, row in progress) -> writer
-//!   │             (the input as a value: probed footage on a timeline, or the
-//!   │             VOD playlist) -> output -> row (commit) -> outcome
+//!   │             (the input as a value: probed footage on a timeline, several
+//!   │             cameras' on one clock, or the VOD playlist) -> output -> row
+//!   │             (commit) -> outcome
 //! transcode ─── decode -> filters -> encode (allowlisted options, presets)
 //! remux ─────── stream copy over one per-clip selection: the index-driven
 //!   │             writer (moov from the sample tables, bytes copied in kernel,

@@ -35,6 +35,11 @@ impl Exporter {
                 "a re-encoding request (timelapse, custom arguments) is not a stream copy",
             ));
         }
+        if req.is_multi() {
+            return Err(not_servable(
+                "a clip is one camera's: several cameras in one file are an export",
+            ));
+        }
         if req.source != Source::Recordings {
             return Err(not_servable(
                 "only the recordings source can be (previews are cut exactly, and the \
