@@ -401,3 +401,83 @@ fn bad_camera_lists_are_refused_before_anything_is_read() {
     assert_eq!(e.kind(), nvr_export::ErrorKind::UnknownCamera, "{e}");
     assert_nothing_left(&s);
 }
+
+/// `--start-at exact`, `--timestamps` and `--manifest` with several cameras:
+/// the file starts at the instant asked for, its wall-clock cues are the
+/// shared timeline's (across a skipped stretch too), and the manifest names
+/// every camera's segments.
+#[test]
+fn exact_start_wall_clock_cues_and_a_manifest_cover_every_camera() {
+    let dir = tempfile::tempdir().unwrap();
+    let a = [
+        session(camera(320, 180, 12.0, 1), 0.0),
+        session(camera(320, 180, 10.0, 2), 30.0),
+    ];
+    let b = [session(camera(256, 144, 14.0, 3), 0.0)];
+    let stores = nvr::record_cameras(dir.path(), &[("a", T0 + 0.2, &a), ("b", T0 + 1.4, &b)])
+        .expect("record");
+    let [sa, sb] = [&stores[0], &stores[1]];
+    let start = sa.recordings[0].start_s + 3.5;
+    let mut req = ExportRequest::cameras(["a", "b"], start, T0 + 100.0);
+    req.timezone = Some("UTC".into());
+    req.start_at = nvr_export::StartAt::Exact;
+    req.timestamps = true;
+    req.manifest = true;
+    req.chapters = nvr_export::ChapterMode::None;
+    let out = export(sa, &req).expect("export");
+    let path = &out.video_path;
+    // Both cameras hold footage at the start: both tracks start at 0.
+    for n in 0..2 {
+        let pts = video_pts(path, n);
+        assert!(pts[0].abs() < 0.01, "track {n} starts at {}", pts[0]);
+    }
+    // The cues: each second of the shared timeline names its wall-clock
+    // time; after the skipped stretch they jump with it.
+    let srt = std::process::Command::new("ffmpeg")
+        .args(["-v", "error", "-i"])
+        .arg(path)
+        .args(["-map", "0:s:0", "-f", "srt", "-"])
+        .output()
+        .unwrap();
+    let srt = String::from_utf8(succeeded(srt).stdout).unwrap();
+    let stamp = regex::Regex::new(r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d").unwrap();
+    let texts: Vec<chrono::NaiveDateTime> = stamp
+        .find_iter(&srt)
+        .filter_map(|m| chrono::NaiveDateTime::parse_from_str(m.as_str(), "%Y-%m-%d %H:%M:%S").ok())
+        .collect();
+    assert!(texts.len() > 20, "{srt}");
+    let first = texts[0].and_utc().timestamp() as f64;
+    assert!(
+        (first - start).abs() < 1.0,
+        "first cue {first}, start {start}"
+    );
+    let jump = texts
+        .windows(2)
+        .map(|w| (w[1] - w[0]).num_seconds())
+        .max()
+        .unwrap();
+    assert!(
+        jump > 10,
+        "the skipped stretch shows in the cues (largest step {jump} s)"
+    );
+    // The manifest: every segment of both cameras in range, and it verifies.
+    let v = nvr_export::verify(path, None).expect("verify");
+    assert_eq!(v.exit_code(), 0, "{:?}", v.problems);
+    let names: Vec<String> = v
+        .sources
+        .iter()
+        .map(|s| s.path.display().to_string())
+        .collect();
+    for s in [sa, sb] {
+        let from = s
+            .recordings
+            .iter()
+            .filter(|r| names.contains(&r.path.display().to_string()));
+        assert!(
+            from.count() >= 2,
+            "{} segments of {}: {names:?}",
+            s.camera,
+            s.camera
+        );
+    }
+}
