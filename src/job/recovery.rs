@@ -350,7 +350,8 @@ fn sweep_files(export_dir: &Path, report: &mut RecoveryReport) -> Result<()> {
             report.files_removed.push(path.clone());
         }
         if is_part {
-            for suffix in [".resume", ".resume.tmp", ".share"] {
+            let sides = crate::remux::resume::SIDE_FILES.iter().chain(&[".share"]);
+            for suffix in sides {
                 let side = export_dir.join(format!("{name}{suffix}"));
                 if std::fs::remove_file(&side).is_ok() {
                     report.files_removed.push(side);

@@ -842,7 +842,7 @@ fn build(cams: &[Cam<'_>], target: Target<'_>, reporter: &mut Reporter<'_>) -> R
         runs: 0,
         last_run: None,
     };
-    let kept_journal = match resumable(&out, out_path, &fresh, &runs, data_base) {
+    let (durable, kept_journal) = match resumable(&out, out_path, &fresh, &runs, data_base) {
         Ok(kept) => kept,
         Err(why) => {
             if let Some(why) = why {
@@ -850,7 +850,7 @@ fn build(cams: &[Cam<'_>], target: Target<'_>, reporter: &mut Reporter<'_>) -> R
                 stats.resume_restarted = Some(why);
             }
             out.set_len(0).map_err(|e| fail.write("size", e))?;
-            fresh
+            (fresh.clone(), fresh)
         }
     };
     let (skip_head, skip_runs) = (kept_journal.head.is_some(), kept_journal.runs);
@@ -860,7 +860,7 @@ fn build(cams: &[Cam<'_>], target: Target<'_>, reporter: &mut Reporter<'_>) -> R
     let journal = resume::Journaler::start(
         &out,
         out_path,
-        kept_journal,
+        (durable, kept_journal),
         head_end,
         runs.iter()
             .map(|r| (data_base + r.payload_at, r.len))
@@ -884,6 +884,7 @@ fn build(cams: &[Cam<'_>], target: Target<'_>, reporter: &mut Reporter<'_>) -> R
         }
         let at = WriteAt { file: &out, pos: 0 };
         write_head(&mut std::io::BufWriter::with_capacity(1 << 20, at))?;
+        journal.wrote(resume::Mark::Head);
         journal.mark(resume::Mark::Head);
         Ok(())
     };
@@ -893,6 +894,7 @@ fn build(cams: &[Cam<'_>], target: Target<'_>, reporter: &mut Reporter<'_>) -> R
     let run_done = |i: usize| -> Result<()> {
         use std::sync::atomic::Ordering;
         let r = &runs[i];
+        journal.wrote(resume::Mark::Runs(i + 1));
         let n = since.fetch_add(r.len, Ordering::Relaxed) + r.len;
         let due = last_checkpoint
             .lock()
@@ -964,11 +966,49 @@ fn layout_identity(
     format!("{:016x}", h.finish())
 }
 
-/// What of the staged file a dead export left may be kept, as the journal
+/// What of the staged file a dead export left may be kept, as the journals
 /// to go on from (`fresh` with the head and the runs that still hold):
+/// what is durably there, and what is there in this boot (the durable part
+/// and what the record of writes adds; see `resume`).
 /// `Err(Some(why))` when there was something to resume but it cannot be;
 /// `Err(None)` when there was nothing (a fresh export).
 fn resumable(
+    out: &File,
+    out_path: &Path,
+    fresh: &resume::Journal,
+    runs: &[Run<'_>],
+    data_base: u64,
+) -> std::result::Result<(resume::Journal, resume::Journal), Option<String>> {
+    let durable = synced(out, out_path, fresh, runs, data_base)?;
+    let mut more = durable.clone();
+    let Some(w) = resume::read_written(out_path) else {
+        return Ok((durable, more));
+    };
+    if w.identity != fresh.identity || w.len != fresh.len || w.head_len != fresh.head_len {
+        return Ok((durable, more));
+    }
+    if let (Some(h), None) = (&w.head, &more.head) {
+        if resume::hash(out, 0, fresh.head_len).ok().as_ref() == Some(h) {
+            more.head = Some(h.clone());
+        }
+    }
+    let done = w.runs.min(runs.len());
+    if let Some(r) = done
+        .checked_sub(1)
+        .map(|i| &runs[i])
+        .filter(|_| done > more.runs)
+    {
+        let at = data_base + r.payload_at;
+        let now = resume::block_hash(out, at, at + r.len).ok();
+        if now.is_some() && now == w.last_run {
+            (more.runs, more.last_run) = (done, now);
+        }
+    }
+    Ok((durable, more))
+}
+
+/// What the synced journal vouches for (see [`resumable`]).
+fn synced(
     out: &File,
     out_path: &Path,
     fresh: &resume::Journal,

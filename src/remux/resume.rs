@@ -17,9 +17,21 @@
 //! start over.
 //!
 //! Checkpoints are taken every [`CHECKPOINT_BYTES`] of runs (or
-//! [`CHECKPOINT_INTERVAL`], for a paced export) and when the head is done; a journal is replaced atomically (written beside, synced,
-//! renamed). A writer that ends, well or with an error, removes its
-//! journal: one is left only by a process that died.
+//! [`CHECKPOINT_INTERVAL`], for a paced export) and when the head is done;
+//! a journal is replaced atomically (written beside, synced, renamed). A
+//! writer that ends, well or with an error, removes its journal: one is
+//! left only by a process that died.
+//!
+//! Durable progress trails the copy by what the disk has not written yet
+//! (an hour killed at 90 % of its time had 76 % of its bytes synced). But a
+//! process that dies does not take its completed writes with it: the page
+//! cache keeps them until the machine stops. So a second record,
+//! `<staged>.resume.now`, says what was *written* (after every run, no
+//! sync), with the kernel's boot id: it is trusted only in the same boot
+//! (`/proc/sys/kernel/random/boot_id`), where every write it names is in
+//! the file whether or not it reached the disk, and ignored after a reboot
+//! or power loss, where only the synced journal counts. Either way the
+//! last block it names must still hash the same.
 
 use std::fs::File;
 use std::io::Write;
@@ -97,13 +109,79 @@ pub fn write(staged: &Path, j: &Journal) -> std::io::Result<()> {
     std::fs::rename(&tmp, &path)
 }
 
-/// Removes the journal beside `staged` (and a half-written one).
+/// Removes the journal beside `staged` (and a half-written one), and the
+/// record of what was written.
 pub fn remove(staged: &Path) {
-    let path = journal_path(staged);
+    for suffix in SIDE_FILES {
+        let mut p = staged.as_os_str().to_owned();
+        p.push(suffix);
+        let _ = std::fs::remove_file(PathBuf::from(p));
+    }
+}
+
+/// The files a writer keeps beside its staged file, by suffix.
+pub const SIDE_FILES: [&str; 3] = [".resume", ".resume.tmp", ".resume.now"];
+
+/// `<staged>.resume.now`: what was written, in this boot.
+fn written_path(staged: &Path) -> PathBuf {
+    let mut p = staged.as_os_str().to_owned();
+    p.push(".resume.now");
+    PathBuf::from(p)
+}
+
+/// This boot's id (`None` where the kernel does not say).
+fn boot_id() -> Option<String> {
+    let id = std::fs::read_to_string("/proc/sys/kernel/random/boot_id").ok()?;
+    let id = id.trim();
+    (!id.is_empty()).then(|| id.to_string())
+}
+
+/// What the record of writes beside `staged` says, if it was made in this
+/// boot (see the module doc).
+pub fn read_written(staged: &Path) -> Option<Journal> {
+    use std::io::Read;
+    let path = written_path(staged);
+    if !std::fs::symlink_metadata(&path).ok()?.is_file() {
+        return None;
+    }
+    let mut bytes = Vec::new();
+    crate::output::confine::open_regular(&path)
+        .ok()?
+        .take(1 << 20)
+        .read_to_end(&mut bytes)
+        .ok()?;
+    let (boot, j): (String, Journal) = serde_json::from_slice(&bytes).ok()?;
+    (Some(boot) == boot_id()).then_some(j)
+}
+
+/// Bytes of the record of writes: one `pwrite` at offset 0 replaces it
+/// whole (a write the process started is finished by the kernel even if
+/// the process is killed, so within one boot the record is never torn),
+/// padded with spaces to this fixed length.
+const WRITTEN_LEN: usize = 1024;
+
+/// Creates the record of writes beside `staged` (exclusively: whatever was
+/// planted under its name is removed, never followed).
+fn create_written(staged: &Path) -> std::io::Result<File> {
+    use std::os::unix::fs::OpenOptionsExt;
+    let path = written_path(staged);
     let _ = std::fs::remove_file(&path);
-    let mut tmp = path.into_os_string();
-    tmp.push(".tmp");
-    let _ = std::fs::remove_file(PathBuf::from(tmp));
+    std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .custom_flags(libc::O_NOFOLLOW)
+        .open(&path)
+}
+
+/// Records `j` as written in `record` (not synced: read only in this boot).
+fn write_written(record: &File, boot: &str, j: &Journal) -> std::io::Result<()> {
+    use std::os::unix::fs::FileExt;
+    let mut bytes = serde_json::to_vec(&(boot, j)).map_err(std::io::Error::other)?;
+    if bytes.len() > WRITTEN_LEN {
+        return Err(std::io::Error::other("record of writes too long"));
+    }
+    bytes.resize(WRITTEN_LEN, b' ');
+    record.write_all_at(&bytes, 0)
 }
 
 /// The hash of bytes `[start, end)` of `file` (the head, whole: an hour's
@@ -137,19 +215,49 @@ pub struct Journaler {
     stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
     thread: Option<std::thread::JoinHandle<()>>,
     staged: PathBuf,
+    /// What was written (not synced), recorded after each piece.
+    written: Option<std::sync::Mutex<Written>>,
+}
+
+/// The record of writes and what it needs to hash the blocks it names.
+struct Written {
+    record: File,
+    out: File,
+    boot: String,
+    journal: Journal,
+    head_end: u64,
+    runs: Vec<(u64, u64)>,
 }
 
 impl Journaler {
-    /// Starts journaling `out` (at `staged`) from `journal`; `head_end`:
-    /// the head's length; `runs`: each run's `(offset, length)` in the file.
+    /// Starts journaling `out` (at `staged`) from `(durable, written)`:
+    /// what the file holds durably and what it holds in this boot (a
+    /// resume may keep more than is synced; the synced journal claims only
+    /// the first). `head_end`: the head's length; `runs`: each run's
+    /// `(offset, length)` in the file.
     pub fn start(
         out: &File,
         staged: &Path,
-        journal: Journal,
+        (journal, written): (Journal, Journal),
         head_end: u64,
         runs: Vec<(u64, u64)>,
     ) -> Journaler {
         use std::sync::atomic::Ordering;
+        let written = match (boot_id(), out.try_clone(), create_written(staged)) {
+            (Some(boot), Ok(out), Ok(record)) => {
+                write_written(&record, &boot, &written).ok().map(|()| {
+                    std::sync::Mutex::new(Written {
+                        record,
+                        out,
+                        boot,
+                        journal: written,
+                        head_end,
+                        runs: runs.clone(),
+                    })
+                })
+            }
+            _ => None,
+        };
         let (tx, rx) = std::sync::mpsc::channel::<Mark>();
         let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
         let thread = out.try_clone().ok().and_then(|out| {
@@ -197,6 +305,37 @@ impl Journaler {
             stop,
             thread,
             staged: staged.to_path_buf(),
+            written,
+        }
+    }
+
+    /// Records that the writer wrote this far (no sync; see the module
+    /// doc). Costs a hash of one block (the head: of all of it) and a
+    /// rename.
+    pub fn wrote(&self, m: Mark) {
+        let Some(Ok(mut w)) = self.written.as_ref().map(|w| w.lock()) else {
+            return;
+        };
+        let w = &mut *w;
+        let r = (|| -> std::io::Result<()> {
+            match m {
+                Mark::Head if w.journal.head.is_none() => {
+                    w.journal.head = Some(hash(&w.out, 0, w.head_end)?);
+                }
+                Mark::Runs(n) if n > w.journal.runs => {
+                    let Some(&(at, len)) = w.runs.get(n - 1) else {
+                        return Ok(());
+                    };
+                    w.journal.runs = n;
+                    w.journal.last_run = Some(block_hash(&w.out, at, at + len)?);
+                }
+                _ => return Ok(()),
+            }
+            write_written(&w.record, &w.boot, &w.journal)
+        })();
+        if r.is_err() {
+            // A record that cannot be kept is no record.
+            let _ = std::fs::remove_file(written_path(&self.staged));
         }
     }
 
@@ -278,6 +417,34 @@ mod tests {
         std::os::unix::fs::symlink(&outside, journal_path(&staged)).unwrap();
         assert_eq!(read(&staged), None);
         assert!(outside.exists());
+    }
+
+    #[test]
+    fn the_record_of_writes_holds_only_in_the_boot_that_made_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let staged = dir.path().join(".x.abc.part");
+        std::fs::write(&staged, vec![5u8; 9000]).unwrap();
+        let out = File::open(&staged).unwrap();
+        let fresh = read_back();
+        let j = Journaler::start(
+            &out,
+            &staged,
+            (fresh.clone(), fresh.clone()),
+            100,
+            vec![(100, 4000), (4100, 4900)],
+        );
+        j.wrote(Mark::Runs(2));
+        let seen = read_written(&staged).expect("this boot's record");
+        assert_eq!(seen.runs, 2);
+        assert_eq!(seen.last_run, Some(block_hash(&out, 4100, 9000).unwrap()));
+        // Made in another boot: not trusted (the writes may be lost).
+        let other = serde_json::to_vec(&("another-boot", &seen)).unwrap();
+        std::fs::write(written_path(&staged), other).unwrap();
+        assert_eq!(read_written(&staged), None);
+        // The synced journal never claims it.
+        assert_eq!(read(&staged).map(|d| d.runs), Some(0));
+        drop(j);
+        assert!(!written_path(&staged).exists() && !journal_path(&staged).exists());
     }
 
     fn read_back() -> Journal {
