@@ -189,11 +189,7 @@ impl Cameras {
         use crate::transcode::{mosaic, preset};
         reporter.step(Step::Encoding, 0.0)?;
         let args = req.encode.clone().unwrap_or_default();
-        let chosen = match args.hwaccel.as_deref() {
-            None => preset::SOFTWARE,
-            Some("auto") => preset::auto().0,
-            Some(name) => preset::by_name(name),
-        };
+        let chosen = preset::chosen(args.hwaccel.as_deref());
         let defaults = crate::transcode::args::EncodeOptions::default();
         let options = reads.encode.as_ref().unwrap_or(&defaults);
         let fps = self

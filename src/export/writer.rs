@@ -190,11 +190,7 @@ fn transcode(
 ) -> Result<Written> {
     reporter.step(Step::Encoding, 0.0)?;
     let args = req.encode.clone().unwrap_or_default();
-    let chosen = match args.hwaccel.as_deref() {
-        None => preset::SOFTWARE,
-        Some("auto") => preset::auto().0,
-        Some(name) => preset::by_name(name),
-    };
+    let chosen = preset::chosen(args.hwaccel.as_deref());
     let job = TranscodeJob {
         plan: &timeline.plan,
         segments: &footage.segments,

@@ -70,18 +70,23 @@ pub fn journal_path(staged: &Path) -> PathBuf {
 /// The journal beside `staged`, if there is a readable one (a regular
 /// file: a symlink planted under its name is not followed).
 pub fn read(staged: &Path) -> Option<Journal> {
+    serde_json::from_slice(&read_side(&journal_path(staged))?).ok()
+}
+
+/// The bytes of a side file (at most 1 MiB), if it is a regular file (a
+/// symlink planted under its name is not followed).
+fn read_side(path: &Path) -> Option<Vec<u8>> {
     use std::io::Read;
-    let path = journal_path(staged);
-    if !std::fs::symlink_metadata(&path).ok()?.is_file() {
+    if !std::fs::symlink_metadata(path).ok()?.is_file() {
         return None;
     }
     let mut bytes = Vec::new();
-    crate::output::confine::open_regular(&path)
+    crate::output::confine::open_regular(path)
         .ok()?
         .take(1 << 20)
         .read_to_end(&mut bytes)
         .ok()?;
-    serde_json::from_slice(&bytes).ok()
+    Some(bytes)
 }
 
 /// Writes `j` beside `staged`, atomically and durably.
@@ -139,17 +144,7 @@ fn boot_id() -> Option<String> {
 /// What the record of writes beside `staged` says, if it was made in this
 /// boot (see the module doc).
 pub fn read_written(staged: &Path) -> Option<Journal> {
-    use std::io::Read;
-    let path = written_path(staged);
-    if !std::fs::symlink_metadata(&path).ok()?.is_file() {
-        return None;
-    }
-    let mut bytes = Vec::new();
-    crate::output::confine::open_regular(&path)
-        .ok()?
-        .take(1 << 20)
-        .read_to_end(&mut bytes)
-        .ok()?;
+    let bytes = read_side(&written_path(staged))?;
     let (boot, j): (String, Journal) = serde_json::from_slice(&bytes).ok()?;
     (Some(boot) == boot_id()).then_some(j)
 }
@@ -441,7 +436,11 @@ mod tests {
         let other = serde_json::to_vec(&("another-boot", &seen)).unwrap();
         std::fs::write(written_path(&staged), other).unwrap();
         assert_eq!(read_written(&staged), None);
-        // The synced journal never claims it.
+        // The synced journal (written by its thread) never claims it.
+        let t0 = std::time::Instant::now();
+        while read(&staged).is_none() && t0.elapsed() < std::time::Duration::from_secs(10) {
+            std::thread::sleep(std::time::Duration::from_millis(5));
+        }
         assert_eq!(read(&staged).map(|d| d.runs), Some(0));
         drop(j);
         assert!(!written_path(&staged).exists() && !journal_path(&staged).exists());

@@ -153,7 +153,24 @@ pub fn by_name(name: &str) -> Preset {
         .unwrap_or(SOFTWARE)
 }
 
+/// The preset a request's `hwaccel` names: none, software; `auto`, the
+/// first that works here ([`auto`]); else [`by_name`].
+pub fn chosen(hwaccel: Option<&str>) -> Preset {
+    match hwaccel {
+        None => SOFTWARE,
+        Some("auto") => auto().0,
+        Some(name) => by_name(name),
+    }
+}
+
 impl Preset {
+    /// [`Preset::probe`] as the writers need it: the device, or a media
+    /// error naming the preset and why.
+    pub fn open_device(&self) -> crate::error::Result<Option<HwDevice>> {
+        self.probe()
+            .map_err(|why| crate::error::Error::media_state(format!("preset {}", self.name), why))
+    }
+
     pub fn is_hardware(&self) -> bool {
         self.device.is_some() || self.encoder != "libx264"
     }

@@ -329,9 +329,7 @@ fn write_with(
     out_path: &Path,
     reporter: &mut Reporter<'_>,
 ) -> Result<RemuxStats> {
-    let device: Option<HwDevice> = preset
-        .probe()
-        .map_err(|why| Error::media_state(format!("preset {}", preset.name), why))?;
+    let device: Option<HwDevice> = preset.open_device()?;
     let cancel = reporter.cancel_token().clone();
     let o = job.options;
     let factor = o.time_factor();
