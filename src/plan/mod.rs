@@ -299,8 +299,17 @@ fn plan_clip(segment: usize, seg: &PlanSegment<'_>, cut: Cuts, offset: OutTicks)
         return None;
     }
     let kept = || samples.range(start_idx..last_idx + 1);
-    let mut origin_pts = kept().map(|s| s.pts()).min()?;
-    let mut end_pts = kept().map(|s| s.pts() + s.duration.max(1)).max()?;
+    // A whole segment (most clips of a long export): its span, kept with
+    // its table, instead of two passes over its samples.
+    let whole = start_idx == 0 && last_idx + 1 == samples.len();
+    let mut origin_pts = match whole {
+        true => span.min_pts,
+        false => kept().map(|s| s.pts()).min()?,
+    };
+    let mut end_pts = match whole {
+        true => seg_end,
+        false => kept().map(|s| s.pts() + s.duration.max(1)).max()?,
+    };
     // The requested instants in the segment's time base.
     let at = |wall_s: f64| origin + time::ticks(wall_s - seg.start_s, tb);
     let mut lift = None;
