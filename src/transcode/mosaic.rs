@@ -12,8 +12,9 @@
 //! name. The canvases go through the same filter graph, encoder (hardware
 //! preset or software, with the fallback) and muxer as a timelapse.
 //!
-//! The grid: `ceil(sqrt(n))` columns, as many rows as needed; each cell as
-//! large as the largest camera's picture, the canvas at most 1920x1080.
+//! The grid: `ceil(sqrt(n))` columns, as many rows as needed; each cell of
+//! the largest camera's picture's shape and as large as it, the canvas at
+//! most 1920x1080.
 //! No audio (whose would it be?).
 
 use std::path::Path;
@@ -78,11 +79,18 @@ pub fn grid(sizes: &[(u32, u32)]) -> (u32, u32, (u32, u32)) {
     let n = sizes.len().max(1) as u32;
     let cols = (n as f64).sqrt().ceil() as u32;
     let rows = n.div_ceil(cols);
-    let maxw = sizes.iter().map(|s| s.0).max().unwrap_or(320);
-    let maxh = sizes.iter().map(|s| s.1).max().unwrap_or(180);
-    let cw = maxw.min(MAX_CANVAS.0 / cols) & !1;
-    let ch = maxh.min(MAX_CANVAS.1 / rows) & !1;
-    (cols, rows, (cw.max(2), ch.max(2)))
+    let maxw = sizes.iter().map(|s| s.0).max().unwrap_or(320).max(2);
+    let maxh = sizes.iter().map(|s| s.1).max().unwrap_or(180).max(2);
+    // Cells of the largest picture's shape, as large as it or as the
+    // canvas allows.
+    let aspect = maxh as f64 / maxw as f64;
+    let mut cw = maxw.min(MAX_CANVAS.0 / cols);
+    let mut ch = (cw as f64 * aspect).round() as u32;
+    if ch * rows > MAX_CANVAS.1 {
+        ch = MAX_CANVAS.1 / rows;
+        cw = (ch as f64 / aspect).round() as u32;
+    }
+    (cols, rows, ((cw & !1).max(2), (ch & !1).max(2)))
 }
 
 /// `src` fitted into `cell` with its aspect kept: size and offset, even.
@@ -346,6 +354,10 @@ mod tests {
         let (c, r, cell) = grid(&[(1920, 1080); 16]);
         assert_eq!((c, r), (4, 4));
         assert!(c * cell.0 <= 1920 && r * cell.1 <= 1080);
+        // Two 16:9 cameras side by side: 16:9 cells, not the canvas's height.
+        assert_eq!(grid(&[(1280, 720), (960, 540)]), (2, 1, (960, 540)));
+        // Two 4:3 over a tall canvas: the height bounds them.
+        assert_eq!(grid(&[(1440, 1080); 4]), (2, 2, (720, 540)));
         // A 4:3 picture in a 16:9 cell: full height, centred.
         assert_eq!(fit((640, 480), (640, 360)), ((480, 360), (80, 0)));
         assert_eq!(fit((320, 180), (640, 360)), ((640, 360), (0, 0)));
