@@ -374,6 +374,14 @@ def test_several_cameras_make_one_file_with_a_track_each(cameras):
     expect(InvalidRequest, "forbidden_argument",
            lambda: ex.export(None, cameras["start"], cameras["start"] + 9,
                              cameras=["front_door", "front_door"]))
+    # Tiled: one picture, a 640x360 cell a camera, as long as the tracks.
+    tiled = ex.export(None, cameras["start"] - 5, cameras["start"] + 60,
+                      cameras=["front_door", "back_yard"], mosaic=True)
+    probe = ffprobe(tiled.video_path)
+    (video,) = [s for s in probe["streams"] if s["codec_type"] == "video"]
+    assert (video["width"], video["height"]) == (1280, 360)
+    tracks = float(ffprobe(out.video_path)["format"]["duration"])
+    assert abs(float(probe["format"]["duration"]) - tracks) < 0.2
 
 
 def test_a_queue_dropped_without_shutdown_does_not_hang(demo):
