@@ -63,3 +63,32 @@ PY
     done
   done
 done
+
+# Every camera in one file (`--camera` repeated): each track's packets are
+# exactly its camera's segments' packets, and its first frame sits at its
+# first row's offset from the earliest camera's.
+cams=$(sqlite3 "$DB" "select distinct camera from recordings order by camera")
+first=$(sqlite3 "$DB" "select min(start_time) from recordings")
+last=$(sqlite3 "$DB" "select max(end_time) from recordings")
+s=$(python3 -c "print(int($first)-1)"); e=$(python3 -c "print(int($last)+2)")
+rm -rf "$OUT/media"; mkdir -p "$OUT/media"
+args=(); for c in $cams; do args+=(--camera "$c"); done
+"$BIN" export --db "$DB" --media-dir "$OUT/media" --recordings-root "$ROOT/media" "${args[@]}" --start "$s" --end "$e" --json > "$OUT/ev.json"
+f=$(ls "$OUT"/media/exports/*.mp4)
+echo
+printf '%-22s %8s %8s %6s %10s %10s\n' "all cameras: track" frames source same first_s row_s
+n=0
+for cam in $cams; do
+  sqlite3 "$DB" "select path from recordings where camera='$cam' and end_time > $s and start_time < $e order by start_time" > "$OUT/files"
+  : > "$OUT/src.md5"; while read -r g; do hashes "$g" >> "$OUT/src.md5"; done < "$OUT/files"
+  ffmpeg -nostdin -v error -i "$f" -map 0:v:$n -c copy -f framemd5 - | grep -v '^#' | awk -F, '{print $NF}' > "$OUT/out.md5"
+  same=no; cmp -s "$OUT/out.md5" "$OUT/src.md5" && same=yes
+  firstpts=$(ffprobe -v error -select_streams v:$n -show_entries packet=pts_time,flags -of csv=p=0 "$f" | grep -v D | cut -d, -f1 | sort -g | sed -n 1p)
+  row=$(sqlite3 "$DB" "select min(start_time) from recordings where camera='$cam' and end_time > $s") 
+  printf '%-22s %8s %8s %6s %10s %10s\n' "$cam" "$(wc -l < "$OUT/out.md5")" "$(wc -l < "$OUT/src.md5")" $same "$firstpts" "$(python3 -c "print(round($row - $first, 3))")"
+  n=$((n + 1))
+done
+errs=$(ffmpeg -nostdin -v error -i "$f" -map 0:v -fps_mode passthrough -f null - 2>&1 | grep -v "non monotonically increasing dts to muxer" | grep -vc "Last message repeated" || true)
+echo "decode errors (all tracks): $errs"
+id=$(grep '"event":"done"' "$OUT/ev.json" | python3 -c 'import json,sys; print(json.load(sys.stdin)["id"])')
+sqlite3 "$DB" "delete from export where id='$id'"
