@@ -221,12 +221,7 @@ impl Cameras {
                         .zip(&p.clip_at)
                         .map(|(clip, &at)| at - clip.offset)
                         .collect(),
-                    footage: plan
-                        .clips
-                        .iter()
-                        .zip(&p.clip_at)
-                        .map(|(clip, &at)| (at, at + clip.duration))
-                        .collect(),
+                    footage: p.footage(plan),
                 }
             })
             .collect();

@@ -82,7 +82,15 @@ pub(super) fn read(
     if req.is_multi() {
         return read_cameras(layout, settings, req, encode, purpose, cancel);
     }
-    read_one(layout, settings, req, encode, purpose, cancel, false)
+    read_one(
+        layout,
+        settings,
+        req,
+        encode,
+        purpose,
+        cancel,
+        &[&req.camera],
+    )
 }
 
 /// The reads of a multi-camera export: the first camera's as the export's
@@ -96,43 +104,20 @@ fn read_cameras(
     cancel: &CancelToken,
 ) -> Result<Reads> {
     let cameras = req.camera_list();
-    let mut first = req.for_camera(cameras[0]);
-    // Named for every camera.
-    first.name = Some(req.name.clone().unwrap_or_else(|| {
-        let zone = Zone::or_local(req.timezone.as_deref());
-        let fmt = "%Y-%m-%d %H:%M:%S";
-        let names: Vec<String> = cameras.iter().map(|c| c.replace('_', " ")).collect();
-        format!(
-            "{} {} {}",
-            names.join(" + "),
-            zone.format(req.start_s, fmt),
-            zone.format(req.end_s, fmt)
-        )
-    }));
-    let mut reads = read_one(layout, settings, &first, encode, purpose, cancel, true)?;
-    for (key, value) in reads.metadata.iter_mut() {
-        match *key {
-            "title" => *value = value.replacen(cameras[0], &cameras.join(", "), 1),
-            "comment" => *value = format!("Cameras: {}", cameras.join(", ")),
-            _ => {}
-        }
-    }
+    let first = req.for_camera(cameras[0]);
+    let mut reads = read_one(layout, settings, &first, encode, purpose, cancel, &cameras)?;
     for camera in &cameras[1..] {
         let one = req.for_camera(camera);
+        let clip = Purpose::Clip;
         reads.others.push(read_one(
-            layout,
-            settings,
-            &one,
-            None,
-            Purpose::Clip,
-            cancel,
-            true,
+            layout, settings, &one, None, clip, cancel, &cameras,
         )?);
     }
     Ok(reads)
 }
 
-/// The reads of one camera; `multi`: one of several (no footage in range
+/// The reads of one camera of the export's `cameras` (named for all of
+/// them); of several, one without footage in range
 /// is not an error).
 fn read_one(
     layout: &Layout,
@@ -141,8 +126,9 @@ fn read_one(
     encode: Option<EncodeOptions>,
     purpose: Purpose,
     cancel: &CancelToken,
-    multi: bool,
+    cameras: &[&str],
 ) -> Result<Reads> {
+    let multi = cameras.len() > 1;
     let export = purpose == Purpose::Export;
     let user_thumbnail = match &req.thumbnail {
         Some(p) if export => Some(thumbnail::check_user_image(layout, p)?),
@@ -210,7 +196,7 @@ fn read_one(
         Some(id) => id.clone(),
         None => format!("{}_{}", req.camera, output::random_suffix()),
     };
-    let names = Names::of(req, &export_dir, &id);
+    let names = Names::of(req, cameras, &export_dir, &id);
     if export && names.video_path.exists() {
         return Err(Error::InvalidName {
             what: "export file",
@@ -359,21 +345,25 @@ fn chapter_rows(
 
 /// The names an export is known by.
 struct Names {
-    /// Display name; default `"<camera with _ as space> <start> <end>"`.
+    /// Display name; default `"<camera with _ as space> <start> <end>"`
+    /// (several cameras: joined by ` + `).
     name: String,
     video_path: PathBuf,
     metadata: Vec<(&'static str, String)>,
 }
 
 impl Names {
-    fn of(req: &ExportRequest, export_dir: &Path, id: &str) -> Names {
+    /// The names of `req`'s export of `cameras` (the file is named for the
+    /// first, `req.camera`).
+    fn of(req: &ExportRequest, cameras: &[&str], export_dir: &Path, id: &str) -> Names {
         let zone = Zone::or_local(req.timezone.as_deref());
         let fmt = "%Y-%m-%d %H:%M:%S";
         let (start, end) = (zone.format(req.start_s, fmt), zone.format(req.end_s, fmt));
+        let spoken: Vec<String> = cameras.iter().map(|c| c.replace('_', " ")).collect();
         let name = req
             .name
             .clone()
-            .unwrap_or_else(|| format!("{} {start} {end}", req.camera.replace('_', " ")));
+            .unwrap_or_else(|| format!("{} {start} {end}", spoken.join(" + ")));
         // Three clocks, as the NVR: the file is named in the machine's local
         // time, the name and title in the configured zone, creation_time in UTC.
         let file = output::export_file_name(&req.camera, req.start_s, req.end_s, id, Zone::Local);
@@ -385,10 +375,13 @@ impl Names {
         let metadata = vec![
             (
                 "title",
-                format!("Frigate {kind} for {}, {start} - {end}", req.camera),
+                format!("Frigate {kind} for {}, {start} - {end}", cameras.join(", ")),
             ),
             ("creation_time", timefmt::creation_time(req.start_s)),
-            ("comment", format!("Camera: {}", req.camera)),
+            match cameras {
+                [one] => ("comment", format!("Camera: {one}")),
+                all => ("comment", format!("Cameras: {}", all.join(", "))),
+            },
         ];
         Names {
             name,

@@ -220,7 +220,12 @@ pub fn ensure_dir(dir: &Path) -> Result<()> {
         Err(e) if e.raw_os_error() == Some(libc::ELOOP) => {
             return Err(not_a_folder("it is a loop of symbolic links"))
         }
-        Err(_) if fs::symlink_metadata(dir).is_ok() => {
+        // A symlink whose target is missing (not a folder another export
+        // created between the two calls: that one is fine).
+        Err(_)
+            if fs::symlink_metadata(dir).is_ok_and(|m| m.file_type().is_symlink())
+                && fs::metadata(dir).is_err() =>
+        {
             return Err(not_a_folder(
                 "it is a symbolic link to something that does not exist",
             ))

@@ -59,9 +59,53 @@ pub enum Edit {
 /// Where one camera's clips sit on the shared timeline.
 #[derive(Debug, Clone, PartialEq)]
 pub struct CameraPlacement {
-    pub edits: Vec<Edit>,
     /// The shared-timeline start of each clip of the camera's plan.
     pub clip_at: Vec<OutTicks>,
+}
+
+impl CameraPlacement {
+    /// The camera's track as edits of the shared timeline (`plan`: the
+    /// camera's own, whose clips `clip_at` places): its media where clips
+    /// follow each other, nothing where they do not.
+    pub fn edits(&self, plan: &Plan) -> Vec<Edit> {
+        let mut edits: Vec<Edit> = Vec::new();
+        let mut cursor = OutTicks::ZERO;
+        for (clip, &at) in plan.clips.iter().zip(&self.clip_at) {
+            match edits.last_mut() {
+                Some(Edit::Media { duration, .. }) if at == cursor => {
+                    *duration = *duration + clip.duration;
+                }
+                _ => {
+                    if at > cursor {
+                        edits.push(Edit::Empty(at - cursor));
+                    }
+                    edits.push(Edit::Media {
+                        media: clip.offset,
+                        duration: clip.duration,
+                    });
+                }
+            }
+            cursor = at.max(cursor) + clip.duration;
+        }
+        edits
+    }
+
+    /// Where on the shared timeline the camera has footage: each media
+    /// edit's (start, end).
+    pub fn footage(&self, plan: &Plan) -> Vec<(OutTicks, OutTicks)> {
+        let mut at = OutTicks::ZERO;
+        let mut out = Vec::new();
+        for e in self.edits(plan) {
+            match e {
+                Edit::Empty(d) => at = at + d,
+                Edit::Media { duration, .. } => {
+                    out.push((at, at + duration));
+                    at = at + duration;
+                }
+            }
+        }
+        out
+    }
 }
 
 /// A stretch with no footage on any camera, skipped.
@@ -94,9 +138,7 @@ impl Placement {
 /// A camera's stretch of continuous content.
 #[derive(Debug, Clone, Copy)]
 struct Stretch {
-    camera: usize,
     wall_s: f64,
-    media: OutTicks,
     duration: OutTicks,
 }
 
@@ -111,7 +153,7 @@ pub fn place(start_s: f64, end_s: f64, plans: &[&Plan]) -> Placement {
     // 1. Each camera's stretches, and each clip's place in its stretch.
     let mut stretches: Vec<Stretch> = Vec::new();
     let mut clip_in: Vec<Vec<(usize, OutTicks)>> = Vec::with_capacity(plans.len());
-    for (camera, plan) in plans.iter().enumerate() {
+    for plan in plans {
         let mut mine: Vec<(usize, OutTicks)> = Vec::with_capacity(plan.clips.len());
         let mut current: Option<usize> = None;
         for clip in &plan.clips {
@@ -125,9 +167,7 @@ pub fn place(start_s: f64, end_s: f64, plans: &[&Plan]) -> Placement {
                 }
                 None => {
                     stretches.push(Stretch {
-                        camera,
                         wall_s: clip.wall_start_s,
-                        media: clip.offset,
                         duration: clip.duration,
                     });
                     current = Some(stretches.len() - 1);
@@ -168,37 +208,30 @@ pub fn place(start_s: f64, end_s: f64, plans: &[&Plan]) -> Placement {
         end_s,
         clips,
     };
-    // 3. Each camera's edit list: its stretches at their shared place.
+    // 3. Each clip at its stretch's shared place (never before the end of
+    // the camera's previous stretch: rounding).
     let placed: Vec<OutTicks> = stretches
         .iter()
         .map(|s| timeline.wall_to_output(s.wall_s))
         .collect();
     let cameras = clip_in
         .iter()
-        .enumerate()
-        .map(|(camera, mine)| {
-            let mut edits = Vec::new();
+        .map(|mine| {
             let mut cursor = OutTicks::ZERO;
+            let mut start = OutTicks::ZERO;
             let mut seen = None;
-            for &(i, _) in mine {
-                if seen == Some(i) {
-                    continue;
-                }
-                seen = Some(i);
-                let s = &stretches[i];
-                debug_assert_eq!(s.camera, camera);
-                let g = placed[i].max(cursor);
-                if g > cursor {
-                    edits.push(Edit::Empty(g - cursor));
-                }
-                edits.push(Edit::Media {
-                    media: s.media,
-                    duration: s.duration,
-                });
-                cursor = g + s.duration;
-            }
-            let clip_at = mine.iter().map(|&(i, into)| placed[i] + into).collect();
-            CameraPlacement { edits, clip_at }
+            let clip_at = mine
+                .iter()
+                .map(|&(i, into)| {
+                    if seen != Some(i) {
+                        seen = Some(i);
+                        start = placed[i].max(cursor);
+                        cursor = start + stretches[i].duration;
+                    }
+                    start + into
+                })
+                .collect();
+            CameraPlacement { clip_at }
         })
         .collect();
     Placement {
@@ -267,7 +300,7 @@ mod tests {
         let p = place(1000.0, 1100.0, &[&a, &b]);
         // A is one stretch of its three clips (content time), at 0.
         assert_eq!(
-            p.cameras[0].edits,
+            p.cameras[0].edits(&a),
             vec![Edit::Media {
                 media: OutTicks::ZERO,
                 duration: OutTicks::from_seconds(30.0)
@@ -275,7 +308,7 @@ mod tests {
         );
         // B: 5 s empty, 10 s, empty until wall 1025 (25 s), 10 s.
         assert_eq!(
-            p.cameras[1].edits,
+            p.cameras[1].edits(&b),
             vec![
                 Edit::Empty(OutTicks::from_seconds(5.0)),
                 Edit::Media {
@@ -293,6 +326,12 @@ mod tests {
         // A's third clip is at its content's place (20 s), not its row's (19.6).
         assert_eq!(secs(p.cameras[0].clip_at[2]), 20.0);
         assert!(p.holes.is_empty(), "15-25 s: B has no footage, A has");
+        let secs2 = |v: Vec<(OutTicks, OutTicks)>| -> Vec<(f64, f64)> {
+            v.into_iter()
+                .map(|(a, b)| (a.seconds(), b.seconds()))
+                .collect()
+        };
+        assert_eq!(secs2(p.cameras[1].footage(&b)), [(5.0, 15.0), (25.0, 35.0)]);
         assert_eq!(secs(p.duration()), 35.0);
     }
 
@@ -309,7 +348,7 @@ mod tests {
         assert_eq!(secs(p.duration()), 22.0);
         // A: 10 s, 2 s empty, 10 s.
         assert_eq!(
-            p.cameras[0].edits[1..],
+            p.cameras[0].edits(&a)[1..],
             [
                 Edit::Empty(OutTicks::from_seconds(2.0)),
                 Edit::Media {
@@ -320,11 +359,11 @@ mod tests {
         );
         // B: 2 s empty, 10 s, 1 s empty (to wall 1101 = 13 s), 5 s.
         assert_eq!(
-            p.cameras[1].edits[0],
+            p.cameras[1].edits(&b)[0],
             Edit::Empty(OutTicks::from_seconds(2.0))
         );
         assert_eq!(
-            p.cameras[1].edits[2],
+            p.cameras[1].edits(&b)[2],
             Edit::Empty(OutTicks::from_seconds(1.0))
         );
         assert_eq!(secs(p.cameras[1].clip_at[1]), 13.0);
@@ -349,8 +388,8 @@ mod tests {
         let b = plan(1000.0, 2000.0, &[(990.0, 12.0), (1040.0, 10.0)]);
         let p = place(1000.0, 2000.0, &[&a, &b]);
         for (cam, plan) in p.cameras.iter().zip([&a, &b]) {
-            let media: i64 = cam
-                .edits
+            let edits = cam.edits(plan);
+            let media: i64 = edits
                 .iter()
                 .map(|e| match e {
                     Edit::Media { duration, .. } => duration.0,
@@ -363,8 +402,7 @@ mod tests {
                 assert!(at >= last);
                 last = at;
             }
-            let total: i64 = cam
-                .edits
+            let total: i64 = edits
                 .iter()
                 .map(|e| match e {
                     Edit::Media { duration, .. } | Edit::Empty(duration) => duration.0,

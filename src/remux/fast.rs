@@ -1059,7 +1059,9 @@ fn cams_identity(cams: &[Cam<'_>]) -> u64 {
         identity(c.job).hash(&mut h);
         if let Some((name, placement, total)) = c.shared {
             (name, total.0).hash(&mut h);
-            format!("{:?}", placement.edits).hash(&mut h);
+            for at in &placement.clip_at {
+                at.0.hash(&mut h);
+            }
         }
     }
     h.finish()
