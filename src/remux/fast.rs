@@ -368,8 +368,10 @@ pub struct CameraTrack<'a> {
 
 /// Writes several cameras into one file on one timeline (see
 /// `plan::cameras`): a video track per camera (and its audio track), each
-/// with its edit list, named for its camera, the first camera's the
-/// default of their alternate group. The chapters, timestamp cues, metadata
+/// clip's samples shifted to its place on the shared timeline (a late
+/// start becomes the track's leading empty edit, a gap a jump of its decode
+/// times), named for its camera, the first camera's the default of their
+/// alternate group. The chapters, timestamp cues, metadata
 /// and creation time are the first camera's job's; `total` is the shared
 /// timeline's length (progress).
 pub fn write_cameras(
