@@ -25,7 +25,8 @@ use crate::timefmt::Zone;
 pub use sys::{available_bytes, extent_sharing_block, mkfifo};
 
 pub(crate) use sys::{
-    clone_range, copy_file_range, lock_exclusive, open_in, start_writeback, unlink_in, will_need,
+    clone_range, copy_file_range, in_page_cache, lock_exclusive, open_in, start_writeback,
+    unlink_in, will_need,
 };
 
 /// Space kept free beyond the estimated output size (16 MiB).

@@ -205,6 +205,30 @@ pub fn will_need(file: &File, offset: u64, len: u64) -> io::Result<()> {
     Ok(())
 }
 
+/// Whether the byte of `file` at `offset` is in the page cache: a one-byte
+/// read that may not wait for the disk (`preadv2(RWF_NOWAIT)`). `false`
+/// when it is not, or when the kernel cannot say (before Linux 4.14, or a
+/// filesystem without it).
+pub fn in_page_cache(file: &File, offset: u64) -> bool {
+    let mut byte = [0u8; 1];
+    let iov = libc::iovec {
+        iov_base: byte.as_mut_ptr().cast(),
+        iov_len: 1,
+    };
+    // SAFETY: one iovec over a live one-byte buffer of ours, on a valid,
+    // owned descriptor; the kernel writes at most that byte.
+    let r = unsafe {
+        libc::preadv2(
+            file.as_raw_fd(),
+            &iov,
+            1,
+            offset as libc::off_t,
+            libc::RWF_NOWAIT,
+        )
+    };
+    r == 1
+}
+
 /// Starts writeback of `len` bytes of `file` from `offset` without waiting
 /// (`sync_file_range(SYNC_FILE_RANGE_WRITE)`): a writer that streams a
 /// large file calls it as it goes, so the final `fsync` has little left.
@@ -251,4 +275,20 @@ pub fn extent_sharing_block(dir: &Path) -> Option<u64> {
     };
     let kind = st.f_type as i64;
     ([XFS, BTRFS, BCACHEFS, ZFS].contains(&kind) && st.f_bsize > 0).then_some(st.f_bsize as u64)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_byte_just_written_is_in_the_page_cache_and_one_past_the_end_is_not() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("f");
+        std::fs::write(&path, vec![1u8; 8192]).unwrap();
+        let f = File::open(&path).unwrap();
+        assert!(in_page_cache(&f, 0));
+        assert!(in_page_cache(&f, 8191));
+        assert!(!in_page_cache(&f, 8192), "past the end: nothing read");
+    }
 }

@@ -227,10 +227,15 @@ impl Prober {
         // (Opened and closed again: holding hundreds of descriptors open
         // grows the process's descriptor table, and each growth waits for
         // an RCU grace period: measured, 1.5 -> 11-21 ms for an hour.)
-        for s in &segments {
-            let Locator::File(p) = &s.locator;
-            if let Ok(f) = crate::output::confine::open_regular(p) {
-                let _ = crate::output::will_need(&f, 0, HEADER_PREFETCH_BYTES);
+        // Not when the headers are already cached (the first and the last
+        // segment's first byte say so, read without waiting): warm, the
+        // opens and fadvises cost an hour 1-2 ms for nothing.
+        if !headers_cached(&segments) {
+            for s in &segments {
+                let Locator::File(p) = &s.locator;
+                if let Ok(f) = crate::output::confine::open_regular(p) {
+                    let _ = crate::output::will_need(&f, 0, HEADER_PREFETCH_BYTES);
+                }
             }
         }
         // libav until one segment probes, and a template is learnt from it
@@ -266,6 +271,20 @@ impl Prober {
         );
         out
     }
+}
+
+/// Whether the first and the last of `segments` have their first byte in
+/// the page cache (a recent range that was read or written lately).
+fn headers_cached(segments: &[Segment]) -> bool {
+    let cached = |s: Option<&Segment>| {
+        let Some(Locator::File(p)) = s.map(|s| &s.locator) else {
+            return false;
+        };
+        crate::output::confine::open_regular(p)
+            .map(|f| crate::output::in_page_cache(&f, 0))
+            .unwrap_or(false)
+    };
+    cached(segments.first()) && cached(segments.last())
 }
 
 /// Probes one segment: through `template` when it fits, else libav.
