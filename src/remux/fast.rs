@@ -454,7 +454,12 @@ fn lay_out_camera<'a>(
     let pass = |track: usize| {
         let mut bounds: Vec<(i64, i64)> = vec![(i64::MAX, i64::MIN); job.plan.clips.len()];
         let mut count = 0u64;
-        let mut sizing = mp4::StatsAccumulator::new(tb_den(tbs[track]));
+        // The video's small tables are built here too: the head's first
+        // bytes (a virtual file's first answer) then need no replay.
+        let mut sizing = match track {
+            VIDEO => mp4::StatsAccumulator::recording(tb_den(tbs[track])),
+            _ => mp4::StatsAccumulator::new(tb_den(tbs[track])),
+        };
         let sel = layout.replay(&[track], &mut |ci, _, s, pos| {
             let b = &mut bounds[ci];
             b.0 = b.0.min(pos);
@@ -678,7 +683,9 @@ fn build(cams: &[Cam<'_>], target: Target<'_>, reporter: &mut Reporter<'_>) -> R
         if let Some((tag, Some(hvcc))) = tracks::hevc_entry(&cfirst.video) {
             set_hvcc(&mut ventry, tag, &hvcc);
         }
-        let [vstats, astats] = l.sizing.map(|a| a.finish());
+        let [vsizing, asizing] = l.sizing;
+        let (vstats, vtables) = vsizing.finish_tables();
+        let astats = asizing.finish();
         let present = |group: u16| {
             cam.shared.map(|(name, _, _)| mp4::Presentation {
                 name: name.to_string(),
@@ -705,6 +712,7 @@ fn build(cams: &[Cam<'_>], target: Target<'_>, reporter: &mut Reporter<'_>) -> R
             chap,
         );
         v.presentation = present(VIDEO_GROUP);
+        v.prebuilt = vtables;
         tracks.push(v);
         if let Some(a) = l.audio {
             let mut t = mp4::Track::with_stats(

@@ -39,6 +39,10 @@ pub struct Track<'a> {
     /// One track of several on a shared timeline (a multi-camera export);
     /// `None`: the track alone, presented from output time 0.
     pub presentation: Option<Presentation>,
+    /// Tables already built (by the pass that sized the track: its
+    /// `stts`, `ctts`, `stss`, see `StatsAccumulator::recording`): written
+    /// as they are, so that the head's first bytes need no replay.
+    pub prebuilt: Vec<super::tables::BuiltTable>,
 }
 
 /// How a track of several is presented: its name, its alternate group.
@@ -108,6 +112,7 @@ impl<'a> Track<'a> {
             stats,
             chapter_track,
             presentation: None,
+            prebuilt: Vec::new(),
         }
     }
 

@@ -84,6 +84,8 @@ pub struct StatsAccumulator {
     last_cts: Option<i32>,
     window: std::collections::VecDeque<(i64, u32)>,
     window_bytes: u64,
+    /// [`StatsAccumulator::recording`]: the small tables, built as it goes.
+    tables: Vec<super::tables::TableState>,
 }
 
 impl StatsAccumulator {
@@ -96,7 +98,21 @@ impl StatsAccumulator {
             last_cts: None,
             window: Default::default(),
             window_bytes: 0,
+            tables: Vec::new(),
         }
+    }
+
+    /// An accumulator that also builds the track's `stts`, `ctts` and
+    /// `stss` (small: runs and keyframe numbers) as it sizes them; see
+    /// [`StatsAccumulator::finish_tables`].
+    pub fn recording(timescale: u32) -> StatsAccumulator {
+        use super::boxes::Table;
+        let mut acc = StatsAccumulator::new(timescale);
+        acc.tables = [Table::Stts, Table::Ctts, Table::Stss]
+            .into_iter()
+            .map(|t| super::tables::TableState::new(t, 0, 1024))
+            .collect();
+        acc
     }
 
     pub fn push(&mut self, s: OutSample) {
@@ -132,6 +148,19 @@ impl StatsAccumulator {
         }
         st.peak_window_bytes = st.peak_window_bytes.max(self.window_bytes);
         self.prev = Some(s);
+        for t in self.tables.iter_mut() {
+            t.push(s);
+        }
+    }
+
+    /// [`StatsAccumulator::finish`], and the tables a recording one built
+    /// (for `Track::prebuilt`).
+    pub fn finish_tables(mut self) -> (SampleStats, Vec<super::tables::BuiltTable>) {
+        let tables = std::mem::take(&mut self.tables)
+            .into_iter()
+            .map(|t| (t.table, t.finish()))
+            .collect();
+        (self.finish(), tables)
     }
 
     pub fn finish(self) -> SampleStats {

@@ -43,7 +43,15 @@ pub(super) fn write_moov_fusing(
     // first: a virtual file's reader gets them while the rest is built.
     let mut budget = fused_max;
     let mut fused: Vec<Option<Vec<(Table, u64)>>> = vec![None; tracks.len()];
+    // A track whose small tables were built in its layout pass (see
+    // `Track::prebuilt`): those are written at once, the first of the
+    // others streamed while the rest are built in the same replay.
+    let mut prebuilt: Vec<Vec<BuiltTable>> = tracks.iter().map(|t| t.prebuilt.clone()).collect();
+    let mut streamed: Vec<bool> = tracks.iter().map(|t| t.prebuilt.is_empty()).collect();
     for (i, f) in fused.iter_mut().enumerate() {
+        if !streamed[i] {
+            continue;
+        }
         let tables: Vec<(Table, u64)> = moov
             .parts
             .iter()
@@ -82,6 +90,48 @@ pub(super) fn write_moov_fusing(
                 let t = tracks
                     .get(*track)
                     .ok_or_else(|| io::Error::other("moov table of a missing track"))?;
+                let pre = prebuilt
+                    .get_mut(*track)
+                    .and_then(|p| p.iter_mut().find(|(k, _)| k == table))
+                    .map(|(_, bytes)| std::mem::take(bytes));
+                if let Some(bytes) = pre {
+                    w.write_all(&bytes)?;
+                    if bytes.len() as u64 != *len {
+                        return Err(io::Error::other(format!(
+                            "{table:?} table of track {} is {} bytes, sized {len}",
+                            t.id,
+                            bytes.len()
+                        )));
+                    }
+                    continue;
+                }
+                if !streamed[*track] {
+                    // The first table the layout pass did not build: out as
+                    // it is made; the track's later ones built alongside.
+                    streamed[*track] = true;
+                    let later: Vec<(Table, u64)> = moov
+                        .parts
+                        .iter()
+                        .filter_map(|p| match p {
+                            Part::Table {
+                                track: k,
+                                table: x,
+                                len,
+                            } if *k == *track && x != table => Some((*x, *len)),
+                            _ => None,
+                        })
+                        .filter(|(x, _)| !t.prebuilt.iter().any(|(k, _)| k == x))
+                        .collect();
+                    let (written, others) = stream_table(t, *table, &later, data_base, w)?;
+                    built[*track] = others;
+                    if written != *len {
+                        return Err(io::Error::other(format!(
+                            "{table:?} table of track {} is {written} bytes, sized {len}",
+                            t.id
+                        )));
+                    }
+                    continue;
+                }
                 if let Some(tables) = fused.get_mut(*track).and_then(Option::take) {
                     w.flush()?;
                     built[*track] = build(t, &tables);
@@ -107,6 +157,52 @@ pub(super) fn write_moov_fusing(
         }
     }
     Ok(())
+}
+
+/// A table's entries, built.
+pub(super) type BuiltTable = (Table, Vec<u8>);
+
+/// Streams `table`'s entries (a replay of the track's samples) while the
+/// tables `later` are built in the same replay; returns the bytes written
+/// and the tables built.
+fn stream_table(
+    t: &Track<'_>,
+    table: Table,
+    later: &[(Table, u64)],
+    data_base: u64,
+    w: &mut dyn Write,
+) -> io::Result<(u64, Vec<BuiltTable>)> {
+    const CHUNK: usize = 64 << 10;
+    let mut state = TableState::new(table, data_base, CHUNK + 16);
+    let mut others: Vec<TableState> = later
+        .iter()
+        .map(|&(x, len)| TableState::new(x, data_base, len as usize))
+        .collect();
+    let mut written = 0u64;
+    let mut err: Option<io::Error> = None;
+    t.samples.for_each(&mut |s| {
+        state.push(s);
+        for o in others.iter_mut() {
+            o.push(s);
+        }
+        if state.out.len() >= CHUNK {
+            if err.is_none() {
+                // Flushed, so that a reader of the head gets it now.
+                match w.write_all(&state.out).and_then(|()| w.flush()) {
+                    Ok(()) => written += state.out.len() as u64,
+                    Err(e) => err = Some(e),
+                }
+            }
+            state.out.clear();
+        }
+    });
+    if let Some(e) = err {
+        return Err(e);
+    }
+    let rest = state.finish();
+    w.write_all(&rest)?;
+    let others = others.into_iter().map(|o| (o.table, o.finish())).collect();
+    Ok((written + rest.len() as u64, others))
 }
 
 /// Streams one table's entries (a replay of the track's samples); returns
@@ -137,8 +233,9 @@ fn write_table(t: &Track<'_>, table: Table, data_base: u64, w: &mut dyn Write) -
 }
 
 /// One table being built from a track's samples, entry by entry.
-struct TableState {
-    table: Table,
+#[derive(Debug, Clone)]
+pub(super) struct TableState {
+    pub(super) table: Table,
     data_base: u64,
     /// Entries not yet handed on.
     out: Vec<u8>,
@@ -152,7 +249,7 @@ struct TableState {
 }
 
 impl TableState {
-    fn new(table: Table, data_base: u64, capacity: usize) -> TableState {
+    pub(super) fn new(table: Table, data_base: u64, capacity: usize) -> TableState {
         TableState {
             table,
             data_base,
@@ -169,7 +266,7 @@ impl TableState {
         out.extend_from_slice(&v.to_be_bytes());
     }
 
-    fn push(&mut self, s: OutSample) {
+    pub(super) fn push(&mut self, s: OutSample) {
         self.count += 1;
         match self.table {
             Table::Stts => {
@@ -213,7 +310,7 @@ impl TableState {
     }
 
     /// The entries not yet handed on, the last run included.
-    fn finish(mut self) -> Vec<u8> {
+    pub(super) fn finish(mut self) -> Vec<u8> {
         let clamp = |d: i64| d.clamp(0, u32::MAX as i64) as u32;
         match self.table {
             Table::Stts => {
