@@ -105,6 +105,31 @@ mod tests {
         let mut mixed = Vec::new();
         write_moov_fusing(&m, tracks, data_base, &mut mixed, &mut || Ok(()), first).unwrap();
         assert_eq!(mixed, out);
+        // Small tables built by the sizing pass (what the index-driven
+        // writer does for video), the next streamed: the same bytes.
+        let pre: Vec<Track<'_>> = tracks
+            .iter()
+            .map(|t| {
+                let mut acc = StatsAccumulator::recording(t.timescale);
+                t.samples.for_each(&mut |x| acc.push(x));
+                let (stats, prebuilt) = acc.finish_tables();
+                assert_eq!(stats, t.stats);
+                Track {
+                    kind: t.kind,
+                    id: t.id,
+                    timescale: t.timescale,
+                    sample_entry: t.sample_entry.clone(),
+                    samples: t.samples,
+                    stats,
+                    chapter_track: t.chapter_track,
+                    presentation: t.presentation.clone(),
+                    prebuilt,
+                }
+            })
+            .collect();
+        let mut prebuilt = Vec::new();
+        write_moov(&m, &pre, data_base, &mut prebuilt, &mut || Ok(())).unwrap();
+        assert_eq!(prebuilt, out);
         out
     }
 
@@ -217,6 +242,39 @@ mod tests {
         let last = u64::from_be_bytes(out[i + 28..i + 36].try_into().unwrap());
         assert_eq!(last, far + 1200);
         assert!(out.windows(4).all(|w| w != b"stco"));
+    }
+
+    #[test]
+    fn video_tables_built_while_sizing_are_the_streamed_ones() {
+        // B-frames (composition offsets, some negative), a keyframe every
+        // 4 frames, a timestamp jump (a camera's gap on a shared timeline).
+        let samples: Vec<OutSample> = (0..40)
+            .map(|i: i64| OutSample {
+                dts: i * 3000 + if i >= 20 { 900_000 } else { 0 },
+                duration: 3000,
+                cts: [0, 6000, -3000, 3000][(i % 4) as usize],
+                size: 100 + i as u32,
+                keyframe: i % 4 == 0,
+                offset: i as u64 * 200,
+            })
+            .collect();
+        let t = Track::new(
+            TrackKind::Video {
+                width: 320,
+                height: 180,
+            },
+            1,
+            90_000,
+            vec![],
+            &samples,
+            None,
+        );
+        for co64 in [false, true] {
+            let out = render(std::slice::from_ref(&t), co64, 64);
+            for kind in [b"ctts", b"stss", b"stsz"] {
+                assert!(out.windows(4).any(|w| w == kind), "{kind:?}");
+            }
+        }
     }
 
     #[test]
