@@ -173,6 +173,9 @@ fn stream_table(
     w: &mut dyn Write,
 ) -> io::Result<(u64, Vec<BuiltTable>)> {
     const CHUNK: usize = 64 << 10;
+    // What precedes this table is complete: out now (a virtual file's
+    // reader may be waiting for its first bytes).
+    w.flush()?;
     let mut state = TableState::new(table, data_base, CHUNK + 16);
     let mut others: Vec<TableState> = later
         .iter()
