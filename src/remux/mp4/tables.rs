@@ -1,5 +1,13 @@
 //! The per-sample tables (`stts`, `ctts`, `stss`, `stsz`, `stco`/`co64`)
 //! streamed into the holes of a laid-out `moov` as it is written.
+//!
+//! Three ways a track's tables are made, all giving the same bytes (the
+//! unit tests render every test `moov` each way): built before the head by
+//! the pass that sized them (`Track::prebuilt`: the small ones of a video
+//! track, written at once, the next one streamed while the rest are built:
+//! a virtual file's first bytes then wait for no replay); all of a track's
+//! in one replay, held until written (fused, within a budget); or one
+//! replay a table, streamed.
 
 use std::io::{self, Write};
 
