@@ -219,28 +219,7 @@ fn stream_table(
 /// Streams one table's entries (a replay of the track's samples); returns
 /// the bytes written.
 fn write_table(t: &Track<'_>, table: Table, data_base: u64, w: &mut dyn Write) -> io::Result<u64> {
-    const CHUNK: usize = 64 << 10;
-    let mut state = TableState::new(table, data_base, CHUNK + 16);
-    let mut written = 0u64;
-    let mut err: Option<io::Error> = None;
-    t.samples.for_each(&mut |s| {
-        state.push(s);
-        if state.out.len() >= CHUNK {
-            if err.is_none() {
-                match w.write_all(&state.out) {
-                    Ok(()) => written += state.out.len() as u64,
-                    Err(e) => err = Some(e),
-                }
-            }
-            state.out.clear();
-        }
-    });
-    if let Some(e) = err {
-        return Err(e);
-    }
-    let rest = state.finish();
-    w.write_all(&rest)?;
-    Ok(written + rest.len() as u64)
+    stream_table(t, table, &[], data_base, w).map(|(written, _)| written)
 }
 
 /// One table being built from a track's samples, entry by entry.
