@@ -989,70 +989,73 @@ fn resumable(
     runs: &[Run<'_>],
     data_base: u64,
 ) -> std::result::Result<(resume::Journal, resume::Journal), Option<String>> {
-    let durable = synced(out, out_path, fresh, runs, data_base)?;
-    let mut more = durable.clone();
-    let Some(w) = resume::read_written(out_path) else {
-        return Ok((durable, more));
-    };
-    if w.identity != fresh.identity || w.len != fresh.len || w.head_len != fresh.head_len {
-        return Ok((durable, more));
-    }
-    if let (Some(h), None) = (&w.head, &more.head) {
-        if resume::hash(out, 0, fresh.head_len).ok().as_ref() == Some(h) {
-            more.head = Some(h.clone());
-        }
-    }
-    let done = w.runs.min(runs.len());
-    if let Some(r) = done
-        .checked_sub(1)
-        .map(|i| &runs[i])
-        .filter(|_| done > more.runs)
-    {
-        let at = data_base + r.payload_at;
-        let now = resume::block_hash(out, at, at + r.len).ok();
-        if now.is_some() && now == w.last_run {
-            (more.runs, more.last_run) = (done, now);
-        }
-    }
-    Ok((durable, more))
-}
-
-/// What the synced journal vouches for (see [`resumable`]).
-fn synced(
-    out: &File,
-    out_path: &Path,
-    fresh: &resume::Journal,
-    runs: &[Run<'_>],
-    data_base: u64,
-) -> std::result::Result<resume::Journal, Option<String>> {
     let Some(j) = resume::read(out_path) else {
         let len = out.metadata().map(|m| m.len()).unwrap_or(0);
         return Err((len > 0).then(|| "a partial file without a journal".to_string()));
     };
-    if j.identity != fresh.identity || j.len != fresh.len || j.head_len != fresh.head_len {
-        return Err(Some(
-            "the plan changed since (catalogue rows, segment files or the request)".into(),
-        ));
-    }
-    let mut kept = fresh.clone();
-    if let Some(h) = j.head {
-        if resume::hash(out, 0, fresh.head_len).ok().as_ref() != Some(&h) {
-            return Err(Some("the head is not what was written".into()));
+    let claim = Claim {
+        out,
+        fresh,
+        runs,
+        data_base,
+    };
+    let durable = claim.vouched(&j, fresh).map_err(Some)?;
+    // The record of writes adds what its own blocks vouch for; one that
+    // does not hold is no record.
+    let more = resume::read_written(out_path)
+        .and_then(|w| claim.vouched(&w, &durable).ok())
+        .filter(|w| w.runs >= durable.runs)
+        .map(|mut w| {
+            w.head = w.head.or_else(|| durable.head.clone());
+            w
+        })
+        .unwrap_or_else(|| durable.clone());
+    Ok((durable, more))
+}
+
+/// A staged file and the plan it should hold, to check a journal against.
+struct Claim<'a> {
+    out: &'a File,
+    fresh: &'a resume::Journal,
+    runs: &'a [Run<'a>],
+    data_base: u64,
+}
+
+impl Claim<'_> {
+    /// `fresh` with the head and runs `j` names, if its plan is this one
+    /// and the blocks it names still hash the same (a head `known` already
+    /// vouched for is not hashed again); else why not.
+    fn vouched(
+        &self,
+        j: &resume::Journal,
+        known: &resume::Journal,
+    ) -> Result<resume::Journal, String> {
+        let fresh = self.fresh;
+        if j.identity != fresh.identity || j.len != fresh.len || j.head_len != fresh.head_len {
+            return Err(
+                "the plan changed since (catalogue rows, segment files or the request)".into(),
+            );
         }
-        kept.head = Some(h);
-    }
-    let done = j.runs.min(runs.len());
-    if let Some(r) = done.checked_sub(1).map(|i| &runs[i]) {
-        let at = data_base + r.payload_at;
-        let now = resume::block_hash(out, at, at + r.len).ok();
-        if now.is_none() || now != j.last_run {
-            return Err(Some(
-                "the last run's last block is not what was written".into(),
-            ));
+        let mut kept = fresh.clone();
+        if let Some(h) = &j.head {
+            if known.head.as_ref() != Some(h)
+                && resume::hash(self.out, 0, fresh.head_len).ok().as_ref() != Some(h)
+            {
+                return Err("the head is not what was written".into());
+            }
+            kept.head = Some(h.clone());
         }
-        (kept.runs, kept.last_run) = (done, now);
+        let done = j.runs.min(self.runs.len());
+        if let Some(r) = done.checked_sub(1).map(|i| &self.runs[i]) {
+            let at = self.data_base + r.payload_at;
+            let now = resume::block_hash(self.out, at, at + r.len).ok();
+            if now.is_none() || now != j.last_run {
+                return Err("the last run's last block is not what was written".into());
+            }
+            (kept.runs, kept.last_run) = (done, now);
+        }
+        Ok(kept)
     }
-    Ok(kept)
 }
 
 /// [`identity`] of one camera's job; of several, with their names and
