@@ -8,7 +8,12 @@ alternating, RUNS times each:
 
 * serve: `GET /clip/...` from `nvr-export serve` (planned on that request:
   nothing written), then a `Range` request at the byte where the clip's
-  last minute begins (what a player sends when the user seeks there);
+  last minute begins (what a player sends when the user seeks there); its
+  segment index cache holds the segments earlier runs read (a clip over
+  footage asked for before);
+* serve-cold: the same from a server without index cache
+  (`--index-cache-mib 0`): every request reads every segment's header, as
+  a clip over footage nobody asked for before;
 * pipe: the NVR's clip endpoint, ffmpeg's concat demuxer over the same
   files, stream copy to a pipe as fragmented MP4 (`frag_keyframe+empty_moov`);
   a pipe cannot seek, so the last minute comes when everything before it has;
@@ -150,10 +155,13 @@ def main():
     cam, start = env["CAMERA"], int(float(env["START"]))
     db = os.path.join(a.corpus, "frigate.db")
     con = sqlite3.connect(db)
-    srv = subprocess.Popen([a.bin, "serve", "--listen", "127.0.0.1:0", "--db", db,
-                            "--media-dir", os.path.join(a.corpus, "media")],
-                           stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
-    port = int(srv.stdout.readline().split("127.0.0.1:")[1].split("/")[0])
+    def server(*extra):
+        srv = subprocess.Popen([a.bin, "serve", "--listen", "127.0.0.1:0", "--db", db,
+                                "--media-dir", os.path.join(a.corpus, "media"), *extra],
+                               stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+        return srv, int(srv.stdout.readline().split("127.0.0.1:")[1].split("/")[0])
+
+    (srv, port), (cold_srv, cold_port) = server(), server("--index-cache-mib", "0")
     work = tempfile.mkdtemp(dir=a.corpus)
     rows = []
     try:
@@ -167,16 +175,17 @@ def main():
                 for p in paths:
                     f.write(f"file '{p}'\n")
             last_fraction = max(0.0, (minutes - 1) / minutes)
-            got = {"serve": [], "pipe": [], "faststart": []}
+            got = {"serve": [], "serve-cold": [], "pipe": [], "faststart": []}
             for run in range(a.runs):
                 # A new URL each run: the clip is planned on its first request.
                 path = f"/clip/{cam}/start/{start}/end/{end - run * 0.001:.3f}.mp4"
-                order = ["serve", "pipe", "faststart"]
-                for method in order[run % 3:] + order[:run % 3]:
-                    if method == "serve":
-                        first, last, n, moov = http_get(port, path)
-                        lm, _, _, _ = http_get(port, path, int(n * last_fraction))
-                        got["serve"].append((first, lm, last, 0, moov))
+                order = list(got)
+                for method in order[run % 4:] + order[:run % 4]:
+                    if method.startswith("serve"):
+                        p = port if method == "serve" else cold_port
+                        first, last, n, moov = http_get(p, path)
+                        lm, _, _, _ = http_get(p, path, int(n * last_fraction))
+                        got[method].append((first, lm, last, 0, moov))
                     elif method == "pipe":
                         f, lm, e, n, moov = ffmpeg_pipe(listfile, last_fraction)
                         got["pipe"].append((f, lm, e, 0, moov))
@@ -186,8 +195,9 @@ def main():
                 med = [statistics.median(x[i] for x in xs) for i in range(5)]
                 rows.append((minutes, method, *med))
     finally:
-        srv.kill()
-        srv.wait()
+        for p in (srv, cold_srv):
+            p.kill()
+            p.wait()
         subprocess.run(["rm", "-rf", work])
     print(f"clips of {cam}, {a.runs} runs alternating, medians (ms; bytes written to disk)")
     print(f"{'clip':>5} {'method':>10} {'first byte':>11} {'moov':>9} {'last minute':>12} {'last byte':>10} {'written':>12}")

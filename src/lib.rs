@@ -96,6 +96,7 @@ pub use job::queue::{ExportQueue, QueueConfig};
 pub use job::recovery::{RecoveredExport, RecoveryOptions, RecoveryReport, ResumedExport};
 pub use job::state::{JobError, JobEvent, JobInfo, JobState};
 pub use plan::chapters::ChapterMode;
+pub use probe::cache::CacheStats as IndexCacheStats;
 pub use progress::{CancelToken, Progress, ProgressThrottle, Step};
 pub use remux::cut::AudioDrops;
 pub use remux::virtual_mp4::VirtualMp4;

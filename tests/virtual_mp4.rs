@@ -146,6 +146,63 @@ fn a_segment_replaced_or_rewritten_after_planning_fails_the_read() {
     assert!(e.to_string().contains("changed"), "{e}");
 }
 
+/// An exporter that keeps segment indexes (`with_index_cache`, what
+/// `serve` uses) gives every clip the bytes an exporter without one gives;
+/// a segment replaced or rewritten since is read again, and only it.
+#[test]
+fn an_index_cache_gives_the_same_bytes_and_reads_changed_segments_again() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = bframes(&dir.path().join("bframes"));
+    let n = s.recordings.len() as u64;
+    assert!(n >= 3, "{n} segments");
+    let cached = exporter(&s).with_index_cache(64 << 20);
+    let same = |req: &ExportRequest| {
+        let v = cached.virtual_mp4(req, &CancelToken::new()).unwrap();
+        let plain = exporter(&s).virtual_mp4(req, &CancelToken::new()).unwrap();
+        assert_eq!(v.etag(), plain.etag());
+        assert!(
+            read_all(&v) == read_all(&plain),
+            "cached clip's bytes differ"
+        );
+    };
+    let stats = || cached.index_cache_stats().expect("a cache");
+    same(&request(&s, s.start_s(), s.end_s()));
+    let st = stats();
+    assert_eq!((st.hits, st.misses, st.entries as u64), (0, n, n), "{st:?}");
+    assert!(st.bytes > 0);
+    // Another range over the same segments: every index from the cache.
+    same(&request(&s, s.start_s() + 3.0, s.end_s() - 4.0));
+    let st2 = stats();
+    assert_eq!(st2.misses, n, "{st2:?}");
+    assert!(st2.hits >= n - 1, "{st2:?}");
+    // One segment replaced under its name (a new inode), another grown by
+    // a byte: those two are read again, the others not.
+    let victim = &s.recordings[1].path;
+    let copy = victim.with_extension("tmp");
+    std::fs::copy(victim, &copy).unwrap();
+    std::fs::rename(&copy, victim).unwrap();
+    let grown = &s.recordings[2].path;
+    let f = std::fs::OpenOptions::new()
+        .append(true)
+        .open(grown)
+        .unwrap();
+    f.set_len(f.metadata().unwrap().len() + 1).unwrap();
+    drop(f);
+    same(&request(&s, s.start_s(), s.end_s()));
+    let st3 = stats();
+    assert_eq!(st3.misses - st2.misses, 2, "{st3:?}");
+    assert_eq!(st3.hits - st2.hits, n - 2, "{st3:?}");
+    assert_eq!(st3.entries as u64, n);
+    // A budget of about two segments' indexes holds no more than that.
+    let small = exporter(&s).with_index_cache(2 * st.bytes / n + 1);
+    small
+        .virtual_mp4(&request(&s, s.start_s(), s.end_s()), &CancelToken::new())
+        .unwrap();
+    let st4 = small.index_cache_stats().unwrap();
+    assert!(st4.bytes <= 2 * st.bytes / n + 1, "{st4:?}");
+    assert!(st4.entries >= 1 && (st4.entries as u64) < n, "{st4:?}");
+}
+
 #[test]
 fn what_cannot_be_served_is_refused_by_name_and_nothing_is_written() {
     let dir = tempfile::tempdir().unwrap();

@@ -10,7 +10,10 @@
 //!
 //! A player asks for a clip many times (its head, then where it seeks), so
 //! planned clips are kept a minute by URL; their segments are still
-//! re-checked on every read. tiny_http (synchronous, a few worker threads)
+//! re-checked on every read. Clips overlap (the same hour again, a minute
+//! of it, the next range), so the segment indexes are kept too
+//! (`--index-cache-mib`, [`Exporter::with_index_cache`]): a clip over
+//! footage asked for before reads no header, only a `stat` a segment. tiny_http (synchronous, a few worker threads)
 //! is all this needs: every response body is a reader over the virtual
 //! file, which reads the segments with `pread`.
 
@@ -36,6 +39,11 @@ pub struct ServeArgs {
     /// Worker threads answering requests.
     #[arg(long, default_value_t = 4)]
     pub threads: usize,
+    /// Segment indexes kept between clips, MiB (0: read every clip's
+    /// segment headers again). A segment is read again when its file
+    /// changes (inode, size, modification time).
+    #[arg(long, default_value_t = 64)]
+    pub index_cache_mib: u64,
 }
 
 /// How long a planned clip is reused for requests of the same URL.
@@ -81,7 +89,8 @@ pub fn serve(args: ServeArgs) -> ExitCode {
         .map_or(args.listen.to_string(), |a| a.to_string());
     println!("listening on http://{addr}/clip/<camera>/start/<unix s>/end/<unix s>.mp4");
     let clips = Arc::new(Clips {
-        exporter: Exporter::new(args.layout.layout()),
+        exporter: Exporter::new(args.layout.layout())
+            .with_index_cache(args.index_cache_mib.saturating_mul(1 << 20)),
         kept: Mutex::new(Vec::new()),
     });
     let workers: Vec<_> = (0..args.threads.max(1))

@@ -78,7 +78,7 @@ pub(super) fn gather(
     };
     let unique = distinct(readable, &mut warnings);
     let keep = {
-        let probes: Vec<&SegmentProbe> = unique.iter().map(|u| &u.probe).collect();
+        let probes: Vec<&SegmentProbe> = unique.iter().map(|u| &*u.probe).collect();
         let (keep, incompatible) = tracks::compatible_video(&probes);
         skipped.extend(incompatible);
         keep
@@ -133,7 +133,8 @@ fn probe_bounded(
     let mut readable = Vec::with_capacity(segments.len());
     let mut samples = 0u64;
     let mut pending = segments.into_iter().peekable();
-    let mut prober = probe::Prober::new(settings.probe_template);
+    let mut prober =
+        probe::Prober::new(settings.probe_template).with_cache(settings.index_cache.clone());
     while pending.peek().is_some() {
         let batch: Vec<_> = pending.by_ref().take(PROBE_BATCH).collect();
         for res in prober.probe(batch, cancel) {
@@ -263,5 +264,12 @@ fn frames_segment(
         end_s: last,
         locator: Locator::File(file.temp_path().to_path_buf()),
     };
-    Ok((ProbedSegment { segment, probe }, file, show.skipped))
+    Ok((
+        ProbedSegment {
+            segment,
+            probe: std::sync::Arc::new(probe),
+        },
+        file,
+        show.skipped,
+    ))
 }

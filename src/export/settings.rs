@@ -36,6 +36,9 @@ pub(crate) struct Settings {
     /// HLS source: when set, the only addresses that may be contacted
     /// (tests narrow loopback to 127.0.0.1 with it).
     pub hls_only_hosts: Option<Vec<IpAddr>>,
+    /// Segment indexes kept between exports (`probe::cache`); `None`:
+    /// every export reads its segments' headers.
+    pub index_cache: Option<std::sync::Arc<crate::probe::IndexCache>>,
 }
 
 impl Default for Settings {
@@ -50,6 +53,7 @@ impl Default for Settings {
             parallel_decode: true,
             probe_template: true,
             hls_only_hosts: None,
+            index_cache: None,
         }
     }
 }

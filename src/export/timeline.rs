@@ -67,7 +67,7 @@ pub(super) fn lay_out(
         });
     }
     let clip_probes: Vec<&SegmentProbe> =
-        plan.clips.iter().map(|c| &kept[c.segment].probe).collect();
+        plan.clips.iter().map(|c| &*kept[c.segment].probe).collect();
     let audio = match tracks::audio_track(&clip_probes) {
         AudioTrack::Keep => true,
         AudioTrack::None => false,

@@ -31,6 +31,7 @@
 //! [`SkippedSegment`] here, before any output byte is written.
 
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use ffmpeg_next::codec;
 use ffmpeg_next::media::Type;
@@ -46,10 +47,13 @@ use crate::source::{Locator, Segment};
 /// A segment together with what its header says.
 pub struct ProbedSegment {
     pub segment: Segment,
-    pub probe: SegmentProbe,
+    /// Shared with the [`IndexCache`] when there is one.
+    pub probe: Arc<SegmentProbe>,
 }
 
+pub mod cache;
 pub mod table;
+pub use cache::IndexCache;
 pub use table::{SampleTable, SampleTime};
 
 /// Video timing of one segment: everything the plan needs, nothing of libav.
@@ -166,6 +170,24 @@ impl SegmentProbe {
         self.stamp().check(meta)
     }
 
+    /// About how many heap bytes this probe holds (its indexes, sample
+    /// entries and codec setup; the shared libav parameters not counted).
+    pub fn heap_bytes(&self) -> u64 {
+        let traks: usize = self
+            .traks
+            .iter()
+            .flatten()
+            .flatten()
+            .map(|t| t.sample_entry.len() + t.timing.ctts.len() * 8 + 64)
+            .sum();
+        (self.video.timing.samples.heap_bytes()
+            + self.audio.as_ref().map_or(0, |a| a.samples.heap_bytes())
+            + self.video.extradata.len()
+            + self.path.as_os_str().len()
+            + traks
+            + 512) as u64
+    }
+
     /// Samples of the video and audio streams.
     pub fn sample_count(&self) -> u64 {
         (self.video.timing.samples.len() + self.audio.as_ref().map_or(0, |a| a.samples.len()))
@@ -198,6 +220,7 @@ const MOOV_READ_BYTES: usize = 16 << 10;
 pub struct Prober {
     learn: bool,
     template: Option<Template>,
+    cache: Option<Arc<IndexCache>>,
 }
 
 impl Prober {
@@ -207,12 +230,67 @@ impl Prober {
         Prober {
             learn,
             template: None,
+            cache: None,
         }
     }
 
-    /// Probes `segments` in parallel, keeping order. `Err` entries say why
-    /// a segment cannot be used.
+    /// Takes segments still as they were probed from `cache` and keeps
+    /// what it probes there (see [`cache`]).
+    pub fn with_cache(mut self, cache: Option<Arc<IndexCache>>) -> Prober {
+        self.cache = cache;
+        self
+    }
+
+    /// Probes `segments` in parallel, keeping order, through the cache
+    /// when there is one. `Err` entries say why a segment cannot be used.
     pub fn probe(
+        &mut self,
+        segments: Vec<Segment>,
+        cancel: &CancelToken,
+    ) -> Vec<Result<ProbedSegment, SkippedSegment>> {
+        let Some(cache) = self.cache.clone() else {
+            return self.probe_files(segments, cancel);
+        };
+        let path_of = |s: &Segment| match &s.locator {
+            Locator::File(p) => p.clone(),
+        };
+        let stamps: Vec<Option<FileStamp>> = segments
+            .par_iter()
+            .map(|s| cache::stamp_of(&path_of(s)))
+            .collect();
+        let paths: Vec<PathBuf> = segments.iter().map(path_of).collect();
+        let refs: Vec<&Path> = paths.iter().map(|p| p.as_path()).collect();
+        let hits = cache.get_all(&refs, &stamps);
+        let mut out: Vec<Option<Result<ProbedSegment, SkippedSegment>>> = Vec::new();
+        let mut misses = Vec::new();
+        let mut at = Vec::new();
+        for (i, (segment, hit)) in segments.into_iter().zip(hits).enumerate() {
+            match hit {
+                Some(probe) => out.push(Some(Ok(ProbedSegment { segment, probe }))),
+                None => {
+                    out.push(None);
+                    misses.push(segment);
+                    at.push(i);
+                }
+            }
+        }
+        if !misses.is_empty() {
+            let probed = self.probe_files(misses, cancel);
+            cache.put_all(
+                probed
+                    .iter()
+                    .filter_map(|r| r.as_ref().ok())
+                    .map(|p| p.probe.clone()),
+            );
+            for (i, r) in at.into_iter().zip(probed) {
+                out[i] = Some(r);
+            }
+        }
+        out.into_iter().flatten().collect()
+    }
+
+    /// Probes the files of `segments` in parallel, keeping order.
+    fn probe_files(
         &mut self,
         segments: Vec<Segment>,
         cancel: &CancelToken,
@@ -303,7 +381,10 @@ fn probe_segment(
         Some(r) => r?,
         None => probe(path, cancel)?,
     };
-    Ok(ProbedSegment { segment, probe })
+    Ok(ProbedSegment {
+        segment,
+        probe: Arc::new(probe),
+    })
 }
 
 /// What the segments of one camera session share, learnt from one probed

@@ -100,7 +100,6 @@ impl Packed {
         }
     }
 
-    #[cfg(test)]
     fn heap_bytes(&self) -> usize {
         self.low.len() * 2 + self.high.len() * 8
     }
@@ -463,7 +462,6 @@ impl SampleTable {
     }
 
     /// Heap bytes held.
-    #[cfg(test)]
     pub fn heap_bytes(&self) -> usize {
         let dts = match &self.dts {
             Dts::Runs(r) => r.len() * 12,
