@@ -56,18 +56,34 @@ impl TrakTiming {
     /// Composition offsets per sample, when `ctts` covers exactly `n`
     /// samples; an empty table means "all zero" and is valid for any `n`.
     pub fn offsets(&self, n: usize) -> Option<Vec<i32>> {
-        if self.ctts.is_empty() {
-            return Some(vec![0; n]);
-        }
+        let mut out = Vec::with_capacity(n);
+        out.extend(self.offsets_iter(n)?);
+        out.resize(n, 0);
+        Some(out)
+    }
+
+    /// [`TrakTiming::offsets`] without a vector: the offsets of the
+    /// samples `ctts` gives (none: the caller takes zeros).
+    pub fn offsets_iter(&self, n: usize) -> Option<impl Iterator<Item = i32> + '_> {
         let total: u64 = self.ctts.iter().map(|r| r.0 as u64).sum();
-        if total != n as u64 {
+        if !self.ctts.is_empty() && total != n as u64 {
             return None;
         }
-        let mut out = Vec::with_capacity(n);
-        for &(count, off) in &self.ctts {
-            out.extend(std::iter::repeat_n(off, count as usize));
-        }
-        Some(out)
+        Some(
+            self.ctts
+                .iter()
+                .flat_map(|&(count, off)| std::iter::repeat_n(off, count as usize)),
+        )
+    }
+
+    /// The last sample's own duration when `stts` describes exactly `n`
+    /// samples and gives a positive one.
+    pub fn last_delta_of(&self, n: usize) -> Option<i64> {
+        (self.sample_count == n as u64)
+            .then_some(self.last_delta)
+            .flatten()
+            .map(i64::from)
+            .filter(|&d| d > 0)
     }
 }
 

@@ -54,7 +54,9 @@ pub struct ProbedSegment {
 pub mod cache;
 pub mod table;
 pub use cache::IndexCache;
-pub use table::{SampleTable, SampleTime};
+pub use table::SampleTable;
+#[cfg(any(test, feature = "fuzzing"))]
+pub use table::SampleTime;
 
 /// Video timing of one segment: everything the plan needs, nothing of libav.
 #[derive(Debug, Clone, PartialEq)]
@@ -520,19 +522,18 @@ impl Template {
         if let Err(e) = check_entries(path, &ventries, aentries, file_size) {
             return Some(Err(e));
         }
-        let offsets = vsum.timing.offsets(ventries.len())?;
-        let samples = match SampleTable::from_samples(&sample_times(
-            &ventries,
-            Some(&offsets),
-            Some(&vsum.timing),
-        )) {
-            Ok(s) => s,
-            Err(e) => return Some(Err(skip(path, format!("video index: {e}")))),
-        };
+        let n = ventries.len();
+        let offsets = vsum.timing.offsets_iter(n)?;
+        let samples =
+            match SampleTable::from_index(&ventries, offsets, vsum.timing.last_delta_of(n)) {
+                Ok(s) => s,
+                Err(e) => return Some(Err(skip(path, format!("video index: {e}")))),
+            };
         let audio = match audio {
             None => None,
             Some((st, (asum, entries))) => {
-                match SampleTable::from_samples(&sample_times(&entries, None, Some(&asum.timing))) {
+                let last = asum.timing.last_delta_of(entries.len());
+                match SampleTable::from_index(&entries, std::iter::empty(), last) {
                     Ok(samples) => Some(AudioStream {
                         index: st.index,
                         samples,
@@ -678,9 +679,13 @@ pub fn probe(path: &Path, cancel: &CancelToken) -> Result<SegmentProbe, SkippedS
         // from the packets themselves. Slower, but only for such files.
         None => packet_offsets(path, vindex, &entries, cancel)?,
     };
-    let samples =
-        SampleTable::from_samples(&sample_times(&entries, Some(&offsets), trak_timing(vindex)))
-            .map_err(|e| skip(path, format!("video index: {e}")))?;
+    let last_delta = |index: usize, n: usize| trak_timing(index).and_then(|t| t.last_delta_of(n));
+    let samples = SampleTable::from_index(
+        &entries,
+        offsets.iter().copied(),
+        last_delta(vindex, entries.len()),
+    )
+    .map_err(|e| skip(path, format!("video index: {e}")))?;
 
     let vpar = vstream.parameters();
     // SAFETY-free reads through ffmpeg-next's accessors.
@@ -702,11 +707,11 @@ pub fn probe(path: &Path, cancel: &CancelToken) -> Result<SegmentProbe, SkippedS
         .map(|a| {
             let par = a.parameters();
             let (sample_rate, channels) = ffi::audio_format(&par);
-            let samples = SampleTable::from_samples(&sample_times(
+            let samples = SampleTable::from_index(
                 &audio_entries,
-                None,
-                trak_timing(a.index()),
-            ))
+                std::iter::empty(),
+                last_delta(a.index(), audio_entries.len()),
+            )
             .map_err(|e| skip(path, format!("audio index: {e}")))?;
             Ok(AudioStream {
                 index: a.index(),
@@ -737,6 +742,7 @@ pub fn probe(path: &Path, cancel: &CancelToken) -> Result<SegmentProbe, SkippedS
 /// as long as the one before. Decode time only: the presentation end of a
 /// B-frame stream is later than its last DTS, and mixing the two would give
 /// the last sample the reorder delay as extra duration.
+#[cfg(any(test, feature = "fuzzing"))]
 pub(crate) fn sample_times(
     entries: &[ffi::IndexEntry],
     offsets: Option<&[i32]>,
