@@ -56,20 +56,74 @@ impl Roots {
     /// the reason otherwise.
     pub fn check(&mut self, path: &Path) -> Result<Option<PathBuf>, String> {
         let Some(real) = self.real_path(path) else {
-            return match std::fs::symlink_metadata(path) {
-                Ok(m) if m.file_type().is_symlink() => Err(format!(
-                    "a symlink that leads nowhere ({})",
-                    std::fs::read_link(path)
-                        .map(|t| t.display().to_string())
-                        .unwrap_or_default()
-                )),
-                _ => Ok(None),
-            };
+            return Self::missing_or_dangling(path);
         };
+        self.inside(real)
+    }
+
+    /// [`Roots::check`] of every path, in order, the files' own `lstat`s
+    /// side by side (rayon): their folders are resolved first, once each
+    /// (an hour is 360 files in a folder or two), so the files need only
+    /// their own metadata. Serially an hour's check took ~1 ms.
+    pub fn check_all(&mut self, paths: &[PathBuf]) -> Vec<Result<Option<PathBuf>, String>> {
+        use rayon::prelude::*;
+        for path in paths {
+            if let Some(parent) = path.parent() {
+                if !self.folders.contains_key(parent) {
+                    let real = std::fs::canonicalize(parent).ok();
+                    self.folders.insert(parent.to_path_buf(), real);
+                }
+            }
+        }
+        let this = &*self;
+        paths
+            .par_iter()
+            .with_min_len(32)
+            .map(|path| this.check_resolved(path))
+            .collect()
+    }
+
+    /// [`Roots::check`] once `path`'s folder is in `folders`.
+    fn check_resolved(&self, path: &Path) -> Result<Option<PathBuf>, String> {
+        let Some(real) = self.real_path_resolved(path) else {
+            return Self::missing_or_dangling(path);
+        };
+        self.inside(real)
+    }
+
+    fn missing_or_dangling(path: &Path) -> Result<Option<PathBuf>, String> {
+        match std::fs::symlink_metadata(path) {
+            Ok(m) if m.file_type().is_symlink() => Err(format!(
+                "a symlink that leads nowhere ({})",
+                std::fs::read_link(path)
+                    .map(|t| t.display().to_string())
+                    .unwrap_or_default()
+            )),
+            _ => Ok(None),
+        }
+    }
+
+    fn inside(&self, real: PathBuf) -> Result<Option<PathBuf>, String> {
         if self.real.iter().any(|root| real.starts_with(root)) {
             Ok(Some(real))
         } else {
             Err(format!("outside {} ({})", self.what, real.display()))
+        }
+    }
+
+    /// [`Roots::real_path`] with the folder already resolved (else as
+    /// `canonicalize` gives it).
+    fn real_path_resolved(&self, path: &Path) -> Option<PathBuf> {
+        let (Some(parent), Some(name)) = (path.parent(), path.file_name()) else {
+            return std::fs::canonicalize(path).ok();
+        };
+        let meta = std::fs::symlink_metadata(path).ok()?;
+        if meta.file_type().is_symlink() || name == ".." || name == "." {
+            return std::fs::canonicalize(path).ok();
+        }
+        match self.folders.get(parent) {
+            Some(real_parent) => Some(real_parent.as_ref()?.join(name)),
+            None => std::fs::canonicalize(path).ok(),
         }
     }
 

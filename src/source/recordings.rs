@@ -28,15 +28,21 @@ pub fn segments(
     );
     let mut segments = Vec::with_capacity(rows.len());
     let mut refused = Vec::new();
-    for r in rows {
-        let path = if r.path.is_absolute() {
-            r.path.clone()
-        } else {
-            media_dir.join(&r.path)
-        };
+    let paths: Vec<PathBuf> = rows
+        .iter()
+        .map(|r| {
+            if r.path.is_absolute() {
+                r.path.clone()
+            } else {
+                media_dir.join(&r.path)
+            }
+        })
+        .collect();
+    let checks = allowed.check_all(&paths);
+    for ((r, path), check) in rows.iter().zip(paths).zip(checks) {
         // A missing file is the probe's to report ("missing"); an existing
         // one must really be under a root.
-        if let Err(why) = allowed.check(&path) {
+        if let Err(why) = check {
             refused.push(SkippedSegment {
                 path,
                 reason: format!("{why}: not read"),
