@@ -64,15 +64,17 @@ impl TrakTiming {
 
     /// [`TrakTiming::offsets`] without a vector: the offsets of the
     /// samples `ctts` gives (none: the caller takes zeros).
-    pub fn offsets_iter(&self, n: usize) -> Option<impl Iterator<Item = i32> + '_> {
+    pub fn offsets_iter(&self, n: usize) -> Option<impl Iterator<Item = i32> + 'static> {
         let total: u64 = self.ctts.iter().map(|r| r.0 as u64).sum();
         if !self.ctts.is_empty() && total != n as u64 {
             return None;
         }
+        // The runs are few (a copy of them, not of the offsets).
         Some(
             self.ctts
-                .iter()
-                .flat_map(|&(count, off)| std::iter::repeat_n(off, count as usize)),
+                .clone()
+                .into_iter()
+                .flat_map(|(count, off)| std::iter::repeat_n(off, count as usize)),
         )
     }
 
@@ -374,22 +376,35 @@ fn summarize(trak: &[u8]) -> Option<TrakSummary> {
     })
 }
 
+#[cfg(any(test, feature = "fuzzing"))]
 /// The sample index of every `trak` of a `moov` payload, in file order,
 /// as libav's MP4 demuxer builds it for the files this reader accepts (see
 /// [`trak_index`]); `None` for a track it does not.
 pub fn trak_indexes(moov: &[u8]) -> Vec<Option<TrakIndex>> {
+    let (movie_timescale, traks) = trak_payloads(moov);
+    traks
+        .into_iter()
+        .map(|trak| trak_index(trak, movie_timescale?))
+        .collect()
+}
+
+/// The movie time scale (`mvhd`) and the `trak` payloads of a `moov`
+/// payload, in file order (for [`walk_trak`]).
+pub fn trak_payloads(moov: &[u8]) -> (Option<u32>, Vec<&[u8]>) {
     let movie_timescale = child(moov, b"mvhd").and_then(|mvhd| match mvhd.first()? {
         0 => be32(mvhd, 12),
         1 => be32(mvhd, 20),
         _ => None,
     });
-    children(moov)
+    let traks = children(moov)
         .into_iter()
         .filter(|(k, _)| k == b"trak")
-        .map(|(_, trak)| trak_index(trak, movie_timescale?))
-        .collect()
+        .map(|(_, trak)| trak)
+        .collect();
+    (movie_timescale, traks)
 }
 
+#[cfg(any(test, feature = "fuzzing"))]
 /// One track's sample index: its media time scale and its samples in
 /// decode order.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -402,6 +417,7 @@ fn be64(b: &[u8], p: usize) -> Option<u64> {
     Some(u64::from_be_bytes(b.get(p..p + 8)?.try_into().ok()?))
 }
 
+#[cfg(any(test, feature = "fuzzing"))]
 /// The sample index of one `trak` payload, read from its tables without
 /// libav: decode times from `stts`, sizes from `stsz`, offsets from `stsc`
 /// and `stco`/`co64`, keyframes from `stss` (none: every sample is one).
@@ -417,6 +433,19 @@ fn be64(b: &[u8], p: usize) -> Option<u64> {
 /// offsets; every count consistent. Anything else is `None`, and the caller
 /// asks libav.
 pub fn trak_index(trak: &[u8], movie_timescale: u32) -> Option<TrakIndex> {
+    let mut samples = Vec::new();
+    let timescale = walk_trak(trak, movie_timescale, |e| samples.push(e))?;
+    Some(TrakIndex { timescale, samples })
+}
+
+/// [`trak_index`] without the vector: `f` for each sample in decode order;
+/// the media time scale, or `None` where [`trak_index`] gives none (`f`
+/// may have seen samples by then: the caller drops what it built).
+pub fn walk_trak(
+    trak: &[u8],
+    movie_timescale: u32,
+    mut f: impl FnMut(super::ffi::IndexEntry),
+) -> Option<u32> {
     let mdia = child(trak, b"mdia")?;
     let mdhd = child(mdia, b"mdhd")?;
     let timescale = match mdhd.first()? {
@@ -492,23 +521,18 @@ pub fn trak_index(trak: &[u8], movie_timescale: u32) -> Option<TrakIndex> {
             be32(stsz, 12 + 4 * i)
         }
     };
-    // Decode times.
+    // Decode times: `stts` runs, walked alongside the samples.
     let stts = child(stbl, b"stts")?;
-    let mut dts = Vec::with_capacity(n);
-    let mut t = shift;
-    for r in 0..be32(stts, 4)? as usize {
-        let (count, delta) = (be32(stts, 8 + 8 * r)?, be32(stts, 12 + 8 * r)?);
-        for _ in 0..count {
-            if dts.len() == n {
-                return None;
-            }
-            dts.push(t);
-            t += delta as i64;
-        }
+    let stts_runs = be32(stts, 4)? as usize;
+    let mut stts_total = 0u64;
+    for r in 0..stts_runs {
+        stts_total += be32(stts, 8 + 8 * r)? as u64;
     }
-    if dts.len() != n {
+    if stts_total != n as u64 {
         return None;
     }
+    // (next run, samples left in the current one, its delta, next DTS)
+    let (mut run, mut left, mut delta, mut t) = (0usize, 0u32, 0u32, shift);
     if let Some(ctts) = child(stbl, b"ctts") {
         if ctts.first()? == &1 {
             for r in 0..be32(ctts, 4)? as usize {
@@ -541,7 +565,7 @@ pub fn trak_index(trak: &[u8], movie_timescale: u32) -> Option<TrakIndex> {
                 .collect::<Option<_>>()?,
         ),
     };
-    let mut samples = Vec::with_capacity(n);
+    let mut i = 0usize;
     let mut next_key = 0usize;
     for (r, &(first_chunk, per_chunk)) in runs.iter().enumerate() {
         let end_chunk = runs
@@ -554,10 +578,18 @@ pub fn trak_index(trak: &[u8], movie_timescale: u32) -> Option<TrakIndex> {
         for chunk in first_chunk..end_chunk {
             let mut pos = *chunks.get(chunk as usize - 1)?;
             for _ in 0..per_chunk {
-                let i = samples.len();
                 if i == n {
                     return None;
                 }
+                while left == 0 {
+                    // Runs of zero samples are skipped; the totals matched.
+                    left = be32(stts, 8 + 8 * run)?;
+                    delta = be32(stts, 12 + 8 * run)?;
+                    run += 1;
+                }
+                let dts = t;
+                t += delta as i64;
+                left -= 1;
                 let size = size_of(i)?;
                 let keyframe = match &keys {
                     None => true,
@@ -567,20 +599,21 @@ pub fn trak_index(trak: &[u8], movie_timescale: u32) -> Option<TrakIndex> {
                         is
                     }
                 };
-                samples.push(super::ffi::IndexEntry {
+                f(super::ffi::IndexEntry {
                     pos: pos as i64,
-                    dts: dts[i],
+                    dts,
                     size,
                     keyframe,
                 });
+                i += 1;
                 pos += size as u64;
             }
         }
     }
-    if samples.len() != n || keys.is_some_and(|k| next_key != k.len()) {
+    if i != n || keys.is_some_and(|k| next_key != k.len()) {
         return None;
     }
-    Some(TrakIndex { timescale, samples })
+    Some(timescale)
 }
 
 /// Length of the measured fields at [`TrakSummary::esds_rates_at`].

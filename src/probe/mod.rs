@@ -54,6 +54,7 @@ pub struct ProbedSegment {
 pub mod cache;
 pub mod table;
 pub use cache::IndexCache;
+use table::IndexBuilder;
 pub use table::SampleTable;
 #[cfg(any(test, feature = "fuzzing"))]
 pub use table::SampleTime;
@@ -502,50 +503,61 @@ impl Template {
         if traks.len() != self.streams {
             return None;
         }
-        let mut indexes = isobmff::trak_indexes(&moov);
-        let mut take = |st: &StreamTemplate| {
+        let (movie_timescale, payloads) = isobmff::trak_payloads(&moov);
+        let movie_timescale = movie_timescale?;
+        // Each stream's table is packed as its `trak` is walked (no index
+        // entry per sample in between); `None`: the template does not fit.
+        let walk = |st: &StreamTemplate| {
             let summary = traks.get(st.index)?.as_ref()?;
-            let index = indexes.get_mut(st.index)?.take()?;
-            let fits = summary.decoder_view() == st.entry.as_slice()
-                && Rational(1, index.timescale as i32) == st.time_base;
-            fits.then_some((summary, index.samples))
+            if summary.decoder_view() != st.entry.as_slice() {
+                return None;
+            }
+            let n = summary.timing.sample_count as usize;
+            let mut b = IndexBuilder::new(
+                n,
+                summary.timing.offsets_iter(n)?,
+                summary.timing.last_delta_of(n),
+            );
+            let timescale =
+                isobmff::walk_trak(payloads.get(st.index)?, movie_timescale, |e| b.push(&e))?;
+            (Rational(1, timescale as i32) == st.time_base).then_some(b)
         };
-        let (vsum, ventries) = take(&self.video)?;
+        let video = walk(&self.video)?;
         let audio = match &self.audio {
-            Some(a) => Some((a, take(a)?)),
+            Some(a) => Some((a, walk(a)?)),
             None => None,
         };
-        let aentries = audio
-            .as_ref()
-            .map(|(_, (_, e))| e.as_slice())
-            .unwrap_or(&[]);
-        if let Err(e) = check_entries(path, &ventries, aentries, file_size) {
-            return Some(Err(e));
+        // The checks of `check_entries`, in its order.
+        if video.len() == 0 {
+            return Some(Err(skip(path, "no video samples in the index")));
         }
-        let n = ventries.len();
-        let offsets = vsum.timing.offsets_iter(n)?;
-        let samples =
-            match SampleTable::from_index(&ventries, offsets, vsum.timing.last_delta_of(n)) {
-                Ok(s) => s,
-                Err(e) => return Some(Err(skip(path, format!("video index: {e}")))),
-            };
+        if !video.any_keyframe {
+            return Some(Err(skip(path, "no keyframe")));
+        }
+        let data_end = video
+            .data_end
+            .max(audio.as_ref().map_or(0, |(_, a)| a.data_end));
+        if data_end as u64 > file_size {
+            return Some(Err(skip(path, truncated(data_end, file_size))));
+        }
+        let samples = match video.finish() {
+            Ok(s) => s,
+            Err(e) => return Some(Err(skip(path, format!("video index: {e}")))),
+        };
         let audio = match audio {
             None => None,
-            Some((st, (asum, entries))) => {
-                let last = asum.timing.last_delta_of(entries.len());
-                match SampleTable::from_index(&entries, std::iter::empty(), last) {
-                    Ok(samples) => Some(AudioStream {
-                        index: st.index,
-                        samples,
-                        codec: st.codec,
-                        sample_rate: self.sample_rate,
-                        channels: self.channels,
-                        time_base: st.time_base,
-                        parameters: st.parameters.clone(),
-                    }),
-                    Err(e) => return Some(Err(skip(path, format!("audio index: {e}")))),
-                }
-            }
+            Some((st, b)) => match b.finish() {
+                Ok(samples) => Some(AudioStream {
+                    index: st.index,
+                    samples,
+                    codec: st.codec,
+                    sample_rate: self.sample_rate,
+                    channels: self.channels,
+                    time_base: st.time_base,
+                    parameters: st.parameters.clone(),
+                }),
+                Err(e) => return Some(Err(skip(path, format!("audio index: {e}")))),
+            },
         };
         Some(Ok(SegmentProbe {
             path: path.to_path_buf(),
@@ -617,14 +629,13 @@ fn check_entries(
         .max()
         .unwrap_or(0);
     if data_end as u64 > file_size {
-        return Err(skip(
-            path,
-            format!(
-                "truncated: sample data runs to byte {data_end} but the file has {file_size} bytes"
-            ),
-        ));
+        return Err(skip(path, truncated(data_end, file_size)));
     }
     Ok(())
+}
+
+fn truncated(data_end: i64, file_size: u64) -> String {
+    format!("truncated: sample data runs to byte {data_end} but the file has {file_size} bytes")
 }
 
 fn skip(path: &Path, reason: impl Into<String>) -> SkippedSegment {

@@ -237,6 +237,64 @@ impl DoubleEndedIterator for Samples<'_> {
 
 impl ExactSizeIterator for Samples<'_> {}
 
+/// [`SampleTable::from_index`] one entry at a time (a segment's probe feeds
+/// it as it walks the `trak`), with what the probe checks besides: whether
+/// there is a keyframe, and where the sample data ends.
+pub struct IndexBuilder<I> {
+    b: Builder,
+    cts: std::iter::Fuse<I>,
+    last_delta: Option<i64>,
+    /// The first packing error; later entries are not packed.
+    error: Option<String>,
+    /// The last two decode times (the last sample's fallback duration).
+    last_dts: [Option<i64>; 2],
+    pub any_keyframe: bool,
+    /// Largest `pos + size` of the entries.
+    pub data_end: i64,
+}
+
+impl<I: Iterator<Item = i32>> IndexBuilder<I> {
+    pub fn new(capacity: usize, cts: I, last_delta: Option<i64>) -> IndexBuilder<I> {
+        IndexBuilder {
+            b: Builder::with_capacity(capacity),
+            cts: cts.fuse(),
+            last_delta,
+            error: None,
+            last_dts: [None; 2],
+            any_keyframe: false,
+            data_end: 0,
+        }
+    }
+
+    pub fn len(&self) -> usize {
+        self.b.n
+    }
+
+    #[inline]
+    pub fn push(&mut self, e: &crate::media::ffi::IndexEntry) {
+        self.any_keyframe |= e.keyframe;
+        self.data_end = self.data_end.max(e.pos + e.size as i64);
+        self.last_dts = [self.last_dts[1], Some(e.dts)];
+        if self.error.is_none() {
+            let cts = self.cts.next().unwrap_or(0);
+            if let Err(why) = self.b.push(e.dts, cts, e.keyframe, e.pos, e.size) {
+                self.error = Some(why);
+            }
+        }
+    }
+
+    pub fn finish(self) -> Result<SampleTable, String> {
+        if let Some(why) = self.error {
+            return Err(why);
+        }
+        let before = match self.last_dts {
+            [Some(a), Some(b)] => (b - a).max(0),
+            _ => 0,
+        };
+        self.b.finish(self.last_delta.unwrap_or(before.max(1)))
+    }
+}
+
 /// Packs samples one at a time, in decode order, in one pass: decode-time
 /// runs, byte gaps (or absolute offsets once a sample goes back in the
 /// file), sizes, composition offsets (only once one is not zero),
@@ -245,12 +303,16 @@ struct Builder {
     n: usize,
     first_dts: i64,
     prev_dts: i64,
-    /// (first sample, its relative DTS, delta); the last run's delta is
-    /// not known until the sample after its first (`run_open`). The runs
-    /// are the decode times: a table with too many keeps them expanded.
     capacity: usize,
+    /// The finished runs: (first sample, its relative DTS, delta). They
+    /// are the decode times: a table with too many keeps them expanded.
     runs: Vec<(u32, u32, u32)>,
+    /// The current run (`None` before the first sample); its delta is not
+    /// known until the sample after its first (`run_open`).
+    run: Option<(u32, u32, u32)>,
     run_open: bool,
+    /// The relative DTS that continues the current run.
+    run_next: u64,
     /// End of the sample before (offset + size).
     prev_end: u64,
     pos: Pos,
@@ -283,7 +345,9 @@ impl Builder {
             prev_dts: 0,
             capacity: n,
             runs: Vec::new(),
+            run: None,
             run_open: false,
+            run_next: 0,
             prev_end: 0,
             pos: Pos::Gaps {
                 gaps: Packed {
@@ -321,7 +385,7 @@ impl Builder {
         span.end_at_least_1 = span.end_at_least_1.max(pts + duration.max(1));
     }
 
-    #[inline]
+    #[inline(always)]
     fn push(
         &mut self,
         dts: i64,
@@ -340,15 +404,19 @@ impl Builder {
         }
         let pos = Self::u32_of(pos, "byte offset")?;
         // Decode-time runs.
-        match self.runs.last_mut() {
+        // (`run_next` is the run's first DTS plus its delta times the
+        // samples so far: what continues it.)
+        match &mut self.run {
             Some(run) if self.run_open => {
                 run.2 = rel - run.1;
                 self.run_open = false;
+                self.run_next = rel as u64 + run.2 as u64;
             }
-            Some(&mut (start, r0, d))
-                if rel as u64 == r0 as u64 + (i as u64 - start as u64) * d as u64 => {}
+            Some(run) if rel as u64 == self.run_next => self.run_next += run.2 as u64,
             _ => {
-                self.runs.push((i as u32, rel, 0));
+                if let Some(done) = self.run.replace((i as u32, rel, 0)) {
+                    self.runs.push(done);
+                }
                 self.run_open = true;
             }
         }
@@ -413,6 +481,7 @@ impl Builder {
         if let Some((pdts, pcts)) = self.pending {
             self.spans(pdts, pcts, last_duration as i64);
         }
+        self.runs.extend(self.run.take());
         let dts = if self.runs.len() * 3 <= n {
             Dts::Runs(self.runs)
         } else {
@@ -481,16 +550,11 @@ impl SampleTable {
         cts: impl Iterator<Item = i32>,
         last_delta: Option<i64>,
     ) -> Result<SampleTable, String> {
-        let mut b = Builder::with_capacity(entries.len());
-        let mut cts = cts.fuse();
+        let mut b = IndexBuilder::new(entries.len(), cts, last_delta);
         for e in entries {
-            b.push(e.dts, cts.next().unwrap_or(0), e.keyframe, e.pos, e.size)?;
+            b.push(e);
         }
-        let before = match entries {
-            [.., a, b] => (b.dts - a.dts).max(0),
-            _ => 0,
-        };
-        b.finish(last_delta.unwrap_or(before.max(1)))
+        b.finish()
     }
 
     /// The packing [`Builder`] replaced (several passes over the samples),
