@@ -1,8 +1,8 @@
 #!/usr/bin/env python3
 """What a resume saves: an export of CORPUS's range run whole, and the same
-export killed (SIGKILL) when KILL_AT percent of the whole export's time has
-passed (the median so far; its progress events come too coarsely for a
-sub-second export) and finished by
+export killed (SIGKILL) once KILL_AT percent of its bytes are in its staged
+file (the `.part`'s size, polled every 0.2 ms: the export's own progress
+events come too coarsely for a sub-second export), then finished by
 `nvr-export recover` (which resumes it from its partial file), alternating,
 RUNS times each. Prints the medians, the ratio of the resume to the whole
 export, and the bytes the resume kept. Every output ends on disk (the engine
@@ -10,7 +10,7 @@ fsyncs) and is removed after.
 
     bench-resume.py CORPUS_DIR [--runs 3] [--kill-at 90] [--bin target/release/nvr-export]
 """
-import argparse, json, os, signal, sqlite3, statistics, subprocess, time
+import argparse, glob, json, os, signal, sqlite3, statistics, subprocess, time
 
 
 def main():
@@ -35,15 +35,26 @@ def main():
         con.commit()
         con.close()
 
-    whole, resumed, kept, total = [], [], [], []
+    whole, resumed, kept, total, sizes = [], [], [], [], []
     for _ in range(a.runs):
         t0 = time.perf_counter()
         out = subprocess.run(export, capture_output=True, text=True, check=True)
         whole.append(time.perf_counter() - t0)
-        clean(json.loads(out.stdout.strip().splitlines()[-1])["video_path"])
+        path = json.loads(out.stdout.strip().splitlines()[-1])["video_path"]
+        sizes.append(os.path.getsize(path))
+        clean(path)
 
+        size = sizes[-1]
         p = subprocess.Popen(export, stdout=subprocess.DEVNULL)
-        time.sleep(statistics.median(whole) * a.kill_at / 100)
+        want = size * a.kill_at / 100
+        while p.poll() is None:
+            parts = glob.glob(os.path.join(media, "exports", ".*.part"))
+            try:
+                if parts and os.path.getsize(parts[0]) >= want:
+                    break
+            except FileNotFoundError:
+                pass
+            time.sleep(0.0002)
         p.send_signal(signal.SIGKILL)
         p.wait()
         t0 = time.perf_counter()
@@ -61,7 +72,7 @@ def main():
         clean(r["video_path"])
     w, r = statistics.median(whole), statistics.median(resumed)
     print(f"whole export        {w * 1000:8.1f} ms (median of {len(whole)})")
-    print(f"resume after kill   {r * 1000:8.1f} ms (median of {len(resumed)}; killed past {a.kill_at:.0f} %)")
+    print(f"resume after kill   {r * 1000:8.1f} ms (median of {len(resumed)}; killed at {a.kill_at:.0f} % of the bytes)")
     print(f"ratio               {r / w:8.3f}; kept {statistics.median(kept) / 2**20:.0f} of "
           f"{statistics.median(total) / 2**20:.0f} MiB")
 
