@@ -353,8 +353,12 @@ class Exporter:
     and, where the NVR moves them, its cache, export and clips folders and
     extra recording folders. ``progress_interval_s``: least time between two
     progress calls within a step; ``max_rate``: most bytes a second an export
-    writes (keeps it from starving the recorder's disk). Thread-safe: one
-    Exporter serves any number of exports at once, from any threads."""
+    writes (keeps it from starving the recorder's disk); ``index_cache_mib``:
+    keep the segment indexes read, up to this many MiB, for later exports and
+    clips (a backend serving clips: a clip over footage asked for before
+    reads no segment header; a segment that changed is read again; 0: none).
+    Thread-safe: one Exporter serves any number of exports at once, from any
+    threads."""
 
     def __init__(
         self,
@@ -367,6 +371,7 @@ class Exporter:
         clips_dir: "os.PathLike[str] | str | None" = None,
         progress_interval_s: float = 0.25,
         max_rate: Optional[int] = None,
+        index_cache_mib: int = 0,
     ) -> None:
         fs = lambda p: None if p is None else os.fspath(p)  # noqa: E731
         self._native = _native.Exporter(
@@ -378,7 +383,13 @@ class Exporter:
             clips_dir=fs(clips_dir),
             progress_interval_s=progress_interval_s,
             max_rate=max_rate,
+            index_cache_mib=index_cache_mib,
         )
+
+    def index_cache_stats(self) -> Optional[dict]:
+        """``{"entries", "bytes", "hits", "misses"}`` of the index cache
+        (``None`` without one)."""
+        return json.loads(self._native.index_cache_stats())
 
     def export(
         self,

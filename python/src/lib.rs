@@ -136,7 +136,7 @@ impl Exporter {
     #[new]
     #[pyo3(signature = (db, media_dir, *, cache_dir=None, recordings_roots=Vec::new(),
                         exports_dir=None, clips_dir=None, progress_interval_s=0.25,
-                        max_rate=None))]
+                        max_rate=None, index_cache_mib=0))]
     #[allow(clippy::too_many_arguments)]
     fn new(
         db: PathBuf,
@@ -147,6 +147,7 @@ impl Exporter {
         clips_dir: Option<PathBuf>,
         progress_interval_s: f64,
         max_rate: Option<u64>,
+        index_cache_mib: u64,
     ) -> PyResult<Exporter> {
         if !(progress_interval_s.is_finite() && progress_interval_s >= 0.0) {
             return Err(PyValueError::new_err(
@@ -171,7 +172,19 @@ impl Exporter {
             }
             exporter = exporter.with_max_rate(rate);
         }
+        exporter = exporter.with_index_cache(index_cache_mib.saturating_mul(1 << 20));
         Ok(Exporter(Arc::new(exporter)))
+    }
+
+    /// The index cache's counters as JSON (`null`: no cache).
+    fn index_cache_stats(&self) -> String {
+        match self.0.index_cache_stats() {
+            None => "null".into(),
+            Some(s) => format!(
+                r#"{{"entries":{},"bytes":{},"hits":{},"misses":{}}}"#,
+                s.entries, s.bytes, s.hits, s.misses
+            ),
+        }
     }
 
     /// Runs one export (`request`: an `ExportRequest` as JSON); returns the

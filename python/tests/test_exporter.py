@@ -342,6 +342,20 @@ def test_a_clip_is_a_seekable_file_with_the_exports_bytes(nvr):
     assert err.value.kind == "unreadable_segment"
 
 
+def test_an_index_cache_serves_the_same_clip_and_counts_its_hits(nvr):
+    ex = exporter(nvr, index_cache_mib=8)
+    plain = exporter(nvr)
+    assert plain.index_cache_stats() is None
+    want = plain.clip(nvr["camera"], nvr["start"], nvr["end"], chapters="none").read()
+    first = ex.clip(nvr["camera"], nvr["start"], nvr["end"], chapters="none").read()
+    stats = ex.index_cache_stats()
+    assert first == want and stats["hits"] == 0 and stats["misses"] == stats["entries"] > 0
+    again = ex.clip(nvr["camera"], nvr["start"], nvr["end"] - 1, chapters="none").read()
+    assert again == plain.clip(nvr["camera"], nvr["start"], nvr["end"] - 1, chapters="none").read()
+    after = ex.index_cache_stats()
+    assert after["hits"] >= stats["entries"] - 1 and after["misses"] == stats["misses"]
+
+
 def test_start_at_exact_gives_the_range_asked_for(nvr):
     ex = exporter(nvr)
     # Inside one segment: across segments, the NVR's whole-second rows
