@@ -20,6 +20,9 @@ alternating, RUNS times each:
 * faststart: the same remux into a `+faststart` file, then `sync FILE`: what
   a seekable answer costs the CLI before its first byte can be sent.
 
+Before each measured method: `sync`, so that nothing the one before
+wrote is still being written back.
+
 Reported, medians: time to first byte, time until the whole `moov` has
 arrived (what a player needs before it can show a frame or seek; for the
 pipe, its empty `moov` and the first fragment), time to the first byte of
@@ -181,6 +184,8 @@ def main():
                 path = f"/clip/{cam}/start/{start}/end/{end - run * 0.001:.3f}.mp4"
                 order = list(got)
                 for method in order[run % 4:] + order[:run % 4]:
+                    # Nothing left to write back by the method before.
+                    os.sync()
                     if method.startswith("serve"):
                         p = port if method == "serve" else cold_port
                         first, last, n, moov = http_get(p, path)
