@@ -87,8 +87,8 @@ pub use export::manifest::{
     keygen, manifest_path, signature_path, verify, Manifest, SourceCheck, Verification,
 };
 pub use export::{
-    DoneRecord, EncodeArgs, ExportOutcome, ExportRequest, Exporter, HlsSource, Layout, Source,
-    StartAt, Timings, MAX_SAMPLES,
+    DoneRecord, EncodeArgs, ExportOutcome, ExportRequest, Exporter, HlsSource, IndexAhead, Layout,
+    Source, StartAt, Timings, MAX_SAMPLES,
 };
 pub use job::clock::{Clock, ManualClock, SystemClock};
 pub use job::migrate::{MigratedExport, MigrationReport};

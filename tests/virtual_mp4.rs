@@ -203,6 +203,40 @@ fn an_index_cache_gives_the_same_bytes_and_reads_changed_segments_again() {
     assert!(st4.entries >= 1 && (st4.entries as u64) < n, "{st4:?}");
 }
 
+/// Indexes read ahead (`index_ahead`, what `serve` does for the last
+/// hour): newest first, up to half the cache's budget; a clip over them
+/// then reads no header; a second pass reads nothing; no cache, nothing.
+#[test]
+fn indexes_read_ahead_serve_the_first_clip_from_the_cache() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = bframes(&dir.path().join("bframes"));
+    let n = s.recordings.len();
+    let cancel = CancelToken::new();
+    let none = exporter(&s)
+        .index_ahead(s.start_s(), s.end_s(), &cancel)
+        .unwrap();
+    assert_eq!(none, nvr_export::IndexAhead::default());
+    let ex = exporter(&s).with_index_cache(64 << 20);
+    let ahead = ex.index_ahead(s.start_s(), s.end_s(), &cancel).unwrap();
+    assert_eq!((ahead.segments, ahead.read), (n, n as u64), "{ahead:?}");
+    let again = ex.index_ahead(s.start_s(), s.end_s(), &cancel).unwrap();
+    assert_eq!(again.read, 0, "{again:?}");
+    let req = request(&s, s.start_s() + 1.0, s.end_s() - 1.0);
+    let v = ex.virtual_mp4(&req, &cancel).unwrap();
+    let st = ex.index_cache_stats().unwrap();
+    assert_eq!(st.misses, n as u64, "the clip read a header: {st:?}");
+    assert!(st.hits >= n as u64, "{st:?}");
+    let plain = exporter(&s).virtual_mp4(&req, &cancel).unwrap();
+    assert!(read_all(&v) == read_all(&plain));
+    // Half the budget: a budget of about two segments' indexes reads the
+    // newest one (and stops).
+    let per = st.bytes / n as u64;
+    let small = exporter(&s).with_index_cache(2 * per + 1);
+    let part = small.index_ahead(s.start_s(), s.end_s(), &cancel).unwrap();
+    assert!(part.read >= 1 && part.read < n as u64, "{part:?}");
+    assert!(small.index_cache_stats().unwrap().bytes <= 2 * per + 1);
+}
+
 #[test]
 fn what_cannot_be_served_is_refused_by_name_and_nothing_is_written() {
     let dir = tempfile::tempdir().unwrap();

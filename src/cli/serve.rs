@@ -13,7 +13,9 @@
 //! re-checked on every read. Clips overlap (the same hour again, a minute
 //! of it, the next range), so the segment indexes are kept too
 //! (`--index-cache-mib`, [`Exporter::with_index_cache`]): a clip over
-//! footage asked for before reads no header, only a `stat` a segment. tiny_http (synchronous, a few worker threads)
+//! footage asked for before reads no header, only a `stat` a segment; the
+//! last hour's indexes are read ahead (`--index-ahead-hours`), so a clip of
+//! an event that just happened is answered that way too. tiny_http (synchronous, a few worker threads)
 //! is all this needs: every response body is a reader over the virtual
 //! file, which reads the segments with `pread`.
 
@@ -44,7 +46,15 @@ pub struct ServeArgs {
     /// changes (inode, size, modification time).
     #[arg(long, default_value_t = 64)]
     pub index_cache_mib: u64,
+    /// Read ahead, every 10 s, the segment indexes of every camera's last
+    /// this many hours (newest first, up to half the cache), so that a
+    /// clip of recent footage is answered as one asked for before (0: off).
+    #[arg(long, default_value_t = 1.0)]
+    pub index_ahead_hours: f64,
 }
+
+/// How often the recent footage's indexes are read ahead.
+const AHEAD_EVERY: Duration = Duration::from_secs(10);
 
 /// How long a planned clip is reused for requests of the same URL.
 const KEEP: Duration = Duration::from_secs(60);
@@ -93,6 +103,22 @@ pub fn serve(args: ServeArgs) -> ExitCode {
             .with_index_cache(args.index_cache_mib.saturating_mul(1 << 20)),
         kept: Mutex::new(Vec::new()),
     });
+    if args.index_ahead_hours > 0.0 && args.index_cache_mib > 0 {
+        let (clips, hours) = (clips.clone(), args.index_ahead_hours);
+        std::thread::spawn(move || loop {
+            let now = std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map_or(0.0, |d| d.as_secs_f64());
+            if let Err(e) =
+                clips
+                    .exporter
+                    .index_ahead(now - hours * 3600.0, now + 60.0, &CancelToken::new())
+            {
+                tracing::warn!(error = %e, "reading recent indexes ahead");
+            }
+            std::thread::sleep(AHEAD_EVERY);
+        });
+    }
     let workers: Vec<_> = (0..args.threads.max(1))
         .map(|_| {
             let (server, clips) = (server.clone(), clips.clone());

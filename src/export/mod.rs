@@ -27,6 +27,7 @@
 //! the cached frames of the current hour ([`Source::Preview`]: cut exactly
 //! with an edit list, see `plan::Trim`), or its HLS VOD server.
 
+mod ahead;
 mod cameras;
 mod clip;
 mod exporter;
@@ -43,6 +44,7 @@ pub mod thumbnail;
 mod timeline;
 mod writer;
 
+pub use ahead::IndexAhead;
 pub use exporter::Exporter;
 pub use outcome::{DoneRecord, ExportOutcome, Timings};
 pub use request::{EncodeArgs, ExportRequest, HlsSource, Layout, Source, StartAt};

@@ -152,6 +152,11 @@ impl IndexCache {
         }
     }
 
+    /// The budget, bytes.
+    pub fn budget(&self) -> u64 {
+        self.budget
+    }
+
     pub fn stats(&self) -> CacheStats {
         let inner = self.lock();
         CacheStats {
