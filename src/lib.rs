@@ -23,6 +23,7 @@
 //! plan ──────── clips: every frame once, cuts at keyframes or exact, gaps
 //!   │             collapsed, output offsets, chapters (pure data)
 //! probe ─────── segment headers: stream parameters, compact sample tables
+//!   │             (kept between clips by a long-lived exporter: IndexCache)
 //! source ────── segments: wall-clock span + where the media is (recordings,
 //!   │             previews and cached frames, the NVR's HLS VOD server)
 //! catalogue ─── SQLite rows          media ── libav plumbing (the FFI)

@@ -26,6 +26,12 @@
 //! whose layout or sample entries differ from it (a camera restart, an
 //! unusual edit list) is probed by libav as before.
 //!
+//! A `trak`'s tables are walked straight into its packed [`SampleTable`]
+//! (`isobmff::walk_trak`, `table::IndexBuilder`): no entry per sample in
+//! between. A long-lived exporter keeps what it probed in an
+//! [`IndexCache`] (see [`cache`]): a segment whose file still has the
+//! identity it was probed with is not opened again.
+//!
 //! Segments are opened in parallel (rayon). A segment that cannot be used
 //! (missing, unreadable, truncated, no video, no keyframe) is reported as a
 //! [`SkippedSegment`] here, before any output byte is written.
