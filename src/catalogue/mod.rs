@@ -275,6 +275,28 @@ impl Catalogue {
         self.media_overlapping("recordings", camera, start_s, end_s)
     }
 
+    /// Recordings of every camera that start in `[start_s - 1 h, end_s)`
+    /// and end after `start_s` (a recording is a segment of seconds to
+    /// minutes), newest first by camera: one range scan of the
+    /// `start_time` index whatever the catalogue's size, for reading
+    /// indexes ahead (where a row missed costs only a later probe). Rows
+    /// that cannot be read are left out.
+    pub fn recent_recordings(&self, start_s: f64, end_s: f64) -> Result<Vec<Recording>> {
+        let rows = self.retry("reading recent rows", |c| {
+            let mut stmt = c.prepare_cached(
+                "SELECT id, camera, path, start_time, end_time, duration FROM recordings \
+                 WHERE start_time >= :from AND start_time < :end AND end_time > :start \
+                 ORDER BY camera, start_time DESC",
+            )?;
+            let rows = stmt.query_map(
+                named_params! {":from": start_s - 3600.0, ":start": start_s, ":end": end_s},
+                Recording::from_row,
+            )?;
+            rows.collect::<rusqlite::Result<Vec<_>>>()
+        })?;
+        Ok(rows.into_iter().filter_map(|r| r.ok()).collect())
+    }
+
     /// Hourly previews (`previews`: the same columns as `recordings`) of
     /// `camera` overlapping `[start_s, end_s]`, by start time, and the rows
     /// that could not be read.

@@ -28,8 +28,9 @@ pub struct IndexAhead {
 const BATCH: usize = 64;
 
 impl Exporter {
-    /// Reads ahead the indexes of every camera's recordings overlapping
-    /// `[start_s, end_s]` into the index cache ([`Exporter::with_index_cache`]),
+    /// Reads ahead the indexes of every camera's recordings in
+    /// `[start_s, end_s]` (see `Catalogue::recent_recordings`) into the
+    /// index cache ([`Exporter::with_index_cache`]),
     /// newest first, until the cache holds half its budget. Without a cache
     /// it reads nothing. Unreadable segments are left for the export that
     /// needs them to report.
@@ -42,14 +43,16 @@ impl Exporter {
         let Some(cache) = self.settings().index_cache.clone() else {
             return Ok(IndexAhead::default());
         };
-        let catalogue = self.open_catalogue(cancel)?;
-        let mut by_camera = Vec::new();
-        for camera in catalogue.cameras()? {
-            let (mut rows, _) = catalogue.recordings_overlapping(&camera, start_s, end_s)?;
-            rows.reverse();
-            by_camera.push(rows);
+        let rows = self
+            .open_catalogue(cancel)?
+            .recent_recordings(start_s, end_s)?;
+        let mut by_camera: Vec<Vec<crate::catalogue::Recording>> = Vec::new();
+        for row in rows {
+            match by_camera.last_mut() {
+                Some(rows) if rows[0].camera == row.camera => rows.push(row),
+                _ => by_camera.push(vec![row]),
+            }
         }
-        drop(catalogue);
         let layout = self.layout();
         let mut done = IndexAhead::default();
         let misses_before = cache.stats().misses;
