@@ -905,6 +905,7 @@ fn build(cams: &[Cam<'_>], target: Target<'_>, reporter: &mut Reporter<'_>) -> R
         use std::sync::atomic::Ordering;
         let r = &runs[i];
         journal.wrote(resume::Mark::Runs(i + 1));
+        journal.write_back(i + 1);
         let n = since.fetch_add(r.len, Ordering::Relaxed) + r.len;
         let due = last_checkpoint
             .lock()
