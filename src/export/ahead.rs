@@ -20,7 +20,9 @@ pub struct IndexAhead {
     /// Recording segments in the range (every camera).
     pub segments: usize,
     /// Of those, the ones whose header was read now (the others were
-    /// already in the cache, or did not fit in half its budget).
+    /// already in the cache, or did not fit in half its budget); counted
+    /// as the cache's misses meanwhile, so clips planned at the same time
+    /// add theirs.
     pub read: u64,
 }
 
