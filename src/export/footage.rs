@@ -263,6 +263,7 @@ fn frames_segment(
         start_s: first,
         end_s: last,
         locator: Locator::File(file.temp_path().to_path_buf()),
+        stamp: None,
     };
     Ok((
         ProbedSegment {

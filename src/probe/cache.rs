@@ -171,14 +171,5 @@ impl IndexCache {
 /// The identity of the file at `path` now (symlinks followed, as the
 /// probes open it), `None` when it is not a readable regular file.
 pub fn stamp_of(path: &Path) -> Option<FileStamp> {
-    let meta = std::fs::metadata(path).ok()?;
-    if !meta.is_file() {
-        return None;
-    }
-    let (id, modified_ns) = super::identity(&meta);
-    Some(FileStamp {
-        id,
-        size: meta.len(),
-        modified_ns,
-    })
+    FileStamp::of(&std::fs::metadata(path).ok()?)
 }

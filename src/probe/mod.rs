@@ -48,7 +48,8 @@ use crate::error::SkippedSegment;
 use crate::media::isobmff::{self, TrakSummary};
 use crate::media::{self, ffi};
 use crate::progress::CancelToken;
-use crate::source::{Locator, Segment};
+pub use crate::source::FileStamp;
+use crate::source::{identity, Locator, Segment};
 
 /// A segment together with what its header says.
 pub struct ProbedSegment {
@@ -124,43 +125,6 @@ pub struct SegmentProbe {
     /// libav stream; `None` when they could not be read (the index-driven
     /// writer then leaves this export to the libav writer).
     pub traks: Option<Vec<Option<TrakSummary>>>,
-}
-
-/// (device, inode) and modification time in ns of a file's metadata.
-fn identity(meta: &std::fs::Metadata) -> ((u64, u64), i128) {
-    use std::os::unix::fs::MetadataExt;
-    (
-        (meta.dev(), meta.ino()),
-        meta.mtime() as i128 * 1_000_000_000 + meta.mtime_nsec() as i128,
-    )
-}
-
-/// What identifies the file a segment was probed from: enough to tell,
-/// just before its bytes are copied, that it is still that file.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct FileStamp {
-    pub id: (u64, u64),
-    pub size: u64,
-    pub modified_ns: i128,
-}
-
-impl FileStamp {
-    /// `Err` says how the file described by `meta` differs from this one
-    /// (another inode, size or modification time).
-    pub fn check(&self, meta: &std::fs::Metadata) -> Result<(), String> {
-        let (id, modified) = identity(meta);
-        if id != self.id {
-            return Err("replaced since it was probed (another file now has its name)".into());
-        }
-        if meta.len() != self.size || modified != self.modified_ns {
-            return Err(format!(
-                "changed since it was probed ({} bytes then, {} now; modified again)",
-                self.size,
-                meta.len()
-            ));
-        }
-        Ok(())
-    }
 }
 
 impl SegmentProbe {
@@ -263,9 +227,10 @@ impl Prober {
         let path_of = |s: &Segment| match &s.locator {
             Locator::File(p) => p.clone(),
         };
+        // The identity the roots check saw, else asked now.
         let stamps: Vec<Option<FileStamp>> = segments
             .par_iter()
-            .map(|s| cache::stamp_of(&path_of(s)))
+            .map(|s| s.stamp.or_else(|| cache::stamp_of(&path_of(s))))
             .collect();
         let paths: Vec<PathBuf> = segments.iter().map(path_of).collect();
         let refs: Vec<&Path> = paths.iter().map(|p| p.as_path()).collect();

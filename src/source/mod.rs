@@ -46,4 +46,59 @@ pub struct Segment {
     pub start_s: f64,
     pub end_s: f64,
     pub locator: Locator,
+    /// The file's identity when its path was checked against the roots
+    /// (`None`: not taken there): an index cache takes it instead of
+    /// asking the file system again.
+    pub stamp: Option<FileStamp>,
+}
+
+/// (device, inode) and modification time in ns of a file's metadata.
+pub(crate) fn identity(meta: &std::fs::Metadata) -> ((u64, u64), i128) {
+    use std::os::unix::fs::MetadataExt;
+    (
+        (meta.dev(), meta.ino()),
+        meta.mtime() as i128 * 1_000_000_000 + meta.mtime_nsec() as i128,
+    )
+}
+
+/// What identifies the file a segment was probed from: enough to tell,
+/// just before its bytes are copied, that it is still that file.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct FileStamp {
+    pub id: (u64, u64),
+    pub size: u64,
+    pub modified_ns: i128,
+}
+
+impl FileStamp {
+    /// The identity of a regular file from its metadata (`None`: not a
+    /// regular file).
+    pub fn of(meta: &std::fs::Metadata) -> Option<FileStamp> {
+        if !meta.is_file() {
+            return None;
+        }
+        let (id, modified_ns) = identity(meta);
+        Some(FileStamp {
+            id,
+            size: meta.len(),
+            modified_ns,
+        })
+    }
+
+    /// `Err` says how the file described by `meta` differs from this one
+    /// (another inode, size or modification time).
+    pub fn check(&self, meta: &std::fs::Metadata) -> Result<(), String> {
+        let (id, modified) = identity(meta);
+        if id != self.id {
+            return Err("replaced since it was probed (another file now has its name)".into());
+        }
+        if meta.len() != self.size || modified != self.modified_ns {
+            return Err(format!(
+                "changed since it was probed ({} bytes then, {} now; modified again)",
+                self.size,
+                meta.len()
+            ));
+        }
+        Ok(())
+    }
 }

@@ -42,7 +42,7 @@ pub fn segments(
     for ((r, path), check) in rows.iter().zip(paths).zip(checks) {
         // A missing file is the probe's to report ("missing"); an existing
         // one must really be under a root.
-        if let Err(why) = check {
+        if let Err(why) = check.verdict {
             refused.push(SkippedSegment {
                 path,
                 reason: format!("{why}: not read"),
@@ -54,6 +54,7 @@ pub fn segments(
             start_s: r.start_s,
             end_s: r.end_s,
             locator: Locator::File(path),
+            stamp: check.meta.as_ref().and_then(super::FileStamp::of),
         });
     }
     (segments, refused)
