@@ -63,10 +63,18 @@ impl Roots {
     /// it does not exist (for the caller to report as missing), `Err` with
     /// the reason otherwise.
     pub fn check(&mut self, path: &Path) -> Result<Option<PathBuf>, String> {
-        let Some(real) = self.real_path(path) else {
-            return Self::missing_or_dangling(path);
-        };
-        self.inside(real)
+        self.resolve_folder(path);
+        self.check_resolved(path).verdict
+    }
+
+    /// Resolves `path`'s folder into `folders`, once per folder.
+    fn resolve_folder(&mut self, path: &Path) {
+        if let Some(parent) = path.parent() {
+            if !self.folders.contains_key(parent) {
+                let real = std::fs::canonicalize(parent).ok();
+                self.folders.insert(parent.to_path_buf(), real);
+            }
+        }
     }
 
     /// [`Roots::check`] of every path, in order, the files' own `lstat`s
@@ -78,12 +86,7 @@ impl Roots {
     pub fn check_all(&mut self, paths: &[PathBuf]) -> Vec<Checked> {
         use rayon::prelude::*;
         for path in paths {
-            if let Some(parent) = path.parent() {
-                if !self.folders.contains_key(parent) {
-                    let real = std::fs::canonicalize(parent).ok();
-                    self.folders.insert(parent.to_path_buf(), real);
-                }
-            }
+            self.resolve_folder(path);
         }
         let this = &*self;
         paths
@@ -123,7 +126,8 @@ impl Roots {
         }
     }
 
-    /// [`Roots::real_path`] with the folder already resolved (else as
+    /// What `std::fs::canonicalize(path)` gives (`None` where it fails),
+    /// from the folder already resolved where it is (else as
     /// `canonicalize` gives it), and the path's own metadata when it is
     /// not a symlink.
     fn real_path_resolved(&self, path: &Path) -> (Option<PathBuf>, Option<std::fs::Metadata>) {
@@ -141,23 +145,6 @@ impl Roots {
             None => std::fs::canonicalize(path).ok(),
         };
         (real, Some(meta))
-    }
-
-    /// What `std::fs::canonicalize(path)` gives, `None` where it fails.
-    fn real_path(&mut self, path: &Path) -> Option<PathBuf> {
-        let (Some(parent), Some(name)) = (path.parent(), path.file_name()) else {
-            return std::fs::canonicalize(path).ok();
-        };
-        let meta = std::fs::symlink_metadata(path).ok()?;
-        if meta.file_type().is_symlink() || name == ".." || name == "." {
-            return std::fs::canonicalize(path).ok();
-        }
-        let real_parent = self
-            .folders
-            .entry(parent.to_path_buf())
-            .or_insert_with(|| std::fs::canonicalize(parent).ok())
-            .clone()?;
-        Some(real_parent.join(name))
     }
 }
 

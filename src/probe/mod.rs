@@ -224,17 +224,18 @@ impl Prober {
         let Some(cache) = self.cache.clone() else {
             return self.probe_files(segments, cancel);
         };
-        let path_of = |s: &Segment| match &s.locator {
-            Locator::File(p) => p.clone(),
-        };
+        fn path_of(s: &Segment) -> &Path {
+            match &s.locator {
+                Locator::File(p) => p,
+            }
+        }
         // The identity the roots check saw, else asked now.
         let stamps: Vec<Option<FileStamp>> = segments
             .par_iter()
-            .map(|s| s.stamp.or_else(|| cache::stamp_of(&path_of(s))))
+            .map(|s| s.stamp.or_else(|| cache::stamp_of(path_of(s))))
             .collect();
-        let paths: Vec<PathBuf> = segments.iter().map(path_of).collect();
-        let refs: Vec<&Path> = paths.iter().map(|p| p.as_path()).collect();
-        let hits = cache.get_all(&refs, &stamps);
+        let paths: Vec<&Path> = segments.iter().map(path_of).collect();
+        let hits = cache.get_all(&paths, &stamps);
         let mut out: Vec<Option<Result<ProbedSegment, SkippedSegment>>> = Vec::new();
         let mut misses = Vec::new();
         let mut at = Vec::new();
@@ -498,18 +499,11 @@ impl Template {
             Some(a) => Some((a, walk(a)?)),
             None => None,
         };
-        // The checks of `check_entries`, in its order.
-        if video.len() == 0 {
-            return Some(Err(skip(path, "no video samples in the index")));
-        }
-        if !video.any_keyframe {
-            return Some(Err(skip(path, "no keyframe")));
-        }
         let data_end = video
             .data_end
             .max(audio.as_ref().map_or(0, |(_, a)| a.data_end));
-        if data_end as u64 > file_size {
-            return Some(Err(skip(path, truncated(data_end, file_size))));
+        if let Err(e) = check_index(path, video.len(), video.any_keyframe, data_end, file_size) {
+            return Some(Err(e));
         }
         let samples = match video.finish() {
             Ok(s) => s,
@@ -587,26 +581,40 @@ fn check_entries(
     audio: &[ffi::IndexEntry],
     file_size: u64,
 ) -> Result<(), SkippedSegment> {
-    if video.is_empty() {
-        return Err(skip(path, "no video samples in the index"));
-    }
-    if !video.iter().any(|e| e.keyframe) {
-        return Err(skip(path, "no keyframe"));
-    }
     let data_end = video
         .iter()
         .chain(audio)
         .map(|e| e.pos + e.size as i64)
         .max()
         .unwrap_or(0);
-    if data_end as u64 > file_size {
-        return Err(skip(path, truncated(data_end, file_size)));
-    }
-    Ok(())
+    let any_keyframe = video.iter().any(|e| e.keyframe);
+    check_index(path, video.len(), any_keyframe, data_end, file_size)
 }
 
-fn truncated(data_end: i64, file_size: u64) -> String {
-    format!("truncated: sample data runs to byte {data_end} but the file has {file_size} bytes")
+/// [`check_entries`] on what the index says: its video samples, whether
+/// one is a keyframe, where the sample data (video and audio) ends.
+fn check_index(
+    path: &Path,
+    video_samples: usize,
+    any_keyframe: bool,
+    data_end: i64,
+    file_size: u64,
+) -> Result<(), SkippedSegment> {
+    if video_samples == 0 {
+        return Err(skip(path, "no video samples in the index"));
+    }
+    if !any_keyframe {
+        return Err(skip(path, "no keyframe"));
+    }
+    if data_end as u64 > file_size {
+        return Err(skip(
+            path,
+            format!(
+                "truncated: sample data runs to byte {data_end} but the file has {file_size} bytes"
+            ),
+        ));
+    }
+    Ok(())
 }
 
 fn skip(path: &Path, reason: impl Into<String>) -> SkippedSegment {
