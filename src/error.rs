@@ -11,7 +11,7 @@ use std::path::PathBuf;
 use crate::timefmt::fmt_range;
 
 /// A segment that was left out of an export, and why.
-#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct SkippedSegment {
     /// Path of the recording file as stored in the catalogue.
     pub path: PathBuf,
@@ -25,9 +25,12 @@ impl fmt::Display for SkippedSegment {
     }
 }
 
-/// Something the user should know about a finished export. Serialised (in
-/// the CLI's JSON `done` event) as its message.
-#[derive(Debug, Clone, PartialEq)]
+/// Something the user should know about a finished export. Serialised
+/// as its fields tagged with its [`kind`](Warning::kind) (a saved resume
+/// plan keeps them so); an [`ExportOutcome`](crate::ExportOutcome) and the
+/// CLI's JSON `done` event give its message instead ([`as_messages`]).
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
 #[non_exhaustive]
 pub enum Warning {
     /// The export has no audio track although some recordings had audio.
@@ -197,10 +200,12 @@ impl Warning {
     }
 }
 
-impl serde::Serialize for Warning {
-    fn serialize<S: serde::Serializer>(&self, s: S) -> std::result::Result<S::Ok, S::Error> {
-        s.collect_str(self)
-    }
+/// Serialises warnings as their messages (`serialize_with`).
+pub fn as_messages<S: serde::Serializer>(
+    warnings: &[Warning],
+    s: S,
+) -> std::result::Result<S::Ok, S::Error> {
+    s.collect_seq(warnings.iter().map(|w| w.to_string()))
 }
 
 /// A recording close to a range that had none, to tell the user where to look.

@@ -113,8 +113,9 @@ pub struct Reporter<'a> {
     percent: f64,
     last_sent: Option<Instant>,
     last_sent_percent: f64,
-    /// Write-rate limit: (when the step began, the least time it may take).
-    pace: Option<(Instant, Duration)>,
+    /// Write-rate limit: (when the step began, the least time it may take,
+    /// the percentage it counts from).
+    pace: Option<(Instant, Duration, f64)>,
 }
 
 impl<'a> Reporter<'a> {
@@ -142,7 +143,16 @@ impl<'a> Reporter<'a> {
     /// recorder's disk.
     pub fn pace(&mut self, rate: u64, total: u64) {
         let least = Duration::from_secs_f64(total as f64 / rate.max(1) as f64);
-        self.pace = Some((Instant::now(), least));
+        self.pace = Some((Instant::now(), least, 0.0));
+    }
+
+    /// A paced step that goes on from `percent` (a resumed export: what it
+    /// kept is not waited for again): from now, each update waits for its
+    /// share of the time past `percent` only.
+    pub fn pace_from(&mut self, percent: f64) {
+        if let Some((began, _, from)) = &mut self.pace {
+            (*began, *from) = (Instant::now(), clamp(percent));
+        }
     }
 
     pub fn cancel_token(&self) -> &CancelToken {
@@ -163,8 +173,8 @@ impl<'a> Reporter<'a> {
     pub fn update(&mut self, percent: f64) -> Result<()> {
         self.cancel.check()?;
         let p = clamp(percent).max(self.percent);
-        if let Some((began, least)) = self.pace {
-            let due = began + least.mul_f64(p / 100.0);
+        if let Some((began, least, from)) = self.pace {
+            let due = began + least.mul_f64((p - from).max(0.0) / 100.0);
             loop {
                 let now = Instant::now();
                 if now >= due {
@@ -252,6 +262,16 @@ mod tests {
             t.elapsed() >= Duration::from_millis(100),
             "{:?}",
             t.elapsed()
+        );
+        // Going on from 90 %: 95 % waits for 5 % of the time, not 95 %.
+        r.pace(1000, 1000);
+        r.pace_from(90.0);
+        let t1 = Instant::now();
+        r.update(95.0).unwrap();
+        let waited = t1.elapsed();
+        assert!(
+            waited >= Duration::from_millis(40) && waited < Duration::from_millis(900),
+            "{waited:?}"
         );
         let t2 = std::thread::spawn(move || {
             std::thread::sleep(Duration::from_millis(30));

@@ -183,13 +183,13 @@ fn sigkill_mid_copy_then_recovery_from_a_fresh_process_spares_a_live_export() {
             ("front_door_live01".to_string(), 1)
         ]
     );
-    // Lock, partial file, and the index-driven writer's resume journal and
-    // record of writes.
+    // Lock, partial file, and the index-driven writer's resume journal,
+    // record of writes and saved plan.
     let left = hidden_of(&s, "front_door_dead01");
-    assert_eq!(left.len(), 4, "{left:?}");
-    assert!(left
-        .iter()
-        .any(|p| p.to_string_lossy().ends_with(".part.resume.now")));
+    assert_eq!(left.len(), 5, "{left:?}");
+    for side in [".part.resume.now", ".part.resume.plan"] {
+        assert!(left.iter().any(|p| p.to_string_lossy().ends_with(side)));
+    }
     assert!(thumb("front_door_dead01").is_file());
     // What a kill while writing a thumbnail leaves, for the dead and (as if)
     // for the live export.
@@ -231,7 +231,7 @@ fn sigkill_mid_copy_then_recovery_from_a_fresh_process_spares_a_live_export() {
             ("front_door_live01".to_string(), 1)
         ]
     );
-    assert_eq!(hidden_of(&s, "front_door_live01").len(), 4);
+    assert_eq!(hidden_of(&s, "front_door_live01").len(), 5);
     assert!(thumb("front_door_live01").is_file());
 
     let (done, status) = live.finish();

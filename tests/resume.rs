@@ -1,8 +1,11 @@
 //! Exports that resume: the CLI killed (`SIGKILL`) part-way through an
 //! index-driven export, then `recover`: the export is finished from where
 //! it durably was, its file has the packets an uninterrupted export has,
-//! and the bytes kept are reported. A partial file whose head no longer
-//! holds is started over, and the report says why.
+//! and the bytes kept are reported, from the plan the dead run saved. A
+//! saved plan whose inputs changed, or that names a file outside the media
+//! folders, is not taken: the export plans again (and keeps what its own
+//! plan vouches for). A partial file whose head no longer holds is started
+//! over, and the report says why.
 
 mod common;
 
@@ -113,6 +116,8 @@ fn a_killed_export_resumes_from_where_it_was_and_ends_as_if_never_killed() {
             "{percent} %: kept {kept} of {total}"
         );
         assert!(r["reason"].is_null(), "{r}");
+        // From the plan the dead run saved: no header read again.
+        assert_eq!(r["from_saved_plan"], true, "{r}");
         let path = Path::new(r["video_path"].as_str().unwrap());
         assert_eq!(
             packets_of(path),
@@ -161,4 +166,85 @@ fn a_partial_file_that_no_longer_holds_is_started_over_and_said_so() {
         packets_of(Path::new(r["video_path"].as_str().unwrap())),
         packets_of(&reference.video_path)
     );
+}
+
+/// The saved plan beside the partial file.
+fn plan_file(s: &SampleStore) -> std::path::PathBuf {
+    let name = partials(s)
+        .into_iter()
+        .find(|n| n.ends_with(".part.resume.plan"))
+        .expect("a saved plan beside the partial file");
+    s.media_dir.join("exports").join(name)
+}
+
+#[test]
+fn a_saved_plan_is_taken_only_for_the_same_inputs_and_files_inside_the_media_folders() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = back_to_back(&dir.path().join("store"), 10.0, 6);
+    let reference = export(&s, &request(&s, s.start_s(), s.end_s())).unwrap();
+    let want = packets_of(&reference.video_path);
+    std::fs::remove_file(&reference.video_path).unwrap();
+    delete_rows(&s);
+    let outside = dir.path().join("outside.bin");
+    // Each case: what is done to the dead export's leftovers, whether the
+    // resume still keeps bytes, and the reason it must give if it cannot.
+    type Meddle<'a> = Box<dyn Fn(&SampleStore) + 'a>;
+    let cases: Vec<(&str, Meddle, bool, Option<&str>)> = vec![
+        (
+            "the saved plan removed",
+            Box::new(|s| std::fs::remove_file(plan_file(s)).unwrap()),
+            true,
+            None,
+        ),
+        (
+            "a run pointed at a file outside the media folders",
+            Box::new(|s| {
+                let outside = &outside;
+                let path = plan_file(s);
+                let mut plan: Value =
+                    serde_json::from_slice(&std::fs::read(&path).unwrap()).unwrap();
+                let run = &mut plan["runs"][0];
+                let len = std::fs::metadata(run["path"].as_str().unwrap())
+                    .unwrap()
+                    .len();
+                std::fs::write(outside, vec![0xAB; len as usize]).unwrap();
+                run["path"] = Value::from(outside.to_str().unwrap());
+                std::fs::write(&path, serde_json::to_vec(&plan).unwrap()).unwrap();
+            }),
+            true,
+            None,
+        ),
+        (
+            "a source segment rewritten (same bytes, new identity)",
+            Box::new(|s| {
+                let seg = &s.recordings[0].path;
+                let bytes = std::fs::read(seg).unwrap();
+                std::fs::remove_file(seg).unwrap();
+                std::fs::write(seg, bytes).unwrap();
+            }),
+            false,
+            Some("plan changed"),
+        ),
+    ];
+    for (what, meddle, keeps, reason) in cases {
+        kill_at(&s, 50.0);
+        meddle(&s);
+        let report = recover(&s);
+        let r = &report["resumed"][0];
+        assert_eq!(r["from_saved_plan"], false, "{what}: {report}");
+        let kept = r["bytes_kept"].as_u64().unwrap();
+        assert_eq!(kept > 0, keeps, "{what}: {report}");
+        match reason {
+            Some(why) => assert!(
+                r["reason"].as_str().unwrap_or("").contains(why),
+                "{what}: {report}"
+            ),
+            None => assert!(r["reason"].is_null(), "{what}: {report}"),
+        }
+        let path = Path::new(r["video_path"].as_str().unwrap());
+        assert_eq!(packets_of(path), want, "{what}: the packets differ");
+        assert!(partials(&s).is_empty(), "{what}: left {:?}", partials(&s));
+        std::fs::remove_file(path).unwrap();
+        delete_rows(&s);
+    }
 }

@@ -67,7 +67,7 @@ pub(super) fn read(
         let mut one = req.for_camera(&r.row.camera);
         one.chapters = ChapterMode::None;
         one.timestamps = false;
-        let mut footage = footage::gather(layout, settings, &Source::Recordings, r, cancel)?;
+        let mut footage = footage::gather(layout, settings, &Source::Recordings, r, None, cancel)?;
         match timeline::lay_out(&one, r, &mut footage, 0) {
             Ok(timeline) => each.push(CameraInput {
                 name: r.row.camera.clone(),

@@ -53,7 +53,7 @@ impl Exporter {
         let mut ignore = |_: Progress| {};
         let reporter = Reporter::new(&mut ignore, cancel.clone(), settings.throttle);
         let Input::Files { footage, timeline } =
-            Input::read(layout, settings, 0, req, &reads, &reporter)?
+            Input::read(layout, settings, 0, req, &reads, &reporter, None)?
         else {
             return Err(not_servable("not a file source"));
         };

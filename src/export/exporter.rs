@@ -5,9 +5,12 @@
 //!   request::check    the request alone: range, names, encode allowlist
 //!   reads::read       catalogue rows, previews, reviews, names and paths
 //!   row::claim        the id owned (lock file), the row inserted in progress
-//!   Input::read       footage probed + timeline planned, or the VOD playlist
+//!   saved::locate     a stream copy's segments located, its inputs' key
+//!   StagedFile        a dead export's partial file taken over, if any...
+//!   resume_saved      ...and finished from the plan it saved for that key
+//!   Input::read       or: footage probed + timeline planned, or the VOD playlist
 //!   StagedFile        the output under a temporary name (output)
-//!   Input::write      copy, transcode, or HLS writer
+//!   Input::write      copy (its plan saved), transcode, or HLS writer
 //!   row::commit       fsync, rename, row marked done
 //! ```
 //!
@@ -21,15 +24,17 @@ use crate::catalogue::Catalogue;
 use crate::error::Result;
 use crate::output::StagedFile;
 use crate::progress::{CancelToken, Progress, ProgressThrottle, Reporter, Step};
+use crate::remux::resume::SideFiles;
 use crate::remux::WriterChoice;
 
 use super::manifest;
-use super::outcome::ExportOutcome;
+use super::outcome::{ExportOutcome, Written};
 use super::reads::{self, Reads};
 use super::request::{self, ExportRequest, Layout};
 use super::row;
+use super::saved;
 use super::settings::Settings;
-use super::writer::Input;
+use super::writer::{self, Input};
 
 /// Runs exports against one NVR layout. Holds no open resources: two
 /// exports may run side by side from different threads.
@@ -210,25 +215,13 @@ impl Exporter {
         reporter: &mut Reporter<'_>,
         started: Instant,
     ) -> Result<(ExportOutcome, bool)> {
-        let (settings, min_free) = (&self.settings, self.min_free_bytes);
-        let input = Input::read(&self.layout, settings, min_free, req, reads, reporter)?;
-        let probed_s = started.elapsed().as_secs_f64();
-        let sources =
-            (req.manifest || req.sign_key.is_some()).then(|| input.sources(&self.layout, reads));
-        // A dead export of this id may have left a partial file and a
-        // resume journal: taken over (the index-driven writer keeps what
-        // still holds of it; the others start over).
-        let dir = reads
-            .video_path
-            .parent()
-            .unwrap_or(std::path::Path::new("."));
-        let staged = match super::owner::resumable_part(dir, &reads.row.id) {
-            Some(name) => StagedFile::adopt(&reads.video_path, &name)?,
-            None => StagedFile::create(&reads.video_path, &reads.row.id)?,
-        };
-        let written = input.write(settings, req, reads, staged.temp_path(), reporter);
-        crate::remux::resume::remove(staged.temp_path());
-        let mut written = written?;
+        let Staged {
+            staged,
+            written,
+            sources,
+            probed_s,
+        } = self.write_staged(req, reads, reporter, started)?;
+        let mut written = written;
         if let Some(why) = &written.stats.resume_restarted {
             written
                 .warnings
@@ -273,4 +266,84 @@ impl Exporter {
         outcome.manifest_path = manifest_files.into_iter().next();
         Ok((outcome, row_final))
     }
+
+    /// The staged file written: a dead export's partial file taken over
+    /// and finished from the plan it saved for these very inputs (no
+    /// header read, nothing planned: see `saved`), or the input read and
+    /// written (into the partial file, whose writer keeps what still holds
+    /// of it, or a new one). However it ends, no resume journal stays
+    /// beside (only a dead process leaves one).
+    fn write_staged(
+        &self,
+        req: &ExportRequest,
+        reads: &Reads,
+        reporter: &mut Reporter<'_>,
+        started: Instant,
+    ) -> Result<Staged> {
+        let (settings, min_free) = (&self.settings, self.min_free_bytes);
+        let located = saved::locate(&self.layout, settings, req, reads);
+        let dir = reads
+            .video_path
+            .parent()
+            .unwrap_or(std::path::Path::new("."));
+        let adopted = match super::owner::resumable_part(dir, &reads.row.id) {
+            Some(name) => Some(StagedFile::adopt(&reads.video_path, &name)?),
+            None => None,
+        };
+        let _sides = adopted.as_ref().map(|s| SideFiles::of(s.temp_path()));
+        let resumed = match (&adopted, &located) {
+            (Some(staged), Some(located)) => {
+                writer::resume_saved(settings, located, staged.temp_path(), reporter)?
+            }
+            _ => None,
+        };
+        let adopted = match (resumed, adopted) {
+            (Some((written, sources)), Some(staged)) => {
+                let probed_s = started.elapsed().as_secs_f64();
+                return Ok(Staged {
+                    staged,
+                    written,
+                    sources,
+                    probed_s,
+                });
+            }
+            (_, adopted) => adopted,
+        };
+        let key = located.as_ref().map(|l| l.key.clone());
+        let input = Input::read(
+            &self.layout,
+            settings,
+            min_free,
+            req,
+            reads,
+            reporter,
+            located,
+        )?;
+        let probed_s = started.elapsed().as_secs_f64();
+        let sources =
+            (req.manifest || req.sign_key.is_some()).then(|| input.sources(&self.layout, reads));
+        let staged = match adopted {
+            Some(staged) => staged,
+            None => StagedFile::create(&reads.video_path, &reads.row.id)?,
+        };
+        let _sides = SideFiles::of(staged.temp_path());
+        let to = staged.temp_path();
+        let written = input.write(settings, req, reads, to, reporter, key.as_deref())?;
+        Ok(Staged {
+            staged,
+            written,
+            sources,
+            probed_s,
+        })
+    }
+}
+
+/// A staged file written, before its commit.
+struct Staged {
+    staged: StagedFile,
+    written: Written,
+    /// The sources its manifest describes (when one is asked for).
+    sources: Option<Vec<manifest::Source>>,
+    /// When its input was read (seconds from the call).
+    probed_s: f64,
 }

@@ -44,20 +44,28 @@ pub(super) struct Mismatch {
     pub file_s: f64,
 }
 
-/// Probes and sorts the segments of `reads` (see the module doc).
+/// The rows' segments located: their paths checked against the media
+/// folders (and their files' identities taken), and the rows refused there.
+pub(super) fn locate(layout: &Layout, reads: &Reads) -> (Vec<Segment>, Vec<SkippedSegment>) {
+    source::recordings::segments(
+        &reads.recordings,
+        &layout.media_dir,
+        &layout.recording_roots,
+    )
+}
+
+/// Probes and sorts the segments of `reads` (see the module doc), located
+/// already (`located`, from [`locate`]) or here.
 pub(super) fn gather(
     layout: &Layout,
     settings: &Settings,
     source: &Source,
     reads: &Reads,
+    located: Option<(Vec<Segment>, Vec<SkippedSegment>)>,
     cancel: &CancelToken,
 ) -> Result<Footage> {
     let t0 = std::time::Instant::now();
-    let (segments, refused) = source::recordings::segments(
-        &reads.recordings,
-        &layout.media_dir,
-        &layout.recording_roots,
-    );
+    let (segments, refused) = located.unwrap_or_else(|| locate(layout, reads));
     let mut skipped: Vec<SkippedSegment> = reads.bad_rows.clone();
     skipped.extend(refused);
     let t_roots = t0.elapsed();

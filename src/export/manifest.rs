@@ -73,7 +73,7 @@ pub struct SourceDigest {
 }
 
 /// A source segment to describe (the writers' inputs).
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub(crate) struct Source {
     pub id: String,
     pub start_s: f64,

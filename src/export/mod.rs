@@ -17,6 +17,9 @@
 //!   writer.
 //! * [`manifest`]: the export's manifest (hashes of it and its sources),
 //!   its signature, and [`manifest::verify`].
+//! * `saved`: the key of a stream copy's inputs, under which its plan is
+//!   saved, and what is saved with it: a dead export resumes from it
+//!   without planning again.
 //! * `writer`: the input read and written by the writer that suits it.
 //! * `outcome`: what the caller gets back.
 //! * `exporter`: [`Exporter`], whose `export` runs the stages in order.
@@ -39,6 +42,7 @@ pub mod owner;
 mod reads;
 pub mod request;
 mod row;
+mod saved;
 mod settings;
 pub mod thumbnail;
 mod timeline;

@@ -22,6 +22,7 @@ pub struct ExportOutcome {
     /// Recordings in range that were left out, and why.
     pub skipped: Vec<SkippedSegment>,
     /// Things the user should know (audio dropped, ...).
+    #[serde(serialize_with = "crate::error::as_messages")]
     pub warnings: Vec<Warning>,
     pub chapters: usize,
     pub stats: RemuxStats,
@@ -53,6 +54,7 @@ pub struct DoneRecord<'a> {
     pub duration_s: f64,
     pub chapters: usize,
     pub skipped: &'a [SkippedSegment],
+    #[serde(serialize_with = "crate::error::as_messages")]
     pub warnings: &'a [Warning],
     pub writer: crate::remux::WriterKind,
     /// Why the index-driven writer did not take the export, if it did not.

@@ -19,6 +19,7 @@ use super::manifest;
 use super::outcome::Written;
 use super::reads::Reads;
 use super::request::{ExportRequest, Layout, Source};
+use super::saved::{Located, Summary};
 use super::settings::Settings;
 use super::timeline::{self, Timeline};
 
@@ -36,8 +37,8 @@ pub(super) enum Input {
 }
 
 impl Input {
-    /// Reads the input of `req`: probes the files and lays them out, or
-    /// fetches the playlist.
+    /// Reads the input of `req`: probes the files (`located` already, or
+    /// here) and lays them out, or fetches the playlist.
     pub fn read(
         layout: &Layout,
         settings: &Settings,
@@ -45,6 +46,7 @@ impl Input {
         req: &ExportRequest,
         reads: &Reads,
         reporter: &Reporter<'_>,
+        located: Option<Located>,
     ) -> Result<Input> {
         let cancel = reporter.cancel_token();
         if req.is_multi() {
@@ -55,7 +57,8 @@ impl Input {
             return Ok(Input::Vod(hls::open(settings, req, source, cancel)?));
         }
         let t0 = std::time::Instant::now();
-        let mut footage = footage::gather(layout, settings, &req.source, reads, cancel)?;
+        let located = located.map(|l| (l.segments, l.refused));
+        let mut footage = footage::gather(layout, settings, &req.source, reads, located, cancel)?;
         let t_footage = t0.elapsed();
         let timeline = timeline::lay_out(req, reads, &mut footage, min_free_bytes)?;
         tracing::debug!(
@@ -72,20 +75,9 @@ impl Input {
     /// VOD server the catalogue's recordings in range, those under the
     /// media folders.
     pub fn sources(&self, layout: &Layout, reads: &Reads) -> Vec<manifest::Source> {
-        let of = |s: &crate::source::Segment| {
-            let crate::source::Locator::File(path) = &s.locator;
-            manifest::Source {
-                id: s.id.clone(),
-                start_s: s.start_s,
-                end_s: s.end_s,
-                path: path.clone(),
-            }
-        };
+        let of = source_of;
         match self {
-            Input::Files { footage, .. } => footage.segments[..footage.files]
-                .iter()
-                .map(|ps| of(&ps.segment))
-                .collect(),
+            Input::Files { footage, .. } => file_sources(footage),
             Input::Cameras(c) => c.sources(),
             Input::Vod(_) => {
                 let (segments, _) = crate::source::recordings::segments(
@@ -98,7 +90,8 @@ impl Input {
         }
     }
 
-    /// Writes the input to `out` (a staged file the caller owns).
+    /// Writes the input to `out` (a staged file the caller owns); a stream
+    /// copy's plan is saved for a resume under `key` (see `saved`).
     pub fn write(
         self,
         settings: &Settings,
@@ -106,6 +99,7 @@ impl Input {
         reads: &Reads,
         out: &Path,
         reporter: &mut Reporter<'_>,
+        key: Option<&str>,
     ) -> Result<Written> {
         match self {
             Input::Vod(vod) => hls::write(vod, settings, req, reads, out, reporter),
@@ -115,10 +109,71 @@ impl Input {
                     let on = (options, settings.parallel_decode);
                     transcode(on, req, reads, footage, timeline, out, reporter)
                 }
-                None => copy(settings, req, reads, footage, timeline, out, reporter),
+                None => {
+                    let input = (footage, timeline);
+                    copy(settings, req, reads, input, out, reporter, key)
+                }
             },
         }
     }
+}
+
+/// The segment files of `footage` as a manifest describes them (not the
+/// cached preview frames, encoded for the export).
+fn file_sources(footage: &Footage) -> Vec<manifest::Source> {
+    footage.segments[..footage.files]
+        .iter()
+        .map(|ps| source_of(&ps.segment))
+        .collect()
+}
+
+/// A segment as a manifest describes it.
+fn source_of(s: &crate::source::Segment) -> manifest::Source {
+    let crate::source::Locator::File(path) = &s.locator;
+    manifest::Source {
+        id: s.id.clone(),
+        start_s: s.start_s,
+        end_s: s.end_s,
+        path: path.clone(),
+    }
+}
+
+/// A dead export resumed from the plan it saved for the inputs `located`
+/// names (see `saved`): what it wrote, and the sources its manifest
+/// describes (when one was asked for). `None`: there is no such plan, or
+/// nothing of the file it can keep (the caller plans again).
+pub(super) fn resume_saved(
+    settings: &Settings,
+    located: &Located,
+    out: &Path,
+    reporter: &mut Reporter<'_>,
+) -> Result<Option<(Written, Option<Vec<manifest::Source>>)>> {
+    let (key, segments, rate) = (&located.key, &located.segments, settings.max_rate);
+    let Some((stats, summary)) = remux::fast::resume_saved(out, key, segments, rate, reporter)?
+    else {
+        return Ok(None);
+    };
+    let Ok(summary) = serde_json::from_value::<Summary>(summary) else {
+        return Err(crate::error::Error::media_state(
+            "resume",
+            "the saved plan's summary does not read back",
+        ));
+    };
+    tracing::info!(
+        stage = "write",
+        writer = %stats.writer,
+        bytes = stats.bytes_written,
+        kept = stats.resumed_bytes,
+        "resumed from the saved plan"
+    );
+    let written = Written {
+        duration_s: summary.duration_s,
+        skipped: summary.skipped,
+        warnings: summary.warnings,
+        chapters: summary.chapters,
+        stats,
+    };
+    Ok(Some((written, summary.sources)))
 }
 
 /// The stream copy of `footage` on `timeline` (`max_rate`: bytes a second
@@ -139,24 +194,39 @@ pub(super) fn remux_job<'a>(
         metadata: &reads.metadata,
         creation_s: req.start_s,
         max_rate,
+        resume: None,
     }
 }
 
-/// Stream copy.
+/// Stream copy (its plan saved under `key`, when given).
 fn copy(
     settings: &Settings,
     req: &ExportRequest,
     reads: &Reads,
-    footage: Footage,
-    timeline: Timeline,
+    (footage, timeline): (Footage, Timeline),
     out: &Path,
     reporter: &mut Reporter<'_>,
+    key: Option<&str>,
 ) -> Result<Written> {
     reporter.step(Step::Copying, 0.0)?;
     if let Some(rate) = settings.max_rate {
         reporter.pace(rate, timeline.needed_bytes);
     }
-    let job = remux_job(req, reads, &footage, &timeline, settings.max_rate);
+    let inputs = key.map(|key| {
+        let summary = Summary {
+            duration_s: timeline.plan.duration_s(),
+            skipped: footage.skipped.clone(),
+            warnings: footage.warnings.clone(),
+            chapters: timeline.chapters.len(),
+            sources: (req.manifest || req.sign_key.is_some()).then(|| file_sources(&footage)),
+        };
+        remux::resume::Inputs {
+            key: key.to_string(),
+            summary: serde_json::to_value(summary).unwrap_or_default(),
+        }
+    });
+    let mut job = remux_job(req, reads, &footage, &timeline, settings.max_rate);
+    job.resume = inputs.as_ref();
     let stats = remux::remux(&job, settings.writer, out, reporter)?;
     drop(footage.frames_file);
     tracing::info!(

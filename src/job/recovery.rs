@@ -68,6 +68,9 @@ pub struct ResumedExport {
     /// Bytes of the finished file.
     pub bytes_total: u64,
     pub reason: Option<String>,
+    /// Finished from the plan its dead run saved (no segment header read
+    /// again); `false`: planned again.
+    pub from_saved_plan: bool,
 }
 
 /// What [`recover`] did.
@@ -129,6 +132,7 @@ impl Exporter {
                         bytes_kept: out.stats.resumed_bytes,
                         bytes_total: out.stats.bytes_written,
                         reason: out.stats.resume_restarted.clone(),
+                        from_saved_plan: out.stats.from_saved_plan,
                     }),
                     Err(e) => report.refused.push(RecoveredExport {
                         id,

@@ -253,7 +253,7 @@ pub struct AudioBounds {
 }
 
 /// Audio packets of the export's segments left out, by reason.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct AudioDrops {
     /// Before the export's first video frame.
     pub before_start: u64,

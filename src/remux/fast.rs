@@ -827,10 +827,121 @@ fn build(cams: &[Cam<'_>], target: Target<'_>, reporter: &mut Reporter<'_>) -> R
         return Ok(stats);
     }
     // 3. Bytes: the head (moov tables streamed from the samples) and the
-    // runs, each at its own offset of the file (`pwrite`, explicit
-    // `copy_file_range` offsets), so that the runs are copied on a second
-    // thread while this one writes the head: on an hour, building the
-    // 2.4 MB of tables takes about as long as sharing the runs.
+    // runs (see `write_file`).
+    let head_end = data_base + chapter_bytes.len() as u64;
+    let head_identity = cams_identity(cams);
+    let file = FileLayout {
+        identity: layout_identity(head_identity, &runs, data_base, payload_len),
+        runs: &runs,
+        data_base,
+        payload_len,
+        head_end,
+        total: job.plan.duration(),
+        max_rate: job.max_rate,
+    };
+    // One camera: the plan is saved for a resume that need not plan again.
+    let saved = match (cams, job.resume) {
+        ([one], Some(inputs)) if one.shared.is_none() => {
+            Some(file.saved(inputs, head_identity, &stats))
+        }
+        _ => None,
+    };
+    let head = |w: &mut dyn Write| write_head(w);
+    write_file(
+        &file,
+        out_path,
+        Some(&head),
+        saved,
+        fail,
+        &mut stats,
+        reporter,
+    )?;
+    let t_written = t0.elapsed();
+    drop(moov);
+    drop(tracks);
+    stats.bytes_written = data_base + payload_len;
+    let ms = |d: std::time::Duration| d.as_secs_f64() * 1000.0;
+    tracing::debug!(
+        layout_ms = ms(t_layout),
+        head_and_copy_ms = ms(t_written - t_layout),
+        "index-driven writer phases"
+    );
+    Ok(stats)
+}
+
+/// Writes an export's head (its `moov` tables streamed from the samples).
+type HeadWriter<'a> = dyn Fn(&mut dyn Write) -> Result<()> + 'a;
+
+/// An export's file once laid out: the runs and where they land, what
+/// identifies the plan (for the resume journal), the output's duration
+/// (progress) and the copy's pace.
+struct FileLayout<'a> {
+    runs: &'a [Run<'a>],
+    data_base: u64,
+    payload_len: u64,
+    /// The head with the chapter and timestamp samples after it.
+    head_end: u64,
+    identity: String,
+    total: OutTicks,
+    max_rate: Option<u64>,
+}
+
+impl FileLayout<'_> {
+    /// This layout as saved for a resume of the same `inputs`.
+    fn saved(
+        &self,
+        inputs: &resume::Inputs,
+        head_identity: u64,
+        stats: &RemuxStats,
+    ) -> resume::SavedPlan {
+        resume::SavedPlan {
+            key: inputs.key.clone(),
+            identity: self.identity.clone(),
+            head_identity,
+            data_base: self.data_base,
+            payload_len: self.payload_len,
+            head_end: self.head_end,
+            total: self.total.0,
+            runs: self
+                .runs
+                .iter()
+                .map(|r| resume::SavedRun {
+                    path: r.path.to_path_buf(),
+                    stamp: r.stamp,
+                    start: r.start,
+                    len: r.len,
+                    payload_at: r.payload_at,
+                    align: r.align,
+                    offset: r.offset.0,
+                    duration: r.duration.0,
+                })
+                .collect(),
+            stats: stats.clone(),
+            summary: inputs.summary.clone(),
+        }
+    }
+}
+
+/// Writes `file` at `out_path`: the head (the `moov` tables streamed from
+/// the samples, by `head`) and the runs, each at its own offset of the file
+/// (`pwrite`, explicit `copy_file_range` offsets), so that the runs are
+/// copied on a second thread while this one writes the head: on an hour,
+/// building the 2.4 MB of tables takes about as long as sharing the runs.
+/// What a dead export of the same plan left there is kept where its
+/// journal vouches for it (see `resume`); `saved` goes beside.
+///
+/// `head: None` (a resume from a saved plan, which has no tables to
+/// write): `Ok(false)`, the file untouched, unless the head is kept.
+fn write_file(
+    file: &FileLayout<'_>,
+    out_path: &Path,
+    head: Option<&HeadWriter<'_>>,
+    saved: Option<resume::SavedPlan>,
+    fail: Failures<'_>,
+    stats: &mut RemuxStats,
+    reporter: &mut Reporter<'_>,
+) -> Result<bool> {
+    let (runs, data_base, head_end) = (file.runs, file.data_base, file.head_end);
     // The staged file was just created empty: no O_TRUNC, which ext4 takes
     // as "replace via truncate" and answers by flushing the data on close
     // (a cancelled export then spends 100+ ms writing what it deletes).
@@ -839,22 +950,19 @@ fn build(cams: &[Cam<'_>], target: Target<'_>, reporter: &mut Reporter<'_>) -> R
         .write(true)
         .open(out_path)
         .map_err(|e| fail.write("create", e))?;
-    let head_len = data_base;
-    let head_end = data_base + chapter_bytes.len() as u64;
-    // Resume (see `super::resume`): what a dead export of the same plan
-    // durably wrote here is kept where its journal vouches for it.
-    let plan_id = layout_identity(cams_identity(cams), &runs, data_base, payload_len);
     let fresh = resume::Journal {
-        identity: plan_id,
-        len: data_base + payload_len,
+        identity: file.identity.clone(),
+        len: data_base + file.payload_len,
         head_len: head_end,
         head: None,
         runs: 0,
         last_run: None,
     };
-    let (durable, kept_journal) = match resumable(&out, out_path, &fresh, &runs, data_base) {
-        Ok(kept) => kept,
-        Err(why) => {
+    let (durable, kept_journal) = match (resumable(&out, out_path, &fresh, runs, data_base), head) {
+        (Ok(kept), Some(_)) => kept,
+        (Ok(kept), None) if kept.1.head.is_some() => kept,
+        (_, None) => return Ok(false),
+        (Err(why), Some(_)) => {
             if let Some(why) = why {
                 tracing::info!(reason = %why, "resume: starting over");
                 stats.resume_restarted = Some(why);
@@ -864,6 +972,9 @@ fn build(cams: &[Cam<'_>], target: Target<'_>, reporter: &mut Reporter<'_>) -> R
         }
     };
     let (skip_head, skip_runs) = (kept_journal.head.is_some(), kept_journal.runs);
+    if let Some(r) = runs.get(skip_runs).filter(|_| skip_runs > 0) {
+        reporter.pace_from(r.offset.ratio(file.total) * 100.0);
+    }
     stats.resumed_bytes =
         if skip_head { head_end } else { 0 } + runs[..skip_runs].iter().map(|r| r.len).sum::<u64>();
     // Removed however this writer ends; only a dead process leaves one.
@@ -875,6 +986,7 @@ fn build(cams: &[Cam<'_>], target: Target<'_>, reporter: &mut Reporter<'_>) -> R
         runs.iter()
             .map(|r| (data_base + r.payload_at, r.len))
             .collect(),
+        saved,
     );
     // With extent sharing the file gets its final size first, so that the
     // runs land inside it (and a padding hole at the very end cannot leave
@@ -885,20 +997,19 @@ fn build(cams: &[Cam<'_>], target: Target<'_>, reporter: &mut Reporter<'_>) -> R
     // filesystem without holes (vfat, exFAT: a USB stick) an extending
     // truncate writes zeros over the whole file first.
     if runs.iter().any(|r| r.align.is_some()) {
-        out.set_len(data_base + payload_len)
+        out.set_len(data_base + file.payload_len)
             .map_err(|e| fail.write("size", e))?;
     }
     let write_head = || -> Result<()> {
-        if skip_head {
+        let Some(head) = head.filter(|_| !skip_head) else {
             return Ok(());
-        }
+        };
         let at = WriteAt { file: &out, pos: 0 };
-        write_head(&mut std::io::BufWriter::with_capacity(1 << 20, at))?;
+        head(&mut std::io::BufWriter::with_capacity(1 << 20, at))?;
         journal.wrote(resume::Mark::Head);
         journal.mark(resume::Mark::Head);
         Ok(())
     };
-    let total = job.plan.duration();
     let since = std::sync::atomic::AtomicU64::new(0);
     let last_checkpoint = std::sync::Mutex::new(std::time::Instant::now());
     let run_done = |i: usize| -> Result<()> {
@@ -922,35 +1033,109 @@ fn build(cams: &[Cam<'_>], target: Target<'_>, reporter: &mut Reporter<'_>) -> R
         Ok(())
     };
     let copy = RunCopy {
-        runs: &runs,
+        runs,
         out: &out,
         data_base,
-        total,
+        total: file.total,
         fail,
         skip: skip_runs,
         done: &run_done,
     };
-    let tally = if job.max_rate.is_some() {
+    let tally = if file.max_rate.is_some() {
         // Paced: the reporter sleeps between pieces; one thread, in order.
         write_head()?;
-        copy.run(Copier::new(job.max_rate), &mut |p| reporter.update(p))?
+        copy.run(Copier::new(file.max_rate), &mut |p| reporter.update(p))?
     } else {
         copy.alongside(write_head, reporter)?
     };
     stats.shared_bytes += tally.shared;
     stats.copied_bytes += tally.copied;
     stats.first_sample_at = tally.first_at;
-    let t_written = t0.elapsed();
-    drop(moov);
-    drop(tracks);
-    stats.bytes_written = head_len + payload_len;
-    let ms = |d: std::time::Duration| d.as_secs_f64() * 1000.0;
-    tracing::debug!(
-        layout_ms = ms(t_layout),
-        head_and_copy_ms = ms(t_written - t_layout),
-        "index-driven writer phases"
-    );
-    Ok(stats)
+    Ok(true)
+}
+
+/// The runs of a saved plan, and its identity, if it holds: every run's
+/// file is one of `segments` (located, inside the media folders) with the
+/// identity it has now, and the runs give the identity the plan claims.
+fn saved_runs<'p>(
+    plan: &'p resume::SavedPlan,
+    segments: &[crate::source::Segment],
+) -> Option<(Vec<Run<'p>>, String)> {
+    let known: std::collections::HashMap<&Path, FileStamp> = segments
+        .iter()
+        .filter_map(|s| {
+            let Locator::File(path) = &s.locator;
+            Some((path.as_path(), s.stamp?))
+        })
+        .collect();
+    let runs: Vec<Run<'p>> = plan
+        .runs
+        .iter()
+        .map(|r| {
+            (known.get(r.path.as_path()) == Some(&r.stamp)).then_some(Run {
+                path: &r.path,
+                stamp: r.stamp,
+                start: r.start,
+                len: r.len,
+                payload_at: r.payload_at,
+                align: r.align,
+                offset: OutTicks(r.offset),
+                duration: OutTicks(r.duration),
+            })
+        })
+        .collect::<Option<_>>()?;
+    let identity = layout_identity(plan.head_identity, &runs, plan.data_base, plan.payload_len);
+    (identity == plan.identity && !runs.is_empty()).then_some((runs, identity))
+}
+
+/// Resumes the export whose plan was saved beside `out_path` under `key`
+/// (see `resume`), without reading a segment header: the plan is checked
+/// against itself (its runs give its identity) and against `segments`
+/// (every run's file must be one of them, with the identity it has now:
+/// nothing else is read), then what the journals vouch for is kept and the
+/// rest copied. Returns the writer's statistics and the summary saved
+/// with the plan; `Ok(None)` when there is no such plan or nothing of the
+/// file it can keep (the caller plans the export again, which decides
+/// whether to start over), the file untouched. `max_rate`: as
+/// [`RemuxJob::max_rate`].
+pub fn resume_saved(
+    out_path: &Path,
+    key: &str,
+    segments: &[crate::source::Segment],
+    max_rate: Option<u64>,
+    reporter: &mut Reporter<'_>,
+) -> Result<Option<(RemuxStats, serde_json::Value)>> {
+    let Some(plan) = resume::read_plan(out_path, key) else {
+        return Ok(None);
+    };
+    let Some((runs, identity)) = saved_runs(&plan, segments) else {
+        return Ok(None);
+    };
+    let cancel = reporter.cancel_token().clone();
+    let fail = Failures {
+        out: out_path,
+        cancel: &cancel,
+    };
+    let file = FileLayout {
+        runs: &runs,
+        data_base: plan.data_base,
+        payload_len: plan.payload_len,
+        head_end: plan.head_end,
+        identity,
+        total: OutTicks(plan.total),
+        max_rate,
+    };
+    let mut stats = plan.stats.clone();
+    stats.from_saved_plan = true;
+    reporter.step(crate::progress::Step::Copying, 0.0)?;
+    if let Some(rate) = max_rate {
+        reporter.pace(rate, plan.data_base + plan.payload_len);
+    }
+    if !write_file(&file, out_path, None, None, fail, &mut stats, reporter)? {
+        return Ok(None);
+    }
+    stats.bytes_written = plan.data_base + plan.payload_len;
+    Ok(Some((stats, plan.summary)))
 }
 
 /// The identity of the bytes this plan writes at each offset: what the head
@@ -1489,6 +1674,84 @@ impl Copier {
 #[cfg(test)]
 mod tests {
     use super::sharing_pays;
+
+    #[test]
+    fn a_saved_plan_holds_only_for_located_files_as_they_are_and_its_own_identity() {
+        use super::{layout_identity, resume, saved_runs, Run};
+        use crate::source::{FileStamp, Locator, Segment};
+        use crate::time::OutTicks;
+        let stamp = |n: u64| FileStamp {
+            id: (1, n),
+            size: 1000 + n,
+            modified_ns: n as i128,
+        };
+        let segment = |n: u64| Segment {
+            id: format!("r{n}"),
+            start_s: n as f64,
+            end_s: n as f64 + 10.0,
+            locator: Locator::File(format!("/media/r{n}.mp4").into()),
+            stamp: Some(stamp(n)),
+        };
+        let run = |n: u64, path: &str| resume::SavedRun {
+            path: path.into(),
+            stamp: stamp(n),
+            start: 40,
+            len: 900,
+            payload_at: n * 900,
+            align: None,
+            offset: n as i64 * 100,
+            duration: 100,
+        };
+        // A plan's identity as its writer makes it.
+        let plan_of = |runs: Vec<resume::SavedRun>| {
+            let as_runs: Vec<Run<'_>> = runs
+                .iter()
+                .map(|r| Run {
+                    path: &r.path,
+                    stamp: r.stamp,
+                    start: r.start,
+                    len: r.len,
+                    payload_at: r.payload_at,
+                    align: r.align,
+                    offset: OutTicks(r.offset),
+                    duration: OutTicks(r.duration),
+                })
+                .collect();
+            let identity = layout_identity(7, &as_runs, 4096, 1800);
+            drop(as_runs);
+            resume::SavedPlan {
+                key: "k".into(),
+                identity,
+                head_identity: 7,
+                data_base: 4096,
+                payload_len: 1800,
+                head_end: 4096,
+                total: 200,
+                runs,
+                stats: Default::default(),
+                summary: serde_json::Value::Null,
+            }
+        };
+        let located = [segment(0), segment(1)];
+        let good = plan_of(vec![run(0, "/media/r0.mp4"), run(1, "/media/r1.mp4")]);
+        let (runs, identity) = saved_runs(&good, &located).expect("a plan that holds");
+        assert_eq!((runs.len(), identity), (2, good.identity.clone()));
+        // A run at a file that is not located (outside the media folders),
+        // even with a well-made identity.
+        let outside = plan_of(vec![run(0, "/media/r0.mp4"), run(1, "/etc/secret")]);
+        assert!(saved_runs(&outside, &located).is_none());
+        // A located file whose identity changed since.
+        let mut changed = located.clone();
+        changed[1].stamp = Some(stamp(9));
+        assert!(saved_runs(&good, &changed).is_none());
+        // A file whose identity was not taken.
+        changed[1].stamp = None;
+        assert!(saved_runs(&good, &changed).is_none());
+        // Runs edited under the identity they were saved with.
+        let mut edited = good.clone();
+        edited.runs[1].len += 1;
+        assert!(saved_runs(&edited, &located).is_none());
+    }
 
     #[test]
     fn aligning_pays_for_big_runs_on_small_blocks_only() {

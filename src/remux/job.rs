@@ -23,6 +23,9 @@ pub struct RemuxJob<'a> {
     pub creation_s: f64,
     /// Bytes a second the copy may write at most (`None`: as fast as it goes).
     pub max_rate: Option<u64>,
+    /// An export to a file: its plan is saved for a resume under these
+    /// inputs (see `resume`); `None`: not saved.
+    pub resume: Option<&'a super::resume::Inputs>,
 }
 
 impl RemuxJob<'_> {
@@ -56,7 +59,7 @@ pub enum WriterChoice {
 }
 
 /// The writer that wrote an export.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum WriterKind {
     /// The index-driven writer (moov from the sample tables, bytes copied in kernel).
@@ -88,7 +91,7 @@ impl std::fmt::Display for WriterKind {
 }
 
 /// What was written.
-#[derive(Debug, Clone, Default, PartialEq, serde::Serialize)]
+#[derive(Debug, Clone, Default, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct RemuxStats {
     pub writer: WriterKind,
     /// Why the fast writer declined, when it did.
@@ -119,4 +122,7 @@ pub struct RemuxStats {
     /// There was a dead export's partial file here, and why it could not
     /// be resumed (it was started over).
     pub resume_restarted: Option<String>,
+    /// A resumed export finished from the plan its dead run saved: no
+    /// segment header was read, nothing planned again.
+    pub from_saved_plan: bool,
 }

@@ -63,7 +63,7 @@ pub(crate) fn identity(meta: &std::fs::Metadata) -> ((u64, u64), i128) {
 
 /// What identifies the file a segment was probed from: enough to tell,
 /// just before its bytes are copied, that it is still that file.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct FileStamp {
     pub id: (u64, u64),
     pub size: u64,
