@@ -223,8 +223,10 @@ pub fn read_plan(staged: &Path, key: &str) -> Option<SavedPlan> {
 const PLAN_MAX_BYTES: u64 = 64 << 20;
 
 /// Writes `plan` beside `staged` (replacing any: created exclusively, a
-/// file or symlink planted under its name is removed, never followed),
-/// synced. Not atomic: a torn plan does not parse and is not used.
+/// file or symlink planted under its name is removed, never followed).
+/// Neither synced nor atomic: a plan is only a shortcut, and one that a
+/// power loss tore does not parse and is not used (the resume plans
+/// again). Synced, it cost the export a journal commit.
 fn write_plan(staged: &Path, plan: &SavedPlan) -> std::io::Result<()> {
     use std::os::unix::fs::OpenOptionsExt;
     let path = plan_path(staged);
@@ -235,8 +237,7 @@ fn write_plan(staged: &Path, plan: &SavedPlan) -> std::io::Result<()> {
         .custom_flags(libc::O_NOFOLLOW)
         .open(&path)?;
     let bytes = serde_json::to_vec(plan).map_err(std::io::Error::other)?;
-    f.write_all(&bytes)?;
-    f.sync_data()
+    f.write_all(&bytes)
 }
 
 /// `<staged>.resume.now`: what was written, in this boot.
