@@ -35,7 +35,7 @@ def main():
         con.commit()
         con.close()
 
-    whole, resumed, kept, total, sizes = [], [], [], [], []
+    whole, resumed, kept, total, sizes, plans = [], [], [], [], [], []
     for _ in range(a.runs):
         t0 = time.perf_counter()
         out = subprocess.run(export, capture_output=True, text=True, check=True)
@@ -67,6 +67,7 @@ def main():
             continue
         r = report["resumed"][0]
         resumed.append(t)
+        plans.append(bool(r.get("from_saved_plan")))
         kept.append(r["bytes_kept"])
         total.append(r["bytes_total"])
         clean(r["video_path"])
@@ -75,6 +76,9 @@ def main():
     print(f"resume after kill   {r * 1000:8.1f} ms (median of {len(resumed)}; killed at {a.kill_at:.0f} % of the bytes)")
     print(f"ratio               {r / w:8.3f}; kept {statistics.median(kept) / 2**20:.0f} of "
           f"{statistics.median(total) / 2**20:.0f} MiB")
+    print("each resume / the median whole export: "
+          + " ".join(f"{x / w:.3f}" for x in sorted(resumed)))
+    print(f"resumed from the saved plan: {sum(plans)} of {len(plans)}")
 
 
 if __name__ == "__main__":

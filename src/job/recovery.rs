@@ -121,7 +121,11 @@ impl Exporter {
         let export_dir = self.layout().export_dir_absolute();
         let thumb_dir = thumbnail::thumb_dir(self.layout());
         let mut report = recover(&catalogue, &export_dir, &thumb_dir, options)?;
-        drop(catalogue);
+        // Held open while the dead exports run again: the connection that
+        // closes last checkpoints the WAL and deletes it, and the export's
+        // own would make it again (four `fsync`s for nothing, each of which
+        // waits behind the dead export's writeback).
+        let _held = catalogue;
         if !options.requeue {
             for req in std::mem::take(&mut report.resumable) {
                 let id = req.id.clone().unwrap_or_default();
