@@ -23,6 +23,11 @@ fn bin() -> Command {
 
 /// Starts a paced export and kills it when its copy reaches `percent`.
 fn kill_at(s: &SampleStore, percent: f64) {
+    kill_at_with(s, percent, &[]);
+}
+
+/// [`kill_at`], the export given `extra` arguments.
+fn kill_at_with(s: &SampleStore, percent: f64, extra: &[&str]) {
     let mut child = bin()
         .arg("export")
         .arg("--db")
@@ -38,6 +43,7 @@ fn kill_at(s: &SampleStore, percent: f64) {
         ])
         // ~6 s for the store: checkpoints every second.
         .args(["--max-rate", &rate(s).to_string()])
+        .args(extra)
         .stdout(Stdio::piped())
         .stderr(Stdio::null())
         .spawn()
@@ -247,4 +253,25 @@ fn a_saved_plan_is_taken_only_for_the_same_inputs_and_files_inside_the_media_fol
         std::fs::remove_file(path).unwrap();
         delete_rows(&s);
     }
+}
+
+#[test]
+fn a_resumed_export_with_a_manifest_describes_its_sources_and_verifies() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = back_to_back(&dir.path().join("store"), 10.0, 6);
+    kill_at_with(&s, 50.0, &["--manifest"]);
+    let report = recover(&s);
+    let r = &report["resumed"][0];
+    assert_eq!(r["from_saved_plan"], true, "{report}");
+    assert!(r["bytes_kept"].as_u64().unwrap() > 0, "{report}");
+    let path = Path::new(r["video_path"].as_str().unwrap());
+    let v = nvr_export::verify(path, None).unwrap();
+    assert_eq!(v.exit_code(), 0, "{v:?}");
+    let m: nvr_export::Manifest =
+        serde_json::from_slice(&std::fs::read(nvr_export::manifest_path(path)).unwrap()).unwrap();
+    let mut named: Vec<_> = m.sources.iter().map(|d| d.path.clone()).collect();
+    let mut recorded: Vec<_> = s.recordings.iter().map(|r| r.path.clone()).collect();
+    named.sort();
+    recorded.sort();
+    assert_eq!(named, recorded);
 }
