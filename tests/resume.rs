@@ -94,14 +94,20 @@ fn packets_of(path: &Path) -> (Vec<String>, Vec<String>) {
     (video_packet_hashes(path), audio_packet_hashes(path))
 }
 
+/// The packets of the store's export run whole (the export then removed).
+fn uninterrupted_packets(s: &SampleStore) -> (Vec<String>, Vec<String>) {
+    let reference = export(s, &request(s, s.start_s(), s.end_s())).unwrap();
+    let want = packets_of(&reference.video_path);
+    std::fs::remove_file(&reference.video_path).unwrap();
+    delete_rows(s);
+    want
+}
+
 #[test]
 fn a_killed_export_resumes_from_where_it_was_and_ends_as_if_never_killed() {
     let dir = tempfile::tempdir().unwrap();
     let s = back_to_back(&dir.path().join("store"), 10.0, 6);
-    let reference = export(&s, &request(&s, s.start_s(), s.end_s())).unwrap();
-    let want = packets_of(&reference.video_path);
-    std::fs::remove_file(&reference.video_path).unwrap();
-    delete_rows(&s);
+    let want = uninterrupted_packets(&s);
     for percent in [30.0, 70.0] {
         kill_at(&s, percent);
         assert!(
@@ -187,10 +193,7 @@ fn plan_file(s: &SampleStore) -> std::path::PathBuf {
 fn a_saved_plan_is_taken_only_for_the_same_inputs_and_files_inside_the_media_folders() {
     let dir = tempfile::tempdir().unwrap();
     let s = back_to_back(&dir.path().join("store"), 10.0, 6);
-    let reference = export(&s, &request(&s, s.start_s(), s.end_s())).unwrap();
-    let want = packets_of(&reference.video_path);
-    std::fs::remove_file(&reference.video_path).unwrap();
-    delete_rows(&s);
+    let want = uninterrupted_packets(&s);
     let outside = dir.path().join("outside.bin");
     // Each case: what is done to the dead export's leftovers, whether the
     // resume still keeps bytes, and the reason it must give if it cannot.

@@ -1054,6 +1054,20 @@ fn write_file(
     Ok(true)
 }
 
+/// A saved run as the writer copies it.
+fn run_of(r: &resume::SavedRun) -> Run<'_> {
+    Run {
+        path: &r.path,
+        stamp: r.stamp,
+        start: r.start,
+        len: r.len,
+        payload_at: r.payload_at,
+        align: r.align,
+        offset: OutTicks(r.offset),
+        duration: OutTicks(r.duration),
+    }
+}
+
 /// The runs of a saved plan, and its identity, if it holds: every run's
 /// file is one of `segments` (located, inside the media folders) with the
 /// identity it has now, and the runs give the identity the plan claims.
@@ -1071,18 +1085,7 @@ fn saved_runs<'p>(
     let runs: Vec<Run<'p>> = plan
         .runs
         .iter()
-        .map(|r| {
-            (known.get(r.path.as_path()) == Some(&r.stamp)).then_some(Run {
-                path: &r.path,
-                stamp: r.stamp,
-                start: r.start,
-                len: r.len,
-                payload_at: r.payload_at,
-                align: r.align,
-                offset: OutTicks(r.offset),
-                duration: OutTicks(r.duration),
-            })
-        })
+        .map(|r| (known.get(r.path.as_path()) == Some(&r.stamp)).then(|| run_of(r)))
         .collect::<Option<_>>()?;
     let identity = layout_identity(plan.head_identity, &runs, plan.data_base, plan.payload_len);
     (identity == plan.identity && !runs.is_empty()).then_some((runs, identity))
@@ -1677,9 +1680,8 @@ mod tests {
 
     #[test]
     fn a_saved_plan_holds_only_for_located_files_as_they_are_and_its_own_identity() {
-        use super::{layout_identity, resume, saved_runs, Run};
+        use super::{layout_identity, resume, run_of, saved_runs, Run};
         use crate::source::{FileStamp, Locator, Segment};
-        use crate::time::OutTicks;
         let stamp = |n: u64| FileStamp {
             id: (1, n),
             size: 1000 + n,
@@ -1704,19 +1706,7 @@ mod tests {
         };
         // A plan's identity as its writer makes it.
         let plan_of = |runs: Vec<resume::SavedRun>| {
-            let as_runs: Vec<Run<'_>> = runs
-                .iter()
-                .map(|r| Run {
-                    path: &r.path,
-                    stamp: r.stamp,
-                    start: r.start,
-                    len: r.len,
-                    payload_at: r.payload_at,
-                    align: r.align,
-                    offset: OutTicks(r.offset),
-                    duration: OutTicks(r.duration),
-                })
-                .collect();
+            let as_runs: Vec<Run<'_>> = runs.iter().map(run_of).collect();
             let identity = layout_identity(7, &as_runs, 4096, 1800);
             drop(as_runs);
             resume::SavedPlan {

@@ -115,13 +115,7 @@ pub fn write(staged: &Path, j: &Journal) -> std::io::Result<()> {
         // is created exclusively (a file or symlink planted there is
         // removed, never followed) and renamed over the journal (a rename
         // replaces a symlink, it does not write through it).
-        use std::os::unix::fs::OpenOptionsExt;
-        let _ = std::fs::remove_file(&tmp);
-        let mut f = std::fs::OpenOptions::new()
-            .write(true)
-            .create_new(true)
-            .custom_flags(libc::O_NOFOLLOW)
-            .open(&tmp)?;
+        let mut f = create_fresh(&tmp)?;
         f.write_all(&bytes)?;
         f.sync_data()?;
     }
@@ -228,14 +222,7 @@ const PLAN_MAX_BYTES: u64 = 64 << 20;
 /// power loss tore does not parse and is not used (the resume plans
 /// again). Synced, it cost the export a journal commit.
 fn write_plan(staged: &Path, plan: &SavedPlan) -> std::io::Result<()> {
-    use std::os::unix::fs::OpenOptionsExt;
-    let path = plan_path(staged);
-    let _ = std::fs::remove_file(&path);
-    let mut f = std::fs::OpenOptions::new()
-        .write(true)
-        .create_new(true)
-        .custom_flags(libc::O_NOFOLLOW)
-        .open(&path)?;
+    let mut f = create_fresh(&plan_path(staged))?;
     let bytes = serde_json::to_vec(plan).map_err(std::io::Error::other)?;
     f.write_all(&bytes)
 }
@@ -271,14 +258,20 @@ const WRITTEN_LEN: usize = 1024;
 /// Creates the record of writes beside `staged` (exclusively: whatever was
 /// planted under its name is removed, never followed).
 fn create_written(staged: &Path) -> std::io::Result<File> {
+    create_fresh(&written_path(staged))
+}
+
+/// A new file at `path`, for writing: whatever was there (a file, or a
+/// symlink planted under the name) is removed, never followed, and the
+/// file is created exclusively.
+fn create_fresh(path: &Path) -> std::io::Result<File> {
     use std::os::unix::fs::OpenOptionsExt;
-    let path = written_path(staged);
-    let _ = std::fs::remove_file(&path);
+    let _ = std::fs::remove_file(path);
     std::fs::OpenOptions::new()
         .write(true)
         .create_new(true)
         .custom_flags(libc::O_NOFOLLOW)
-        .open(&path)
+        .open(path)
 }
 
 /// Records `j` as written in `record` (not synced: read only in this boot).
