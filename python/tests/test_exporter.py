@@ -441,3 +441,52 @@ def test_a_signed_manifest_verifies_and_catches_a_changed_byte(demo, tmp_path):
     assert report["exit_code"] == 1 and not report["export_matches"], report
     with pytest.raises(nvr_export.ManifestError):
         nvr_export.keygen(str(tmp_path))
+
+
+def test_an_export_killed_part_way_is_resumed_by_recover(demo):
+    """A process exporting through the module is killed (SIGKILL) half-way;
+    ``Exporter.recover()`` finishes it from its partial file and the plan it
+    saved: bytes kept, and the packets of an uninterrupted export."""
+    import hashlib
+    import signal
+    import subprocess
+    import sys
+
+    def packets(path):
+        out = subprocess.run(["ffprobe", "-v", "error", "-show_entries", "packet=stream_index,pts,dts,size,flags",
+                              "-of", "csv", path], check=True, capture_output=True, text=True).stdout
+        return hashlib.sha256(out.encode()).hexdigest()
+
+    whole = exporter(demo).export(demo["camera"], demo["start"], demo["end"])
+    want = packets(whole.video_path)
+    os.remove(whole.video_path)
+    import sqlite3
+    con = sqlite3.connect(demo["db"])
+    con.execute("DELETE FROM export")
+    con.commit()
+    con.close()
+    # Paced to about 4 s, so that half-way is easy to catch.
+    rate = max(16 << 10, whole.bytes // 4)
+    code = f"""
+import sys, nvr_export
+e = nvr_export.Exporter({demo["db"]!r}, {demo["media_dir"]!r}, max_rate={rate}, progress_interval_s=0.0)
+def progress(step, percent):
+    print(step, percent, flush=True)
+e.export({demo["camera"]!r}, {demo["start"]!r}, {demo["end"]!r}, progress=progress)
+print("done", flush=True)
+"""
+    child = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, text=True, env=dict(os.environ))
+    for line in child.stdout:
+        step, _, percent = line.partition(" ")
+        assert step != "done", "the export finished before it was killed"
+        if step == "copying" and float(percent) >= 50.0:
+            break
+    child.send_signal(signal.SIGKILL)
+    child.wait()
+    report = exporter(demo).recover()
+    (r,) = report["resumed"]
+    assert 0 < r["bytes_kept"] < r["bytes_total"] and r["reason"] is None, report
+    assert r["from_saved_plan"] is True, report
+    assert packets(r["video_path"]) == want
+    assert [row[5] for row in export_rows(demo["db"])] == [0]
+    assert not [f for f in files_under(Path(demo["media_dir"]) / "exports") if f.startswith(".")]
