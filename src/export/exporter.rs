@@ -217,11 +217,10 @@ impl Exporter {
     ) -> Result<(ExportOutcome, bool)> {
         let Staged {
             staged,
-            written,
+            mut written,
             sources,
             probed_s,
         } = self.write_staged(req, reads, reporter, started)?;
-        let mut written = written;
         if let Some(why) = &written.stats.resume_restarted {
             written
                 .warnings

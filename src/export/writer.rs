@@ -149,15 +149,10 @@ pub(super) fn resume_saved(
     reporter: &mut Reporter<'_>,
 ) -> Result<Option<(Written, Option<Vec<manifest::Source>>)>> {
     let (key, segments, rate) = (&located.key, &located.segments, settings.max_rate);
-    let Some((stats, summary)) = remux::fast::resume_saved(out, key, segments, rate, reporter)?
-    else {
+    let summary = |v| serde_json::from_value::<Summary>(v).ok();
+    let resumed = remux::fast::resume_saved(out, key, segments, rate, summary, reporter)?;
+    let Some((stats, summary)) = resumed else {
         return Ok(None);
-    };
-    let Ok(summary) = serde_json::from_value::<Summary>(summary) else {
-        return Err(crate::error::Error::media_state(
-            "resume",
-            "the saved plan's summary does not read back",
-        ));
     };
     tracing::info!(
         stage = "write",

@@ -1099,16 +1099,21 @@ fn saved_runs<'p>(
 /// rest copied. Returns the writer's statistics and the summary saved
 /// with the plan; `Ok(None)` when there is no such plan or nothing of the
 /// file it can keep (the caller plans the export again, which decides
-/// whether to start over), the file untouched. `max_rate`: as
-/// [`RemuxJob::max_rate`].
-pub fn resume_saved(
+/// whether to start over), the file untouched; so too when `summary`
+/// refuses the summary saved with the plan (it is read before anything is
+/// written). `max_rate`: as [`RemuxJob::max_rate`].
+pub fn resume_saved<T>(
     out_path: &Path,
     key: &str,
     segments: &[crate::source::Segment],
     max_rate: Option<u64>,
+    summary: impl FnOnce(serde_json::Value) -> Option<T>,
     reporter: &mut Reporter<'_>,
-) -> Result<Option<(RemuxStats, serde_json::Value)>> {
-    let Some(plan) = resume::read_plan(out_path, key) else {
+) -> Result<Option<(RemuxStats, T)>> {
+    let Some(mut plan) = resume::read_plan(out_path, key) else {
+        return Ok(None);
+    };
+    let Some(summary) = summary(std::mem::take(&mut plan.summary)) else {
         return Ok(None);
     };
     let Some((runs, identity)) = saved_runs(&plan, segments) else {
@@ -1138,7 +1143,7 @@ pub fn resume_saved(
         return Ok(None);
     }
     stats.bytes_written = plan.data_base + plan.payload_len;
-    Ok(Some((stats, plan.summary)))
+    Ok(Some((stats, summary)))
 }
 
 /// The identity of the bytes this plan writes at each offset: what the head
