@@ -289,7 +289,8 @@ impl Exporter {
             Some(name) => Some(StagedFile::adopt(&reads.video_path, &name)?),
             None => None,
         };
-        let _sides = adopted.as_ref().map(|s| SideFiles::of(s.temp_path()));
+        // However this ends, nothing stays beside the staged file.
+        let mut sides = adopted.as_ref().map(|s| SideFiles::of(s.temp_path()));
         let resumed = match (&adopted, &located) {
             (Some(staged), Some(located)) => {
                 writer::resume_saved(settings, located, staged.temp_path(), reporter)?
@@ -325,7 +326,7 @@ impl Exporter {
             Some(staged) => staged,
             None => StagedFile::create(&reads.video_path, &reads.row.id)?,
         };
-        let _sides = SideFiles::of(staged.temp_path());
+        sides.get_or_insert_with(|| SideFiles::of(staged.temp_path()));
         let to = staged.temp_path();
         let written = input.write(settings, req, reads, to, reporter, key.as_deref())?;
         Ok(Staged {

@@ -69,11 +69,16 @@ pub struct Journal {
     pub last_run: Option<String>,
 }
 
+/// `<staged><suffix>`: a file a writer keeps beside its staged file.
+fn side(staged: &Path, suffix: &str) -> PathBuf {
+    let mut p = staged.as_os_str().to_owned();
+    p.push(suffix);
+    PathBuf::from(p)
+}
+
 /// `<staged>.resume`.
 pub fn journal_path(staged: &Path) -> PathBuf {
-    let mut p = staged.as_os_str().to_owned();
-    p.push(".resume");
-    PathBuf::from(p)
+    side(staged, ".resume")
 }
 
 /// The journal beside `staged`, if there is a readable one (a regular
@@ -106,9 +111,7 @@ fn read_side_max(path: &Path, max: u64) -> Option<Vec<u8>> {
 /// Writes `j` beside `staged`, atomically and durably.
 pub fn write(staged: &Path, j: &Journal) -> std::io::Result<()> {
     let path = journal_path(staged);
-    let mut tmp = path.as_os_str().to_owned();
-    tmp.push(".tmp");
-    let tmp = PathBuf::from(tmp);
+    let tmp = side(staged, ".resume.tmp");
     let bytes = serde_json::to_vec(j).map_err(std::io::Error::other)?;
     {
         // The export folder may be writable by others: the temporary name
@@ -126,9 +129,7 @@ pub fn write(staged: &Path, j: &Journal) -> std::io::Result<()> {
 /// record of what was written.
 pub fn remove(staged: &Path) {
     for suffix in SIDE_FILES {
-        let mut p = staged.as_os_str().to_owned();
-        p.push(suffix);
-        let _ = std::fs::remove_file(PathBuf::from(p));
+        let _ = std::fs::remove_file(side(staged, suffix));
     }
 }
 
@@ -199,9 +200,7 @@ pub struct SavedRun {
 
 /// `<staged>.resume.plan`.
 fn plan_path(staged: &Path) -> PathBuf {
-    let mut p = staged.as_os_str().to_owned();
-    p.push(".resume.plan");
-    PathBuf::from(p)
+    side(staged, ".resume.plan")
 }
 
 /// The plan saved beside `staged`, if there is a readable one whose key
@@ -229,9 +228,7 @@ fn write_plan(staged: &Path, plan: &SavedPlan) -> std::io::Result<()> {
 
 /// `<staged>.resume.now`: what was written, in this boot.
 fn written_path(staged: &Path) -> PathBuf {
-    let mut p = staged.as_os_str().to_owned();
-    p.push(".resume.now");
-    PathBuf::from(p)
+    side(staged, ".resume.now")
 }
 
 /// This boot's id (`None` where the kernel does not say).
